@@ -1,0 +1,32 @@
+# Set-up and checks on a fresh machine with Python 3.11+: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base
+	$(PIP) -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.base
+	$(PY) examples/quickstart.py
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check graphexec tests examples benchmarks
+
+test: lint
+	$(PY) -m pytest -n 2 -q
+
+bench: $(VENV)/.base
+	$(PY) benchmarks/executor_overhead.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,34 @@
+"""graphexec: one frontend, two execution modes (eager and static graph), one set of kernels.
+
+>>> import numpy as np, graphexec as gx
+>>> x = gx.constant(np.arange(6, dtype="float32").reshape(2, 3))
+>>> gx.nn.relu(x - 2.0).numpy()
+array([[0., 0., 0.],
+       [1., 2., 3.]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from . import layers, linalg, losses, nn, random
+from . import ops as _ops
+from .context import current_graph, eager, executing_eagerly, graph, name_scope
+from .errors import (
+    DTypeError,
+    ExecutionError,
+    FeedError,
+    GraphError,
+    GraphexecError,
+    InvalidArgumentError,
+    MissingExtraError,
+    ShapeError,
+)
+from .ir import Graph, placeholder
+from .ops.array import *
+from .ops.creation import *
+from .ops.linalg import matmul
+from .ops.math import *
+from .ops.pad import *
+from .registry import REGISTRY, Spec
+from .tensor import Tensor, Variable, apply, constant
+
+__version__ = "0.1.0"

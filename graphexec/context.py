@@ -1,0 +1,95 @@
+"""Execution modes: ``gx.eager()`` (the default) and ``gx.graph()``, built on contextvars.
+
+The current mode is a ``ContextVar`` holding the graph being built (``None`` = eager), so
+modes are per-thread and per-async-task, and blocks nest: an ``eager()`` block inside a
+``graph()`` block runs eagerly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .ir import Graph
+
+__all__ = ["eager", "graph", "current_graph", "executing_eagerly", "name_scope"]
+
+_GRAPH: ContextVar[Graph | None] = ContextVar("graphexec_graph", default=None)
+_SCOPE: ContextVar[str] = ContextVar("graphexec_name_scope", default="")
+
+
+def current_graph() -> Graph | None:
+    """The graph being built in this context, or ``None`` in eager mode."""
+    return _GRAPH.get()
+
+
+def executing_eagerly() -> bool:
+    """True when ops run immediately (no ``graph()`` block is active here)."""
+    return _GRAPH.get() is None
+
+
+@contextlib.contextmanager
+def eager() -> Iterator[None]:
+    """Run the ops of the block immediately, even inside a ``graph()`` block.
+
+    >>> import graphexec as gx
+    >>> with gx.graph():
+    ...     with gx.eager():
+    ...         print(gx.constant([1.0, 2.0]).numpy() * 2)
+    [2. 4.]
+    """
+    token = _GRAPH.set(None)
+    try:
+        yield
+    finally:
+        _GRAPH.reset(token)
+
+
+@contextlib.contextmanager
+def graph(g: Graph | None = None, name: str | None = None) -> Iterator[Graph]:
+    """Record the ops of the block into a static graph instead of running them.
+
+    Pass an existing graph to add more nodes to it.
+
+    >>> import numpy as np, graphexec as gx
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((None, 2), "float32", name="x")
+    ...     y = x * 2.0 + 1.0
+    >>> y.shape
+    (None, 2)
+    >>> g.run(y, feeds={x: np.ones((1, 2), "float32")})
+    array([[3., 3.]], dtype=float32)
+    """
+    from .ir import Graph
+
+    g = Graph(name=name) if g is None else g
+    token = _GRAPH.set(g)
+    try:
+        yield g
+    finally:
+        _GRAPH.reset(token)
+
+
+@contextlib.contextmanager
+def name_scope(name: str) -> Iterator[str]:
+    """Prefix the names of graph nodes created in the block with ``name/``.
+
+    >>> import graphexec as gx
+    >>> with gx.graph() as g, gx.name_scope("block"):
+    ...     y = gx.constant(1.0) + 1.0
+    >>> y.name
+    'block/add'
+    """
+    prefix = _SCOPE.get() + name + "/"
+    token = _SCOPE.set(prefix)
+    try:
+        yield prefix
+    finally:
+        _SCOPE.reset(token)
+
+
+def scope_prefix() -> str:
+    return _SCOPE.get()

@@ -1,0 +1,302 @@
+"""The static graph: a networkx ``MultiDiGraph`` of op nodes, plus ``Graph.run``.
+
+Each node stores ``op`` (registered op name), ``attrs``, ``specs`` (one Spec per output),
+``inputs`` (the ordered ``(node, output_index)`` list — the source of truth for operand
+order, so ``x * x`` is two slots fed by one node) and ``loc`` (the user's ``file:line``).
+Each input is mirrored by an edge ``src -> dst`` keyed by its input slot, carrying
+``out_index``, so networkx algorithms see the true data flow.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from .context import _GRAPH, scope_prefix
+from .errors import FeedError, GraphError, GraphexecError, user_location
+from .registry import REGISTRY, OpDef, Spec, fmt_shape, short_dtype
+from .tensor import Tensor, Variable
+
+__all__ = ["Graph", "placeholder"]
+
+_graph_ids = itertools.count()
+Ref = tuple[str, int]
+
+
+class Graph:
+    """A static dataflow graph built inside ``with gx.graph() as g:``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((None, 3), "float32", name="x")
+    ...     y = gx.sum(x * x, axis=1)
+    >>> print(g)  # doctest: +ELLIPSIS
+    graph g... (3 nodes)
+      x: f32[?,3] = placeholder() ...
+      multiply: f32[?,3] = multiply(x, x) ...
+      sum: f32[?] = sum[axis=1, keepdims=False](multiply) ...
+    >>> g.run(y, feeds={x: np.ones((2, 3), "float32")})
+    array([3., 3.], dtype=float32)
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or f"g{next(_graph_ids)}"
+        self.nx = nx.MultiDiGraph(name=self.name)
+        self.version = 0  # bumped by every change; invalidates cached plans
+        self._names: Counter[str] = Counter()
+        self._captures: dict[int, tuple[Any, Ref]] = {}
+        self._plans: dict[Any, Any] = {}
+
+    # -- building -----------------------------------------------------------------------
+    def _unique(self, base: str) -> str:
+        base = scope_prefix() + base
+        while True:
+            n = self._names[base]
+            self._names[base] += 1
+            name = base if n == 0 else f"{base}_{n}"
+            if name not in self.nx:
+                return name
+
+    def add_node(self, op: str, inputs: Sequence[Ref], attrs: dict[str, Any],
+                 specs: tuple[Spec, ...], loc: str, name: str | None = None) -> str:
+        """Add one node (and its input edges); returns its unique name."""
+        node = self._unique(name or op)
+        self.nx.add_node(node, op=op, attrs=attrs, specs=specs, loc=loc, inputs=tuple(inputs))
+        for slot, (src, idx) in enumerate(inputs):
+            self.nx.add_edge(src, node, key=slot, out_index=idx)
+        self.version += 1
+        return node
+
+    def _tensors(self, node: str, specs: tuple[Spec, ...], multi: bool) -> Any:
+        out = tuple(Tensor(_graph=self, _node=node, _index=i, _spec=s)
+                    for i, s in enumerate(specs))
+        return out if multi else out[0]
+
+    def _ref(self, x: Tensor) -> Ref:
+        if x._graph is self:
+            return (x._node, x._index)
+        if isinstance(x, Variable):
+            r = self.read_variable(x)
+            return (r._node, 0)
+        hit = self._captures.get(id(x))
+        if hit is None:  # capture an eager tensor as a constant node, once
+            t = self.constant(np.asarray(x._value), loc=user_location())
+            hit = self._captures[id(x)] = (x, (t._node, 0))
+        return hit[1]
+
+    def add_op(self, op: OpDef, inputs: Sequence[Tensor], attrs: dict[str, Any]) -> Any:
+        """Check ``op`` with its infer rule and add it as a node; returns its output tensor(s)."""
+        loc = user_location()
+        refs = [self._ref(x) for x in inputs]
+        try:
+            specs = op.infer(*[self.spec(r) for r in refs], **attrs)
+        except GraphexecError as e:
+            raise type(e)(f"{op.name}: {e} — at {loc}") from None
+        multi = op.n_outputs != 1
+        specs = tuple(specs) if multi else (specs,)
+        node = self.add_node(op.name, refs, attrs, specs, loc)
+        return self._tensors(node, specs, multi)
+
+    def constant(self, value: np.ndarray, name: str | None = None,
+                 loc: str | None = None) -> Tensor:
+        spec = Spec(value.shape, value.dtype)
+        node = self.add_node("constant", (), {"value": value}, (spec,), loc or user_location(),
+                             name=name)
+        return self._tensors(node, (spec,), False)
+
+    def placeholder(self, shape: Sequence[int | None], dtype: Any,
+                    name: str | None = None) -> Tensor:
+        shape = tuple(None if d is None else int(d) for d in shape)
+        if any(d is not None and d < 0 for d in shape):
+            raise GraphError(f"placeholder: negative dim in shape {fmt_shape(shape)}")
+        spec = Spec(shape, np.dtype(dtype))
+        node = self.add_node("placeholder", (), {"shape": shape, "dtype": spec.dtype},
+                             (spec,), user_location(), name=name or "placeholder")
+        return self._tensors(node, (spec,), False)
+
+    def read_variable(self, var: Variable) -> Tensor:
+        spec = Spec(var._value.shape, var._value.dtype)
+        node = self.add_node("read_variable", (), {"var": var}, (spec,), user_location(),
+                             name=var.var_name)
+        return self._tensors(node, (spec,), False)
+
+    # -- inspection -----------------------------------------------------------------------
+    def spec(self, ref: Ref) -> Spec:
+        return self.nx.nodes[ref[0]]["specs"][ref[1]]
+
+    @property
+    def placeholders(self) -> list[str]:
+        return [n for n, d in self.nx.nodes(data=True) if d["op"] == "placeholder"]
+
+    def tensor(self, name: str) -> Tensor:
+        """The tensor named ``node`` or ``node:i``."""
+        node, _, idx = name.partition(":")
+        if node not in self.nx:
+            raise GraphError(f"graph {self.name} has no node {node!r}")
+        specs = self.nx.nodes[node]["specs"]
+        i = int(idx or 0)
+        return Tensor(_graph=self, _node=node, _index=i, _spec=specs[i])
+
+    def __len__(self) -> int:
+        return self.nx.number_of_nodes()
+
+    def validate(self) -> None:
+        """Check the graph's invariants; raises GraphError naming the first broken node."""
+        g = self.nx
+        if not nx.is_directed_acyclic_graph(g):
+            raise GraphError(f"graph {self.name} has a cycle: {nx.find_cycle(g)}")
+        for node, d in g.nodes(data=True):
+            where = f"graph {self.name}, node {node!r} ({d.get('op')})"
+            for key in ("op", "attrs", "specs", "inputs", "loc"):
+                if key not in d:
+                    raise GraphError(f"{where}: missing node attribute {key!r}")
+            op = REGISTRY.get(d["op"])
+            if op is None:
+                raise GraphError(f"{where}: unknown op")
+            if op.arity is not None and len(d["inputs"]) != op.arity:
+                raise GraphError(f"{where}: {len(d['inputs'])} inputs, op takes {op.arity}")
+            if len(d["specs"]) != op.n_outputs or not all(isinstance(s, Spec) for s in d["specs"]):
+                raise GraphError(f"{where}: specs {d['specs']} do not fit {op.n_outputs} outputs")
+            edges = sorted((k, u, e["out_index"]) for u, _, k, e in g.in_edges(node, keys=True,
+                                                                               data=True))
+            want = [(slot, src, idx) for slot, (src, idx) in enumerate(d["inputs"])]
+            if edges != want:
+                raise GraphError(f"{where}: input edges {edges} disagree with inputs {want}")
+            for src, idx in d["inputs"]:
+                if idx >= len(g.nodes[src]["specs"]):
+                    raise GraphError(f"{where}: input {src}:{idx} does not exist")
+
+    def __str__(self) -> str:
+        lines = [f"graph {self.name} ({len(self)} nodes)"]
+        body = []
+        for node in nx.topological_sort(self.nx):
+            d = self.nx.nodes[node]
+            outs = d["specs"]
+            lhs = (f"{node}: {outs[0]!r}" if len(outs) == 1 else
+                   ", ".join(f"{node}:{i}: {s!r}" for i, s in enumerate(outs)))
+            args = ", ".join(src if len(self.nx.nodes[src]["specs"]) == 1 else f"{src}:{i}"
+                             for src, i in d["inputs"])
+            body.append((f"{lhs} = {d['op']}{_fmt_attrs(d['op'], d['attrs'])}({args})", d["loc"]))
+        width = min(max((len(s) for s, _ in body), default=0), 78)
+        lines += [f"  {s.ljust(width)}  # {loc}" for s, loc in body]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Graph {self.name}: {len(self)} nodes>"
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, fetches: Any, feeds: Mapping[Any, Any] | None = None, *,
+            backend: str = "numpy") -> Any:
+        """Run the graph: compute ``fetches`` (a tensor, a list/tuple or a dict of tensors).
+
+        ``feeds`` maps placeholders (tensors or their names) to values; they are checked
+        against the placeholders' shapes and dtypes before any kernel runs.
+        """
+        from .executor import lower
+
+        flat, rebuild = _flatten_fetches(fetches)
+        refs = tuple(self._fetch_ref(t) for t in flat)
+        key = (refs, backend, self.version)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > 64:
+                self._plans.clear()
+            plan = self._plans[key] = lower(self, refs, backend)
+        values = plan.run(self._check_feeds(plan, feeds or {}))
+        return rebuild(values)
+
+    def _fetch_ref(self, t: Any) -> Ref:
+        if isinstance(t, str):
+            t = self.tensor(t)
+        if not isinstance(t, Tensor):
+            raise GraphError(f"run: fetch {t!r} is not a tensor of graph {self.name}")
+        if t._graph is not self:
+            where = "an eager tensor" if t._graph is None else f"a tensor of graph {t._graph.name}"
+            raise GraphError(f"run: fetch {t!r} is {where}, not of graph {self.name}")
+        return (t._node, t._index)
+
+    def _check_feeds(self, plan: Any, feeds: Mapping[Any, Any]) -> dict[str, Any]:
+        checked: dict[str, Any] = {}
+        for key, value in feeds.items():
+            node = key if isinstance(key, str) else None
+            if isinstance(key, Tensor):
+                if key._graph is not self:
+                    raise FeedError(f"run: feed key {key!r} is not a tensor of graph {self.name}")
+                node = key._node
+            if node is None or node not in self.nx:
+                raise FeedError(f"run: feed key {key!r} names no node of graph {self.name}")
+            d = self.nx.nodes[node]
+            if d["op"] != "placeholder":
+                raise FeedError(f"run: can only feed placeholders; {node!r} is a {d['op']} node")
+            checked[node] = _check_feed(node, d["specs"][0], value, d["loc"])
+        missing = [n for n in plan.placeholders if n not in checked]
+        if missing:
+            specs = ", ".join(f"{n}: {self.nx.nodes[n]['specs'][0]!r}" for n in missing)
+            raise FeedError(f"run: no feed for placeholder(s) {specs} needed by the fetches")
+        return checked
+
+
+def _check_feed(node: str, spec: Spec, value: Any, loc: str) -> np.ndarray:
+    typed = isinstance(value, np.ndarray | np.generic) or hasattr(value, "__cuda_array_interface__")
+    arr = value if typed else np.asarray(value)
+    if arr.dtype != spec.dtype:
+        rule = "safe" if typed else "same_kind"
+        if not np.can_cast(arr.dtype, spec.dtype, rule):
+            raise FeedError(f"run: feed for placeholder {node!r} ({spec!r}, {loc}) has dtype "
+                            f"{arr.dtype}; casting it to {spec.dtype} would lose information — "
+                            "cast it explicitly")
+        arr = arr.astype(spec.dtype)
+    if len(arr.shape) != len(spec.shape) or any(
+            d is not None and d != a for d, a in zip(spec.shape, arr.shape, strict=True)):
+        raise FeedError(f"run: feed for placeholder {node!r} has shape {fmt_shape(arr.shape)}; "
+                        f"the placeholder ({loc}) takes {fmt_shape(spec.shape)}")
+    return arr
+
+
+def _flatten_fetches(fetches: Any) -> tuple[list[Any], Any]:
+    if isinstance(fetches, Mapping):
+        keys = list(fetches)
+        return [fetches[k] for k in keys], lambda vals: dict(zip(keys, vals, strict=True))
+    if isinstance(fetches, list | tuple):
+        kind = type(fetches)
+        return list(fetches), lambda vals: kind(vals)
+    return [fetches], lambda vals: vals[0]
+
+
+def _fmt_attrs(op: str, attrs: dict[str, Any]) -> str:
+    if not attrs or op == "placeholder":  # a placeholder's spec already shows its attrs
+        return ""
+    parts = []
+    for k, v in attrs.items():
+        if isinstance(v, np.ndarray):
+            v = np.array2string(v, threshold=4, edgeitems=1) if v.size <= 4 else f"<{v.size}>"
+        elif isinstance(v, Variable):
+            v = v.var_name
+        elif isinstance(v, np.dtype | type):
+            v = short_dtype(np.dtype(v))
+        elif isinstance(v, tuple):
+            v = "(" + ",".join(str(x) for x in v) + ")"
+        parts.append(f"{k}={v}")
+    return "[" + ", ".join(parts) + "]"
+
+
+def placeholder(shape: Sequence[int | None], dtype: Any = "float32",
+                name: str | None = None) -> Tensor:
+    """A graph input to feed at ``run`` time; ``None`` dims take any size.
+
+    >>> import graphexec as gx
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((None, 3), "float32", name="x")
+    >>> x
+    <Tensor 'x' shape=(None, 3) dtype=float32 graph=...>
+    """
+    g = _GRAPH.get()
+    if g is None:
+        raise GraphError(f"placeholder {name or ''!r} outside a graph block: use it inside "
+                         f"`with gx.graph() as g:` — at {user_location()}")
+    return g.placeholder(shape, dtype, name)

@@ -1,0 +1,44 @@
+"""Source and state ops: constants, placeholders, variable reads and assignments."""
+
+from __future__ import annotations
+
+from ..errors import DTypeError, ShapeError
+from ..registry import Spec, register
+
+__all__: list[str] = []
+
+
+def _no_inputs(*specs, **attrs):
+    raise AssertionError("source ops are never inferred through apply")
+
+
+@register("constant", infer=_no_inputs, kind="source", arity=0, differentiable=False)
+def _constant(xp, value):
+    return xp.asarray(value)
+
+
+@register("placeholder", infer=_no_inputs, kind="source", arity=0, differentiable=False)
+def _placeholder(xp, shape, dtype):
+    raise RuntimeError("a placeholder is fed, never executed")
+
+
+@register("read_variable", infer=_no_inputs, kind="source", pure=False, arity=0)
+def _read_variable(xp, var):
+    return xp.asarray(var._value)
+
+
+def _assign_infer(value: Spec, var) -> Spec:
+    if value.dtype != var.dtype:
+        raise DTypeError(f"value dtype {value.dtype} differs from variable {var.var_name}'s "
+                         f"{var.dtype}")
+    if len(value.shape) != var.ndim or any(
+            d is not None and d != v for d, v in zip(value.shape, var.shape, strict=True)):
+        raise ShapeError(f"value shape {value.shape} differs from variable {var.var_name}'s "
+                         f"{var.shape}")
+    return Spec(tuple(var.shape), var.dtype)
+
+
+@register("assign", infer=_assign_infer, pure=False, arity=1, differentiable=False)
+def _assign(xp, value, var):
+    var._value = value if xp.__name__ == "numpy" else value.get()
+    return value

@@ -1,0 +1,180 @@
+"""The op registry: every primitive op is declared once, here or in ``graphexec.ops``.
+
+An op is a kernel written against the array module ``xp`` (numpy or cupy), a shape/dtype
+rule ``infer`` used by graph mode at build time and by eager mode for its checks, a class
+for the optimizer and a slot for its gradient rule.  Eager mode and every executor call the
+very same ``kernel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .errors import DTypeError, ShapeError
+
+__all__ = ["Spec", "OpDef", "REGISTRY", "register", "defvjp", "get_op"]
+
+Shape = tuple[int | None, ...]
+
+
+class Spec(NamedTuple):
+    """Static description of a tensor: shape (``None`` for an unknown dim) and numpy dtype."""
+
+    shape: Shape
+    dtype: np.dtype
+
+    def __repr__(self) -> str:
+        dims = ",".join("?" if d is None else str(d) for d in self.shape)
+        return f"{short_dtype(self.dtype)}[{dims}]"
+
+
+#: optimizer classes: elementwise ops map each element independently (with broadcasting),
+#: reductions shrink axes, opaque ops are everything else.
+KINDS = ("elementwise", "reduction", "opaque", "source")
+
+
+@dataclass(slots=True, eq=False)
+class OpDef:
+    """One registered primitive."""
+
+    name: str
+    kernel: Callable[..., Any]
+    infer: Callable[..., Spec | tuple[Spec, ...]]
+    kind: str = "opaque"
+    pure: bool = True
+    n_outputs: int = 1
+    arity: int | None = None  # number of tensor inputs; None = variadic
+    differentiable: bool = True
+    vjp: Callable[..., Any] | None = None
+    overrides: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"<op {self.name} ({self.kind}{'' if self.pure else ', impure'})>"
+
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def register(
+    name: str,
+    *,
+    infer: Callable[..., Spec | tuple[Spec, ...]],
+    kind: str = "opaque",
+    pure: bool = True,
+    n_outputs: int = 1,
+    arity: int | None = None,
+    differentiable: bool = True,
+) -> Callable[[Callable[..., Any]], OpDef]:
+    """Decorator registering ``kernel(xp, *arrays, **attrs)`` as the primitive ``name``."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown op kind {kind!r}")
+
+    def deco(kernel: Callable[..., Any]) -> OpDef:
+        if name in REGISTRY:
+            raise ValueError(f"op {name!r} registered twice")
+        op = OpDef(name, kernel, infer, kind, pure, n_outputs, arity, differentiable)
+        REGISTRY[name] = op
+        return op
+
+    return deco
+
+
+def defvjp(name: str, vjp: Callable[..., Any]) -> None:
+    """Attach the gradient rule of op ``name``."""
+    REGISTRY[name].vjp = vjp
+
+
+def get_op(name: str) -> OpDef:
+    return REGISTRY[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers shared by infer rules
+
+_SHORT = {
+    "float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16",
+    "int32": "i32", "int64": "i64", "uint8": "u8", "uint16": "u16", "uint32": "u32",
+    "uint64": "u64", "bool": "bool", "complex64": "c64", "complex128": "c128",
+}
+
+
+def short_dtype(dtype: np.dtype) -> str:
+    return _SHORT.get(np.dtype(dtype).name, np.dtype(dtype).name)
+
+
+def fmt_shape(shape: Shape) -> str:
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def broadcast_shapes(*shapes: Shape) -> Shape:
+    """numpy broadcasting with ``None`` for unknown dims; raises ShapeError on a mismatch."""
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
+        return shapes[0]
+    ndim = max(len(s) for s in shapes)
+    out: list[int | None] = []
+    for i in range(ndim):
+        dim: int | None = 1
+        for s in shapes:
+            j = i - ndim + len(s)
+            if j < 0:
+                continue
+            d = s[j]
+            if d == 1:
+                continue
+            if d is None:
+                dim = None if dim in (1, None) else dim
+            elif dim == 1 or dim is None:
+                dim = d
+            elif dim != d:
+                raise ShapeError(
+                    "cannot broadcast shapes " + " and ".join(fmt_shape(s) for s in shapes)
+                    + f" (dims {dim} and {d} differ)"
+                )
+        out.append(dim)
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def ufunc_dtype(fn: Callable[..., Any], *dtypes: np.dtype) -> np.dtype:
+    """The dtype numpy gives for ``fn`` applied to arrays of ``dtypes`` (found by a tiny run)."""
+    with np.errstate(all="ignore"):
+        return np.asarray(fn(*[np.ones(1, d) for d in dtypes])).dtype
+
+
+def elementwise_infer(fn: Callable[..., Any]) -> Callable[..., Spec]:
+    """``infer`` for an elementwise op whose dtype is what ``fn`` returns in numpy."""
+
+    def infer(*specs: Spec, **attrs: Any) -> Spec:
+        shape = specs[0].shape if len(specs) == 1 else broadcast_shapes(*(s.shape for s in specs))
+        try:
+            dtype = ufunc_dtype(fn, *(s.dtype for s in specs))
+        except TypeError as e:
+            raise DTypeError(
+                "unsupported dtypes " + ", ".join(str(s.dtype) for s in specs) + f" ({e})"
+            ) from None
+        return Spec(shape, dtype)
+
+    return infer
+
+
+def normalize_axis(axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"axis {axis} is out of range for a tensor of rank {ndim}")
+    return axis % ndim
+
+
+def normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
+    """Sorted, non-negative, de-duplicated reduction axes (``None`` = all axes)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    out = tuple(sorted({normalize_axis(int(a), ndim) for a in axes}))
+    if len(out) != len(axes):
+        raise ShapeError(f"repeated axis in {axis}")
+    return out

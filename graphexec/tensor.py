@@ -1,0 +1,318 @@
+"""Tensor, Variable and ``apply``: the one dispatch point of every op.
+
+``apply(op, *inputs, **attrs)`` runs the op's kernel now (eager mode) or adds a node to the
+graph being built (graph mode).  Both paths check the op with the same ``infer`` rule, so a
+bad program fails the same way, with the same message, in both modes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .context import _GRAPH
+from .errors import (
+    DTypeError,
+    ExecutionError,
+    GraphError,
+    GraphexecError,
+    ShapeError,
+    user_location,
+)
+from .registry import REGISTRY, OpDef, Spec, fmt_shape
+
+if TYPE_CHECKING:
+    from .ir import Graph
+
+__all__ = ["Tensor", "Variable", "apply", "as_tensor", "constant"]
+
+#: array module of eager mode (numpy; a device backend may swap it)
+XP: Any = np
+
+_ndarray = np.ndarray
+_PY_SCALARS = (bool, int, float, complex)
+
+
+class Tensor:
+    """A value (eager mode) or a symbolic output of a graph node (graph mode).
+
+    >>> import graphexec as gx
+    >>> t = gx.constant([[1.0, 2.0], [3.0, 4.0]])
+    >>> (t @ t + 1.0).numpy()
+    array([[ 8., 11.],
+           [16., 23.]])
+    >>> t.shape, t.dtype
+    ((2, 2), dtype('float64'))
+    """
+
+    __slots__ = ("__weakref__", "_graph", "_index", "_node", "_spec", "_value")
+    __array_priority__ = 1000  # numpy defers to our operators: ndarray + Tensor -> Tensor
+
+    def __init__(self, value: Any = None, *, _graph: Graph | None = None, _node: str = "",
+                 _index: int = 0, _spec: Spec | None = None) -> None:
+        self._value = value
+        self._graph = _graph
+        self._node = _node
+        self._index = _index
+        self._spec = _spec
+
+    # -- static properties ----------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        """Shape; graph tensors may have ``None`` for dims known only at run time."""
+        return self._value.shape if self._graph is None else self._spec.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._value.dtype if self._graph is None else self._spec.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def spec(self) -> Spec:
+        return Spec(self.shape, self.dtype)
+
+    @property
+    def graph(self) -> Graph | None:
+        """The graph this tensor belongs to (``None`` for an eager tensor)."""
+        return self._graph
+
+    @property
+    def name(self) -> str:
+        """Graph node name (``node:i`` for the i-th output of a multi-output node)."""
+        if self._graph is None:
+            return ""
+        n_out = len(self._graph.nx.nodes[self._node]["specs"])
+        return self._node if n_out == 1 else f"{self._node}:{self._index}"
+
+    @property
+    def T(self) -> Tensor:
+        from .ops.array import transpose
+
+        return transpose(self)
+
+    # -- values -------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The value as a numpy array (eager tensors only)."""
+        if self._graph is not None:
+            raise GraphError(
+                f"tensor {self.name!r} is symbolic (graph {self._graph.name}): it has no value "
+                "until the graph runs; fetch it with g.run(tensor, feeds)"
+            )
+        v = self._value
+        return v if type(v) is _ndarray else _to_numpy(v)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        v = self.numpy()
+        if dtype is not None and v.dtype != dtype:
+            return v.astype(dtype)
+        return v.copy() if copy else v
+
+    def item(self) -> Any:
+        return self.numpy().item()
+
+    def __bool__(self) -> bool:
+        if self._graph is not None:
+            raise GraphError(
+                f"the truth value of symbolic tensor {self.name!r} is unknown while building a "
+                "graph; use gx.where for data-dependent choices, or run eagerly"
+            )
+        return bool(self._value)
+
+    def __float__(self) -> float:
+        return float(self.numpy())
+
+    def __int__(self) -> int:
+        return int(self.numpy())
+
+    def __index__(self) -> int:
+        return self.numpy().__index__()
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        if self.shape[0] is None:
+            raise GraphError(f"len() of {self.name!r}: its first dim is unknown until run time")
+        return self.shape[0]
+
+    def __iter__(self):
+        from .ops.array import unstack
+
+        return iter(unstack(self, axis=0))
+
+    def __repr__(self) -> str:
+        if self._graph is None:
+            body = np.array2string(self.numpy(), separator=", ", prefix="Tensor(")
+            return f"Tensor({body}, shape={self.shape}, dtype={self.dtype})"
+        return (f"<Tensor {self.name!r} shape={fmt_shape(self.shape)} dtype={self.dtype} "
+                f"graph={self._graph.name}>")
+
+    __hash__ = object.__hash__  # identity hash: tensors are dict keys (feeds), == is elementwise
+
+    # -- operators (bound in graphexec.ops once the ops exist) ---------------------------------
+
+
+class Variable(Tensor):
+    """A mutable tensor that keeps its value across steps and graph runs.
+
+    >>> import graphexec as gx
+    >>> v = gx.Variable([1.0, 2.0], name="v")
+    >>> v.assign_add([1.0, 1.0]).numpy()
+    array([2., 3.])
+    """
+
+    __slots__ = ("trainable", "var_name")
+    _count = 0
+
+    def __init__(self, initial_value: Any, dtype: Any = None, name: str | None = None,
+                 trainable: bool = True) -> None:
+        if isinstance(initial_value, Tensor) and initial_value._graph is not None:
+            raise GraphError(
+                "Variable needs a concrete initial value, got symbolic tensor "
+                f"{initial_value.name!r}; create it in eager mode (gx.eager())"
+            )
+        value = np.array(_to_numpy(initial_value), dtype=dtype)  # always a private copy
+        super().__init__(value)
+        Variable._count += 1
+        self.var_name = name or f"Variable_{Variable._count}"
+        self.trainable = trainable
+
+    @property
+    def name(self) -> str:
+        return self.var_name
+
+    def numpy(self) -> np.ndarray:
+        return _to_numpy(self._value).copy()
+
+    def value(self) -> Tensor:
+        """The current value: an eager snapshot, or a read node in graph mode."""
+        g = _GRAPH.get()
+        return Tensor(self._value) if g is None else g.read_variable(self)
+
+    def _checked(self, value: Any) -> Any:
+        if isinstance(value, Tensor) and value._graph is None:
+            value = value._value
+        if isinstance(value, Tensor):
+            return value
+        arr = np.asarray(value)
+        if isinstance(value, np.ndarray | np.generic) and arr.dtype != self.dtype:
+            raise DTypeError(f"assign to {self.var_name}: dtype {arr.dtype} differs from the "
+                             f"variable's {self.dtype} — at {user_location()}")
+        if arr.dtype != self.dtype:
+            arr = arr.astype(self.dtype)
+        if arr.shape != self._value.shape:
+            raise ShapeError(f"assign to {self.var_name}: shape {arr.shape} differs from the "
+                             f"variable's {self._value.shape} — at {user_location()}")
+        return arr
+
+    def assign(self, value: Any) -> Tensor:
+        """Set the value (eager: now, returns the variable; graph: an ``assign`` node)."""
+        g = _GRAPH.get()
+        value = self._checked(value)
+        if g is None:
+            if isinstance(value, Tensor):
+                raise GraphError(f"assign to {self.var_name}: symbolic value {value.name!r} "
+                                 "used in eager mode")
+            self._value = XP.asarray(value) if XP is not np else value
+            return self
+        return apply(REGISTRY["assign"], as_tensor(value), var=self)
+
+    def assign_add(self, delta: Any) -> Tensor:
+        return self.assign(self.value() + delta)
+
+    def assign_sub(self, delta: Any) -> Tensor:
+        return self.assign(self.value() - delta)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="Variable(")
+        return f"Variable({body}, name={self.var_name!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _to_numpy(v: Any) -> Any:
+    if isinstance(v, Tensor):
+        return v.numpy()
+    get = getattr(v, "get", None)  # cupy arrays
+    return get() if get is not None and not isinstance(v, dict) else v
+
+
+def constant(value: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+    """A tensor holding ``value`` (captured into the graph as a constant node in graph mode).
+
+    >>> import graphexec as gx
+    >>> gx.constant([1, 2, 3], dtype="float32")
+    Tensor([1., 2., 3.], shape=(3,), dtype=float32)
+    """
+    if isinstance(value, Tensor):
+        if dtype is None or np.dtype(dtype) == value.dtype:
+            return value
+        from .ops.math import cast
+
+        return cast(value, dtype)
+    arr = np.array(_to_numpy(value), dtype=dtype)
+    g = _GRAPH.get()
+    if g is None:
+        return Tensor(arr if XP is np else XP.asarray(arr))
+    return g.constant(arr, name=name)
+
+
+def as_tensor(value: Any, dtype: Any = None) -> Tensor:
+    """``value`` if it is a Tensor already, else a constant made from it."""
+    if isinstance(value, Tensor):
+        return value
+    return constant(value, dtype)
+
+
+def weak(value: Any, other: Tensor) -> Tensor:
+    """Convert a Python scalar next to tensor ``other`` the way numpy 2 does (NEP 50)."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, _PY_SCALARS):
+        return constant(value, np.result_type(other.dtype, value))
+    return constant(value)
+
+
+def _eager_out(out: Any) -> Tensor:
+    return Tensor(out if type(out) is _ndarray else XP.asarray(out))
+
+
+def _mode_error(op: OpDef, x: Tensor, g: Graph | None) -> GraphError:
+    loc = user_location()
+    if g is None:
+        return GraphError(
+            f"{op.name}: input {x.name!r} is a symbolic tensor of graph {x._graph.name}, but "
+            "this code runs eagerly (its graph block is closed); build inside "
+            f"`with gx.graph({x._graph.name}):` or fetch values with g.run — at {loc}"
+        )
+    return GraphError(f"{op.name}: input {x.name!r} belongs to graph {x._graph.name}, not to "
+                      f"graph {g.name} being built; tensors of two graphs cannot mix — at {loc}")
+
+
+def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
+    """Run ``op`` now (eager) or record it into the current graph; the one dispatch point."""
+    g = _GRAPH.get()
+    if g is not None:
+        for x in inputs:
+            if x._graph is not g and x._graph is not None:
+                raise _mode_error(op, x, g)
+        return g.add_op(op, inputs, attrs)
+    vals = []
+    for x in inputs:
+        if x._graph is not None:
+            raise _mode_error(op, x, None)
+        vals.append(x._value)
+    try:
+        op.infer(*[Spec(v.shape, v.dtype) for v in vals], **attrs)
+    except GraphexecError as e:
+        raise type(e)(f"{op.name}: {e} — at {user_location()}") from None
+    try:
+        out = op.kernel(XP, *vals, **attrs)
+    except GraphexecError:
+        raise
+    except Exception as e:  # a kernel failure: name the op and the user's line
+        raise ExecutionError(f"{op.name}: {type(e).__name__}: {e} — at {user_location()}") from e
+    if op.n_outputs == 1:
+        return Tensor(out if type(out) is _ndarray else XP.asarray(out))
+    return tuple(_eager_out(o) for o in out)

@@ -1,0 +1,29 @@
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("nightly", max_examples=3000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs cupy and a CUDA GPU")
+    config.addinivalue_line("markers", "nightly: long randomized runs (HYPOTHESIS_PROFILE=nightly)")
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import cupy
+
+        has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        has_gpu = False
+    if not has_gpu:
+        skip = pytest.mark.skip(reason="cupy or a CUDA GPU is absent")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
