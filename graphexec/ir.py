@@ -160,8 +160,9 @@ class Graph:
                 raise GraphError(f"{where}: unknown op")
             if op.arity is not None and len(d["inputs"]) != op.arity:
                 raise GraphError(f"{where}: {len(d['inputs'])} inputs, op takes {op.arity}")
-            if len(d["specs"]) != op.n_outputs or not all(isinstance(s, Spec) for s in d["specs"]):
-                raise GraphError(f"{where}: specs {d['specs']} do not fit {op.n_outputs} outputs")
+            n_out = len(d["specs"]) if op.n_outputs is None else op.n_outputs
+            if len(d["specs"]) != n_out or not all(isinstance(s, Spec) for s in d["specs"]):
+                raise GraphError(f"{where}: specs {d['specs']} do not fit {n_out} outputs")
             edges = sorted((k, u, e["out_index"]) for u, _, k, e in g.in_edges(node, keys=True,
                                                                                data=True))
             want = [(slot, src, idx) for slot, (src, idx) in enumerate(d["inputs"])]

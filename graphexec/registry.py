@@ -47,7 +47,7 @@ class OpDef:
     infer: Callable[..., Spec | tuple[Spec, ...]]
     kind: str = "opaque"
     pure: bool = True
-    n_outputs: int = 1
+    n_outputs: int | None = 1  # None: as many as infer returns (split, unstack)
     arity: int | None = None  # number of tensor inputs; None = variadic
     differentiable: bool = True
     vjp: Callable[..., Any] | None = None
@@ -66,7 +66,7 @@ def register(
     infer: Callable[..., Spec | tuple[Spec, ...]],
     kind: str = "opaque",
     pure: bool = True,
-    n_outputs: int = 1,
+    n_outputs: int | None = 1,
     arity: int | None = None,
     differentiable: bool = True,
 ) -> Callable[[Callable[..., Any]], OpDef]:
