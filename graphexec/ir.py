@@ -20,7 +20,7 @@ import numpy as np
 from .context import _GRAPH, scope_prefix
 from .errors import FeedError, GraphError, GraphexecError, user_location
 from .registry import REGISTRY, OpDef, Spec, fmt_shape, short_dtype
-from .tensor import Tensor, Variable
+from .tensor import SymbolicTensor, Tensor, Variable
 
 __all__ = ["Graph", "placeholder"]
 
@@ -73,7 +73,7 @@ class Graph:
         return node
 
     def _tensors(self, node: str, specs: tuple[Spec, ...], multi: bool) -> Any:
-        out = tuple(Tensor(_graph=self, _node=node, _index=i, _spec=s)
+        out = tuple(SymbolicTensor(self, node, i, s)
                     for i, s in enumerate(specs))
         return out if multi else out[0]
 
@@ -140,7 +140,7 @@ class Graph:
             raise GraphError(f"graph {self.name} has no node {node!r}")
         specs = self.nx.nodes[node]["specs"]
         i = int(idx or 0)
-        return Tensor(_graph=self, _node=node, _index=i, _spec=specs[i])
+        return SymbolicTensor(self, node, i, specs[i])
 
     def __len__(self) -> int:
         return self.nx.number_of_nodes()

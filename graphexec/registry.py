@@ -23,7 +23,11 @@ Shape = tuple[int | None, ...]
 
 
 class Spec(NamedTuple):
-    """Static description of a tensor: shape (``None`` for an unknown dim) and numpy dtype."""
+    """Static description of a tensor: shape (``None`` for an unknown dim) and numpy dtype.
+
+    Infer rules read only ``.shape`` and ``.dtype`` of their operands, so eager mode passes the
+    arrays themselves.
+    """
 
     shape: Shape
     dtype: np.dtype
@@ -149,16 +153,30 @@ def ufunc_dtype(fn: Callable[..., Any], *dtypes: np.dtype) -> np.dtype:
 
 def elementwise_infer(fn: Callable[..., Any]) -> Callable[..., Spec]:
     """``infer`` for an elementwise op whose dtype is what ``fn`` returns in numpy."""
+    dtypes_seen: dict[tuple[np.dtype, ...], np.dtype] = {}
 
-    def infer(*specs: Spec, **attrs: Any) -> Spec:
-        shape = specs[0].shape if len(specs) == 1 else broadcast_shapes(*(s.shape for s in specs))
+    def result_dtype(key: tuple[np.dtype, ...]) -> np.dtype:
         try:
-            dtype = ufunc_dtype(fn, *(s.dtype for s in specs))
+            dtype = dtypes_seen[key] = ufunc_dtype(fn, *key)
         except TypeError as e:
             raise DTypeError(
-                "unsupported dtypes " + ", ".join(str(s.dtype) for s in specs) + f" ({e})"
+                "unsupported dtypes " + ", ".join(str(d) for d in key) + f" ({e})"
             ) from None
-        return Spec(shape, dtype)
+        return dtype
+
+    # NOTE: this runs on every eager op, so the one- and two-operand cases avoid generators.
+    def infer(*specs: Spec, **attrs: Any) -> Spec:
+        if len(specs) == 2:
+            x, y = specs
+            shape = x.shape if x.shape == y.shape else broadcast_shapes(x.shape, y.shape)
+            key = (x.dtype, y.dtype)
+        elif len(specs) == 1:
+            shape, key = specs[0].shape, (specs[0].dtype,)
+        else:
+            shape = broadcast_shapes(*[s.shape for s in specs])
+            key = tuple(s.dtype for s in specs)
+        dtype = dtypes_seen.get(key)
+        return Spec(shape, dtype if dtype is not None else result_dtype(key))
 
     return infer
 

@@ -25,7 +25,7 @@ from .registry import REGISTRY, OpDef, Spec, fmt_shape
 if TYPE_CHECKING:
     from .ir import Graph
 
-__all__ = ["Tensor", "Variable", "apply", "as_tensor", "constant"]
+__all__ = ["Tensor", "SymbolicTensor", "Variable", "apply", "as_tensor", "constant"]
 
 #: array module of eager mode (numpy; a device backend may swap it)
 XP: Any = np
@@ -46,26 +46,22 @@ class Tensor:
     ((2, 2), dtype('float64'))
     """
 
-    __slots__ = ("__weakref__", "_graph", "_index", "_node", "_spec", "_value")
+    __slots__ = ("__weakref__", "_value")
     __array_priority__ = 1000  # numpy defers to our operators: ndarray + Tensor -> Tensor
+    _graph: Graph | None = None  # set on SymbolicTensor only
 
-    def __init__(self, value: Any = None, *, _graph: Graph | None = None, _node: str = "",
-                 _index: int = 0, _spec: Spec | None = None) -> None:
+    def __init__(self, value: Any) -> None:
         self._value = value
-        self._graph = _graph
-        self._node = _node
-        self._index = _index
-        self._spec = _spec
 
     # -- static properties ----------------------------------------------------------------
     @property
     def shape(self) -> tuple[int | None, ...]:
         """Shape; graph tensors may have ``None`` for dims known only at run time."""
-        return self._value.shape if self._graph is None else self._spec.shape
+        return self._value.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self._value.dtype if self._graph is None else self._spec.dtype
+        return self._value.dtype
 
     @property
     def ndim(self) -> int:
@@ -153,6 +149,27 @@ class Tensor:
     __hash__ = object.__hash__  # identity hash: tensors are dict keys (feeds), == is elementwise
 
     # -- operators (bound in graphexec.ops once the ops exist) ---------------------------------
+
+
+class SymbolicTensor(Tensor):
+    """An output of a graph node: it has a static spec, and a value only inside ``run``."""
+
+    __slots__ = ("_graph", "_index", "_node", "_spec")
+
+    def __init__(self, graph: Graph, node: str, index: int, spec: Spec) -> None:
+        self._value = None
+        self._graph = graph
+        self._node = node
+        self._index = index
+        self._spec = spec
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        return self._spec.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._spec.dtype
 
 
 class Variable(Tensor):
@@ -265,13 +282,28 @@ def as_tensor(value: Any, dtype: Any = None) -> Tensor:
     return constant(value, dtype)
 
 
+_WEAK_DTYPES: dict[tuple[np.dtype, type], np.dtype] = {}
+
+
 def weak(value: Any, other: Tensor) -> Tensor:
-    """Convert a Python scalar next to tensor ``other`` the way numpy 2 does (NEP 50)."""
+    """Convert a Python scalar next to tensor ``other`` the way numpy 2 does (NEP 50): the
+    scalar takes ``other``'s dtype unless its kind is higher (a float next to ints)."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, _PY_SCALARS):
-        return constant(value, np.result_type(other.dtype, value))
-    return constant(value)
+    kind = type(value)
+    if kind not in _PY_SCALARS:
+        return constant(value)
+    key = (other.dtype, kind)
+    dtype = _WEAK_DTYPES.get(key)
+    if dtype is None:
+        dtype = _WEAK_DTYPES[key] = np.result_type(other.dtype, kind(0))
+    try:
+        arr = np.array(value, dtype)
+    except OverflowError:
+        raise DTypeError(f"Python scalar {value!r} does not fit dtype {dtype} of the other "
+                         f"operand — at {user_location()}") from None
+    g = _GRAPH.get()
+    return Tensor(arr if XP is np else XP.asarray(arr)) if g is None else g.constant(arr)
 
 
 def _eager_out(out: Any) -> Tensor:
@@ -283,8 +315,8 @@ def _mode_error(op: OpDef, x: Tensor, g: Graph | None) -> GraphError:
     if g is None:
         return GraphError(
             f"{op.name}: input {x.name!r} is a symbolic tensor of graph {x._graph.name}, but "
-            "this code runs eagerly (its graph block is closed); build inside "
-            f"`with gx.graph({x._graph.name}):` or fetch values with g.run — at {loc}"
+            "this code runs eagerly (its graph block is closed); reopen that graph with "
+            f"`with gx.graph(g):` to extend it, or fetch values with g.run — at {loc}"
         )
     return GraphError(f"{op.name}: input {x.name!r} belongs to graph {x._graph.name}, not to "
                       f"graph {g.name} being built; tensors of two graphs cannot mix — at {loc}")
@@ -304,7 +336,7 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
             raise _mode_error(op, x, None)
         vals.append(x._value)
     try:
-        op.infer(*[Spec(v.shape, v.dtype) for v in vals], **attrs)
+        op.infer(*vals, **attrs)  # arrays have .shape and .dtype, all an infer rule reads
     except GraphexecError as e:
         raise type(e)(f"{op.name}: {e} — at {user_location()}") from None
     try:

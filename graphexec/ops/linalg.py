@@ -14,17 +14,20 @@ __all__ = ["matmul"]
 
 
 def _matmul_infer(x: Spec, y: Spec) -> Spec:
-    what = f"{fmt_shape(x.shape)} @ {fmt_shape(y.shape)}"
     if not x.shape or not y.shape:
+        what = f"{fmt_shape(x.shape)} @ {fmt_shape(y.shape)}"
         raise ShapeError(f"{what}: matmul needs operands of rank >= 1, not scalars")
     if x.dtype == np.bool_ or y.dtype == np.bool_:
+        what = f"{fmt_shape(x.shape)} @ {fmt_shape(y.shape)}"
         raise DTypeError(f"{what}: matmul of bool tensors is not supported")
     k1, k2 = x.shape[-1], y.shape[-2 if len(y.shape) > 1 else -1]
     if k1 is not None and k2 is not None and k1 != k2:
+        what = f"{fmt_shape(x.shape)} @ {fmt_shape(y.shape)}"
         raise ShapeError(f"{what}: inner sizes {k1} and {k2} differ")
     try:
         batch = broadcast_shapes(x.shape[:-2], y.shape[:-2])
     except ShapeError:
+        what = f"{fmt_shape(x.shape)} @ {fmt_shape(y.shape)}"
         raise ShapeError(f"{what}: batch dims {fmt_shape(x.shape[:-2])} and "
                          f"{fmt_shape(y.shape[:-2])} do not broadcast") from None
     rows = x.shape[-2:-1]  # () for a vector operand, as np.matmul drops that dim
