@@ -1,13 +1,15 @@
-"""Lowering a graph to a flat plan, and the interpreter that walks it.
+"""Lowering a graph to a flat plan, and running it.
 
-The plan is a list of steps ``(fn, in_slots, out, frees)``: ``fn`` is the op's kernel with
-``xp`` and attrs bound, slots index a flat environment list, and ``frees`` clears slots after
-their last use so intermediates die as early as they would in hand-written code.
+Lowering schedules the nodes the fetches need in topological order, gives every tensor a slot,
+frees each slot right after its last use, and emits the plan as straight-line Python source —
+one kernel call per line, as torch.fx's GraphModule does — so running a graph costs what the
+same kernels cost when called by hand.  ``plan.source`` shows the code.
 """
 
 from __future__ import annotations
 
-from functools import partial
+import linecache
+import sys
 from typing import Any
 
 import networkx as nx
@@ -22,46 +24,48 @@ Ref = tuple[str, int]
 
 
 class Plan:
-    """An executable schedule of one graph for one set of fetches."""
+    """An executable schedule of one graph for one set of fetches.
 
-    def __init__(self, env: list[Any], steps: list[tuple], fetch_slots: list[int],
-                 feed_slots: dict[str, int], nodes: list[str], locs: list[str]) -> None:
-        self.env = env
+    ``steps`` lists ``(node, op, input slots, output slots, slots freed after it)``;
+    ``source`` is the generated Python that runs them.
+    """
+
+    def __init__(self, fn: Any, source: str, steps: list[tuple], placeholders: list[str],
+                 filename: str, line_nodes: dict[int, tuple[str, str]]) -> None:
+        self._fn = fn
+        self.source = source
         self.steps = steps
-        self.fetch_slots = fetch_slots
-        self.feed_slots = feed_slots
-        self.placeholders = list(feed_slots)
-        self.nodes = nodes
-        self.locs = locs
+        self.placeholders = placeholders
+        self._filename = filename
+        self._line_nodes = line_nodes
 
     def run(self, feeds: dict[str, Any]) -> list[Any]:
-        env = self.env.copy()
-        for node, value in feeds.items():
-            slot = self.feed_slots.get(node)
-            if slot is not None:
-                env[slot] = value
-        step = None
         try:
-            for step in self.steps:
-                fn, ins, out, frees = step
-                if out.__class__ is int:
-                    env[out] = fn(*[env[i] for i in ins])
-                else:
-                    for s, v in zip(out, fn(*[env[i] for i in ins]), strict=True):
-                        env[s] = v
-                for s in frees:
-                    env[s] = None
+            return self._fn(feeds)
         except GraphexecError:
             raise
         except Exception as e:
-            i = self.steps.index(step)
-            raise ExecutionError(f"while running node {self.nodes[i]!r}: {type(e).__name__}: {e}"
-                                 f" — created at {self.locs[i]}") from e
-        return [env[s] for s in self.fetch_slots]
+            node, loc = self._failed_node(e)
+            raise ExecutionError(f"while running node {node!r}: {type(e).__name__}: {e}"
+                                 f" — created at {loc}") from e
+
+    def _failed_node(self, e: BaseException) -> tuple[str, str]:
+        tb, line = e.__traceback__, None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self._filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        return self._line_nodes.get(line, ("?", "?"))
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+_plan_ids = iter(range(sys.maxsize))
 
 
 def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
-    """Schedule the nodes ``fetches`` depend on: topological steps, slots, last-use frees."""
+    """Schedule the nodes ``fetches`` depend on and generate the code that runs them."""
     xp = get_xp(backend)
     g = graph.nx
     needed = set()
@@ -73,47 +77,59 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
             stack.extend(src for src, _ in g.nodes[n]["inputs"])
     order = list(nx.topological_sort(g.subgraph(needed)))
 
-    slots: dict[Ref, int] = {}
-    env: list[Any] = []
-    feed_slots: dict[str, int] = {}
-    pinned: set[int] = set()  # slots that live for the whole run: constants, feeds, fetches
-    computed = []
+    names: dict[Ref, str] = {}  # tensor -> Python name in the generated code
+    glb: dict[str, Any] = {"xp": xp}
+    placeholders, computed = [], []
     for n in order:
         d = g.nodes[n]
-        for i in range(len(d["specs"])):
-            slots[(n, i)] = len(env)
-            env.append(None)
         if d["op"] == "constant":
-            s = slots[(n, 0)]
-            env[s] = xp.asarray(d["attrs"]["value"])
-            pinned.add(s)
+            names[(n, 0)] = f"c{len(glb)}"
+            glb[names[(n, 0)]] = xp.asarray(d["attrs"]["value"])
         elif d["op"] == "placeholder":
-            feed_slots[n] = slots[(n, 0)]
-            pinned.add(slots[(n, 0)])
+            names[(n, 0)] = f"p{len(placeholders)}"
+            placeholders.append(n)
         else:
+            k = len(computed)
+            for i in range(len(d["specs"])):
+                names[(n, i)] = f"t{k}" if len(d["specs"]) == 1 else f"t{k}_{i}"
             computed.append(n)
-    fetch_slots = [slots[r] for r in fetches]
-    pinned.update(fetch_slots)
 
-    last_use: dict[int, int] = {}
+    fetched = set(fetches)
+    last_use: dict[Ref, int] = {}
     for k, n in enumerate(computed):
         for r in g.nodes[n]["inputs"]:
-            last_use[slots[r]] = k
-    frees_at: list[list[int]] = [[] for _ in computed]
-    for s, k in last_use.items():
-        if s not in pinned:
-            frees_at[k].append(s)
+            last_use[r] = k
+    frees: list[list[Ref]] = [[] for _ in computed]
+    for r, k in last_use.items():
+        if r not in fetched and names[r][0] == "t":
+            frees[k].append(r)
+
+    lines = ["def run(feeds):"]
+    lines += [f"    p{i} = feeds[{n!r}]" for i, n in enumerate(placeholders)]
+    line_nodes: dict[int, tuple[str, str]] = {}
     steps = []
     for k, n in enumerate(computed):
         d = g.nodes[n]
         op = REGISTRY[d["op"]]
-        kernel = op.overrides.get(backend, op.kernel)
-        fn = partial(kernel, xp, **d["attrs"])
-        ins = tuple(slots[r] for r in d["inputs"])
-        outs = [slots[(n, i)] for i in range(len(d["specs"]))]
-        out: int | tuple[int, ...] = outs[0] if op.n_outputs == 1 else tuple(outs)
-        # an output nobody reads is freed at once
-        dead = [s for s in outs if s not in last_use and s not in pinned]
-        steps.append((fn, ins, out, tuple(frees_at[k] + dead)))
-    locs = [g.nodes[n]["loc"] for n in computed]
-    return Plan(env, steps, fetch_slots, feed_slots, computed, locs)
+        glb[f"k{k}"] = op.overrides.get(backend, op.kernel)
+        args = ["xp"] + [names[r] for r in d["inputs"]]
+        for a, v in d["attrs"].items():
+            glb[f"a{k}_{a}"] = v
+            args.append(f"{a}=a{k}_{a}")
+        outs = [(n, i) for i in range(len(d["specs"]))]
+        lhs = ", ".join(names[r] for r in outs) + ("," if op.n_outputs != 1 else "")
+        line_nodes[len(lines) + 1] = (n, d["loc"])
+        lines.append(f"    {lhs} = k{k}({', '.join(args)})  # {n}")
+        dead = frees[k] + [r for r in outs if r not in last_use and r not in fetched]
+        if dead:
+            lines.append(f"    del {', '.join(names[r] for r in dead)}")
+        steps.append((n, d["op"], [names[r] for r in d["inputs"]], [names[r] for r in outs],
+                      [names[r] for r in dead]))
+    lines.append(f"    return [{', '.join(names[r] for r in fetches)}]")
+    source = "\n".join(lines) + "\n"
+
+    filename = f"<graphexec plan {graph.name}#{next(_plan_ids)}>"
+    exec(compile(source, filename, "exec"), glb)
+    # NOTE: registering the source lets tracebacks and debuggers show the generated lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return Plan(glb["run"], source, steps, placeholders, filename, line_nodes)

@@ -118,8 +118,22 @@ def fmt_shape(shape: Shape) -> str:
 
 def broadcast_shapes(*shapes: Shape) -> Shape:
     """numpy broadcasting with ``None`` for unknown dims; raises ShapeError on a mismatch."""
-    if len(shapes) == 2 and shapes[0] == shapes[1]:
-        return shapes[0]
+    if len(shapes) == 2:
+        key = shapes
+        hit = _BROADCAST_SEEN.get(key)
+        if hit is not None:
+            return hit
+        if len(_BROADCAST_SEEN) > 8192:
+            _BROADCAST_SEEN.clear()
+        _BROADCAST_SEEN[key] = out = _broadcast(shapes)
+        return out
+    return _broadcast(shapes)
+
+
+_BROADCAST_SEEN: dict[tuple[Shape, ...], Shape] = {}
+
+
+def _broadcast(shapes: tuple[Shape, ...]) -> Shape:
     ndim = max(len(s) for s in shapes)
     out: list[int | None] = []
     for i in range(ndim):

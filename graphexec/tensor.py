@@ -283,6 +283,7 @@ def as_tensor(value: Any, dtype: Any = None) -> Tensor:
 
 
 _WEAK_DTYPES: dict[tuple[np.dtype, type], np.dtype] = {}
+_SCALARS: dict[tuple[np.dtype, type, Any], Tensor] = {}
 
 
 def weak(value: Any, other: Tensor) -> Tensor:

@@ -297,8 +297,9 @@ def test_plan_frees_intermediates_and_is_cached():
     g.run(y, feeds)
     assert len(g._plans) == 1
     # the multiply result dies after the add reads it
-    freed = [s for step in plan.steps for s in step[3]]
-    assert len(freed) == 1
+    freed = [s for step in plan.steps for s in step[4]]
+    assert freed == ["t0"]
+    assert "del t0" in plan.source and "return [t1]" in plan.source
     with gx.graph(g):
         z = y + 1.0
     g.run(z, feeds)
