@@ -29,10 +29,10 @@ OPS = [("add", np.add, 0.5), ("multiply", np.multiply, 0.99), ("maximum", np.max
 def chain_by_hand(n: int):
     lines = ["def f(x, np=np):"]
     for i in range(n):
-        name, fn, c = OPS[i % len(OPS)]
+        fn = OPS[i % len(OPS)][1]
         lines.append(f"    x = np.{fn.__name__}(x, c{i})")
     lines.append("    return x")
-    consts = {f"c{i}": np.float32(OPS[i % len(OPS)][2]) for i in range(n)}
+    consts = {f"c{i}": np.asarray(OPS[i % len(OPS)][2], np.float32) for i in range(n)}
     ns = {"np": np, **consts}
     exec("\n".join(lines), ns)
     return ns["f"]
@@ -90,11 +90,15 @@ def main() -> None:
         np.testing.assert_array_equal(g.run(y, feeds), hand(a))
         ta = gx.constant(a)
         np.testing.assert_array_equal(chain_gx(ta, n).numpy(), hand(a))
-        number = max(1, int(2e-2 / max(timeit(lambda: hand(a), 1, 1), 1e-7)))
-        t_hand = timeit(lambda: hand(a), args.repeats, number)
-        t_kern = timeit(lambda: kern(a), args.repeats, number)
-        t_graph = timeit(lambda: g.run(y, feeds), args.repeats, number)
-        t_eager = timeit(lambda: chain_gx(ta, n), args.repeats, number)
+        runs = {
+            "hand": lambda f=hand, a=a: f(a),
+            "kernels": lambda f=kern, a=a: f(a),
+            "graph": lambda g=g, y=y, feeds=feeds: g.run(y, feeds),
+            "eager": lambda ta=ta: chain_gx(ta, n),
+        }
+        number = max(1, int(2e-2 / max(timeit(runs["hand"], 1, 1), 1e-7)))
+        t = {k: timeit(f, args.repeats, number) for k, f in runs.items()}
+        t_hand, t_kern, t_graph, t_eager = t["hand"], t["kernels"], t["graph"], t["eager"]
         print(f"{size:>10} {t_hand * 1e6:>10.1f} {t_kern / t_hand:>7.2f}x "
               f"{t_graph / t_hand:>7.2f}x {t_eager / t_hand:>7.2f}x")
         print(f"{'':>10} per-op overhead over by-hand: graph "

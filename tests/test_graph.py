@@ -207,7 +207,7 @@ def test_reopen_graph_to_extend():
 
 def test_closed_graph_tensor_in_eager_is_clear_error():
     g, x, y = build_affine()
-    with pytest.raises(gx.GraphError, match="symbolic tensor of graph .* closed"):
+    with pytest.raises(gx.GraphError, match=r"symbolic tensor of graph .* closed"):
         y + 1.0
     with pytest.raises(gx.GraphError, match="no value"):
         y.numpy()
@@ -285,7 +285,7 @@ def test_runtime_kernel_error_names_node_and_line():
         a = gx.placeholder((None, 2), "float64")
         b = gx.placeholder((None, 2), "float64")
         y = a + b  # None vs None: only checked when it runs
-    with pytest.raises(gx.ExecutionError, match="node 'add'.*created at test_graph.py:"):
+    with pytest.raises(gx.ExecutionError, match=r"node 'add'.*created at test_graph.py:"):
         g.run(y, {a: np.ones((2, 2)), b: np.ones((3, 2))})
 
 
