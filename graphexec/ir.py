@@ -39,7 +39,7 @@ class Graph:
     graph g... (3 nodes)
       x: f32[?,3] = placeholder() ...
       multiply: f32[?,3] = multiply(x, x) ...
-      sum: f32[?] = sum[axis=1, keepdims=False](multiply) ...
+      sum: f32[?] = sum[axis=(1,), keepdims=False](multiply) ...
     >>> g.run(y, feeds={x: np.ones((2, 3), "float32")})
     array([3., 3.], dtype=float32)
     """
@@ -281,7 +281,7 @@ def _fmt_attrs(op: str, attrs: dict[str, Any]) -> str:
         elif isinstance(v, np.dtype | type):
             v = short_dtype(np.dtype(v))
         elif isinstance(v, tuple):
-            v = "(" + ",".join(str(x) for x in v) + ")"
+            v = "(" + ",".join(str(x) for x in v) + ("," if len(v) == 1 else "") + ")"
         parts.append(f"{k}={v}")
     return "[" + ", ".join(parts) + "]"
 

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import DTypeError, ShapeError
+from .errors import DTypeError, InvalidArgumentError, ShapeError
 
 __all__ = ["Spec", "OpDef", "REGISTRY", "register", "defvjp", "get_op"]
 
@@ -195,18 +195,21 @@ def elementwise_infer(fn: Callable[..., Any]) -> Callable[..., Spec]:
     return infer
 
 
-def normalize_axis(axis: int, ndim: int) -> int:
+def normalize_axis(axis: Any, ndim: int) -> int:
+    """``axis`` as a non-negative int; InvalidArgumentError for a non-int or out of range."""
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise InvalidArgumentError(f"axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
-        raise ShapeError(f"axis {axis} is out of range for a tensor of rank {ndim}")
-    return axis % ndim
+        raise InvalidArgumentError(f"axis {axis} is out of range for a tensor of rank {ndim}")
+    return int(axis) % ndim
 
 
-def normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
-    """Sorted, non-negative, de-duplicated reduction axes (``None`` = all axes)."""
+def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """Sorted, non-negative reduction axes (``None`` = all axes); repeats are an error."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
-    out = tuple(sorted({normalize_axis(int(a), ndim) for a in axes}))
+    axes = tuple(axis) if isinstance(axis, list | tuple) else (axis,)
+    out = tuple(sorted({normalize_axis(a, ndim) for a in axes}))
     if len(out) != len(axes):
-        raise ShapeError(f"repeated axis in {axis}")
+        raise InvalidArgumentError(f"repeated axis in {axis}")
     return out

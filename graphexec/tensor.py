@@ -307,6 +307,18 @@ def weak(value: Any, other: Tensor) -> Tensor:
     return Tensor(arr if XP is np else XP.asarray(arr)) if g is None else g.constant(arr)
 
 
+def static_value(x: Any) -> np.ndarray | None:
+    """The value of ``x`` if it is known while the program is built, else ``None``: Python and
+    numpy data, eager tensors, and constant nodes of a graph (a Variable read inside a graph is
+    only known when the graph runs)."""
+    if not isinstance(x, Tensor):
+        return np.asarray(x)
+    if x._graph is None:
+        return None if isinstance(x, Variable) and _GRAPH.get() is not None else x.numpy()
+    d = x._graph.nx.nodes[x._node]
+    return d["attrs"]["value"] if d["op"] == "constant" else None
+
+
 def _eager_out(out: Any) -> Tensor:
     return Tensor(out if type(out) is _ndarray else XP.asarray(out))
 

@@ -27,6 +27,8 @@ def _bind_operators() -> None:
     Tensor.__pos__ = lambda self: self
     Tensor.__abs__ = m.abs
     Tensor.__getitem__ = array.getitem
+    for name in ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "clip"):
+        setattr(Tensor, name, getattr(m, name))
 
 
 _bind_operators()

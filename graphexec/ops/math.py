@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, op_error
-from ..registry import REGISTRY, Spec, elementwise_infer, register
-from ..tensor import Tensor, apply, as_tensor, weak
+from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
+from ..registry import (
+    REGISTRY,
+    Shape,
+    Spec,
+    elementwise_infer,
+    fmt_shape,
+    normalize_axes,
+    normalize_axis,
+    register,
+    ufunc_dtype,
+)
+from ..tensor import Tensor, apply, as_tensor, static_value, weak
 
 __all__ = [
-    "add", "subtract", "multiply", "divide", "floor_divide", "mod", "pow", "negative", "abs",
-    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "cast",
+    "add", "subtract", "multiply", "divide", "floor_divide", "mod", "pow", "maximum", "minimum",
+    "negative", "abs", "sign", "sqrt", "rsqrt", "log", "exp", "square", "round", "cos", "sin",
+    "tanh", "tan", "reciprocal", "log1p", "expm1", "clip", "add_n",
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "logical_not", "logical_and", "logical_or", "cast",
+    "sum", "mean", "max", "min", "prod", "argmax", "argmin", "logsumexp",
 ]
 
 
@@ -43,6 +58,23 @@ _register_ufuncs({
     "greater": "greater", "greater_equal": "greater_equal",
 }, 2, differentiable=False)
 _register_ufuncs({"negative": "negative", "abs": "absolute"}, 1)
+_register_ufuncs({
+    "sqrt": "sqrt", "log": "log", "exp": "exp", "square": "square", "cos": "cos", "sin": "sin",
+    "tanh": "tanh", "tan": "tan", "reciprocal": "reciprocal", "log1p": "log1p", "expm1": "expm1",
+}, 1)
+_register_ufuncs({"sign": "sign", "round": "round", "logical_not": "logical_not"}, 1,
+                 differentiable=False)
+_register_ufuncs({"logical_and": "logical_and", "logical_or": "logical_or"}, 2,
+                 differentiable=False)
+
+
+def _np_rsqrt(x):
+    return 1 / np.sqrt(x)
+
+
+@register("rsqrt", infer=elementwise_infer(_np_rsqrt), kind="elementwise", arity=1)
+def _rsqrt(xp, x):
+    return 1 / xp.sqrt(x)
 
 
 def _binary(name: str, x: Any, y: Any) -> Tensor:
@@ -110,6 +142,171 @@ def abs(x: Any) -> Tensor:  # noqa: A001 - the TF name
     return apply(REGISTRY["abs"], as_tensor(x))
 
 
+def maximum(x: Any, y: Any) -> Tensor:
+    """The larger of ``x`` and ``y`` elementwise (NaN wins, as ``np.maximum``).
+
+    >>> import graphexec as gx
+    >>> gx.maximum(gx.constant([1.0, 5.0]), 3.0).numpy()
+    array([3., 5.])
+    """
+    return _binary("maximum", x, y)
+
+
+def minimum(x: Any, y: Any) -> Tensor:
+    """The smaller of ``x`` and ``y`` elementwise (NaN wins, as ``np.minimum``).
+
+    >>> import graphexec as gx
+    >>> gx.minimum(gx.constant([1.0, 5.0]), 3.0).numpy()
+    array([1., 3.])
+    """
+    return _binary("minimum", x, y)
+
+
+def _unary(name: str, x: Any) -> Tensor:
+    return apply(REGISTRY[name], as_tensor(x))
+
+
+def sign(x: Any) -> Tensor:
+    """-1, 0 or 1 by the sign of ``x`` (NaN stays NaN); not defined for bool.
+
+    >>> import graphexec as gx
+    >>> gx.sign(gx.constant([-2.0, 0.0, 3.0])).numpy()
+    array([-1.,  0.,  1.])
+    """
+    return _unary("sign", x)
+
+
+def sqrt(x: Any) -> Tensor:
+    """Square root elementwise (integers give floats as in numpy).
+
+    >>> import graphexec as gx
+    >>> gx.sqrt(gx.constant([4.0, 9.0])).numpy()
+    array([2., 3.])
+    """
+    return _unary("sqrt", x)
+
+
+def rsqrt(x: Any) -> Tensor:
+    """``1 / sqrt(x)`` elementwise.
+
+    >>> import graphexec as gx
+    >>> gx.rsqrt(gx.constant([4.0, 0.25])).numpy()
+    array([0.5, 2. ])
+    """
+    return _unary("rsqrt", x)
+
+
+def log(x: Any) -> Tensor:
+    """Natural logarithm elementwise.
+
+    >>> import graphexec as gx
+    >>> gx.log(gx.constant([1.0])).numpy()
+    array([0.])
+    """
+    return _unary("log", x)
+
+
+def exp(x: Any) -> Tensor:
+    """``e ** x`` elementwise.
+
+    >>> import graphexec as gx
+    >>> gx.exp(gx.constant([0.0, 1.0])).numpy()
+    array([1.        , 2.71828183])
+    """
+    return _unary("exp", x)
+
+
+def square(x: Any) -> Tensor:
+    """``x * x`` elementwise.
+
+    >>> import graphexec as gx
+    >>> gx.square(gx.constant([-3, 2])).numpy()
+    array([9, 4])
+    """
+    return _unary("square", x)
+
+
+def round(x: Any) -> Tensor:  # noqa: A001 - the TF name
+    """Round to the nearest integer, halves to even (as ``np.round`` and ``tf.math.round``);
+    the dtype is kept.
+
+    >>> import graphexec as gx
+    >>> gx.round(gx.constant([0.5, 1.5, 2.5, -0.5])).numpy()
+    array([ 0.,  2.,  2., -0.])
+    """
+    return _unary("round", x)
+
+
+def cos(x: Any) -> Tensor:
+    """Cosine elementwise (radians).
+
+    >>> import graphexec as gx
+    >>> gx.cos(gx.constant([0.0])).numpy()
+    array([1.])
+    """
+    return _unary("cos", x)
+
+
+def sin(x: Any) -> Tensor:
+    """Sine elementwise (radians).
+
+    >>> import graphexec as gx
+    >>> gx.sin(gx.constant([0.0])).numpy()
+    array([0.])
+    """
+    return _unary("sin", x)
+
+
+def tan(x: Any) -> Tensor:
+    """Tangent elementwise (radians).
+
+    >>> import graphexec as gx
+    >>> gx.tan(gx.constant([0.0])).numpy()
+    array([0.])
+    """
+    return _unary("tan", x)
+
+
+def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent elementwise.
+
+    >>> import graphexec as gx
+    >>> gx.tanh(gx.constant([0.0])).numpy()
+    array([0.])
+    """
+    return _unary("tanh", x)
+
+
+def reciprocal(x: Any) -> Tensor:
+    """``1 / x`` elementwise (integer division for integers, as ``np.reciprocal``).
+
+    >>> import graphexec as gx
+    >>> gx.reciprocal(gx.constant([2.0, 4.0])).numpy()
+    array([0.5 , 0.25])
+    """
+    return _unary("reciprocal", x)
+
+
+def log1p(x: Any) -> Tensor:
+    """``log(1 + x)``, accurate for small ``x``.
+
+    >>> import graphexec as gx
+    >>> gx.log1p(gx.constant([1e-20])).numpy()
+    array([1.e-20])
+    """
+    return _unary("log1p", x)
+
+
+def expm1(x: Any) -> Tensor:
+    """``exp(x) - 1``, accurate for small ``x``.
+
+    >>> import graphexec as gx
+    >>> gx.expm1(gx.constant([1e-20])).numpy()
+    array([1.e-20])
+    """
+    return _unary("expm1", x)
+
+
 def equal(x: Any, y: Any) -> Tensor:
     """``x == y`` elementwise, a bool tensor."""
     return _binary("equal", x, y)
@@ -140,6 +337,36 @@ def greater_equal(x: Any, y: Any) -> Tensor:
     return _binary("greater_equal", x, y)
 
 
+def logical_not(x: Any) -> Tensor:
+    """``not x`` elementwise, a bool tensor (any dtype is read as its truth value).
+
+    >>> import graphexec as gx
+    >>> gx.logical_not(gx.constant([True, False])).numpy()
+    array([False,  True])
+    """
+    return _unary("logical_not", x)
+
+
+def logical_and(x: Any, y: Any) -> Tensor:
+    """``x and y`` elementwise, a bool tensor, broadcasting as numpy.
+
+    >>> import graphexec as gx
+    >>> gx.logical_and(gx.constant([True, True]), [True, False]).numpy()
+    array([ True, False])
+    """
+    return _binary("logical_and", x, y)
+
+
+def logical_or(x: Any, y: Any) -> Tensor:
+    """``x or y`` elementwise, a bool tensor, broadcasting as numpy.
+
+    >>> import graphexec as gx
+    >>> gx.logical_or(gx.constant([True, False]), False).numpy()
+    array([ True, False])
+    """
+    return _binary("logical_or", x, y)
+
+
 def _cast_infer(x: Spec, dtype: np.dtype) -> Spec:
     return Spec(x.shape, dtype)
 
@@ -161,3 +388,305 @@ def cast(x: Any, dtype: Any) -> Tensor:
     except TypeError as e:
         raise op_error(InvalidArgumentError, "cast", f"unknown dtype {dtype!r}") from e
     return apply(REGISTRY["cast"], as_tensor(x), dtype=dtype)
+
+
+# -- clip and add_n ---------------------------------------------------------------------------
+
+def _broadcasts_to(shape: Shape, target: Shape) -> bool:
+    if len(shape) > len(target):
+        return False
+    tail = target[len(target) - len(shape):]
+    return all(d in (1, None) or t is None or d == t for d, t in zip(shape, tail))
+
+
+def clip(x: Any, clip_value_min: Any, clip_value_max: Any) -> Tensor:
+    """``x`` with values below ``clip_value_min`` set to it and values above
+    ``clip_value_max`` set to that (TF's ``clip_by_value``).
+
+    The bounds are scalars or tensors that broadcast to the shape of ``x``; the result has the
+    shape of ``x`` and numpy's dtype for ``np.clip``.  A minimum above the maximum is an
+    error wherever both are known while building.
+
+    >>> import graphexec as gx
+    >>> gx.clip(gx.constant([-2.0, 0.5, 3.0]), 0.0, 1.0).numpy()
+    array([0. , 0.5, 1. ])
+    """
+    x = as_tensor(x)
+    for name, b in (("clip_value_min", clip_value_min), ("clip_value_max", clip_value_max)):
+        shape = b.shape if isinstance(b, Tensor) else np.shape(b)
+        if not _broadcasts_to(shape, x.shape):
+            raise op_error(ShapeError, "clip", f"{name} of shape {fmt_shape(shape)} does not "
+                           f"broadcast to the shape {fmt_shape(x.shape)} of x")
+    lo, hi = static_value(clip_value_min), static_value(clip_value_max)
+    if lo is not None and hi is not None:
+        lo, hi = np.broadcast_arrays(lo, hi)
+        bad = lo > hi
+        if bad.any():
+            i = np.flatnonzero(bad)[0]
+            msg = f"clip_value_min {lo.flat[i]} > clip_value_max {hi.flat[i]}"
+            if bad.ndim:
+                msg += f" (at {np.count_nonzero(bad)} of {bad.size} positions)"
+            raise op_error(InvalidArgumentError, "clip", msg)
+    return minimum(maximum(x, clip_value_min), clip_value_max)
+
+
+def _add_n_infer(*xs: Spec) -> Spec:
+    if not xs:
+        raise InvalidArgumentError("needs at least one input")
+    shape = list(xs[0].shape)
+    for i, x in enumerate(xs[1:], 1):
+        if x.dtype != xs[0].dtype:
+            raise DTypeError(f"input {i} has dtype {x.dtype}, input 0 has {xs[0].dtype}; "
+                             "all inputs must have the same dtype")
+        fits = len(x.shape) == len(shape) and all(
+            a is None or b is None or a == b for a, b in zip(x.shape, shape))
+        if not fits:
+            before = "input 0 has" if i == 1 else "the inputs before it have"
+            raise ShapeError(f"input {i} has shape {fmt_shape(x.shape)}, {before} "
+                             f"{fmt_shape(tuple(shape))}; all inputs must have the same shape")
+        shape = [a if b is None else b for a, b in zip(shape, x.shape)]
+    return Spec(tuple(shape), xs[0].dtype)
+
+
+@register("add_n", infer=_add_n_infer, kind="elementwise", arity=None)
+def _add_n(xp, *xs):
+    out = xs[0].copy()  # a fresh buffer, never an alias of an input
+    for x in xs[1:]:
+        xp.add(out, x, out=out)
+    return out
+
+
+def add_n(inputs: Sequence[Any]) -> Tensor:
+    """The elementwise sum of a list of tensors of one shape and dtype (no broadcasting).
+
+    >>> import graphexec as gx
+    >>> gx.add_n([gx.constant([1.0, 2.0]), gx.constant([3.0, 4.0]), [5.0, 6.0]]).numpy()
+    array([ 9., 12.])
+    """
+    if not isinstance(inputs, list | tuple):
+        what = "one tensor" if isinstance(inputs, Tensor) else type(inputs).__name__
+        raise op_error(InvalidArgumentError, "add_n", "inputs must be a list or tuple of "
+                       f"tensors, got {what}")
+    if not inputs:
+        raise op_error(InvalidArgumentError, "add_n", "needs at least one input")
+    return apply(REGISTRY["add_n"], *[as_tensor(x) for x in inputs])
+
+
+# -- reductions -------------------------------------------------------------------------------
+
+def _reduced_shape(x: Spec, axis: tuple[int, ...], keepdims: bool) -> Shape:
+    ndim = len(x.shape)
+    for a in axis:
+        if not 0 <= a < ndim:
+            raise InvalidArgumentError(f"axis {a} is out of range for {fmt_shape(x.shape)}")
+    if keepdims:
+        return tuple(1 if i in axis else d for i, d in enumerate(x.shape))
+    return tuple(d for i, d in enumerate(x.shape) if i not in axis)
+
+
+def _check_nonempty(x: Spec, axis: tuple[int, ...], what: str) -> None:
+    for a in axis:
+        if x.shape[a] == 0:
+            raise ShapeError(f"axis {a} of {fmt_shape(x.shape)} has size 0, and {what} of an "
+                             "empty set is undefined")
+
+
+def _reduce_dtype(fn: Any, dtype: np.dtype) -> np.dtype:
+    try:
+        return ufunc_dtype(fn, dtype)
+    except TypeError as e:
+        raise DTypeError(f"unsupported dtype {dtype} ({e})") from None
+
+
+def _reduction_infer(fn: Any, nonempty: bool) -> Any:
+    def infer(x: Spec, axis: tuple[int, ...], keepdims: bool) -> Spec:
+        shape = _reduced_shape(x, axis, keepdims)
+        if nonempty:
+            _check_nonempty(x, axis, fn.__name__)
+        return Spec(shape, _reduce_dtype(fn, x.dtype))
+
+    return infer
+
+
+def _reduction(name: str):
+    """Kernel calling reduction ``name`` of whichever array module ``xp`` is."""
+
+    def kernel(xp, x, axis, keepdims):
+        return getattr(xp, name)(x, axis=axis, keepdims=keepdims)
+
+    kernel.__name__ = name
+    return kernel
+
+
+def _register_reductions(names: tuple[str, ...], nonempty: bool) -> None:
+    for name in names:  # op name = numpy function name
+        register(name, infer=_reduction_infer(getattr(np, name), nonempty), kind="reduction",
+                 arity=1)(_reduction(name))
+
+
+_register_reductions(("sum", "mean", "prod"), nonempty=False)
+_register_reductions(("max", "min"), nonempty=True)  # numpy: no identity, an empty axis fails
+
+
+def _logsumexp_infer(x: Spec, axis: tuple[int, ...], keepdims: bool) -> Spec:
+    if x.dtype.kind not in "biuf":
+        raise DTypeError(f"logsumexp needs a real dtype, got {x.dtype}")
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    return Spec(_reduced_shape(x, axis, keepdims), dtype)
+
+
+@register("logsumexp", infer=_logsumexp_infer, kind="reduction", arity=1)
+def _logsumexp(xp, x, axis, keepdims):
+    if x.dtype.kind != "f":
+        x = x.astype(xp.float64)
+    if any(x.shape[a] == 0 for a in axis):
+        m = xp.zeros(tuple(1 if i in axis else d for i, d in enumerate(x.shape)), x.dtype)
+    else:
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))  # all -inf, or an inf: shift by 0
+    # NOTE: log(0) = -inf for an all -inf (or empty) slice is the answer, and exp may overflow
+    # only in a slice holding NaN, whose answer is NaN anyway; np.errstate silences numpy's
+    # warnings and does nothing under cupy
+    with np.errstate(divide="ignore", over="ignore"):
+        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=keepdims))
+    return out + (m if keepdims else xp.squeeze(m, axis=axis))
+
+
+def _arg_infer(x: Spec, axis: int | None, keepdims: bool) -> Spec:
+    if axis is None:
+        if 0 in x.shape:
+            raise ShapeError(f"{fmt_shape(x.shape)} has no elements; the index of an extremum "
+                             "of an empty set is undefined")
+        shape = (1,) * len(x.shape) if keepdims else ()
+    else:
+        shape = _reduced_shape(x, (axis,), keepdims)
+        _check_nonempty(x, (axis,), "the index of an extremum")
+    return Spec(shape, np.dtype(np.int64))
+
+
+@register("argmax", infer=_arg_infer, kind="reduction", arity=1, differentiable=False)
+def _argmax(xp, x, axis, keepdims):
+    return xp.argmax(x, axis=axis, keepdims=keepdims)
+
+
+@register("argmin", infer=_arg_infer, kind="reduction", arity=1, differentiable=False)
+def _argmin(xp, x, axis, keepdims):
+    return xp.argmin(x, axis=axis, keepdims=keepdims)
+
+
+def _axes(name: str, x: Tensor, axis: Any, many: bool = True) -> Any:
+    """Normalized reduction axes: a sorted tuple (``many``) or one int; errors name the op."""
+    try:
+        if many:
+            return normalize_axes(axis, x.ndim)
+        return None if axis is None else normalize_axis(axis, x.ndim)
+    except InvalidArgumentError as e:
+        raise op_error(InvalidArgumentError, name, f"{e} (shape {fmt_shape(x.shape)})") from None
+
+
+def _reduce(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+    x = as_tensor(x)
+    return apply(REGISTRY[name], x, axis=_axes(name, x, axis), keepdims=bool(keepdims))
+
+
+def sum(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
+        keepdims: bool = False) -> Tensor:
+    """Sum over ``axis`` (an int, a tuple of ints, or ``None`` for all axes); numpy's dtype
+    (small integers and bool sum to int64).
+
+    >>> import graphexec as gx
+    >>> x = gx.constant([[1, 2, 3], [4, 5, 6]])
+    >>> gx.sum(x).numpy(), gx.sum(x, axis=0).numpy(), gx.sum(x, axis=1, keepdims=True).shape
+    (array(21), array([5, 7, 9]), (2, 1))
+    """
+    return _reduce("sum", x, axis, keepdims)
+
+
+def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+    """Arithmetic mean over ``axis`` (int, tuple or ``None`` for all); integers give float64,
+    as in numpy, and an empty slice gives NaN.
+
+    >>> import graphexec as gx
+    >>> gx.mean(gx.constant([[1, 2], [3, 5]]), axis=-1).numpy()
+    array([1.5, 4. ])
+    """
+    return _reduce("mean", x, axis, keepdims)
+
+
+def max(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
+        keepdims: bool = False) -> Tensor:
+    """Largest value over ``axis`` (int, tuple or ``None`` for all); NaN wins.  Reducing an
+    axis of size 0 is an error, as in numpy.
+
+    >>> import graphexec as gx
+    >>> gx.max(gx.constant([[1.0, 7.0], [3.0, 2.0]]), axis=(0, 1)).numpy()
+    array(7.)
+    """
+    return _reduce("max", x, axis, keepdims)
+
+
+def min(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
+        keepdims: bool = False) -> Tensor:
+    """Smallest value over ``axis`` (int, tuple or ``None`` for all); NaN wins.  Reducing an
+    axis of size 0 is an error, as in numpy.
+
+    >>> import graphexec as gx
+    >>> gx.min(gx.constant([[1.0, 7.0], [3.0, 2.0]]), axis=0).numpy()
+    array([1., 2.])
+    """
+    return _reduce("min", x, axis, keepdims)
+
+
+def prod(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis`` (int, tuple or ``None`` for all); an empty slice gives 1.
+
+    >>> import graphexec as gx
+    >>> gx.prod(gx.constant([[1.0, 2.0], [3.0, 4.0]]), axis=1).numpy()
+    array([ 2., 12.])
+    """
+    return _reduce("prod", x, axis, keepdims)
+
+
+def logsumexp(x: Any, axis: int | Sequence[int] | None = None,
+              keepdims: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` over ``axis``, computed without overflow by shifting by the max
+    (as ``scipy.special.logsumexp``: an all ``-inf`` or empty slice gives ``-inf``);
+    integers give float64.
+
+    >>> import graphexec as gx
+    >>> gx.logsumexp(gx.constant([1000.0, 1000.0])).numpy()
+    array(1000.69314718)
+    """
+    return _reduce("logsumexp", x, axis, keepdims)
+
+
+def _arg(name: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
+    x = as_tensor(x)
+    axis = _axes(name, x, axis, many=False)
+    return apply(REGISTRY[name], x, axis=axis, keepdims=bool(keepdims))
+
+
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """int64 index of the largest value along ``axis`` (the first one on ties, or the first
+    NaN).  ``axis=None`` flattens ``x`` first and gives a flat index, as ``np.argmax`` (TF's
+    default would be axis 0).
+
+    >>> import graphexec as gx
+    >>> x = gx.constant([[1.0, 9.0, 9.0], [5.0, 0.0, 2.0]])
+    >>> gx.argmax(x, axis=1).numpy(), gx.argmax(x).numpy()
+    (array([1, 0]), array(1))
+    """
+    return _arg("argmax", x, axis, keepdims)
+
+
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """int64 index of the smallest value along ``axis`` (the first one on ties, or the first
+    NaN).  ``axis=None`` flattens ``x`` first and gives a flat index, as ``np.argmin`` (TF's
+    default would be axis 0).
+
+    >>> import graphexec as gx
+    >>> x = gx.constant([[1.0, 9.0, 9.0], [5.0, 0.0, 2.0]])
+    >>> gx.argmin(x, axis=0).numpy(), gx.argmin(x).numpy()
+    (array([0, 1, 1]), array(4))
+    """
+    return _arg("argmin", x, axis, keepdims)
