@@ -37,6 +37,8 @@ class Spec(NamedTuple):
         return f"{short_dtype(self.dtype)}[{dims}]"
 
 
+_new_spec = tuple.__new__  # NOTE: skips NamedTuple's Python-level __new__ on the eager path
+
 #: optimizer classes: elementwise ops map each element independently (with broadcasting),
 #: reductions shrink axes, opaque ops are everything else.
 KINDS = ("elementwise", "reduction", "opaque", "source")
@@ -54,6 +56,9 @@ class OpDef:
     n_outputs: int | None = 1  # None: as many as infer returns (split, unstack)
     arity: int | None = None  # number of tensor inputs; None = variadic
     differentiable: bool = True
+    # the kernel itself raises whenever infer would (numpy ufuncs: broadcasting and dtypes), so
+    # eager mode may skip infer and consult it only to word an error
+    kernel_checks: bool = False
     vjp: Callable[..., Any] | None = None
     overrides: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
@@ -73,6 +78,7 @@ def register(
     n_outputs: int | None = 1,
     arity: int | None = None,
     differentiable: bool = True,
+    kernel_checks: bool = False,
 ) -> Callable[[Callable[..., Any]], OpDef]:
     """Decorator registering ``kernel(xp, *arrays, **attrs)`` as the primitive ``name``."""
     if kind not in KINDS:
@@ -81,7 +87,8 @@ def register(
     def deco(kernel: Callable[..., Any]) -> OpDef:
         if name in REGISTRY:
             raise ValueError(f"op {name!r} registered twice")
-        op = OpDef(name, kernel, infer, kind, pure, n_outputs, arity, differentiable)
+        op = OpDef(name, kernel, infer, kind, pure, n_outputs, arity, differentiable,
+                   kernel_checks)
         REGISTRY[name] = op
         return op
 
@@ -190,7 +197,7 @@ def elementwise_infer(fn: Callable[..., Any]) -> Callable[..., Spec]:
             shape = broadcast_shapes(*[s.shape for s in specs])
             key = tuple(s.dtype for s in specs)
         dtype = dtypes_seen.get(key)
-        return Spec(shape, dtype if dtype is not None else result_dtype(key))
+        return _new_spec(Spec, (shape, dtype if dtype is not None else result_dtype(key)))
 
     return infer
 

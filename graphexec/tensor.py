@@ -343,20 +343,25 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
             if x._graph is not g and x._graph is not None:
                 raise _mode_error(op, x, g)
         return g.add_op(op, inputs, attrs)
-    vals = []
-    for x in inputs:
-        if x._graph is not None:
-            raise _mode_error(op, x, None)
-        vals.append(x._value)
-    try:
-        op.infer(*vals, **attrs)  # arrays have .shape and .dtype, all an infer rule reads
-    except GraphexecError as e:
-        raise type(e)(f"{op.name}: {e} — at {user_location()}") from None
+    vals = [x._value for x in inputs]
+    for v in vals:
+        if v is None:  # only symbolic tensors have no value
+            raise _mode_error(op, inputs[vals.index(v)], None)
+    if not op.kernel_checks:
+        try:
+            op.infer(*vals, **attrs)  # arrays have .shape and .dtype, all an infer rule reads
+        except GraphexecError as e:
+            raise type(e)(f"{op.name}: {e} — at {user_location()}") from None
     try:
         out = op.kernel(XP, *vals, **attrs)
     except GraphexecError:
         raise
     except Exception as e:  # a kernel failure: name the op and the user's line
+        if op.kernel_checks:  # the infer rule words the same failure as graph mode does
+            try:
+                op.infer(*vals, **attrs)
+            except GraphexecError as ie:
+                raise type(ie)(f"{op.name}: {ie} — at {user_location()}") from None
         raise ExecutionError(f"{op.name}: {type(e).__name__}: {e} — at {user_location()}") from e
     if op.n_outputs == 1:
         return Tensor(out if type(out) is _ndarray else XP.asarray(out))

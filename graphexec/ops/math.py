@@ -44,7 +44,7 @@ def _ufunc(name: str):
 def _register_ufuncs(table: dict[str, str], arity: int, differentiable: bool = True) -> None:
     for op_name, ufunc in table.items():
         register(op_name, infer=elementwise_infer(getattr(np, ufunc)), kind="elementwise",
-                 arity=arity, differentiable=differentiable)(_ufunc(ufunc))
+                 arity=arity, differentiable=differentiable, kernel_checks=True)(_ufunc(ufunc))
 
 
 # op name -> numpy ufunc name
