@@ -12,8 +12,6 @@ import linecache
 import sys
 from typing import Any
 
-import networkx as nx
-
 from .backend import get_xp
 from .errors import ExecutionError, GraphexecError
 from .registry import REGISTRY
@@ -75,7 +73,7 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
         if n not in needed:
             needed.add(n)
             stack.extend(src for src, _ in g.nodes[n]["inputs"])
-    order = list(nx.topological_sort(g.subgraph(needed)))
+    order = graph.topological_order(needed)
 
     names: dict[Ref, str] = {}  # tensor -> Python name in the generated code
     glb: dict[str, Any] = {"xp": xp}
@@ -105,7 +103,9 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
             frees[k].append(r)
 
     lines = ["def run(feeds):"]
-    lines += [f"    p{i} = feeds[{n!r}]" for i, n in enumerate(placeholders)]
+    # NOTE: feeds arrive as host arrays; a device backend moves them once, here
+    feed = "feeds[{!r}]" if xp.__name__ == "numpy" else "xp.asarray(feeds[{!r}])"
+    lines += [f"    p{i} = {feed.format(n)}" for i, n in enumerate(placeholders)]
     line_nodes: dict[int, tuple[str, str]] = {}
     steps = []
     for k, n in enumerate(computed):
@@ -118,6 +118,7 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
             args.append(f"{a}=a{k}_{a}")
         outs = [(n, i) for i in range(len(d["specs"]))]
         lhs = ", ".join(names[r] for r in outs) + ("," if op.n_outputs != 1 else "")
+        lhs = lhs if outs else "_"  # a node with no outputs (split into no parts)
         line_nodes[len(lines) + 1] = (n, d["loc"])
         lines.append(f"    {lhs} = k{k}({', '.join(args)})  # {n}")
         dead = frees[k] + [r for r in outs if r not in last_use and r not in fetched]

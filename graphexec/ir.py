@@ -53,8 +53,8 @@ class Graph:
         self._plans: dict[Any, Any] = {}
 
     # -- building -----------------------------------------------------------------------
-    def _unique(self, base: str) -> str:
-        base = scope_prefix() + base
+    def _unique(self, base: str, scoped: bool = True) -> str:
+        base = scope_prefix() + base if scoped else base
         while True:
             n = self._names[base]
             self._names[base] += 1
@@ -63,9 +63,10 @@ class Graph:
                 return name
 
     def add_node(self, op: str, inputs: Sequence[Ref], attrs: dict[str, Any],
-                 specs: tuple[Spec, ...], loc: str, name: str | None = None) -> str:
+                 specs: tuple[Spec, ...], loc: str, name: str | None = None,
+                 scoped: bool = True) -> str:
         """Add one node (and its input edges); returns its unique name."""
-        node = self._unique(name or op)
+        node = self._unique(name or op, scoped)
         self.nx.add_node(node, op=op, attrs=attrs, specs=specs, loc=loc, inputs=tuple(inputs))
         for slot, (src, idx) in enumerate(inputs):
             self.nx.add_edge(src, node, key=slot, out_index=idx)
@@ -122,7 +123,7 @@ class Graph:
     def read_variable(self, var: Variable) -> Tensor:
         spec = Spec(var._value.shape, var._value.dtype)
         node = self.add_node("read_variable", (), {"var": var}, (spec,), user_location(),
-                             name=var.var_name)
+                             name=var.var_name, scoped=False)
         return self._tensors(node, (spec,), False)
 
     # -- inspection -----------------------------------------------------------------------
@@ -144,6 +145,13 @@ class Graph:
 
     def __len__(self) -> int:
         return self.nx.number_of_nodes()
+
+    def topological_order(self, nodes: Any = None) -> list[str]:
+        """Nodes (all, or the given subset) in dependency order, ties broken by creation order,
+        so a graph reads in the order its program was written."""
+        g = self.nx if nodes is None else self.nx.subgraph(nodes)
+        rank = {n: i for i, n in enumerate(self.nx)}
+        return list(nx.lexicographical_topological_sort(g, key=rank.__getitem__))
 
     def validate(self) -> None:
         """Check the graph's invariants; raises GraphError naming the first broken node."""
@@ -175,14 +183,17 @@ class Graph:
     def __str__(self) -> str:
         lines = [f"graph {self.name} ({len(self)} nodes)"]
         body = []
-        for node in nx.topological_sort(self.nx):
+        for node in self.topological_order():
             d = self.nx.nodes[node]
             outs = d["specs"]
             lhs = (f"{node}: {outs[0]!r}" if len(outs) == 1 else
                    ", ".join(f"{node}:{i}: {s!r}" for i, s in enumerate(outs)))
             args = ", ".join(src if len(self.nx.nodes[src]["specs"]) == 1 else f"{src}:{i}"
                              for src, i in d["inputs"])
-            body.append((f"{lhs} = {d['op']}{_fmt_attrs(d['op'], d['attrs'])}({args})", d["loc"]))
+            attrs = d["attrs"]
+            if d["op"] == "read_variable" and attrs["var"].var_name == node:
+                attrs = {}  # the node is named after its variable already
+            body.append((f"{lhs} = {d['op']}{_fmt_attrs(d['op'], attrs)}({args})", d["loc"]))
         width = min(max((len(s) for s, _ in body), default=0), 78)
         lines += [f"  {s.ljust(width)}  # {loc}" for s, loc in body]
         return "\n".join(lines)

@@ -1,1 +1,481 @@
-"""(being written)"""
+"""``gx.layers``: Keras-style layers over NHWC tensors, and ``Sequential``.
+
+A layer creates its variables once, on its first call, from the shape of that input (always
+eagerly, so the weights are concrete even when the first call happens inside a graph block),
+and runs its body under ``gx.name_scope(layer.name)``, so its graph nodes read
+``dense/matmul``.  Inputs are cast to the layer's ``dtype`` (float32 unless given).
+
+>>> import numpy as np, graphexec as gx
+>>> layer = gx.layers.Dense(3, activation="relu", seed=0, name="hidden")
+>>> layer(np.ones((2, 4), "float32")).shape
+(2, 3)
+>>> [v.name for v in layer.variables], layer.count_params()
+(['hidden/kernel', 'hidden/bias'], 15)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .context import eager, name_scope
+from .errors import InvalidArgumentError, ShapeError, op_error
+from .ops.array import reshape
+from .ops.linalg import matmul
+from .ops.math import cast
+from .ops.nn import (
+    _conv_pads,
+    _pair,
+    avg_pool2d,
+    conv2d,
+    gelu,
+    max_pool2d,
+    relu,
+    sigmoid,
+    softmax,
+    tanh,
+)
+from .ops.pad import pad
+from .registry import fmt_shape
+from .tensor import Tensor, Variable, as_tensor
+
+__all__ = [
+    "Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Pad2D", "ZeroPadding2D",
+    "Sequential", "get_activation", "get_initializer",
+]
+
+# ---------------------------------------------------------------------------------------------
+# activations and initializers
+
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "gelu": gelu,
+    "linear": lambda x: x,
+}
+
+
+def get_activation(activation: str | Callable[[Tensor], Tensor] | None
+                   ) -> Callable[[Tensor], Tensor]:
+    """The activation function named ``activation`` (``None`` = ``"linear"``), or the
+    callable itself."""
+    if activation is None:
+        return _ACTIVATIONS["linear"]
+    if callable(activation):
+        return activation
+    fn = _ACTIVATIONS.get(activation.lower() if isinstance(activation, str) else activation)
+    if fn is None:
+        raise op_error(InvalidArgumentError, "activation", f"unknown activation {activation!r}; "
+                       f"choose one of {', '.join(_ACTIVATIONS)} or pass a callable")
+    return fn
+
+
+Initializer = Callable[[tuple[int, ...], np.dtype, np.random.Generator], np.ndarray]
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Keras' fan-in and fan-out: a conv kernel counts its receptive field in both."""
+    if len(shape) < 2:
+        n = shape[0] if shape else 1
+        return n, n
+    field = math.prod(shape[:-2])
+    return shape[-2] * field, shape[-1] * field
+
+
+def _glorot_uniform(shape, dtype, rng):
+    limit = math.sqrt(6 / sum(_fans(shape)))
+    return rng.uniform(-limit, limit, shape)
+
+
+def _he_normal(shape, dtype, rng):
+    # NOTE: Keras draws from a normal truncated at 2 stddev; 0.8796... is the stddev of
+    # that truncated unit normal, so dividing by it restores the variance 2 / fan_in
+    std = math.sqrt(2 / _fans(shape)[0]) / 0.87962566103423978
+    z = rng.standard_normal(shape)
+    while (bad := np.abs(z) > 2).any():
+        z[bad] = rng.standard_normal(np.count_nonzero(bad))
+    return z * std
+
+
+_INITIALIZERS: dict[str, Initializer] = {
+    "glorot_uniform": _glorot_uniform,
+    "he_normal": _he_normal,
+    "zeros": lambda shape, dtype, rng: np.zeros(shape),
+    "ones": lambda shape, dtype, rng: np.ones(shape),
+    "normal": lambda shape, dtype, rng: rng.normal(0.0, 0.05, shape),  # Keras' RandomNormal
+}
+
+
+def get_initializer(init: str | Callable[..., Any]) -> Initializer:
+    """The initializer named ``init``, or a callable ``(shape, dtype) -> array``, as a function
+    ``(shape, dtype, rng) -> numpy array``."""
+    if callable(init):
+        return lambda shape, dtype, rng: np.asarray(init(shape, dtype))
+    fn = _INITIALIZERS.get(init.lower() if isinstance(init, str) else init)
+    if fn is None:
+        raise op_error(InvalidArgumentError, "initializer", f"unknown initializer {init!r}; "
+                       f"choose one of {', '.join(_INITIALIZERS)} or pass a callable")
+    return fn
+
+
+# ---------------------------------------------------------------------------------------------
+# the base class
+
+_NAME_COUNTS: Counter[str] = Counter()
+
+
+def _snake(name: str) -> str:
+    """Keras' snake case of a class name: Dense -> dense, MaxPool2D -> max_pool2d."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _unique_name(base: str) -> str:
+    n = _NAME_COUNTS[base]
+    _NAME_COUNTS[base] += 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+class Layer:
+    """Base class: subclasses define ``build(input_shape)`` (create variables with
+    ``add_weight``) and ``call(x)``."""
+
+    def __init__(self, name: str | None = None, dtype: Any = "float32") -> None:
+        self.name = name or _unique_name(_snake(type(self).__name__))
+        self.dtype = np.dtype(dtype)
+        self.built = False
+        self.output_shape: tuple[int | None, ...] | None = None
+        self._weights: list[Variable] = []
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Create the variables for inputs of ``input_shape`` (runs once, eagerly)."""
+
+    def call(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __call__(self, x: Any) -> Tensor:
+        x = as_tensor(x)
+        with name_scope(self.name):
+            if not self.built:
+                with eager():
+                    self.build(tuple(x.shape))
+                self.built = True
+            out = self.call(x)
+        self.output_shape = tuple(out.shape)
+        return out
+
+    def add_weight(self, name: str, shape: tuple[int, ...], initializer: Initializer,
+                   rng: np.random.Generator, trainable: bool = True) -> Variable:
+        value = np.asarray(initializer(shape, self.dtype, rng))
+        if value.shape != shape:
+            raise op_error(ShapeError, self.name, f"initializer of {name} gave shape "
+                           f"{fmt_shape(value.shape)}, expected {fmt_shape(shape)}")
+        v = Variable(value, dtype=self.dtype, name=name, trainable=trainable)
+        self._weights.append(v)
+        return v
+
+    @property
+    def variables(self) -> list[Variable]:
+        return list(self._weights)
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return [v for v in self.variables if v.trainable]
+
+    def count_params(self) -> int:
+        return sum(int(np.prod(v.shape)) for v in self.variables)
+
+    def _input(self, x: Tensor) -> Tensor:
+        return x if x.dtype == self.dtype else cast(x, self.dtype)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}{'' if self.built else ' (unbuilt)'}>"
+
+
+def _positive(layer: str, what: str, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v <= 0:
+        raise op_error(InvalidArgumentError, layer, f"{what} must be a positive int, got {v!r}")
+    return int(v)
+
+
+def _choice(layer: str, what: str, v: Any, choices: tuple[str, ...]) -> str:
+    s = v.lower() if isinstance(v, str) else v
+    if s not in choices:
+        raise op_error(InvalidArgumentError, layer, f"unknown {what} {v!r}; choose one of "
+                       f"{', '.join(choices)}")
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# layers with weights
+
+class Dense(Layer):
+    """``activation(x @ kernel + bias)`` over the last axis of ``x``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> layer = gx.layers.Dense(2, kernel_initializer="ones", bias_initializer="ones")
+    >>> layer(np.ones((1, 3), "float32")).numpy()
+    array([[4., 4.]], dtype=float32)
+    """
+
+    def __init__(self, units: int, activation: str | Callable[[Tensor], Tensor] | None = None,
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", seed: int | None = None,
+                 dtype: Any = "float32", name: str | None = None) -> None:
+        super().__init__(name, dtype)
+        self.units = _positive(self.name, "units", units)
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = get_initializer(kernel_initializer)
+        self.bias_initializer = get_initializer(bias_initializer)
+        self.seed = seed
+        self.kernel: Variable | None = None
+        self.bias: Variable | None = None
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise op_error(ShapeError, self.name, f"input {fmt_shape(input_shape)} must have "
+                           "rank >= 2 and a known last dim to build the layer")
+        rng = np.random.default_rng(self.seed)
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer, rng)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, rng)
+
+    def call(self, x: Tensor) -> Tensor:
+        y = matmul(self._input(x), self.kernel)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y)
+
+
+class Conv2D(Layer):
+    """2-D convolution of NHWC inputs with ``filters`` output channels.
+
+    ``padding="same"`` pads the border TF's way (output ``ceil(in / stride)``) with ``gx.pad``
+    in ``padding_mode`` ("constant" zeros, "reflect" or "symmetric") before a VALID
+    convolution; ``"valid"`` does not pad.
+
+    >>> import numpy as np, graphexec as gx
+    >>> conv = gx.layers.Conv2D(4, 3, padding="same", padding_mode="reflect", seed=0)
+    >>> conv(np.ones((1, 5, 5, 2), "float32")).shape
+    (1, 5, 5, 4)
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 padding_mode: str = "constant",
+                 activation: str | Callable[[Tensor], Tensor] | None = None,
+                 use_bias: bool = True, dilation_rate: Any = 1,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 seed: int | None = None, dtype: Any = "float32",
+                 name: str | None = None) -> None:
+        super().__init__(name, dtype)
+        self.filters = _positive(self.name, "filters", filters)
+        self.kernel_size = _pair(self.name, "kernel_size", kernel_size)
+        self.strides = _pair(self.name, "strides", strides)
+        self.dilation_rate = _pair(self.name, "dilation_rate", dilation_rate)
+        self.padding = _choice(self.name, "padding", padding, ("valid", "same"))
+        self.padding_mode = _choice(self.name, "padding_mode", padding_mode,
+                                    ("constant", "reflect", "symmetric"))
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = get_initializer(kernel_initializer)
+        self.bias_initializer = get_initializer(bias_initializer)
+        self.seed = seed
+        self.kernel: Variable | None = None
+        self.bias: Variable | None = None
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        if len(input_shape) != 4 or input_shape[-1] is None:
+            raise op_error(ShapeError, self.name, f"input {fmt_shape(input_shape)} must be NHWC "
+                           "(rank 4) with a known channel dim to build the layer")
+        rng = np.random.default_rng(self.seed)
+        shape = (*self.kernel_size, input_shape[-1], self.filters)
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, rng)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng)
+
+    def call(self, x: Tensor) -> Tensor:
+        x = self._input(x)
+        if self.padding == "same":
+            (t, b), (left, r) = _conv_pads(x, self.kernel, "SAME", self.strides,
+                                           self.dilation_rate)
+            if t or b or left or r:
+                x = pad(x, [[0, 0], [t, b], [left, r], [0, 0]], mode=self.padding_mode)
+        y = conv2d(x, self.kernel, self.strides, "VALID", self.dilation_rate)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y)
+
+
+# ---------------------------------------------------------------------------------------------
+# layers without weights
+
+class MaxPool2D(Layer):
+    """Max pooling of NHWC inputs over ``pool_size`` windows (``strides`` default to it).
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.layers.MaxPool2D()(np.ones((1, 4, 4, 3))).shape
+    (1, 2, 2, 3)
+    """
+
+    _fn = staticmethod(max_pool2d)
+
+    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
+                 name: str | None = None) -> None:
+        super().__init__(name)
+        self.pool_size = _pair(self.name, "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else _pair(self.name, "strides",
+                                                                      strides)
+        self.padding = _choice(self.name, "padding", padding, ("valid", "same"))
+
+    def call(self, x: Tensor) -> Tensor:
+        return self._fn(x, self.pool_size, self.strides, self.padding.upper())
+
+
+class AvgPool2D(MaxPool2D):
+    """Average pooling of NHWC inputs; with ``padding="same"`` border windows average only
+    the elements inside the input, as in Keras.
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.layers.AvgPool2D(3, strides=1, padding="same")(np.ones((1, 4, 4, 1))).shape
+    (1, 4, 4, 1)
+    """
+
+    _fn = staticmethod(avg_pool2d)
+
+
+class Flatten(Layer):
+    """Collapse every axis but the first (the batch) into one.
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.layers.Flatten()(np.ones((2, 3, 4))).shape
+    (2, 12)
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+
+    def call(self, x: Tensor) -> Tensor:
+        if not x.shape:
+            raise op_error(ShapeError, self.name, "cannot flatten a scalar: the input needs a "
+                           "batch axis")
+        rest = x.shape[1:]
+        if None not in rest:
+            return reshape(x, (-1, math.prod(rest)))
+        if x.shape[0] is not None:
+            return reshape(x, (x.shape[0], -1))
+        raise op_error(ShapeError, self.name, f"input {fmt_shape(x.shape)}: flattening needs "
+                       "either the batch dim or all the other dims known at build time")
+
+
+def _pad2d_pairs(layer: str, padding: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Keras' ZeroPadding2D forms: an int, ``(h, w)``, or ``((top, bottom), (left, right))``."""
+    try:
+        p = np.asarray(padding)
+    except ValueError:  # ragged
+        p = np.zeros(0)
+    if p.dtype.kind in "iu" and (p >= 0).all():
+        if p.shape == ():
+            return (int(p),) * 2, (int(p),) * 2
+        if p.shape == (2,):
+            return (int(p[0]),) * 2, (int(p[1]),) * 2
+        if p.shape == (2, 2):
+            return (int(p[0, 0]), int(p[0, 1])), (int(p[1, 0]), int(p[1, 1]))
+    raise op_error(InvalidArgumentError, layer, f"padding {padding!r}: expected a non-negative "
+                   "int, (h, w), or ((top, bottom), (left, right))")
+
+
+class Pad2D(Layer):
+    """Pad the height and width of NHWC inputs with ``gx.pad`` in ``mode`` ("constant" zeros,
+    "reflect", "symmetric", "edge" or "wrap").
+
+    >>> import numpy as np, graphexec as gx
+    >>> x = np.arange(3.0).reshape(1, 1, 3, 1)
+    >>> gx.layers.Pad2D((0, 2), mode="reflect")(x).numpy()[0, 0, :, 0]
+    array([2., 1., 0., 1., 2., 1., 0.])
+    """
+
+    def __init__(self, padding: Any = 1, mode: str = "constant", name: str | None = None) -> None:
+        super().__init__(name)
+        self.padding = _pad2d_pairs(self.name, padding)
+        self.mode = _choice(self.name, "mode", mode,
+                            ("constant", "reflect", "symmetric", "edge", "wrap"))
+
+    def call(self, x: Tensor) -> Tensor:
+        if x.ndim != 4:
+            raise op_error(ShapeError, self.name, f"input {fmt_shape(x.shape)} must be NHWC "
+                           "(rank 4)")
+        (t, b), (left, r) = self.padding
+        return pad(x, [[0, 0], [t, b], [left, r], [0, 0]], mode=self.mode)
+
+
+class ZeroPadding2D(Pad2D):
+    """Pad the height and width of NHWC inputs with zeros (Keras' ZeroPadding2D).
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.layers.ZeroPadding2D(((1, 0), (2, 1)))(np.ones((1, 2, 2, 3))).shape
+    (1, 3, 5, 3)
+    """
+
+    def __init__(self, padding: Any = 1, name: str | None = None) -> None:
+        super().__init__(padding, "constant", name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequential
+
+class Sequential(Layer):
+    """Layers applied one after the other, under the scope of the model's name.
+
+    >>> import numpy as np, graphexec as gx
+    >>> model = gx.nn.Sequential([gx.layers.Flatten(), gx.layers.Dense(2, seed=0)])
+    >>> model(np.ones((4, 2, 3), "float32")).shape
+    (4, 2)
+    >>> len(model.variables), model.count_params()
+    (2, 14)
+    """
+
+    def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None) -> None:
+        super().__init__(name)
+        self.layers: list[Layer] = []
+        for layer in layers or ():
+            self.add(layer)
+
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise op_error(InvalidArgumentError, self.name, f"can only add layers, got "
+                           f"{type(layer).__name__}")
+        self.layers.append(layer)
+
+    def call(self, x: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    @property
+    def variables(self) -> list[Variable]:
+        return [v for layer in self.layers for v in layer.variables]
+
+    def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
+        """A table of the layers, their output shapes (as of their last call) and parameter
+        counts; printed with ``print_fn`` (``None``: not printed) and returned."""
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        for layer in self.layers:
+            shape = "?" if layer.output_shape is None else fmt_shape(layer.output_shape)
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape,
+                         f"{layer.count_params():,}"))
+        w = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        line = [r[0].ljust(w[0]) + r[1].ljust(w[1]) + r[2].rjust(w[2]) for r in rows]
+        rule = "=" * len(line[0])
+        total = self.count_params()
+        trainable = sum(int(np.prod(v.shape)) for v in self.trainable_variables)
+        text = "\n".join([f'Model: "{self.name}"', rule, line[0], "-" * len(rule), *line[1:],
+                          rule, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                          f"Non-trainable params: {total - trainable:,}"])
+        if print_fn is not None:
+            print_fn(text)
+        return text

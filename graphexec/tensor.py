@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .context import _GRAPH
+from .context import _GRAPH, scope_prefix
 from .errors import (
     DTypeError,
     ExecutionError,
@@ -194,7 +194,8 @@ class Variable(Tensor):
         value = np.array(_to_numpy(initial_value), dtype=dtype)  # always a private copy
         super().__init__(value)
         Variable._count += 1
-        self.var_name = name or f"Variable_{Variable._count}"
+        # NOTE: like tf.Variable, the name carries the enclosing name scopes (dense/kernel)
+        self.var_name = scope_prefix() + (name or f"Variable_{Variable._count}")
         self.trainable = trainable
 
     @property
@@ -346,7 +347,7 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
     vals = [x._value for x in inputs]
     for v in vals:
         if v is None:  # only symbolic tensors have no value
-            raise _mode_error(op, inputs[vals.index(v)], None)
+            raise _mode_error(op, next(x for x in inputs if x._value is None), None)
     if not op.kernel_checks:
         try:
             op.infer(*vals, **attrs)  # arrays have .shape and .dtype, all an infer rule reads

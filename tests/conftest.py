@@ -16,6 +16,11 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    if os.environ.get("HYPOTHESIS_PROFILE") != "nightly":
+        skip_nightly = pytest.mark.skip(reason="nightly run only (HYPOTHESIS_PROFILE=nightly)")
+        for item in items:
+            if "nightly" in item.keywords:
+                item.add_marker(skip_nightly)
     try:
         import cupy
 

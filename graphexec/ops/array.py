@@ -1,7 +1,661 @@
-"""(being written)"""
+"""Transformation and indexing ops: reshape, transpose, stack/split, gather, where, ``x[...]``."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import numpy as np
+
+from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
+from ..registry import REGISTRY, Spec, broadcast_shapes, fmt_shape, normalize_axis, register
+from ..tensor import Tensor, apply, as_tensor, constant, static_value, weak
+
+__all__ = [
+    "reshape", "transpose", "expand_dims", "squeeze", "broadcast_to", "tile",
+    "stack", "unstack", "concat", "split",
+    "gather", "one_hot", "where", "getitem",
+]
+
+Shape = tuple[int | None, ...]
 
 
-def getitem(x, key):
-    raise NotImplementedError
+# ---------------------------------------------------------------------------------------------
+# frontend helpers (also used by ops/creation.py)
+
+_HINTS = {
+    "reshape": " (one dim may be -1)",
+    "zeros": "; for a tensor shaped like x use gx.zeros_like(x)",
+    "ones": "; for a tensor shaped like x use gx.ones_like(x)",
+}
+
+
+def _ints(value: Any, op: str, what: str) -> tuple[int, ...]:
+    """A static int or sequence of ints (an eager tensor too) as a tuple of Python ints."""
+    if isinstance(value, Tensor):
+        known = static_value(value)
+        if known is None:
+            raise op_error(InvalidArgumentError, op, f"{what} must be static ints, not the "
+                           f"tensor {value.name!r} whose value is known only at run time")
+        value = known
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, int | np.integer):
+        value = (value,)
+    try:
+        return tuple(operator.index(v) for v in value)
+    except TypeError:
+        if isinstance(value, tuple | list) and any(v is None for v in value):
+            msg = f"{what} {fmt_shape(tuple(value))} has unknown (None) dims; it must be fully "
+            raise op_error(InvalidArgumentError, op, msg + "known" + _HINTS.get(op, "")) from None
+        raise op_error(InvalidArgumentError, op,
+                       f"{what} must be an int or a sequence of ints, got {value!r}") from None
+
+
+def _shape(value: Any, op: str) -> tuple[int, ...]:
+    """A static shape: non-negative ints."""
+    shape = _ints(value, op, "shape")
+    if any(d < 0 for d in shape):
+        raise op_error(InvalidArgumentError, op, f"negative dim in shape {fmt_shape(shape)}")
+    return shape
+
+
+def _dtype(dtype: Any, op: str) -> np.dtype:
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise op_error(InvalidArgumentError, op, f"unknown dtype {dtype!r}") from None
+
+
+def _axis(axis: Any, ndim: int, op: str) -> int:
+    try:
+        return normalize_axis(axis, ndim)
+    except InvalidArgumentError as e:
+        raise op_error(InvalidArgumentError, op, str(e)) from None
+
+
+def _check_axis(axis: int, ndim: int) -> None:
+    if not 0 <= axis < ndim:
+        raise InvalidArgumentError(f"axis {axis} is out of range for a tensor of rank {ndim}")
+
+
+def _tensors(values: Any, op: str) -> list[Tensor]:
+    if isinstance(values, Tensor):
+        values = [values]
+    values = [as_tensor(v) for v in values]
+    if not values:
+        raise op_error(InvalidArgumentError, op, "needs at least one tensor")
+    return values
+
+
+def _join_dims(specs: tuple[Spec, ...], skip: int | None, what: str) -> list[int | None]:
+    """The common dims of ``specs`` (all of one rank), except axis ``skip``."""
+    out: list[int | None] = list(specs[0].shape)
+    for s in specs[1:]:
+        for i, d in enumerate(s.shape):
+            if i == skip or d is None:
+                continue
+            if out[i] is None:
+                out[i] = d
+            elif out[i] != d:
+                shapes = ", ".join(fmt_shape(s.shape) for s in specs)
+                raise ShapeError(f"{what}: shapes {shapes} differ in axis {i}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# reshape
+
+def _reshape_infer(x: Spec, shape: tuple[int, ...]) -> Spec:
+    if sum(d == -1 for d in shape) > 1 or any(d < -1 for d in shape):
+        raise InvalidArgumentError(f"bad target shape {fmt_shape(shape)}: dims must be >= 0, "
+                                   "with at most one -1")
+    known = math.prod(d for d in x.shape if d is not None)
+    rest = math.prod(d for d in shape if d != -1)
+    what = f"cannot reshape {fmt_shape(x.shape)} into {fmt_shape(shape)}"
+    if None in x.shape:
+        if -1 in shape:
+            if rest == 0:
+                raise ShapeError(f"{what}: the -1 dim is ambiguous next to a 0 dim")
+            return Spec(tuple(None if d == -1 else d for d in shape), x.dtype)
+        if known and rest % known:
+            raise ShapeError(f"{what}: {rest} elements is not a multiple of {known}")
+        return Spec(shape, x.dtype)
+    if -1 in shape:
+        if rest == 0 or known % rest:
+            raise ShapeError(f"{what}: {known} elements do not divide into dims of {rest}")
+        return Spec(tuple(known // rest if d == -1 else d for d in shape), x.dtype)
+    if rest != known:
+        raise ShapeError(f"{what}: {known} elements != {rest} elements")
+    return Spec(shape, x.dtype)
+
+
+@register("reshape", infer=_reshape_infer, arity=1)
+def _reshape(xp, x, shape):
+    return xp.reshape(x, shape)
+
+
+def reshape(tensor: Any, shape: Any) -> Tensor:
+    """``tensor`` with a new shape of the same size; one dim may be -1 (inferred).
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.reshape(np.arange(6), (3, -1)).numpy()
+    array([[0, 1],
+           [2, 3],
+           [4, 5]])
+    """
+    shape = _ints(shape, "reshape", "shape")
+    return apply(REGISTRY["reshape"], as_tensor(tensor), shape=shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# transpose, expand_dims, squeeze, broadcast_to, tile
+
+def _transpose_infer(x: Spec, perm: tuple[int, ...]) -> Spec:
+    if sorted(perm) != list(range(len(x.shape))):
+        raise InvalidArgumentError(f"perm {perm} is not a permutation of the axes of "
+                                   f"{fmt_shape(x.shape)} (rank {len(x.shape)})")
+    return Spec(tuple(x.shape[p] for p in perm), x.dtype)
+
+
+@register("transpose", infer=_transpose_infer, arity=1)
+def _transpose(xp, x, perm):
+    return xp.transpose(x, perm)
+
+
+def transpose(a: Any, perm: Any = None) -> Tensor:
+    """``a`` with its axes permuted: output axis ``i`` is input axis ``perm[i]``; by default
+    the axes are reversed.
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.transpose(np.zeros((2, 3, 4)), perm=(1, 0, 2)).shape
+    (3, 2, 4)
+    >>> gx.transpose(np.zeros((2, 3, 4))).shape
+    (4, 3, 2)
+    """
+    x = as_tensor(a)
+    if perm is None:
+        perm = tuple(reversed(range(x.ndim)))
+    perm = tuple(p + x.ndim if -x.ndim <= p < 0 else p for p in _ints(perm, "transpose", "perm"))
+    return apply(REGISTRY["transpose"], x, perm=perm)
+
+
+def _expand_dims_infer(x: Spec, axis: tuple[int, ...]) -> Spec:
+    ndim = len(x.shape) + len(axis)
+    if list(axis) != sorted(set(axis)) or any(not 0 <= a < ndim for a in axis):
+        raise InvalidArgumentError(f"axis {axis} is out of range or repeated for a result of "
+                                   f"rank {ndim}")
+    dims = iter(x.shape)
+    return Spec(tuple(1 if i in axis else next(dims) for i in range(ndim)), x.dtype)
+
+
+@register("expand_dims", infer=_expand_dims_infer, arity=1)
+def _expand_dims(xp, x, axis):
+    shape = list(x.shape)
+    for a in axis:
+        shape.insert(a, 1)
+    return xp.reshape(x, shape)
+
+
+def expand_dims(input: Any, axis: Any) -> Tensor:  # noqa: A002 - the TF name
+    """``input`` with a new size-1 axis inserted at ``axis`` (an int, or a tuple as numpy).
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.expand_dims(np.zeros((2, 3)), -1).shape
+    (2, 3, 1)
+    """
+    x = as_tensor(input)
+    axes = _ints(axis, "expand_dims", "axis")
+    ndim = x.ndim + len(axes)
+    norm = tuple(sorted({_axis(a, ndim, "expand_dims") for a in axes}))
+    if len(norm) != len(axes):
+        raise op_error(InvalidArgumentError, "expand_dims", f"repeated axis in {axis}")
+    return apply(REGISTRY["expand_dims"], x, axis=norm)
+
+
+def _squeeze_infer(x: Spec, axis: tuple[int, ...]) -> Spec:
+    for a in axis:
+        _check_axis(a, len(x.shape))
+        if x.shape[a] not in (1, None):
+            raise ShapeError(f"cannot squeeze axis {a} of size {x.shape[a]} in shape "
+                             f"{fmt_shape(x.shape)}")
+    return Spec(tuple(d for i, d in enumerate(x.shape) if i not in axis), x.dtype)
+
+
+@register("squeeze", infer=_squeeze_infer, arity=1)
+def _squeeze(xp, x, axis):
+    return xp.squeeze(x, axis=axis)
+
+
+def squeeze(input: Any, axis: Any = None) -> Tensor:  # noqa: A002 - the TF name
+    """``input`` without size-1 axes: all of them, or those in ``axis`` (an int or a tuple).
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.squeeze(np.zeros((1, 3, 1))).shape
+    (3,)
+    >>> gx.squeeze(np.zeros((1, 3, 1)), axis=-1).shape
+    (1, 3)
+    """
+    x = as_tensor(input)
+    if axis is None:
+        if None in x.shape:
+            raise op_error(InvalidArgumentError, "squeeze", f"shape {fmt_shape(x.shape)} has "
+                           "unknown dims, so which axes have size 1 is unknown; pass axis=")
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = tuple(sorted({_axis(a, x.ndim, "squeeze") for a in _ints(axis, "squeeze", "axis")}))
+    return apply(REGISTRY["squeeze"], x, axis=axes)
+
+
+def _broadcast_to_infer(x: Spec, shape: tuple[int, ...]) -> Spec:
+    lead = len(shape) - len(x.shape)
+    if lead < 0 or any(d not in (1, None, s) for d, s in zip(x.shape, shape[lead:])):
+        raise ShapeError(f"cannot broadcast {fmt_shape(x.shape)} to {fmt_shape(shape)}")
+    return Spec(shape, x.dtype)
+
+
+@register("broadcast_to", infer=_broadcast_to_infer, arity=1)
+def _broadcast_to(xp, x, shape):
+    return xp.broadcast_to(x, shape)
+
+
+def broadcast_to(input: Any, shape: Any) -> Tensor:  # noqa: A002 - the TF name
+    """``input`` broadcast to ``shape`` with numpy's rules.
+
+    >>> import graphexec as gx
+    >>> gx.broadcast_to([1, 2, 3], (2, 3)).numpy()
+    array([[1, 2, 3],
+           [1, 2, 3]])
+    """
+    return apply(REGISTRY["broadcast_to"], as_tensor(input), shape=_shape(shape, "broadcast_to"))
+
+
+def _tile_infer(x: Spec, multiples: tuple[int, ...]) -> Spec:
+    if any(m < 0 for m in multiples):
+        raise InvalidArgumentError(f"multiples {multiples} must be >= 0")
+    n = max(len(multiples), len(x.shape))
+    reps = (1,) * (n - len(multiples)) + multiples
+    dims = (1,) * (n - len(x.shape)) + x.shape
+    return Spec(tuple(0 if r == 0 else None if d is None else d * r for d, r in zip(dims, reps)),
+                x.dtype)
+
+
+@register("tile", infer=_tile_infer, arity=1)
+def _tile(xp, x, multiples):
+    return xp.tile(x, multiples)
+
+
+def tile(input: Any, multiples: Any) -> Tensor:  # noqa: A002 - the TF name
+    """``input`` repeated ``multiples[i]`` times along axis ``i``. As ``np.tile``, a shorter
+    ``multiples`` is padded with leading 1s and a longer one adds leading axes.
+
+    >>> import graphexec as gx
+    >>> gx.tile([[1, 2]], (2, 2)).numpy()
+    array([[1, 2, 1, 2],
+           [1, 2, 1, 2]])
+    """
+    return apply(REGISTRY["tile"], as_tensor(input), multiples=_ints(multiples, "tile",
+                                                                      "multiples"))
+
+
+# ---------------------------------------------------------------------------------------------
+# joining and splitting
+
+def _stack_infer(*xs: Spec, axis: int) -> Spec:
+    if {len(x.shape) for x in xs} != {len(xs[0].shape)}:
+        raise ShapeError("shapes " + ", ".join(fmt_shape(x.shape) for x in xs)
+                         + " differ in rank")
+    dims = _join_dims(xs, None, "values must have one shape")
+    _check_axis(axis, len(dims) + 1)
+    dims.insert(axis, len(xs))
+    return Spec(tuple(dims), np.result_type(*(x.dtype for x in xs)))
+
+
+@register("stack", infer=_stack_infer)
+def _stack(xp, *xs, axis):
+    return xp.stack(xs, axis=axis)
+
+
+def stack(values: Any, axis: int = 0) -> Tensor:
+    """Tensors of one shape joined along a new axis ``axis``.
+
+    >>> import graphexec as gx
+    >>> gx.stack([[1, 2], [3, 4]], axis=1).numpy()
+    array([[1, 3],
+           [2, 4]])
+    """
+    xs = _tensors(values, "stack")
+    return apply(REGISTRY["stack"], *xs, axis=_axis(axis, xs[0].ndim + 1, "stack"))
+
+
+def _unstack_infer(x: Spec, num: int, axis: int) -> tuple[Spec, ...]:
+    _check_axis(axis, len(x.shape))
+    d = x.shape[axis]
+    if num < 0 or d not in (None, num):
+        raise ShapeError(f"num={num}, but axis {axis} of {fmt_shape(x.shape)} has size {d}")
+    return (Spec(x.shape[:axis] + x.shape[axis + 1:], x.dtype),) * num
+
+
+@register("unstack", infer=_unstack_infer, arity=1, n_outputs=None)
+def _unstack(xp, x, num, axis):
+    if x.shape[axis] != num:
+        raise ValueError(f"num={num}, but axis {axis} of the input {x.shape} has size "
+                         f"{x.shape[axis]}")
+    lead = (slice(None),) * axis
+    return [xp.asarray(x[(*lead, i)]) for i in range(num)]
+
+
+def unstack(value: Any, num: int | None = None, axis: int = 0) -> list[Tensor]:
+    """The slices of ``value`` along ``axis``, as a list; ``num`` is needed when that axis's
+    size is unknown until run time.
+
+    >>> import numpy as np, graphexec as gx
+    >>> [t.numpy() for t in gx.unstack(np.array([[1, 2], [3, 4]]), axis=1)]
+    [array([1, 3]), array([2, 4])]
+    """
+    x = as_tensor(value)
+    axis = _axis(axis, x.ndim, "unstack")
+    if num is None:
+        num = x.shape[axis]
+        if num is None:
+            raise op_error(InvalidArgumentError, "unstack", f"axis {axis} of "
+                           f"{fmt_shape(x.shape)} has a size unknown until run time; pass num= "
+                           "to fix the number of outputs")
+    return list(apply(REGISTRY["unstack"], x, num=operator.index(num), axis=axis))
+
+
+def _concat_infer(*xs: Spec, axis: int) -> Spec:
+    shapes = ", ".join(fmt_shape(x.shape) for x in xs)
+    if {len(x.shape) for x in xs} != {len(xs[0].shape)}:
+        raise ShapeError(f"shapes {shapes} differ in rank")
+    if not xs[0].shape:
+        raise ShapeError("0-d tensors cannot be concatenated")
+    _check_axis(axis, len(xs[0].shape))
+    dims = _join_dims(xs, axis, f"values must match except in axis {axis}")
+    sizes = [x.shape[axis] for x in xs]
+    dims[axis] = None if None in sizes else sum(sizes)
+    return Spec(tuple(dims), np.result_type(*(x.dtype for x in xs)))
+
+
+@register("concat", infer=_concat_infer)
+def _concat(xp, *xs, axis):
+    return xp.concatenate(xs, axis=axis)
+
+
+def concat(values: Any, axis: int) -> Tensor:
+    """Tensors joined along the existing axis ``axis``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.concat([np.zeros((2, 1)), np.ones((2, 2))], axis=1).numpy()
+    array([[0., 1., 1.],
+           [0., 1., 1.]])
+    """
+    xs = _tensors(values, "concat")
+    if xs[0].ndim == 0:
+        raise op_error(ShapeError, "concat", "0-d tensors cannot be concatenated")
+    return apply(REGISTRY["concat"], *xs, axis=_axis(axis, xs[0].ndim, "concat"))
+
+
+def _split_sizes(d: int | None, splits: int | tuple[int, ...], shape: Shape,
+                 axis: int) -> list[int | None]:
+    """The size of each piece of axis ``axis`` (of size ``d``) split by ``splits``."""
+    where = f"axis {axis} of {fmt_shape(shape)}"
+    if isinstance(splits, int):
+        if splits < 1:
+            raise InvalidArgumentError(f"cannot split into {splits} parts")
+        if d is not None and d % splits:
+            raise ShapeError(f"{where} has size {d}, which does not split into {splits} "
+                             "equal parts")
+        return [None if d is None else d // splits] * splits
+    if sum(s == -1 for s in splits) > 1 or any(s < -1 for s in splits):
+        raise InvalidArgumentError(f"bad sizes {splits}: sizes must be >= 0, with at most one -1")
+    fixed = sum(s for s in splits if s != -1)
+    if d is None:
+        return [None if s == -1 else s for s in splits]
+    if -1 in splits:
+        if fixed > d:
+            raise ShapeError(f"sizes {splits} need at least {fixed} elements, but {where} has {d}")
+        return [d - fixed if s == -1 else s for s in splits]
+    if fixed != d:
+        raise ShapeError(f"sizes {splits} sum to {fixed}, but {where} has size {d}")
+    return list(splits)
+
+
+def _split_infer(x: Spec, splits: int | tuple[int, ...], axis: int) -> tuple[Spec, ...]:
+    _check_axis(axis, len(x.shape))
+    sizes = _split_sizes(x.shape[axis], splits, x.shape, axis)
+    return tuple(Spec((*x.shape[:axis], s, *x.shape[axis + 1:]), x.dtype) for s in sizes)
+
+
+@register("split", infer=_split_infer, arity=1, n_outputs=None)
+def _split(xp, x, splits, axis):
+    try:
+        sizes = _split_sizes(x.shape[axis], splits, x.shape, axis)
+    except (ShapeError, InvalidArgumentError) as e:
+        raise ValueError(str(e)) from None
+    lead = (slice(None),) * axis
+    out, start = [], 0
+    for s in sizes:
+        out.append(x[(*lead, slice(start, start + s))])
+        start += s
+    return out
+
+
+def split(value: Any, num_or_size_splits: Any, axis: int = 0) -> list[Tensor]:
+    """``value`` cut along ``axis`` into ``num_or_size_splits`` equal pieces (an int), or into
+    pieces of the listed sizes (one size may be -1: the rest).
+
+    >>> import numpy as np, graphexec as gx
+    >>> [t.shape for t in gx.split(np.zeros((6, 2)), 3)]
+    [(2, 2), (2, 2), (2, 2)]
+    >>> [t.shape for t in gx.split(np.zeros((6, 2)), [1, -1])]
+    [(1, 2), (5, 2)]
+    """
+    x = as_tensor(value)
+    axis = _axis(axis, x.ndim, "split")
+    splits: int | tuple[int, ...]
+    n = num_or_size_splits
+    if isinstance(n, int | np.integer) or getattr(n, "ndim", None) == 0:
+        splits = operator.index(n)
+        if splits < 1:
+            raise op_error(InvalidArgumentError, "split", f"cannot split into {splits} parts")
+    else:
+        splits = _ints(n, "split", "num_or_size_splits")
+    return list(apply(REGISTRY["split"], x, splits=splits, axis=axis))
+
+
+# ---------------------------------------------------------------------------------------------
+# gather, one_hot, where
+
+def _gather_infer(params: Spec, indices: Spec, axis: int) -> Spec:
+    if not np.issubdtype(indices.dtype, np.integer):
+        raise DTypeError(f"indices must be integers, got {indices.dtype}")
+    _check_axis(axis, len(params.shape))
+    return Spec(params.shape[:axis] + indices.shape + params.shape[axis + 1:], params.dtype)
+
+
+@register("gather", infer=_gather_infer, arity=2)
+def _gather(xp, params, indices, axis):
+    n = params.shape[axis]
+    bad = (indices < -n) | (indices >= n)
+    if bad.any():  # NOTE: cupy's take wraps out-of-range indices silently
+        raise IndexError(f"index {int(indices[bad].ravel()[0])} is out of range for axis "
+                         f"{axis} of size {n}")
+    return xp.asarray(xp.take(params, indices, axis=axis))
+
+
+def gather(params: Any, indices: Any, axis: int = 0) -> Tensor:
+    """The slices of ``params`` along ``axis`` at integer ``indices`` (``np.take``: negative
+    indices count from the end; out-of-range ones raise at run time).
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.gather(np.array([10, 20, 30]), [[2, 0], [-1, 1]]).numpy()
+    array([[30, 10],
+           [30, 20]])
+    """
+    x = as_tensor(params)
+    idx = as_tensor(indices)
+    if not isinstance(indices, Tensor) and idx.dtype.kind == "f" and idx.shape == (0,):
+        idx = as_tensor(indices, np.intp)  # [] is an empty index list, not float data
+    return apply(REGISTRY["gather"], x, idx, axis=_axis(axis, x.ndim, "gather"))
+
+
+def one_hot(indices: Any, depth: int, on_value: Any = 1, off_value: Any = 0, axis: int = -1,
+            dtype: Any = np.float32) -> Tensor:
+    """``on_value`` where position ``i`` along the new axis ``axis`` equals the index, else
+    ``off_value``; indices outside ``[0, depth)`` give a row of ``off_value`` (as TF).
+
+    >>> import graphexec as gx
+    >>> gx.one_hot([0, 2, -1], 3).numpy()
+    array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 0., 0.]], dtype=float32)
+    """
+    from .math import equal
+
+    idx = as_tensor(indices)
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise op_error(DTypeError, "one_hot", f"indices must be integers, got {idx.dtype}")
+    depth = operator.index(depth)
+    if depth < 0:
+        raise op_error(InvalidArgumentError, "one_hot", f"depth must be >= 0, got {depth}")
+    axis = _axis(axis, idx.ndim + 1, "one_hot")
+    grid = [1] * (idx.ndim + 1)
+    grid[axis] = depth
+    positions = reshape(apply(REGISTRY["range"], start=0, limit=depth, delta=1,
+                              dtype=np.dtype(np.int64)), grid)
+    hot = equal(expand_dims(idx, axis), positions)
+    dtype = _dtype(dtype, "one_hot")
+    return where(hot, constant(on_value, dtype), constant(off_value, dtype))
+
+
+def _where_infer(c: Spec, x: Spec, y: Spec) -> Spec:
+    if c.dtype != np.bool_:
+        raise DTypeError(f"condition must be bool, got {c.dtype}; compare it first "
+                         "(e.g. x > 0) or cast it")
+    return Spec(broadcast_shapes(c.shape, x.shape, y.shape), np.result_type(x.dtype, y.dtype))
+
+
+@register("where", infer=_where_infer, kind="elementwise", arity=3)
+def _where(xp, c, x, y):
+    return xp.where(c, x, y)
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """``x`` where ``condition`` is true, else ``y``, all three broadcast (``np.where``).
+
+    >>> import graphexec as gx
+    >>> gx.where(gx.constant([True, False]), [1.0, 2.0], 0.0).numpy()
+    array([1., 0.])
+    """
+    c = as_tensor(condition)
+    if not isinstance(x, Tensor) and isinstance(y, Tensor):
+        x = weak(x, y)
+    else:
+        x = as_tensor(x)
+        y = weak(y, x)
+    return apply(REGISTRY["where"], c, x, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# x[key]: basic indexing. The key is normalized into a tuple of tagged tuples:
+#   ("i", k) an int index, ("s", start, stop, step) a slice, ("n",) a new axis.
+
+_FULL = ("s", None, None, 1)
+
+
+def _getitem_infer(x: Spec, key: tuple[tuple, ...]) -> Spec:
+    shape: list[int | None] = []
+    i = 0
+    for k in key:
+        if k[0] == "n":
+            shape.append(1)
+            continue
+        if i >= len(x.shape):
+            n = sum(k[0] != "n" for k in key)
+            raise ShapeError(f"too many indices for a tensor of rank {len(x.shape)} "
+                             f"{fmt_shape(x.shape)}: {n} were given")
+        d = x.shape[i]
+        if k[0] == "i":
+            if d is not None and not -d <= k[1] < d:
+                raise ShapeError(f"index {k[1]} is out of range for axis {i} of size {d} "
+                                 f"in shape {fmt_shape(x.shape)}")
+        elif k[3] == 0:
+            raise InvalidArgumentError("slice step cannot be zero")
+        else:
+            shape.append(None if d is None else len(range(d)[slice(*k[1:])]))
+        i += 1
+    return Spec((*shape, *x.shape[i:]), x.dtype)
+
+
+def _index(k: tuple) -> Any:
+    return k[1] if k[0] == "i" else None if k[0] == "n" else slice(*k[1:])
+
+
+@register("getitem", infer=_getitem_infer, arity=1)
+def _getitem(xp, x, key):
+    return xp.asarray(x[tuple(_index(k) for k in key)])
+
+
+def _bound(v: Any) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, Tensor | bool | np.bool_):
+        raise TypeError
+    return operator.index(v)
+
+
+def _normalize_key(key: Any, shape: Shape) -> tuple[tuple, ...]:
+    items = key if isinstance(key, tuple) else (key,)
+    out: list[tuple] = []
+    ellipsis = None
+    for k in items:
+        if k is Ellipsis:
+            if ellipsis is not None:
+                raise op_error(InvalidArgumentError, "getitem",
+                               "an index can only have a single ellipsis ('...')")
+            ellipsis = len(out)
+        elif k is None:
+            out.append(("n",))
+        elif isinstance(k, slice):
+            try:
+                start, stop, step = _bound(k.start), _bound(k.stop), _bound(k.step)
+            except TypeError:
+                raise op_error(InvalidArgumentError, "getitem", f"slice bounds must be Python "
+                               f"ints or None, got {k}; slicing by tensors is not "
+                               "supported") from None
+            if step == 0:
+                raise op_error(InvalidArgumentError, "getitem", "slice step cannot be zero")
+            out.append(("s", start, stop, 1 if step is None else step))
+        elif isinstance(k, int | np.integer) and not isinstance(k, bool | np.bool_):
+            out.append(("i", int(k)))
+        else:
+            if isinstance(k, Tensor):
+                what = f"tensor {k.name!r}" if k.name else f"tensor of shape {fmt_shape(k.shape)}"
+            else:
+                what = f"{type(k).__name__} {k!r}"
+            raise op_error(InvalidArgumentError, "getitem", f"advanced indexing with a {what} "
+                           "is not supported; use gx.gather(x, indices, axis) for integer "
+                           "indices, or gx.where(mask, x, y) for a boolean mask")
+    if ellipsis is not None:
+        n = len(shape) - sum(k[0] != "n" for k in out)
+        out[ellipsis:ellipsis] = [_FULL] * max(n, 0)
+    while out and out[-1] == _FULL:
+        out.pop()
+    return tuple(out)
+
+
+def getitem(x: Any, key: Any) -> Tensor:
+    """``x[key]`` with numpy's basic indexing: ints, slices, ``None`` and ``...``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> x = gx.constant(np.arange(12).reshape(3, 4))
+    >>> x[1:, ::-2].numpy()
+    array([[ 7,  5],
+           [11,  9]])
+    >>> x[..., None, -1].shape
+    (3, 1)
+    """
+    x = as_tensor(x)
+    return apply(REGISTRY["getitem"], x, key=_normalize_key(key, x.shape))

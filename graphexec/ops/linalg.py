@@ -1,4 +1,11 @@
-"""Matrix ops: matmul and the ``gx.linalg`` family."""
+"""Matrix ops: matmul and the ``gx.linalg`` family (inv, solve, eig, eigh, svd, det, norm).
+
+The linalg ops follow ``numpy.linalg`` (batched over leading dims; ints compute in float64;
+float16 is refused as numpy refuses it) with two deliberate differences, both TF's:
+``eig`` always returns complex values, and ``svd`` returns ``(s, u, v)`` with ``v`` not
+transposed.  A singular matrix is numpy's LinAlgError at run time, which graphexec reports as
+an ExecutionError naming the op.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError
-from ..registry import REGISTRY, Spec, broadcast_shapes, fmt_shape, register, ufunc_dtype
+from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
+from ..registry import (
+    REGISTRY,
+    Spec,
+    broadcast_shapes,
+    fmt_shape,
+    normalize_axis,
+    register,
+    ufunc_dtype,
+)
 from ..tensor import Tensor, apply, as_tensor
 
 __all__ = ["matmul"]
@@ -50,3 +65,306 @@ def matmul(x: Any, y: Any) -> Tensor:
     (2, 3, 5)
     """
     return apply(REGISTRY["matmul"], as_tensor(x), as_tensor(y))
+
+
+# ---------------------------------------------------------------------------------------------
+# gx.linalg: inv, solve, eig, eigh, svd, det, norm (exported by graphexec/linalg.py)
+
+_SINGLE = (np.dtype("float32"), np.dtype("complex64"))
+_LAPACK = (*_SINGLE, np.dtype("float64"), np.dtype("complex128"))
+
+
+def _linalg_dtype(*specs: Spec) -> np.dtype:
+    """numpy.linalg's result dtype: ints and bools compute in float64, float32 stays single
+    only when every operand is single, any complex operand makes it complex."""
+    for s in specs:
+        if s.dtype not in _LAPACK and s.dtype.kind not in "biu":
+            raise DTypeError(f"dtype {s.dtype} is not supported by linalg; use float32, "
+                             "float64, complex64 or complex128 (ints compute in float64)")
+    single = all(s.dtype in _SINGLE for s in specs)
+    cplx = any(s.dtype.kind == "c" for s in specs)
+    return np.dtype(("complex64" if single else "complex128") if cplx else
+                    ("float32" if single else "float64"))
+
+
+def _real(dtype: np.dtype) -> np.dtype:
+    return np.dtype(dtype.char.lower()) if dtype.kind == "c" else dtype
+
+
+def _square(x: Spec) -> int | None:
+    """Size n of the [..., n, n] matrices in ``x`` (None if unknown)."""
+    if len(x.shape) < 2:
+        raise ShapeError(f"{fmt_shape(x.shape)} is not a matrix: needs rank >= 2, "
+                         f"got rank {len(x.shape)}")
+    m, n = x.shape[-2:]
+    if m is not None and n is not None and m != n:
+        raise ShapeError(f"{fmt_shape(x.shape)} is not square: the last two dims {m} and {n} "
+                         "differ")
+    return n if m is None else m
+
+
+def _inv_infer(x: Spec) -> Spec:
+    n = _square(x)
+    return Spec((*x.shape[:-2], n, n), _linalg_dtype(x))
+
+
+@register("inv", infer=_inv_infer, arity=1)
+def _inv(xp, x):
+    return xp.linalg.inv(x)
+
+
+def _det_infer(x: Spec) -> Spec:
+    _square(x)
+    return Spec(x.shape[:-2], _linalg_dtype(x))
+
+
+@register("det", infer=_det_infer, arity=1)
+def _det(xp, x):
+    return xp.linalg.det(x)
+
+
+def _solve_infer(a: Spec, b: Spec) -> Spec:
+    n = _square(a)
+    what = f"a {fmt_shape(a.shape)}, b {fmt_shape(b.shape)}"
+    if not b.shape:
+        raise ShapeError(f"{what}: b must be a vector (n,) or matrices (..., n, k), not a scalar")
+    vector = len(b.shape) == 1
+    nb = b.shape[0] if vector else b.shape[-2]
+    if n is not None and nb is not None and n != nb:
+        raise ShapeError(f"{what}: a is {n}x{n} but b has {nb} rows")
+    try:
+        batch = broadcast_shapes(a.shape[:-2], () if vector else b.shape[:-2])
+    except ShapeError:
+        raise ShapeError(f"{what}: batch dims {fmt_shape(a.shape[:-2])} and "
+                         f"{fmt_shape(b.shape[:-2])} do not broadcast") from None
+    n = nb if n is None else n
+    return Spec(batch + ((n,) if vector else (n, b.shape[-1])), _linalg_dtype(a, b))
+
+
+@register("solve", infer=_solve_infer, arity=2)
+def _solve(xp, a, b):
+    # NOTE: batch dims are broadcast here and a vector b becomes an (n, 1) matrix, so every
+    # backend sees plain stacked matrices (cupy does not follow numpy 2's rule for b).
+    vector = b.ndim == 1
+    if vector:
+        b = b[:, None]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    out = xp.linalg.solve(xp.broadcast_to(a, batch + a.shape[-2:]),
+                          xp.broadcast_to(b, batch + b.shape[-2:]))
+    return out[..., 0] if vector else out
+
+
+def _eig_infer(x: Spec) -> tuple[Spec, Spec]:
+    n = _square(x)
+    dtype = np.result_type(_linalg_dtype(x), np.complex64)
+    batch = x.shape[:-2]
+    return Spec((*batch, n), dtype), Spec((*batch, n, n), dtype)
+
+
+@register("eig", infer=_eig_infer, arity=1, n_outputs=2)
+def _eig(xp, x):
+    w, v = xp.linalg.eig(x)
+    dtype = xp.result_type(w.dtype, xp.complex64)
+    return w.astype(dtype, copy=False), v.astype(dtype, copy=False)
+
+
+def _eigh_infer(x: Spec, UPLO: str) -> tuple[Spec, Spec]:
+    if UPLO not in ("L", "U"):
+        raise InvalidArgumentError(f"UPLO must be 'L' or 'U', got {UPLO!r}")
+    n = _square(x)
+    dtype = _linalg_dtype(x)
+    batch = x.shape[:-2]
+    return Spec((*batch, n), _real(dtype)), Spec((*batch, n, n), dtype)
+
+
+@register("eigh", infer=_eigh_infer, arity=1, n_outputs=2)
+def _eigh(xp, x, UPLO):
+    w, v = xp.linalg.eigh(x, UPLO=UPLO)
+    return w, v
+
+
+def _svd_infer(x: Spec, full_matrices: bool, compute_uv: bool) -> tuple[Spec, ...]:
+    if len(x.shape) < 2:
+        raise ShapeError(f"{fmt_shape(x.shape)} is not a matrix: needs rank >= 2, "
+                         f"got rank {len(x.shape)}")
+    batch, (m, n) = x.shape[:-2], x.shape[-2:]
+    k = None if m is None or n is None else min(m, n)
+    dtype = _linalg_dtype(x)
+    s = Spec((*batch, k), _real(dtype))
+    if not compute_uv:
+        return (s,)
+    if full_matrices:
+        return s, Spec((*batch, m, m), dtype), Spec((*batch, n, n), dtype)
+    return s, Spec((*batch, m, k), dtype), Spec((*batch, n, k), dtype)
+
+
+@register("svd", infer=_svd_infer, arity=1, n_outputs=None)
+def _svd(xp, x, full_matrices, compute_uv):
+    if not compute_uv:
+        return (xp.linalg.svd(x, compute_uv=False),)
+    u, s, vh = xp.linalg.svd(x, full_matrices=full_matrices)
+    return s, u, xp.conj(vh.swapaxes(-1, -2))
+
+
+_MATRIX_ORDS = (None, "fro", "f", "nuc", 1, -1, 2, -2, np.inf, -np.inf)
+
+
+def _norm_infer(x: Spec, ord: Any, axis: tuple[int, ...] | None,  # noqa: A002
+                keepdims: bool) -> Spec:
+    rank = len(x.shape)
+    if axis is None and ord is not None and rank not in (1, 2):
+        raise ShapeError(f"ord={ord!r} with axis=None needs a vector or a matrix, got "
+                         f"{fmt_shape(x.shape)}; give axis")
+    axes = tuple(range(rank)) if axis is None else axis
+    if axis is not None or ord is not None:  # else the 2-norm of all elements, any rank
+        _check_ord(x, ord, axes)
+    if x.dtype.kind not in "biufc":
+        raise DTypeError(f"norm of a {x.dtype} tensor")
+    dtype = _real(x.dtype) if x.dtype.kind in "fc" else np.dtype("float64")
+    if len(axes) == 2 and ord in (2, -2, "nuc") and dtype.char == "e":
+        raise DTypeError(f"ord={ord!r} computes singular values, which float16 does not support; "
+                         "cast to float32")
+    if keepdims:
+        shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    else:
+        shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    return Spec(shape, dtype)
+
+
+def _check_ord(x: Spec, ord: Any, axes: tuple[int, ...]) -> None:  # noqa: A002
+    dims = [x.shape[a] for a in axes]
+    if len(axes) == 1:
+        if isinstance(ord, str):
+            raise InvalidArgumentError(f"ord={ord!r} is a matrix norm; a vector norm (one axis) "
+                                       "takes None or a number")
+        empty = ord == -np.inf and dims[0] == 0
+    else:
+        if ord not in _MATRIX_ORDS:
+            raise InvalidArgumentError(f"ord={ord!r} is not a matrix norm; use None, 'fro', "
+                                       "'nuc', 1, -1, 2, -2, inf or -inf")
+        m, n = dims  # the min over rows (-inf), columns (-1) or singular values (-2)
+        empty = {-2: 0 in dims, -1: n == 0, -np.inf: m == 0}.get(ord, False)
+    if empty:
+        raise ShapeError(f"ord={ord!r} over axes {axes} of {fmt_shape(x.shape)}: the minimum "
+                         "of no values is undefined")
+
+
+@register("norm", infer=_norm_infer, arity=1)
+def _norm(xp, x, ord, axis, keepdims):  # noqa: A002
+    return xp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
+def inv(x: Any) -> Tensor:
+    """Inverse of each square matrix in ``x`` (shape [..., n, n]).
+
+    >>> import graphexec as gx
+    >>> gx.linalg.inv([[2.0, 0.0], [0.0, 4.0]]).numpy()
+    array([[0.5 , 0.  ],
+           [0.  , 0.25]])
+    """
+    return apply(REGISTRY["inv"], as_tensor(x))
+
+
+def det(x: Any) -> Tensor:
+    """Determinant of each square matrix in ``x``: shape [..., n, n] -> [...].
+
+    >>> import graphexec as gx
+    >>> gx.linalg.det([[2.0, 1.0], [0.0, 3.0]]).numpy()
+    array(6.)
+    """
+    return apply(REGISTRY["det"], as_tensor(x))
+
+
+def solve(a: Any, b: Any) -> Tensor:
+    """The ``x`` with ``a @ x == b``, for square ``a`` [..., n, n].
+
+    ``b`` is matrices [..., n, k] (as ``tf.linalg.solve``), batch dims broadcasting against
+    ``a``'s; a 1-D ``b`` of shape (n,) is one vector for every matrix of ``a`` and gives
+    [..., n] (numpy 2's rule).
+
+    >>> import graphexec as gx
+    >>> gx.linalg.solve([[2.0, 0.0], [0.0, 4.0]], [[2.0], [2.0]]).numpy()
+    array([[1. ],
+           [0.5]])
+    """
+    return apply(REGISTRY["solve"], as_tensor(a), as_tensor(b))
+
+
+def eig(x: Any) -> tuple[Tensor, Tensor]:
+    """Eigenvalues ``w`` [..., n] and right eigenvectors ``v`` [..., n, n] (columns), with
+    ``x @ v == v * w``.
+
+    Always complex (complex64 for float32 input, else complex128), as ``tf.linalg.eig``:
+    ``numpy.linalg.eig`` returns real arrays when every eigenvalue happens to be real, a dtype
+    that depends on the values and so cannot be known when a graph is built.
+
+    >>> import graphexec as gx
+    >>> w, v = gx.linalg.eig([[2.0, 0.0], [0.0, 3.0]])
+    >>> w.numpy()
+    array([2.+0.j, 3.+0.j])
+    """
+    return apply(REGISTRY["eig"], as_tensor(x))
+
+
+def eigh(x: Any, UPLO: str = "L") -> tuple[Tensor, Tensor]:
+    """Eigenvalues ``w`` (real, ascending) and eigenvectors ``v`` of real symmetric or complex
+    Hermitian matrices [..., n, n]; only the lower (``UPLO="L"``) or upper triangle is read.
+
+    >>> import graphexec as gx
+    >>> w, v = gx.linalg.eigh([[2.0, 1.0], [1.0, 2.0]])
+    >>> w.numpy()
+    array([1., 3.])
+    """
+    uplo = UPLO.upper() if isinstance(UPLO, str) else UPLO
+    return apply(REGISTRY["eigh"], as_tensor(x), UPLO=uplo)
+
+
+def svd(x: Any, full_matrices: bool = False, compute_uv: bool = True
+        ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
+    """Singular value decomposition of matrices [..., m, n], TF's order: ``s, u, v`` with
+    ``x == u @ diag(s) @ conj(v).T`` (``v`` is NOT transposed, unlike numpy's ``vh``).
+
+    ``s`` [..., k] (k = min(m, n)) is real and descending; ``u`` is [..., m, k] and ``v``
+    [..., n, k], or [..., m, m] and [..., n, n] with ``full_matrices``.  With
+    ``compute_uv=False`` only ``s`` is returned.
+
+    >>> import graphexec as gx
+    >>> gx.linalg.svd([[3.0, 0.0], [0.0, -4.0]], compute_uv=False).numpy()
+    array([4., 3.])
+    """
+    out = apply(REGISTRY["svd"], as_tensor(x), full_matrices=bool(full_matrices),
+                compute_uv=bool(compute_uv))
+    return out if compute_uv else out[0]
+
+
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False  # noqa: A002
+         ) -> Tensor:
+    """Vector or matrix norm, as ``numpy.linalg.norm``.
+
+    ``axis=None``: the 2-norm of all elements when ``ord`` is None, else ``x`` must be a vector
+    or a matrix.  One axis: the vector norm ``sum(|x|**ord)**(1/ord)`` (``ord`` any number;
+    inf, -inf and 0 as numpy).  Two axes (rows, cols): a matrix norm, ``ord`` one of None or
+    "fro", "nuc", 1, -1, 2, -2, inf, -inf.  Ints give float64, complex gives its real dtype.
+
+    >>> import graphexec as gx
+    >>> gx.linalg.norm([[3.0, 4.0], [0.0, 0.0]], axis=1).numpy()
+    array([5., 0.])
+    """
+    x = as_tensor(x)
+    if isinstance(ord, np.generic):
+        ord = ord.item()  # noqa: A001
+    if ord is not None and not isinstance(ord, str | int | float):
+        raise op_error(InvalidArgumentError, "norm", f"ord must be None, a number or a string, "
+                       f"got {ord!r}")
+    if axis is not None:
+        axes = tuple(axis) if isinstance(axis, list | tuple) else (axis,)
+        try:
+            axis = tuple(normalize_axis(a, x.ndim) for a in axes)
+        except InvalidArgumentError as e:
+            raise op_error(InvalidArgumentError, "norm", str(e)) from None
+        if len(axis) not in (1, 2):
+            raise op_error(InvalidArgumentError, "norm", f"axis {axes!r}: give one axis (a "
+                           "vector norm) or two (a matrix norm)")
+        if len(set(axis)) != len(axis):
+            raise op_error(InvalidArgumentError, "norm", f"axis {axes!r} repeats an axis")
+    return apply(REGISTRY["norm"], x, ord=ord, axis=axis, keepdims=bool(keepdims))

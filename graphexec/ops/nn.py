@@ -1,3 +1,513 @@
-"""(being written)"""
+"""Neural-network primitives and functional ops: activations, erf, conv2d and pooling (NHWC)."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
+from ..registry import REGISTRY, Spec, fmt_shape, normalize_axis, register, ufunc_dtype
+from ..tensor import Tensor, apply, as_tensor
+from . import math as m
+from .pad import pad
+
+__all__ = [
+    "relu", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "erf",
+    "conv2d", "max_pool2d", "avg_pool2d", "nll_loss",
+]
+
+tanh = m.tanh
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+
+# ---------------------------------------------------------------------------------------------
+# activations
+
+def _float_dtype(dtype: np.dtype) -> np.dtype:
+    """The float dtype numpy computes ``exp`` of ``dtype`` in (ints give float64)."""
+    if dtype.kind == "c":
+        raise DTypeError(f"needs a real tensor, got {dtype}")
+    return ufunc_dtype(np.exp, dtype)
+
+
+def _float_infer(x: Spec, **attrs: Any) -> Spec:
+    return Spec(x.shape, _float_dtype(x.dtype))
+
+
+def _as_float(x: Any) -> Any:
+    return x if x.dtype.kind == "f" else x.astype(_float_dtype(x.dtype))
+
+
+def _relu_infer(x: Spec) -> Spec:
+    if x.dtype.kind == "c":
+        raise DTypeError(f"needs a real tensor, got {x.dtype}")
+    return Spec(x.shape, x.dtype)
+
+
+@register("relu", infer=_relu_infer, kind="elementwise", arity=1)
+def _relu(xp, x):
+    return xp.maximum(x, x.dtype.type(0))  # a typed zero keeps bool and small ints as they are
+
+
+@register("sigmoid", infer=_float_infer, kind="elementwise", arity=1)
+def _sigmoid(xp, x):
+    x = _as_float(x)
+    e = xp.exp(-xp.abs(x))  # in (0, 1]: no overflow for any x
+    r = 1 / (1 + e)
+    return xp.where(x >= 0, r, e * r)
+
+
+def _softmax_infer(x: Spec, axis: int) -> Spec:
+    if not 0 <= axis < len(x.shape):
+        raise InvalidArgumentError(f"axis {axis} is out of range for {fmt_shape(x.shape)}")
+    return _float_infer(x)
+
+
+@register("softmax", infer=_softmax_infer, arity=1)
+def _softmax(xp, x, axis):
+    x = _as_float(x)
+    if x.shape[axis] == 0:
+        return xp.empty_like(x)
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+@register("log_softmax", infer=_softmax_infer, arity=1)
+def _log_softmax(xp, x, axis):
+    x = _as_float(x)
+    if x.shape[axis] == 0:
+        return xp.empty_like(x)
+    s = x - xp.max(x, axis=axis, keepdims=True)
+    return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
+
+
+# NOTE: numpy has no erf.  Below |x| = 2.5 we sum the series
+#   erf(x) = 2/sqrt(pi) * exp(-x^2) * sum_n 2^n x^(2n+1) / (1*3*...*(2n+1)),
+# whose terms are all positive (no cancellation); above it the continued fraction
+#   erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
+# 40 series terms and 30 fraction levels give |error| < 2e-15 in float64 everywhere.
+_ERF_SPLIT = 2.5
+_ERF_SERIES = tuple(2.0**n / math.prod(range(1, 2 * n + 2, 2)) for n in range(40))
+_ERF_LEVELS = 30
+
+
+@register("erf", infer=_float_infer, kind="elementwise", arity=1)
+def _erf(xp, x):
+    x = _as_float(x)
+    wide = x.astype(np.float32) if x.dtype == np.float16 else x
+    a = xp.abs(wide)
+    lo = xp.minimum(a, _ERF_SPLIT)
+    z = lo * lo
+    p = xp.full_like(z, _ERF_SERIES[-1])
+    for c in reversed(_ERF_SERIES[:-1]):  # Horner in x^2, in place
+        p *= z
+        p += c
+    small = lo * p * xp.exp(-z) * (2 / math.sqrt(math.pi))
+    hi = xp.maximum(a, _ERF_SPLIT)
+    f = xp.array(hi)  # a fresh array even for 0-d input, where ufuncs give scalars
+    for k in range(_ERF_LEVELS, 0, -1):  # the fraction from its tail, in place
+        xp.divide(k / 2, f, out=f)
+        f += hi
+    big = 1 - xp.exp(-hi * hi) / (f * math.sqrt(math.pi))
+    return xp.copysign(xp.where(a < _ERF_SPLIT, small, big), wide).astype(x.dtype, copy=False)
+
+
+def relu(x: Any) -> Tensor:
+    """``max(x, 0)`` elementwise (NaN stays NaN).
+
+    >>> import graphexec as gx
+    >>> gx.nn.relu([-1.0, 0.5]).numpy()
+    array([0. , 0.5])
+    """
+    return apply(REGISTRY["relu"], as_tensor(x))
+
+
+def sigmoid(x: Any) -> Tensor:
+    """``1 / (1 + exp(-x))``, computed without overflow for any ``x``.
+
+    >>> import graphexec as gx
+    >>> gx.nn.sigmoid([-1000.0, 0.0, 1000.0]).numpy()
+    array([0. , 0.5, 1. ])
+    """
+    return apply(REGISTRY["sigmoid"], as_tensor(x))
+
+
+def erf(x: Any) -> Tensor:
+    """The error function, accurate to about 1e-15 in float64.
+
+    >>> import graphexec as gx
+    >>> round(float(gx.nn.erf(1.0)), 12)
+    0.84270079295
+    """
+    return apply(REGISTRY["erf"], as_tensor(x))
+
+
+def _axis(op: str, axis: int, x: Tensor) -> int:
+    try:
+        return normalize_axis(axis, x.ndim)
+    except InvalidArgumentError as e:
+        raise op_error(InvalidArgumentError, op, f"{e} (input {fmt_shape(x.shape)})") from None
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``axis`` (shifted by the max, so large logits are safe).
+
+    >>> import graphexec as gx
+    >>> gx.nn.softmax([[1.0, 1.0], [0.0, 1000.0]]).numpy()
+    array([[0.5, 0.5],
+           [0. , 1. ]])
+    """
+    x = as_tensor(x)
+    return apply(REGISTRY["softmax"], x, axis=_axis("softmax", axis, x))
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """``x - logsumexp(x)`` along ``axis``: finite for logits of any size.
+
+    >>> import graphexec as gx
+    >>> gx.nn.log_softmax([-1000.0, 1000.0]).numpy()
+    array([-2000.,     0.])
+    """
+    x = as_tensor(x)
+    return apply(REGISTRY["log_softmax"], x, axis=_axis("log_softmax", axis, x))
+
+
+def gelu(x: Any, approximate: bool = False) -> Tensor:
+    """Gaussian error linear unit ``x * Phi(x)``: exact with ``erf``, or the tanh approximation
+    of TF and PyTorch when ``approximate``.
+
+    >>> import graphexec as gx
+    >>> gx.nn.gelu([-1.0, 0.0, 1.0]).numpy().round(6)
+    array([-0.158655,  0.      ,  0.841345])
+    """
+    x = as_tensor(x)
+    if approximate:
+        inner = (x + 0.044715 * (x * x * x)) * math.sqrt(2 / math.pi)
+        return 0.5 * x * (1.0 + tanh(inner))
+    return 0.5 * x * (1.0 + erf(x * math.sqrt(0.5)))
+
+
+# ---------------------------------------------------------------------------------------------
+# convolution and pooling, NHWC
+
+def _pair(op: str, what: str, v: Any) -> tuple[int, int]:
+    """An int, a pair, or TF's length-1 / length-4 (NHWC) form, as a pair of positive ints."""
+    if isinstance(v, int | np.integer):
+        vals = [v]
+    else:
+        vals = list(v) if isinstance(v, Sequence | np.ndarray) else [None]
+    if len(vals) == 4:
+        if vals[0] != 1 or vals[3] != 1:
+            raise op_error(InvalidArgumentError, op, f"{what} {v!r}: the batch and channel "
+                           "entries of the length-4 form must be 1")
+        vals = vals[1:3]
+    if len(vals) == 1:
+        vals = vals * 2
+    if len(vals) != 2 or not all(isinstance(a, int | np.integer) and a > 0 for a in vals):
+        raise op_error(InvalidArgumentError, op, f"{what} {v!r}: expected a positive int, a "
+                       "pair of them, or the length-4 NHWC form")
+    return int(vals[0]), int(vals[1])
+
+
+def _explicit_pads(op: str, padding: Any) -> Pads:
+    """``[[t, b], [l, r]]`` or the NHWC ``[[0, 0], [t, b], [l, r], [0, 0]]`` as a tuple."""
+    try:
+        rows = [tuple(int(a) for a in p) for p in padding]
+    except (TypeError, ValueError):
+        rows = []
+    if len(rows) == 4 and rows[0] == rows[3] == (0, 0):
+        rows = rows[1:3]
+    if len(rows) != 2 or any(len(p) != 2 or min(p) < 0 for p in rows):
+        raise op_error(InvalidArgumentError, op, f"padding {padding!r}: expected 'VALID', "
+                       "'SAME', or non-negative [[top, bottom], [left, right]]")
+    return rows[0], rows[1]
+
+
+def _padding(op: str, padding: Any) -> str | Pads:
+    if isinstance(padding, str):
+        mode = padding.upper()
+        if mode not in ("VALID", "SAME"):
+            raise op_error(InvalidArgumentError, op, f"padding {padding!r}: expected 'VALID', "
+                           "'SAME' or explicit [[top, bottom], [left, right]]")
+        return mode
+    return _explicit_pads(op, padding)
+
+
+def same_pads(size: int, k: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TF's SAME padding of one spatial axis: ``(before, after)``, the extra on the after side."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _check_rank4(x: Spec, f: Spec | None = None) -> None:
+    if len(x.shape) != 4:
+        raise ShapeError(f"input {fmt_shape(x.shape)} must have rank 4 (NHWC)")
+    if f is not None and len(f.shape) != 4:
+        raise ShapeError(f"filters {fmt_shape(f.shape)} must have rank 4 (HWIO)")
+
+
+def _out_size(window: str, size: int | None, k: int | None, stride: int, dilation: int = 1,
+              what: str = "input") -> int | None:
+    """Output length of a VALID sliding window; ShapeError when the input is too small."""
+    if size is None or k is None:
+        return None
+    span = (k - 1) * dilation + 1
+    if size < span:
+        raise ShapeError(f"{what} {size} is smaller than the {window} window {span}")
+    return (size - span) // stride + 1
+
+
+def _conv2d_infer(x: Spec, f: Spec, strides: tuple[int, int],
+                  dilations: tuple[int, int]) -> Spec:
+    _check_rank4(x, f)
+    what = f"input {fmt_shape(x.shape)}, filters {fmt_shape(f.shape)}"
+    c, fc = x.shape[3], f.shape[2]
+    if c is not None and fc is not None and c != fc:
+        raise ShapeError(f"{what}: the input has {c} channels, the filters expect {fc}")
+    if np.dtype(bool) in (x.dtype, f.dtype):
+        raise DTypeError(f"{what}: conv2d of bool tensors is not supported")
+    try:
+        oh, ow = (_out_size("filter", x.shape[i + 1], f.shape[i], strides[i], dilations[i],
+                            what=f"padded input {('height', 'width')[i]}") for i in (0, 1))
+    except ShapeError as e:
+        raise ShapeError(f"{what}: {e}") from None
+    return Spec((x.shape[0], oh, ow, f.shape[3]), ufunc_dtype(np.matmul, x.dtype, f.dtype))
+
+
+@register("conv2d", infer=_conv2d_infer, arity=2)
+def _conv2d(xp, x, f, strides, dilations):
+    n, h, w, c = x.shape
+    kh, kw = f.shape[:2]
+    (sh, sw), (dh, dw) = strides, dilations
+    oh, ow = (h - (kh - 1) * dh - 1) // sh + 1, (w - (kw - 1) * dw - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"input {x.shape} is smaller than the dilated filter {f.shape}")
+    s0, s1, s2, s3 = x.strides
+    # im2col as a view: patches[n, i, j, a, b, c] = x[n, i*sh + a*dh, j*sw + b*dw, c]
+    patches = xp.lib.stride_tricks.as_strided(
+        x, (n, oh, ow, kh, kw, c), (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3))
+    return xp.tensordot(patches, f, axes=3)
+
+
+def _conv_pads(x: Tensor, f: Tensor, padding: str | Pads, strides: tuple[int, int],
+               dilations: tuple[int, int]) -> Pads:
+    if padding == "VALID":
+        return (0, 0), (0, 0)
+    if padding != "SAME":
+        return padding
+    pads = []
+    for i in (0, 1):
+        size, k, s = x.shape[i + 1], f.shape[i], strides[i]
+        if k is None or (size is None and s != 1):
+            raise op_error(ShapeError, "conv2d", f"SAME padding of input {fmt_shape(x.shape)} "
+                           f"with filters {fmt_shape(f.shape)} and strides {strides} needs the "
+                           "filter size and, for strides > 1, the input size at build time; "
+                           "give explicit padding instead")
+        # with stride 1 the SAME padding is (k - 1) * dilation whatever the input size
+        pads.append(same_pads(1 if size is None else size, k, s, dilations[i]))
+    return pads[0], pads[1]
+
+
+def conv2d(x: Any, filters: Any, strides: Any = 1, padding: Any = "VALID",
+           dilations: Any = 1) -> Tensor:
+    """2-D convolution (cross-correlation) as ``tf.nn.conv2d``: ``x`` is NHWC, ``filters`` is
+    HWIO (height, width, in channels, out channels).
+
+    ``strides`` and ``dilations`` are an int, a pair or TF's ``[1, sh, sw, 1]``; ``padding``
+    is ``"VALID"``, ``"SAME"`` (TF's: output ``ceil(in / stride)``, the odd pixel after) or
+    explicit ``[[top, bottom], [left, right]]``.  Padding is a separate ``pad`` node in front
+    of a VALID convolution.
+
+    >>> import numpy as np, graphexec as gx
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> gx.nn.conv2d(x, np.ones((2, 2, 1, 1)), strides=2).numpy()[0, :, :, 0]
+    array([[10., 18.],
+           [42., 50.]])
+    >>> gx.nn.conv2d(x, np.ones((3, 3, 1, 2)), padding="SAME").shape
+    (1, 4, 4, 2)
+    """
+    x, filters = as_tensor(x), as_tensor(filters)
+    strides, dilations = _pair("conv2d", "strides", strides), _pair("conv2d", "dilations",
+                                                                    dilations)
+    padding = _padding("conv2d", padding)
+    try:
+        _check_rank4(x.spec, filters.spec)
+    except ShapeError as e:
+        raise op_error(ShapeError, "conv2d", str(e)) from None
+    (t, b), (left, r) = _conv_pads(x, filters, padding, strides, dilations)
+    if t or b or left or r:
+        x = pad(x, [[0, 0], [t, b], [left, r], [0, 0]])
+    return apply(REGISTRY["conv2d"], x, filters, strides=strides, dilations=dilations)
+
+
+def _pool_pads(padding: str | Pads, h: int, w: int, ksize: tuple[int, int],
+               strides: tuple[int, int]) -> Pads:
+    if padding == "VALID":
+        return (0, 0), (0, 0)
+    if padding == "SAME":
+        return same_pads(h, ksize[0], strides[0]), same_pads(w, ksize[1], strides[1])
+    return padding
+
+
+def _pool_infer(x: Spec, ksize: tuple[int, int], strides: tuple[int, int],
+                padding: str | Pads) -> tuple[int | None, ...]:
+    _check_rank4(x)
+    dims = []
+    for i in (0, 1):
+        size = x.shape[i + 1]
+        if padding == "SAME":
+            dims.append(None if size is None else -(-size // strides[i]))
+            continue
+        if size is not None and padding != "VALID":
+            size += sum(padding[i])
+        try:
+            dims.append(_out_size("pooling", size, ksize[i], strides[i],
+                                  what=f"(padded) input {('height', 'width')[i]}"))
+        except ShapeError as e:
+            raise ShapeError(f"input {fmt_shape(x.shape)}, ksize {ksize}: {e}") from None
+    return (x.shape[0], dims[0], dims[1], x.shape[3])
+
+
+def _windows(xp, x, ksize, strides, pads, fill):
+    """``x`` padded with ``fill``, as a view of shape (n, oh, ow, c, kh, kw) of its windows."""
+    (t, b), (left, r) = pads
+    if t or b or left or r:
+        x = xp.pad(x, ((0, 0), (t, b), (left, r), (0, 0)), constant_values=fill)
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw) = ksize, strides
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    s0, s1, s2, s3 = x.strides
+    return xp.lib.stride_tricks.as_strided(
+        x, (n, oh, ow, c, kh, kw), (s0, s1 * sh, s2 * sw, s3, s1, s2))
+
+
+def _max_pool_infer(x: Spec, ksize, strides, padding) -> Spec:
+    if x.dtype.kind == "c":
+        raise DTypeError(f"max_pool2d of a complex tensor ({x.dtype}) is not supported")
+    return Spec(_pool_infer(x, ksize, strides, padding), x.dtype)
+
+
+@register("max_pool2d", infer=_max_pool_infer, arity=1)
+def _max_pool2d(xp, x, ksize, strides, padding):
+    pads = _pool_pads(padding, x.shape[1], x.shape[2], ksize, strides)
+    dt = x.dtype
+    low = -np.inf if dt.kind == "f" else (False if dt.kind == "b" else np.iinfo(dt).min)
+    return xp.max(_windows(xp, x, ksize, strides, pads, low), axis=(4, 5))
+
+
+def _avg_dtype(dtype: np.dtype) -> np.dtype:
+    if dtype.kind == "c":
+        raise DTypeError(f"avg_pool2d of a complex tensor ({dtype}) is not supported")
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)  # as np.mean
+
+
+def _avg_pool_infer(x: Spec, ksize, strides, padding) -> Spec:
+    return Spec(_pool_infer(x, ksize, strides, padding), _avg_dtype(x.dtype))
+
+
+def _valid_counts(xp, size: int, k: int, stride: int, before: int, n_out: int):
+    """How many of the ``k`` taps of each output position fall inside the unpadded input."""
+    start = xp.arange(n_out) * stride - before
+    return xp.minimum(start + k, size) - xp.maximum(start, 0)
+
+
+@register("avg_pool2d", infer=_avg_pool_infer, arity=1)
+def _avg_pool2d(xp, x, ksize, strides, padding):
+    dt = _avg_dtype(x.dtype)
+    pads = _pool_pads(padding, x.shape[1], x.shape[2], ksize, strides)
+    total = xp.sum(_windows(xp, x, ksize, strides, pads, 0), axis=(4, 5), dtype=dt)
+    if padding == "VALID":
+        return total / dt.type(ksize[0] * ksize[1])
+    # NOTE: TF divides by the taps inside the input, not the full window, at SAME borders
+    ch = _valid_counts(xp, x.shape[1], ksize[0], strides[0], pads[0][0], total.shape[1])
+    cw = _valid_counts(xp, x.shape[2], ksize[1], strides[1], pads[1][0], total.shape[2])
+    return total / (ch[:, None] * cw[None, :]).astype(dt)[:, :, None]
+
+
+def _pool(op: str, x: Any, ksize: Any, strides: Any, padding: Any, explicit: bool) -> Tensor:
+    x = as_tensor(x)
+    ksize, strides = _pair(op, "ksize", ksize), _pair(op, "strides", strides)
+    padding = _padding(op, padding)
+    if not isinstance(padding, str):
+        if not explicit:
+            raise op_error(InvalidArgumentError, op, f"padding {padding!r}: expected 'VALID' "
+                           "or 'SAME'")
+        if any(p >= k for pair, k in zip(padding, ksize) for p in pair):
+            raise op_error(InvalidArgumentError, op, f"padding {padding} must be smaller than "
+                           f"the window {ksize} on each side")
+    return apply(REGISTRY[op], x, ksize=ksize, strides=strides, padding=padding)
+
+
+def max_pool2d(x: Any, ksize: Any, strides: Any, padding: Any = "VALID") -> Tensor:
+    """Max over ``ksize`` windows of NHWC ``x``, as ``tf.nn.max_pool2d``; ``padding`` is
+    ``"VALID"``, ``"SAME"`` or explicit ``[[top, bottom], [left, right]]`` (padding never wins
+    the max).
+
+    >>> import numpy as np, graphexec as gx
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> gx.nn.max_pool2d(x, 2, 2).numpy()[0, :, :, 0]
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+    return _pool("max_pool2d", x, ksize, strides, padding, explicit=True)
+
+
+def avg_pool2d(x: Any, ksize: Any, strides: Any, padding: Any = "VALID") -> Tensor:
+    """Mean over ``ksize`` windows of NHWC ``x``, as ``tf.nn.avg_pool2d``; with ``"SAME"``
+    padding a border window averages only the elements inside the input.
+
+    >>> import numpy as np, graphexec as gx
+    >>> x = np.arange(9.0).reshape(1, 3, 3, 1)
+    >>> gx.nn.avg_pool2d(x, 2, 2, "SAME").numpy()[0, :, :, 0]
+    array([[2. , 3.5],
+           [6.5, 8. ]])
+    """
+    return _pool("avg_pool2d", x, ksize, strides, padding, explicit=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# picking log-probabilities by integer label
+
+def _nll_infer(logp: Spec, labels: Spec, axis: int) -> Spec:
+    what = f"log-probabilities {fmt_shape(logp.shape)}, labels {fmt_shape(labels.shape)}"
+    if labels.dtype.kind not in "iu":
+        raise DTypeError(f"{what}: labels must be integers, got {labels.dtype}")
+    if logp.dtype.kind != "f":
+        raise DTypeError(f"{what}: log-probabilities must be floating, got {logp.dtype}")
+    if not 0 <= axis < len(logp.shape):
+        raise InvalidArgumentError(f"{what}: axis {axis} is out of range")
+    want = logp.shape[:axis] + logp.shape[axis + 1:]
+    if len(labels.shape) != len(want) or any(
+            a is not None and b is not None and a != b for a, b in zip(want, labels.shape)):
+        raise ShapeError(f"{what}: labels must have the shape {fmt_shape(want)} of the "
+                         f"log-probabilities without their class axis {axis}")
+    return Spec(tuple(b if a is None else a for a, b in zip(want, labels.shape)), logp.dtype)
+
+
+@register("nll_loss", infer=_nll_infer, arity=2)
+def _nll_loss(xp, logp, labels, axis):
+    n = logp.shape[axis]
+    bad = (labels < 0) | (labels >= n)
+    if bad.any():
+        raise IndexError(f"label {int(labels[bad].ravel()[0])} is outside the valid range "
+                         f"[0, {n}) of the class axis")
+    return -xp.squeeze(xp.take_along_axis(logp, xp.expand_dims(labels, axis), axis=axis), axis)
+
+
+def nll_loss(log_probs: Any, labels: Any, axis: int = -1) -> Tensor:
+    """``-log_probs[..., labels[...], ...]``: the negative log-probability of each integer
+    label along the class ``axis`` (no reduction).  A label outside ``[0, classes)`` is an
+    error when the op runs.
+
+    >>> import numpy as np, graphexec as gx
+    >>> logp = np.log([[0.5, 0.5], [0.25, 0.75]])
+    >>> gx.nn.nll_loss(logp, [1, 0]).numpy().round(4)
+    array([0.6931, 1.3863])
+    """
+    logp, labels = as_tensor(log_probs), as_tensor(labels)
+    return apply(REGISTRY["nll_loss"], logp, labels, axis=_axis("nll_loss", axis, logp))
