@@ -365,3 +365,25 @@ def test_python_scalars_are_weak_as_in_numpy2(dtype, scalar):
 def test_python_scalar_overflow_is_clear():
     with pytest.raises(gx.DTypeError, match="does not fit"):
         gx.constant(np.ones(2, "int8")) + 1000
+
+
+def test_tensor_methods_match_numpy_in_both_modes():
+    a = np.arange(6.0).reshape(2, 3)
+
+    def f(x):
+        return [x.reshape(3, 2), x.reshape((6,)), x.transpose(), x.transpose(1, 0), x.T,
+                x.astype("int32"), x.sum(axis=0), x.mean(), x.max(axis=1, keepdims=True),
+                x.min(), x.prod(axis=1), x.argmax(axis=1), x.argmin(), x.clip(1.0, 4.0),
+                x[None].squeeze(0)]
+
+    expected = [a.reshape(3, 2), a.reshape(6), a.T, a.T, a.T, a.astype("int32"), a.sum(0),
+                a.mean(), a.max(1, keepdims=True), a.min(), a.prod(1), a.argmax(1), a.argmin(),
+                a.clip(1.0, 4.0), a]
+    eager = [t.numpy() for t in f(gx.constant(a))]
+    with gx.graph() as g:
+        x = gx.placeholder((2, 3), "float64")
+        outs = f(x)
+    graph = g.run(outs, {x: a})
+    for e, gr, want in zip(eager, graph, expected, strict=True):
+        np.testing.assert_array_equal(e, want, strict=True)
+        np.testing.assert_array_equal(gr, want, strict=True)

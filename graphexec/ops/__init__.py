@@ -29,6 +29,19 @@ def _bind_operators() -> None:
     Tensor.__getitem__ = array.getitem
     for name in ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "clip"):
         setattr(Tensor, name, getattr(m, name))
+    Tensor.astype = m.cast
+    Tensor.squeeze = array.squeeze
+
+    def reshape(self, *shape):
+        """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``, as numpy."""
+        return array.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def transpose(self, *perm):
+        """``x.transpose()``, ``x.transpose(1, 0)`` or ``x.transpose((1, 0))``, as numpy."""
+        return array.transpose(self, (perm[0] if len(perm) == 1 else perm) or None)
+
+    Tensor.reshape = reshape
+    Tensor.transpose = transpose
 
 
 _bind_operators()
