@@ -7,6 +7,7 @@ bad program fails the same way, with the same message, in both modes.
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = ["Tensor", "SymbolicTensor", "Variable", "apply", "as_tensor", "consta
 XP: Any = np
 
 _ndarray = np.ndarray
+_VALUE = operator.attrgetter("_value")
 _PY_SCALARS = (bool, int, float, complex)
 
 
@@ -344,7 +346,7 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
             if x._graph is not g and x._graph is not None:
                 raise _mode_error(op, x, g)
         return g.add_op(op, inputs, attrs)
-    vals = [x._value for x in inputs]
+    vals = list(map(_VALUE, inputs))
     for v in vals:
         if v is None:  # only symbolic tensors have no value
             raise _mode_error(op, next(x for x in inputs if x._value is None), None)
