@@ -212,7 +212,34 @@ def _choice(layer: str, what: str, v: Any, choices: tuple[str, ...]) -> str:
 # ---------------------------------------------------------------------------------------------
 # layers with weights
 
-class Dense(Layer):
+class _KernelLayer(Layer):
+    """A layer computing ``activation(f(x, kernel) + bias)``: Dense and Conv2D."""
+
+    def __init__(self, activation: str | Callable[[Tensor], Tensor] | None, use_bias: bool,
+                 kernel_initializer: Any, bias_initializer: Any, seed: int | None, dtype: Any,
+                 name: str | None) -> None:
+        super().__init__(name, dtype)
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = get_initializer(kernel_initializer)
+        self.bias_initializer = get_initializer(bias_initializer)
+        self.seed = seed
+        self.kernel: Variable | None = None
+        self.bias: Variable | None = None
+
+    def _build_kernel_bias(self, kernel_shape: tuple[int, ...]) -> None:
+        rng = np.random.default_rng(self.seed)
+        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer, rng)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", kernel_shape[-1:], self.bias_initializer, rng)
+
+    def _bias_activation(self, y: Tensor) -> Tensor:
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y)
+
+
+class Dense(_KernelLayer):
     """``activation(x @ kernel + bias)`` over the last axis of ``x``.
 
     >>> import numpy as np, graphexec as gx
@@ -225,34 +252,21 @@ class Dense(Layer):
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", seed: int | None = None,
                  dtype: Any = "float32", name: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, seed, dtype,
+                         name)
         self.units = _positive(self.name, "units", units)
-        self.activation = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = get_initializer(kernel_initializer)
-        self.bias_initializer = get_initializer(bias_initializer)
-        self.seed = seed
-        self.kernel: Variable | None = None
-        self.bias: Variable | None = None
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise op_error(ShapeError, self.name, f"input {fmt_shape(input_shape)} must have "
                            "rank >= 2 and a known last dim to build the layer")
-        rng = np.random.default_rng(self.seed)
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer, rng)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, rng)
+        self._build_kernel_bias((input_shape[-1], self.units))
 
     def call(self, x: Tensor) -> Tensor:
-        y = matmul(self._input(x), self.kernel)
-        if self.bias is not None:
-            y = y + self.bias
-        return self.activation(y)
+        return self._bias_activation(matmul(self._input(x), self.kernel))
 
 
-class Conv2D(Layer):
+class Conv2D(_KernelLayer):
     """2-D convolution of NHWC inputs with ``filters`` output channels.
 
     ``padding="same"`` pads the border TF's way (output ``ceil(in / stride)``) with ``gx.pad``
@@ -272,7 +286,8 @@ class Conv2D(Layer):
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  seed: int | None = None, dtype: Any = "float32",
                  name: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, seed, dtype,
+                         name)
         self.filters = _positive(self.name, "filters", filters)
         self.kernel_size = _pair(self.name, "kernel_size", kernel_size)
         self.strides = _pair(self.name, "strides", strides)
@@ -280,23 +295,12 @@ class Conv2D(Layer):
         self.padding = _choice(self.name, "padding", padding, ("valid", "same"))
         self.padding_mode = _choice(self.name, "padding_mode", padding_mode,
                                     ("constant", "reflect", "symmetric"))
-        self.activation = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = get_initializer(kernel_initializer)
-        self.bias_initializer = get_initializer(bias_initializer)
-        self.seed = seed
-        self.kernel: Variable | None = None
-        self.bias: Variable | None = None
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         if len(input_shape) != 4 or input_shape[-1] is None:
             raise op_error(ShapeError, self.name, f"input {fmt_shape(input_shape)} must be NHWC "
                            "(rank 4) with a known channel dim to build the layer")
-        rng = np.random.default_rng(self.seed)
-        shape = (*self.kernel_size, input_shape[-1], self.filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, rng)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng)
+        self._build_kernel_bias((*self.kernel_size, input_shape[-1], self.filters))
 
     def call(self, x: Tensor) -> Tensor:
         x = self._input(x)
@@ -305,10 +309,8 @@ class Conv2D(Layer):
                                            self.dilation_rate)
             if t or b or left or r:
                 x = pad(x, [[0, 0], [t, b], [left, r], [0, 0]], mode=self.padding_mode)
-        y = conv2d(x, self.kernel, self.strides, "VALID", self.dilation_rate)
-        if self.bias is not None:
-            y = y + self.bias
-        return self.activation(y)
+        return self._bias_activation(conv2d(x, self.kernel, self.strides, "VALID",
+                                            self.dilation_rate))
 
 
 # ---------------------------------------------------------------------------------------------
