@@ -8,6 +8,7 @@ bad program fails the same way, with the same message, in both modes.
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -88,9 +89,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
-        from .ops.array import transpose
-
-        return transpose(self)
+        return _array.transpose(self)
 
     # -- values -------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
@@ -136,10 +135,8 @@ class Tensor:
             raise GraphError(f"len() of {self.name!r}: its first dim is unknown until run time")
         return self.shape[0]
 
-    def __iter__(self):
-        from .ops.array import unstack
-
-        return iter(unstack(self, axis=0))
+    def __iter__(self) -> Iterator[Tensor]:
+        return iter(_array.unstack(self, axis=0))
 
     def __repr__(self) -> str:
         if self._graph is None:
@@ -150,7 +147,122 @@ class Tensor:
 
     __hash__ = object.__hash__  # identity hash: tensors are dict keys (feeds), == is elementwise
 
-    # -- operators (bound in graphexec.ops once the ops exist) ---------------------------------
+    # -- operators and methods: thin calls into graphexec.ops ----------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _m.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _m.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _m.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _m.subtract(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _m.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _m.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _m.divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _m.divide(other, self)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return _m.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return _m.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return _m.mod(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return _m.mod(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _m.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _m.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _linalg.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _linalg.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _m.negative(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _m.abs(self)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _m.equal(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _m.not_equal(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _m.less(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _m.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _m.greater(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _m.greater_equal(self, other)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        return _array.getitem(self, key)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``, as numpy."""
+        return _array.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def transpose(self, *perm: Any) -> Tensor:
+        """``x.transpose()``, ``x.transpose(1, 0)`` or ``x.transpose((1, 0))``, as numpy."""
+        return _array.transpose(self, (perm[0] if len(perm) == 1 else perm) or None)
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return _array.squeeze(self, axis)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return _m.cast(self, dtype)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _m.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _m.mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _m.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _m.min(self, axis, keepdims)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _m.prod(self, axis, keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return _m.argmax(self, axis, keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return _m.argmin(self, axis, keepdims)
+
+    def clip(self, clip_value_min: Any, clip_value_max: Any) -> Tensor:
+        return _m.clip(self, clip_value_min, clip_value_max)
 
 
 class SymbolicTensor(Tensor):
@@ -369,3 +481,9 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
     if op.n_outputs == 1:
         return Tensor(out if type(out) is _ndarray else XP.asarray(out))
     return tuple(_eager_out(o) for o in out)
+
+
+# NOTE: imported last: the op modules build on the classes above
+from .ops import array as _array  # noqa: E402
+from .ops import linalg as _linalg  # noqa: E402
+from .ops import math as _m  # noqa: E402
