@@ -21,6 +21,7 @@ demo: $(VENV)/.base
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check graphexec tests examples benchmarks
+	$(VENV)/bin/mypy graphexec
 
 test: lint
 	$(PY) -m pytest -n 2 -q

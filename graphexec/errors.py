@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 __all__ = [
     "GraphexecError",
@@ -53,7 +57,7 @@ class MissingExtraError(GraphexecError, ImportError):
 
 def user_location(skip: int = 1) -> str:
     """``file:line`` of the innermost stack frame outside the graphexec package."""
-    f = sys._getframe(skip)
+    f: FrameType | None = sys._getframe(skip)
     while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
         f = f.f_back
     if f is None:
@@ -61,6 +65,7 @@ def user_location(skip: int = 1) -> str:
     return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
 
 
-def op_error(cls: type[GraphexecError], op: str, msg: str, loc: str | None = None):
+def op_error(cls: type[GraphexecError], op: str, msg: str,
+             loc: str | None = None) -> GraphexecError:
     """Build ``cls`` with the standard message ``op: msg — at file:line``."""
     return cls(f"{op}: {msg} — at {loc or user_location(2)}")

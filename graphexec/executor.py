@@ -53,6 +53,8 @@ class Plan:
             if tb.tb_frame.f_code.co_filename == self._filename:
                 line = tb.tb_lineno
             tb = tb.tb_next
+        if line is None:  # no frame of the generated code: the failure was outside it
+            return ("?", "?")
         return self._line_nodes.get(line, ("?", "?"))
 
     def __len__(self) -> int:
@@ -77,7 +79,8 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
 
     names: dict[Ref, str] = {}  # tensor -> Python name in the generated code
     glb: dict[str, Any] = {"xp": xp}
-    placeholders, computed = [], []
+    placeholders: list[str] = []
+    computed: list[str] = []
     for n in order:
         d = g.nodes[n]
         if d["op"] == "constant":

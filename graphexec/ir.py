@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 import networkx as nx
 import numpy as np
@@ -46,7 +46,7 @@ class Graph:
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or f"g{next(_graph_ids)}"
-        self.nx = nx.MultiDiGraph(name=self.name)
+        self.nx: nx.MultiDiGraph[str] = nx.MultiDiGraph(name=self.name)
         self.version = 0  # bumped by every change; invalidates cached plans
         self._names: Counter[str] = Counter()
         self._captures: dict[int, tuple[Any, Ref]] = {}
@@ -95,11 +95,13 @@ class Graph:
         loc = user_location()
         refs = [self._ref(x) for x in inputs]
         try:
-            specs = op.infer(*[self.spec(r) for r in refs], **attrs)
+            inferred = op.infer(*[self.spec(r) for r in refs], **attrs)
         except GraphexecError as e:
             raise type(e)(f"{op.name}: {e} — at {loc}") from None
         multi = op.n_outputs != 1
-        specs = tuple(specs) if multi else (specs,)
+        # NOTE: a Spec is a tuple too, so only n_outputs tells one spec from several
+        specs = (tuple(cast("tuple[Spec, ...]", inferred)) if multi
+                 else (cast(Spec, inferred),))
         node = self.add_node(op.name, refs, attrs, specs, loc)
         return self._tensors(node, specs, multi)
 
@@ -257,7 +259,7 @@ def _check_feed(node: str, spec: Spec, value: Any, loc: str) -> np.ndarray:
     typed = isinstance(value, np.ndarray | np.generic) or hasattr(value, "__cuda_array_interface__")
     arr = value if typed else np.asarray(value)
     if arr.dtype != spec.dtype:
-        rule = "safe" if typed else "same_kind"
+        rule: Literal["safe", "same_kind"] = "safe" if typed else "same_kind"
         if not np.can_cast(arr.dtype, spec.dtype, rule):
             raise FeedError(f"run: feed for placeholder {node!r} ({spec!r}, {loc}) has dtype "
                             f"{arr.dtype}; casting it to {spec.dtype} would lose information — "

@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
+from typing import cast as type_cast  # ``cast`` is the tensor op, imported below
 
 import numpy as np
 
@@ -186,13 +187,18 @@ class Layer:
         return [v for v in self.variables if v.trainable]
 
     def count_params(self) -> int:
-        return sum(int(np.prod(v.shape)) for v in self.variables)
+        return sum(_size(v) for v in self.variables)
 
     def _input(self, x: Tensor) -> Tensor:
         return x if x.dtype == self.dtype else cast(x, self.dtype)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}{'' if self.built else ' (unbuilt)'}>"
+
+
+def _size(v: Variable) -> int:
+    """Number of elements of ``v`` (a variable's shape is always fully known)."""
+    return int(np.prod(type_cast("tuple[int, ...]", v.shape)))
 
 
 def _positive(layer: str, what: str, v: Any) -> int:
@@ -305,6 +311,7 @@ class Conv2D(_KernelLayer):
     def call(self, x: Tensor) -> Tensor:
         x = self._input(x)
         if self.padding == "same":
+            assert self.kernel is not None  # built by __call__ before call
             (t, b), (left, r) = _conv_pads(x, self.kernel, "SAME", self.strides,
                                            self.dilation_rate)
             if t or b or left or r:
@@ -367,7 +374,7 @@ class Flatten(Layer):
                            "batch axis")
         rest = x.shape[1:]
         if None not in rest:
-            return reshape(x, (-1, math.prod(rest)))
+            return reshape(x, (-1, math.prod(type_cast("tuple[int, ...]", rest))))
         if x.shape[0] is not None:
             return reshape(x, (x.shape[0], -1))
         raise op_error(ShapeError, self.name, f"input {fmt_shape(x.shape)}: flattening needs "
@@ -474,7 +481,7 @@ class Sequential(Layer):
         line = [r[0].ljust(w[0]) + r[1].ljust(w[1]) + r[2].rjust(w[2]) for r in rows]
         rule = "=" * len(line[0])
         total = self.count_params()
-        trainable = sum(int(np.prod(v.shape)) for v in self.trainable_variables)
+        trainable = sum(_size(v) for v in self.trainable_variables)
         text = "\n".join([f'Model: "{self.name}"', rule, line[0], "-" * len(rule), *line[1:],
                           rule, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
                           f"Non-trainable params: {total - trainable:,}"])

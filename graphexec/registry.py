@@ -187,6 +187,7 @@ def elementwise_infer(fn: Callable[..., Any]) -> Callable[..., Spec]:
 
     # NOTE: this runs on every eager op, so the one- and two-operand cases avoid generators.
     def infer(*specs: Spec, **attrs: Any) -> Spec:
+        key: tuple[np.dtype, ...]  # annotation only: no runtime work
         if len(specs) == 2:
             x, y = specs
             shape = x.shape if x.shape == y.shape else broadcast_shapes(x.shape, y.shape)

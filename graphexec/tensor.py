@@ -52,6 +52,10 @@ class Tensor:
     __slots__ = ("__weakref__", "_value")
     __array_priority__ = 1000  # numpy defers to our operators: ndarray + Tensor -> Tensor
     _graph: Graph | None = None  # set on SymbolicTensor only
+    if TYPE_CHECKING:  # slots of SymbolicTensor, read wherever ``_graph`` is not None
+        _node: str
+        _index: int
+        _spec: Spec
 
     def __init__(self, value: Any) -> None:
         self._value = value
@@ -439,6 +443,7 @@ def _eager_out(out: Any) -> Tensor:
 
 
 def _mode_error(op: OpDef, x: Tensor, g: Graph | None) -> GraphError:
+    assert x._graph is not None  # only a symbolic tensor is in the wrong mode
     loc = user_location()
     if g is None:
         return GraphError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -374,7 +374,7 @@ def _concat_infer(*xs: Spec, axis: int) -> Spec:
     _check_axis(axis, len(xs[0].shape))
     dims = _join_dims(xs, axis, f"values must match except in axis {axis}")
     sizes = [x.shape[axis] for x in xs]
-    dims[axis] = None if None in sizes else sum(sizes)
+    dims[axis] = None if None in sizes else sum(cast("list[int]", sizes))
     return Spec(tuple(dims), np.result_type(*(x.dtype for x in xs)))
 
 
@@ -431,7 +431,8 @@ def _split_infer(x: Spec, splits: int | tuple[int, ...], axis: int) -> tuple[Spe
 @register("split", infer=_split_infer, arity=1, n_outputs=None)
 def _split(xp, x, splits, axis):
     try:
-        sizes = _split_sizes(x.shape[axis], splits, x.shape, axis)
+        # a concrete array's axis has a size, so every piece does
+        sizes = cast("list[int]", _split_sizes(x.shape[axis], splits, x.shape, axis))
     except (ShapeError, InvalidArgumentError) as e:
         raise ValueError(str(e)) from None
     lead = (slice(None),) * axis

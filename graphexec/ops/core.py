@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import DTypeError, ShapeError
 from ..registry import Spec, register
+
+if TYPE_CHECKING:
+    from ..tensor import Variable
 
 __all__: list[str] = []
 
@@ -27,7 +32,7 @@ def _read_variable(xp, var):
     return xp.asarray(var._value)
 
 
-def _assign_infer(value: Spec, var) -> Spec:
+def _assign_infer(value: Spec, var: Variable) -> Spec:
     if value.dtype != var.dtype:
         raise DTypeError(f"value dtype {value.dtype} differs from variable {var.var_name}'s "
                          f"{var.dtype}")

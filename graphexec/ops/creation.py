@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -251,7 +251,7 @@ def _real(v: Any, op: str, what: str) -> float:
     if isinstance(v, Tensor) or not isinstance(v, numbers.Real):
         raise op_error(InvalidArgumentError, op, f"{what} must be a Python or numpy number, "
                        f"got {v!r}")
-    return v.item() if isinstance(v, np.generic) else v
+    return v.item() if isinstance(v, np.generic) else cast(float, v)
 
 
 def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = np.float32,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-def _ufunc(name: str):
+def _ufunc(name: str) -> Callable[..., Any]:
     """Kernel calling ufunc ``name`` of whichever array module ``xp`` is."""
 
     def kernel(xp, *xs):
@@ -508,7 +508,7 @@ def _reduction_infer(fn: Any, nonempty: bool) -> Any:
     return infer
 
 
-def _reduction(name: str):
+def _reduction(name: str) -> Callable[..., Any]:
     """Kernel calling reduction ``name`` of whichever array module ``xp`` is."""
 
     def kernel(xp, x, axis, keepdims):
@@ -553,6 +553,7 @@ def _logsumexp(xp, x, axis, keepdims):
 
 
 def _arg_infer(x: Spec, axis: int | None, keepdims: bool) -> Spec:
+    shape: Shape
     if axis is None:
         if 0 in x.shape:
             raise ShapeError(f"{fmt_shape(x.shape)} has no elements; the index of an extremum "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -196,6 +196,7 @@ def gelu(x: Any, approximate: bool = False) -> Tensor:
 
 def _pair(op: str, what: str, v: Any) -> tuple[int, int]:
     """An int, a pair, or TF's length-1 / length-4 (NHWC) form, as a pair of positive ints."""
+    vals: list[Any]
     if isinstance(v, int | np.integer):
         vals = [v]
     else:
@@ -224,7 +225,7 @@ def _explicit_pads(op: str, padding: Any) -> Pads:
     if len(rows) != 2 or any(len(p) != 2 or min(p) < 0 for p in rows):
         raise op_error(InvalidArgumentError, op, f"padding {padding!r}: expected 'VALID', "
                        "'SAME', or non-negative [[top, bottom], [left, right]]")
-    return rows[0], rows[1]
+    return cast(Pads, (rows[0], rows[1]))  # each row is a pair: checked above
 
 
 def _padding(op: str, padding: Any) -> str | Pads:
@@ -299,7 +300,7 @@ def _conv_pads(x: Tensor, f: Tensor, padding: str | Pads, strides: tuple[int, in
     if padding == "VALID":
         return (0, 0), (0, 0)
     if padding != "SAME":
-        return padding
+        return cast(Pads, padding)  # _padding gives "VALID", "SAME" or explicit pads
     pads = []
     for i in (0, 1):
         size, k, s = x.shape[i + 1], f.shape[i], strides[i]
@@ -351,7 +352,7 @@ def _pool_pads(padding: str | Pads, h: int, w: int, ksize: tuple[int, int],
         return (0, 0), (0, 0)
     if padding == "SAME":
         return same_pads(h, ksize[0], strides[0]), same_pads(w, ksize[1], strides[1])
-    return padding
+    return cast(Pads, padding)
 
 
 def _pool_infer(x: Spec, ksize: tuple[int, int], strides: tuple[int, int],
@@ -364,7 +365,7 @@ def _pool_infer(x: Spec, ksize: tuple[int, int], strides: tuple[int, int],
             dims.append(None if size is None else -(-size // strides[i]))
             continue
         if size is not None and padding != "VALID":
-            size += sum(padding[i])
+            size += sum(cast(Pads, padding)[i])
         try:
             dims.append(_out_size("pooling", size, ksize[i], strides[i],
                                   what=f"(padded) input {('height', 'width')[i]}"))
@@ -386,7 +387,8 @@ def _windows(xp, x, ksize, strides, pads, fill):
         x, (n, oh, ow, c, kh, kw), (s0, s1 * sh, s2 * sw, s3, s1, s2))
 
 
-def _max_pool_infer(x: Spec, ksize, strides, padding) -> Spec:
+def _max_pool_infer(x: Spec, ksize: tuple[int, int], strides: tuple[int, int],
+                    padding: str | Pads) -> Spec:
     if x.dtype.kind == "c":
         raise DTypeError(f"max_pool2d of a complex tensor ({x.dtype}) is not supported")
     return Spec(_pool_infer(x, ksize, strides, padding), x.dtype)
@@ -406,11 +408,12 @@ def _avg_dtype(dtype: np.dtype) -> np.dtype:
     return dtype if dtype.kind == "f" else np.dtype(np.float64)  # as np.mean
 
 
-def _avg_pool_infer(x: Spec, ksize, strides, padding) -> Spec:
+def _avg_pool_infer(x: Spec, ksize: tuple[int, int], strides: tuple[int, int],
+                    padding: str | Pads) -> Spec:
     return Spec(_pool_infer(x, ksize, strides, padding), _avg_dtype(x.dtype))
 
 
-def _valid_counts(xp, size: int, k: int, stride: int, before: int, n_out: int):
+def _valid_counts(xp: Any, size: int, k: int, stride: int, before: int, n_out: int) -> Any:
     """How many of the ``k`` taps of each output position fall inside the unpadded input."""
     start = xp.arange(n_out) * stride - before
     return xp.minimum(start + k, size) - xp.maximum(start, 0)
