@@ -282,21 +282,22 @@ def _flatten_fetches(fetches: Any) -> tuple[list[Any], Any]:
     return [fetches], lambda vals: vals[0]
 
 
+def _fmt_attr(v: Any) -> str:
+    if isinstance(v, np.ndarray):
+        return np.array2string(v, threshold=4, edgeitems=1) if v.size <= 4 else f"<{v.size}>"
+    if isinstance(v, Variable):
+        return v.var_name
+    if isinstance(v, np.dtype | type):
+        return short_dtype(np.dtype(v))
+    if isinstance(v, tuple):
+        return "(" + ",".join(_fmt_attr(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    return str(v)
+
+
 def _fmt_attrs(op: str, attrs: dict[str, Any]) -> str:
     if not attrs or op == "placeholder":  # a placeholder's spec already shows its attrs
         return ""
-    parts = []
-    for k, v in attrs.items():
-        if isinstance(v, np.ndarray):
-            v = np.array2string(v, threshold=4, edgeitems=1) if v.size <= 4 else f"<{v.size}>"
-        elif isinstance(v, Variable):
-            v = v.var_name
-        elif isinstance(v, np.dtype | type):
-            v = short_dtype(np.dtype(v))
-        elif isinstance(v, tuple):
-            v = "(" + ",".join(str(x) for x in v) + ("," if len(v) == 1 else "") + ")"
-        parts.append(f"{k}={v}")
-    return "[" + ", ".join(parts) + "]"
+    return "[" + ", ".join(f"{k}={_fmt_attr(v)}" for k, v in attrs.items()) + "]"
 
 
 def placeholder(shape: Sequence[int | None], dtype: Any = "float32",
