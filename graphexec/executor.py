@@ -29,8 +29,12 @@ class Plan:
     """
 
     def __init__(self, fn: Any, source: str, steps: list[tuple], placeholders: list[str],
-                 filename: str, line_nodes: dict[int, tuple[str, str]]) -> None:
+                 filename: str, line_nodes: dict[int, tuple[str, str]], version: int,
+                 feed_checks: dict[str, tuple]) -> None:
         self._fn = fn
+        self.version = version  # the graph version it was lowered from
+        #: placeholder -> (dtype, rank, ((axis, known dim), ...)) for the fast feed check
+        self.feed_checks = feed_checks
         self.source = source
         self.steps = steps
         self.placeholders = placeholders
@@ -85,7 +89,10 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
         d = g.nodes[n]
         if d["op"] == "constant":
             names[(n, 0)] = f"c{len(glb)}"
-            glb[names[(n, 0)]] = xp.asarray(d["attrs"]["value"])
+            glb[names[(n, 0)]] = value = xp.asarray(d["attrs"]["value"])
+            if xp.__name__ == "numpy":  # a fetched constant, or a view of one, is read-only
+                value = glb[names[(n, 0)]] = value.view()
+                value.flags.writeable = False
         elif d["op"] == "placeholder":
             names[(n, 0)] = f"p{len(placeholders)}"
             placeholders.append(n)
@@ -122,8 +129,14 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
         outs = [(n, i) for i in range(len(d["specs"]))]
         lhs = ", ".join(names[r] for r in outs) + ("," if op.n_outputs != 1 else "")
         lhs = lhs if outs else "_"  # a node with no outputs (split into no parts)
+        call = f"k{k}({', '.join(args)})"
+        if op.n_outputs == 1 and d["specs"][0].shape == ():
+            call = f"xp.asarray({call})"  # numpy gives 0-d results as scalars
         line_nodes[len(lines) + 1] = (n, d["loc"])
-        lines.append(f"    {lhs} = k{k}({', '.join(args)})  # {n}")
+        lines.append(f"    {lhs} = {call}  # {n}")
+        if op.n_outputs != 1:
+            lines += [f"    {names[r]} = xp.asarray({names[r]})"
+                      for r, s in zip(outs, d["specs"], strict=True) if s.shape == ()]
         dead = frees[k] + [r for r in outs if r not in last_use and r not in fetched]
         if dead:
             lines.append(f"    del {', '.join(names[r] for r in dead)}")
@@ -136,4 +149,10 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
     exec(compile(source, filename, "exec"), glb)
     # NOTE: registering the source lets tracebacks and debuggers show the generated lines.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    return Plan(glb["run"], source, steps, placeholders, filename, line_nodes)
+    feed_checks = {}
+    for n in placeholders:
+        spec = g.nodes[n]["specs"][0]
+        known = tuple((i, dim) for i, dim in enumerate(spec.shape) if dim is not None)
+        feed_checks[n] = (spec.dtype, len(spec.shape), known)
+    return Plan(glb["run"], source, steps, placeholders, filename, line_nodes, graph.version,
+                feed_checks)

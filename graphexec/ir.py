@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import networkx as nx
 import numpy as np
 
+from .checks import check_dtype, check_shape
 from .context import _GRAPH, scope_prefix
 from .errors import FeedError, GraphError, GraphexecError, user_location
+from .executor import Plan, lower
 from .registry import REGISTRY, OpDef, Spec, fmt_shape, short_dtype
-from .tensor import SymbolicTensor, Tensor, Variable
+from .tensor import SymbolicTensor, Tensor, Variable, convert, to_numpy
 
 __all__ = ["Graph", "placeholder"]
 
@@ -85,19 +87,20 @@ class Graph:
             r = self.read_variable(x)
             return (r._node, 0)
         hit = self._captures.get(id(x))
-        if hit is None:  # capture an eager tensor as a constant node, once
-            t = self.constant(np.asarray(x._value), loc=user_location())
+        if hit is None:  # capture an eager tensor's value (a copy) as a constant node, once
+            t = self.constant(np.array(to_numpy(x._value)), loc=user_location())
             hit = self._captures[id(x)] = (x, (t._node, 0))
         return hit[1]
 
     def add_op(self, op: OpDef, inputs: Sequence[Tensor], attrs: dict[str, Any]) -> Any:
         """Check ``op`` with its infer rule and add it as a node; returns its output tensor(s)."""
         loc = user_location()
-        refs = [self._ref(x) for x in inputs]
-        try:
-            inferred = op.infer(*[self.spec(r) for r in refs], **attrs)
+        try:  # NOTE: check before adding anything, so a failed op leaves no orphan nodes
+            inferred = op.infer(*[x._spec if x._graph is self else x._value for x in inputs],
+                                **attrs)
         except GraphexecError as e:
             raise type(e)(f"{op.name}: {e} — at {loc}") from None
+        refs = [self._ref(x) for x in inputs]
         multi = op.n_outputs != 1
         # NOTE: a Spec is a tuple too, so only n_outputs tells one spec from several
         specs = (tuple(cast("tuple[Spec, ...]", inferred)) if multi
@@ -114,10 +117,8 @@ class Graph:
 
     def placeholder(self, shape: Sequence[int | None], dtype: Any,
                     name: str | None = None) -> Tensor:
-        shape = tuple(None if d is None else int(d) for d in shape)
-        if any(d is not None and d < 0 for d in shape):
-            raise GraphError(f"placeholder: negative dim in shape {fmt_shape(shape)}")
-        spec = Spec(shape, np.dtype(dtype))
+        spec = Spec(check_shape(shape, "placeholder", unknown=True),
+                    check_dtype(dtype, "placeholder"))
         node = self.add_node("placeholder", (), {"shape": shape, "dtype": spec.dtype},
                              (spec,), user_location(), name=name or "placeholder")
         return self._tensors(node, (spec,), False)
@@ -142,6 +143,9 @@ class Graph:
         if node not in self.nx:
             raise GraphError(f"graph {self.name} has no node {node!r}")
         specs = self.nx.nodes[node]["specs"]
+        if not (idx or "0").isdigit() or int(idx or 0) >= len(specs):
+            raise GraphError(f"graph {self.name}: node {node!r} has {len(specs)} output(s); "
+                             f"{name!r} names none of them")
         i = int(idx or 0)
         return SymbolicTensor(self, node, i, specs[i])
 
@@ -209,20 +213,51 @@ class Graph:
         """Run the graph: compute ``fetches`` (a tensor, a list/tuple or a dict of tensors).
 
         ``feeds`` maps placeholders (tensors or their names) to values; they are checked
-        against the placeholders' shapes and dtypes before any kernel runs.
+        against the placeholders' shapes and dtypes before any kernel runs.  Fetched values
+        of constants and variables are read-only: copy them to change them.
         """
-        from .executor import lower
-
-        flat, rebuild = _flatten_fetches(fetches)
-        refs = tuple(self._fetch_ref(t) for t in flat)
-        key = (refs, backend, self.version)
-        plan = self._plans.get(key)
-        if plan is None:
+        if isinstance(fetches, Tensor) and fetches._graph is self:  # the common case, fast
+            refs: tuple[Ref, ...] = ((fetches._node, fetches._index),)
+            rebuild = _first
+        else:
+            flat, rebuild = _flatten_fetches(fetches)
+            refs = tuple(self._fetch_ref(t) for t in flat)
+        plan = self._plans.get((refs, backend))
+        if plan is None or plan.version != self.version:
             if len(self._plans) > 64:
                 self._plans.clear()
-            plan = self._plans[key] = lower(self, refs, backend)
-        values = plan.run(self._check_feeds(plan, feeds or {}))
-        return rebuild(values)
+            plan = self._plans[(refs, backend)] = lower(self, refs, backend)
+        return rebuild(plan.run(self._check_feeds(plan, feeds)))
+
+    def apply_pass(self, fn: Callable[[Graph], bool], *, validate: bool = True) -> bool:
+        """Run a graph pass ``fn(graph) -> changed`` that rewrites ``self.nx``; when it
+        changed something, cached plans are dropped and (by default) the graph is validated.
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((2,), "float64", name="x")
+        ...     y = gx.exp(x)
+        >>> def exp_to_square(graph):
+        ...     nodes = [n for n, d in graph.nx.nodes(data=True) if d["op"] == "exp"]
+        ...     for n in nodes:
+        ...         graph.nx.nodes[n]["op"] = "square"
+        ...     return bool(nodes)
+        >>> g.apply_pass(exp_to_square)
+        True
+        >>> g.run(y, {x: [1.0, 3.0]})
+        array([1., 9.])
+        """
+        changed = bool(fn(self))
+        if changed:
+            self.invalidate()
+            if validate:
+                self.validate()
+        return changed
+
+    def invalidate(self) -> None:
+        """Drop cached plans: call after changing ``self.nx`` other than through the Graph's
+        own methods or ``apply_pass``."""
+        self.version += 1
 
     def _fetch_ref(self, t: Any) -> Ref:
         if isinstance(t, str):
@@ -234,42 +269,57 @@ class Graph:
             raise GraphError(f"run: fetch {t!r} is {where}, not of graph {self.name}")
         return (t._node, t._index)
 
-    def _check_feeds(self, plan: Any, feeds: Mapping[Any, Any]) -> dict[str, Any]:
+    def _check_feeds(self, plan: Plan, feeds: Mapping[Any, Any] | None) -> dict[str, Any]:
         checked: dict[str, Any] = {}
-        for key, value in feeds.items():
-            node = key if isinstance(key, str) else None
-            if isinstance(key, Tensor):
-                if key._graph is not self:
-                    raise FeedError(f"run: feed key {key!r} is not a tensor of graph {self.name}")
+        for key, value in (feeds or {}).items():
+            if key.__class__ is SymbolicTensor and key._graph is self:
                 node = key._node
-            if node is None or node not in self.nx:
-                raise FeedError(f"run: feed key {key!r} names no node of graph {self.name}")
+            else:
+                node = self._feed_node(key)
+            known = plan.feed_checks.get(node)
+            # NOTE: the fast path: an ndarray of the right dtype and rank, known dims equal
+            if (known is not None and value.__class__ is np.ndarray
+                    and value.dtype == known[0] and value.ndim == known[1]
+                    and all(value.shape[i] == d for i, d in known[2])):
+                checked[node] = value
+                continue
             d = self.nx.nodes[node]
             if d["op"] != "placeholder":
                 raise FeedError(f"run: can only feed placeholders; {node!r} is a {d['op']} node")
             checked[node] = _check_feed(node, d["specs"][0], value, d["loc"])
-        missing = [n for n in plan.placeholders if n not in checked]
-        if missing:
-            specs = ", ".join(f"{n}: {self.nx.nodes[n]['specs'][0]!r}" for n in missing)
-            raise FeedError(f"run: no feed for placeholder(s) {specs} needed by the fetches")
+        if len(checked) < len(plan.placeholders):
+            missing = [n for n in plan.placeholders if n not in checked]
+            if missing:
+                specs = ", ".join(f"{n}: {self.nx.nodes[n]['specs'][0]!r}" for n in missing)
+                raise FeedError(f"run: no feed for placeholder(s) {specs} needed by the fetches")
         return checked
 
+    def _feed_node(self, key: Any) -> str:
+        node = key if isinstance(key, str) else None
+        if isinstance(key, Tensor):
+            if key._graph is not self:
+                raise FeedError(f"run: feed key {key!r} is not a tensor of graph {self.name}")
+            node = key._node
+        if node is None or node not in self.nx:
+            raise FeedError(f"run: feed key {key!r} names no node of graph {self.name}")
+        return node
 
-def _check_feed(node: str, spec: Spec, value: Any, loc: str) -> np.ndarray:
-    typed = isinstance(value, np.ndarray | np.generic) or hasattr(value, "__cuda_array_interface__")
-    arr = value if typed else np.asarray(value)
-    if arr.dtype != spec.dtype:
-        rule: Literal["safe", "same_kind"] = "safe" if typed else "same_kind"
-        if not np.can_cast(arr.dtype, spec.dtype, rule):
-            raise FeedError(f"run: feed for placeholder {node!r} ({spec!r}, {loc}) has dtype "
-                            f"{arr.dtype}; casting it to {spec.dtype} would lose information — "
-                            "cast it explicitly")
-        arr = arr.astype(spec.dtype)
+
+def _check_feed(node: str, spec: Spec, value: Any, loc: str) -> Any:
+    if hasattr(value, "__cuda_array_interface__") and value.dtype == spec.dtype:
+        arr = value  # a device array: checked, not moved
+    else:
+        arr = convert(value, spec.dtype, f"run: feed for placeholder {node!r} ({spec!r}, {loc})",
+                      FeedError)
     if len(arr.shape) != len(spec.shape) or any(
             d is not None and d != a for d, a in zip(spec.shape, arr.shape, strict=True)):
         raise FeedError(f"run: feed for placeholder {node!r} has shape {fmt_shape(arr.shape)}; "
                         f"the placeholder ({loc}) takes {fmt_shape(spec.shape)}")
     return arr
+
+
+def _first(values: list[Any]) -> Any:
+    return values[0]
 
 
 def _flatten_fetches(fetches: Any) -> tuple[list[Any], Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -104,11 +104,14 @@ class Tensor:
                 "until the graph runs; fetch it with g.run(tensor, feeds)"
             )
         v = self._value
-        return v if type(v) is _ndarray else _to_numpy(v)
+        return v if type(v) is _ndarray else to_numpy(v)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         v = self.numpy()
         if dtype is not None and v.dtype != dtype:
+            if copy is False:
+                raise ValueError(f"converting {v.dtype} to {np.dtype(dtype)} needs a copy, "
+                                 "but copy=False was asked")
             return v.astype(dtype)
         return v.copy() if copy else v
 
@@ -140,6 +143,8 @@ class Tensor:
         return self.shape[0]
 
     def __iter__(self) -> Iterator[Tensor]:
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
         return iter(_array.unstack(self, axis=0))
 
     def __repr__(self) -> str:
@@ -309,7 +314,8 @@ class Variable(Tensor):
                 "Variable needs a concrete initial value, got symbolic tensor "
                 f"{initial_value.name!r}; create it in eager mode (gx.eager())"
             )
-        value = np.array(_to_numpy(initial_value), dtype=dtype)  # always a private copy
+        # NOTE: a private, read-only copy: fetched reads of it cannot change it behind its back
+        value = _frozen(np.array(to_numpy(initial_value), dtype=dtype))
         super().__init__(value)
         Variable._count += 1
         # NOTE: like tf.Variable, the name carries the enclosing name scopes (dense/kernel)
@@ -321,7 +327,7 @@ class Variable(Tensor):
         return self.var_name
 
     def numpy(self) -> np.ndarray:
-        return _to_numpy(self._value).copy()
+        return to_numpy(self._value).copy()
 
     def value(self) -> Tensor:
         """The current value: an eager snapshot, or a read node in graph mode."""
@@ -329,20 +335,14 @@ class Variable(Tensor):
         return Tensor(self._value) if g is None else g.read_variable(self)
 
     def _checked(self, value: Any) -> Any:
-        if isinstance(value, Tensor) and value._graph is None:
-            value = value._value
-        if isinstance(value, Tensor):
-            return value
-        arr = np.asarray(value)
-        if isinstance(value, np.ndarray | np.generic) and arr.dtype != self.dtype:
-            raise DTypeError(f"assign to {self.var_name}: dtype {arr.dtype} differs from the "
-                             f"variable's {self.dtype} — at {user_location()}")
-        if arr.dtype != self.dtype:
-            arr = arr.astype(self.dtype)
+        if isinstance(value, Tensor) and value._graph is not None:
+            return value  # symbolic: the assign node's infer rule checks it
+        what = f"assign to {self.var_name}"
+        arr = convert(value, self.dtype, what, DTypeError)
         if arr.shape != self._value.shape:
-            raise ShapeError(f"assign to {self.var_name}: shape {arr.shape} differs from the "
-                             f"variable's {self._value.shape} — at {user_location()}")
-        return arr
+            raise ShapeError(f"{what}: shape {arr.shape} differs from the variable's "
+                             f"{self._value.shape} — at {user_location()}")
+        return _frozen(arr)
 
     def assign(self, value: Any) -> Tensor:
         """Set the value (eager: now, returns the variable; graph: an ``assign`` node)."""
@@ -352,7 +352,7 @@ class Variable(Tensor):
             if isinstance(value, Tensor):
                 raise GraphError(f"assign to {self.var_name}: symbolic value {value.name!r} "
                                  "used in eager mode")
-            self._value = XP.asarray(value) if XP is not np else value
+            self._value = value
             return self
         return apply(REGISTRY["assign"], as_tensor(value), var=self)
 
@@ -367,7 +367,7 @@ class Variable(Tensor):
         return f"Variable({body}, name={self.var_name!r}, shape={self.shape}, dtype={self.dtype})"
 
 
-def _to_numpy(v: Any) -> Any:
+def to_numpy(v: Any) -> Any:
     if isinstance(v, Tensor):
         return v.numpy()
     get = getattr(v, "get", None)  # cupy arrays
@@ -387,7 +387,7 @@ def constant(value: Any, dtype: Any = None, name: str | None = None) -> Tensor:
         from .ops.math import cast
 
         return cast(value, dtype)
-    arr = np.array(_to_numpy(value), dtype=dtype)
+    arr = np.array(to_numpy(value), dtype=dtype)
     g = _GRAPH.get()
     if g is None:
         return Tensor(arr if XP is np else XP.asarray(arr))
@@ -395,10 +395,15 @@ def constant(value: Any, dtype: Any = None, name: str | None = None) -> Tensor:
 
 
 def as_tensor(value: Any, dtype: Any = None) -> Tensor:
-    """``value`` if it is a Tensor already, else a constant made from it."""
+    """``value`` if it is a Tensor already, else a tensor holding it.
+
+    The result is an eager tensor even while a graph is built: a graph captures it as a
+    constant node only when an op using it is added, so a failed op leaves nothing behind.
+    """
     if isinstance(value, Tensor):
         return value
-    return constant(value, dtype)
+    arr = np.array(to_numpy(value), dtype=dtype)
+    return Tensor(arr if XP is np else XP.asarray(arr))
 
 
 _WEAK_DTYPES: dict[tuple[np.dtype, type], np.dtype] = {}
@@ -412,18 +417,67 @@ def weak(value: Any, other: Tensor) -> Tensor:
         return value
     kind = type(value)
     if kind not in _PY_SCALARS:
-        return constant(value)
+        return as_tensor(value)
     key = (other.dtype, kind)
     dtype = _WEAK_DTYPES.get(key)
     if dtype is None:
         dtype = _WEAK_DTYPES[key] = np.result_type(other.dtype, kind(0))
+    # NOTE: programs repeat the same few scalars: reuse their read-only tensors (a graph then
+    # captures each once); not zeros: -0.0 == 0.0 as a dict key, but not as an operand
+    cache = value != 0
+    if cache:
+        t = _SCALARS.get((dtype, kind, value))
+        if t is not None:
+            return t
     try:
         arr = np.array(value, dtype)
     except OverflowError:
         raise DTypeError(f"Python scalar {value!r} does not fit dtype {dtype} of the other "
                          f"operand — at {user_location()}") from None
-    g = _GRAPH.get()
-    return Tensor(arr if XP is np else XP.asarray(arr)) if g is None else g.constant(arr)
+    arr.flags.writeable = False
+    t = Tensor(arr if XP is np else XP.asarray(arr))
+    if cache:
+        if len(_SCALARS) > 1024:
+            _SCALARS.clear()
+        _SCALARS[(dtype, kind, value)] = t
+    return t
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    """A read-only array with ``arr``'s values, copying unless ``arr`` is already private."""
+    if arr.base is not None or arr.flags.writeable:
+        arr = arr.copy()
+    arr.flags.writeable = False
+    return arr
+
+
+def convert(value: Any, dtype: np.dtype, what: str, cls: type[GraphexecError]) -> np.ndarray:
+    """``value`` as a host array of ``dtype``, refusing any conversion that loses information.
+
+    Typed data (numpy arrays and scalars, eager tensors) must cast safely (int8 -> float32 is
+    fine, float64 -> float32 is not).  Python data may narrow within its kind (a list of floats
+    into float32) but may not overflow, truncate or change kind (1.5 into an int).
+    """
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    typed = isinstance(value, np.ndarray | np.generic)
+    arr = np.asarray(to_numpy(value))
+    if arr.dtype == dtype:
+        return arr
+    rule: Literal["safe", "same_kind"] = "safe" if typed else "same_kind"
+    with np.errstate(all="ignore"):
+        out = arr.astype(dtype) if np.can_cast(arr.dtype, dtype, rule) else None
+    if out is not None and not typed:
+        with np.errstate(all="ignore"):
+            if dtype.kind in "iub":
+                lost = not np.array_equal(out, arr)
+            else:
+                lost = bool(np.any(np.isinf(out) & ~np.isinf(arr)))
+        out = None if lost else out
+    if out is None:
+        raise cls(f"{what}: {'dtype ' + str(arr.dtype) if typed else 'values of ' + str(arr.dtype)}"
+                  f" cannot become {dtype} without losing information — convert explicitly")
+    return out
 
 
 def static_value(x: Any) -> np.ndarray | None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..errors import DTypeError, ShapeError
 from ..registry import Spec, register
+from ..tensor import to_numpy
 
 if TYPE_CHECKING:
     from ..tensor import Variable
@@ -45,5 +48,9 @@ def _assign_infer(value: Spec, var: Variable) -> Spec:
 
 @register("assign", infer=_assign_infer, pure=False, arity=1, differentiable=False)
 def _assign(xp, value, var):
-    var._value = value if xp.__name__ == "numpy" else value.get()
+    # NOTE: variables live on the host as private read-only arrays (a fetched read of one can
+    # not change it); np.array copies, and turns a 0-d kernel result into an array
+    stored = np.array(to_numpy(value))
+    stored.flags.writeable = False
+    var._value = stored
     return value
