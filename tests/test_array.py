@@ -503,3 +503,10 @@ def test_attrs_are_hashable_and_shapes_may_be_graph_constants():
     for _, d in g.nx.nodes(data=True):
         if d["op"] != "constant":
             assert hash(tuple(sorted(d["attrs"].items()))) is not None
+
+
+def test_where_python_scalar_next_to_numpy_array_is_weak():
+    c = np.array([True, False])
+    y = np.ones(2, np.float32)
+    check_op(lambda cond, b: gx.where(cond, 1.0, b), lambda cond, b: np.where(cond, 1.0, b), c, y)
+    assert gx.where(c, 1.0, y).dtype == np.float32

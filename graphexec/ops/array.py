@@ -551,7 +551,9 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     array([1., 0.])
     """
     c = as_tensor(condition)
-    if not isinstance(x, Tensor) and isinstance(y, Tensor):
+    if isinstance(x, bool | int | float | complex) and not isinstance(y, bool | int | float
+                                                                      | complex):
+        y = as_tensor(y)
         x = weak(x, y)
     else:
         x = as_tensor(x)

@@ -19,7 +19,7 @@ from ..registry import (
     register,
     ufunc_dtype,
 )
-from ..tensor import Tensor, apply, as_tensor, static_value, weak
+from ..tensor import Tensor, apply, as_tensor, weak
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "floor_divide", "mod", "pow", "maximum", "minimum",
@@ -405,7 +405,8 @@ def clip(x: Any, clip_value_min: Any, clip_value_max: Any) -> Tensor:
 
     The bounds are scalars or tensors that broadcast to the shape of ``x``; the result has the
     shape of ``x`` and numpy's dtype for ``np.clip``.  A minimum above the maximum is an
-    error wherever both are known while building.
+    error when both bounds are given as data (Python or numpy values); tensor bounds are not
+    checked, in either mode, so eager and graph programs behave alike.
 
     >>> import graphexec as gx
     >>> gx.clip(gx.constant([-2.0, 0.5, 3.0]), 0.0, 1.0).numpy()
@@ -417,8 +418,10 @@ def clip(x: Any, clip_value_min: Any, clip_value_max: Any) -> Tensor:
         if not _broadcasts_to(shape, x.shape):
             raise op_error(ShapeError, "clip", f"{name} of shape {fmt_shape(shape)} does not "
                            f"broadcast to the shape {fmt_shape(x.shape)} of x")
-    lo, hi = static_value(clip_value_min), static_value(clip_value_max)
-    if lo is not None and hi is not None:
+    # NOTE: only bounds given as data are checked: a tensor bound is a value at run time in
+    # graph mode, so checking it eagerly would make the two modes disagree
+    if not isinstance(clip_value_min, Tensor) and not isinstance(clip_value_max, Tensor):
+        lo, hi = np.asarray(clip_value_min), np.asarray(clip_value_max)
         lo, hi = np.broadcast_arrays(lo, hi)
         bad = lo > hi
         if bad.any():
