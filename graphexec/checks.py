@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidArgumentError, op_error
-from .registry import normalize_axes, normalize_axis
+from .registry import Shape, fmt_shape, normalize_axes, normalize_axis
 
 __all__ = ["check_dtype", "check_shape", "check_axis", "check_axes"]
 
@@ -40,17 +40,21 @@ def check_shape(shape: Any, op: str, unknown: bool = False) -> tuple[Any, ...]:
     return tuple(None if d is None else int(d) for d in dims)
 
 
-def check_axis(axis: Any, ndim: int, op: str) -> int:
-    """One axis of a rank-``ndim`` tensor, as a non-negative int."""
+def check_axis(axis: Any, ndim: int, op: str, shape: Shape | None = None) -> int:
+    """One axis of a rank-``ndim`` tensor (of ``shape``, named in errors) as an int >= 0."""
     try:
         return normalize_axis(axis, ndim)
     except InvalidArgumentError as e:
-        raise op_error(InvalidArgumentError, op, str(e)) from None
+        raise op_error(InvalidArgumentError, op, _with_shape(e, shape)) from None
 
 
-def check_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
+def check_axes(axis: Any, ndim: int, op: str, shape: Shape | None = None) -> tuple[int, ...]:
     """Reduction axes (an int, a sequence, or ``None`` for all) as a sorted tuple."""
     try:
         return normalize_axes(axis, ndim)
     except InvalidArgumentError as e:
-        raise op_error(InvalidArgumentError, op, str(e)) from None
+        raise op_error(InvalidArgumentError, op, _with_shape(e, shape)) from None
+
+
+def _with_shape(e: Exception, shape: Shape | None) -> str:
+    return str(e) if shape is None else f"{e} (shape {fmt_shape(shape)})"

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .checks import check_axis
 from .errors import DTypeError, InvalidArgumentError, ShapeError, op_error
 from .ops import math as m
 from .ops.array import squeeze
 from .ops.nn import log_softmax, nll_loss
-from .registry import fmt_shape, normalize_axis
+from .registry import fmt_shape
 from .tensor import Tensor, as_tensor
 
 __all__ = ["mean_squared_error", "categorical_crossentropy", "sparse_categorical_crossentropy"]
@@ -68,13 +69,6 @@ def _log_probs(y_pred: Tensor, from_logits: bool, axis: int) -> Tensor:
     return m.log(m.clip(p, EPSILON, 1.0 - EPSILON))
 
 
-def _class_axis(op: str, axis: int, x: Tensor) -> int:
-    try:
-        return normalize_axis(axis, x.ndim)
-    except InvalidArgumentError as e:
-        raise op_error(InvalidArgumentError, op, f"{e} (y_pred {fmt_shape(x.shape)})") from None
-
-
 def mean_squared_error(y_true: Any, y_pred: Any, reduction: str = "mean") -> Tensor:
     """``mean((y_pred - y_true) ** 2)`` over the last axis per sample, then ``reduction``.
 
@@ -106,7 +100,7 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
     op = "categorical_crossentropy"
     reduction = _reduction(op, reduction)
     y_true, y_pred = _pair(op, y_true, y_pred)
-    axis = _class_axis(op, axis, y_pred)
+    axis = check_axis(axis, y_pred.ndim, op, y_pred.shape)
     logp = _log_probs(y_pred, from_logits, axis)
     return _reduce(-m.sum(y_true * logp, axis=axis), reduction)
 
@@ -131,7 +125,7 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
     if y_true.dtype.kind not in "iu":
         raise op_error(DTypeError, op, f"y_true must hold integer class labels, got "
                        f"{y_true.dtype}")
-    axis = _class_axis(op, axis, y_pred)
+    axis = check_axis(axis, y_pred.ndim, op, y_pred.shape)
     if axis == y_pred.ndim - 1 and y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = squeeze(y_true, axis=-1)
     want = y_pred.shape[:axis] + y_pred.shape[axis + 1:]

@@ -8,8 +8,9 @@ from typing import Any, cast
 
 import numpy as np
 
+from ..checks import check_axis, check_dtype
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
-from ..registry import REGISTRY, Spec, broadcast_shapes, fmt_shape, normalize_axis, register
+from ..registry import REGISTRY, Spec, broadcast_shapes, fmt_shape, register
 from ..tensor import Tensor, apply, as_tensor, constant, static_value, weak
 
 __all__ = [
@@ -59,20 +60,6 @@ def _shape(value: Any, op: str) -> tuple[int, ...]:
     if any(d < 0 for d in shape):
         raise op_error(InvalidArgumentError, op, f"negative dim in shape {fmt_shape(shape)}")
     return shape
-
-
-def _dtype(dtype: Any, op: str) -> np.dtype:
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        raise op_error(InvalidArgumentError, op, f"unknown dtype {dtype!r}") from None
-
-
-def _axis(axis: Any, ndim: int, op: str) -> int:
-    try:
-        return normalize_axis(axis, ndim)
-    except InvalidArgumentError as e:
-        raise op_error(InvalidArgumentError, op, str(e)) from None
 
 
 def _check_axis(axis: int, ndim: int) -> None:
@@ -208,7 +195,7 @@ def expand_dims(input: Any, axis: Any) -> Tensor:  # noqa: A002 - the TF name
     x = as_tensor(input)
     axes = _ints(axis, "expand_dims", "axis")
     ndim = x.ndim + len(axes)
-    norm = tuple(sorted({_axis(a, ndim, "expand_dims") for a in axes}))
+    norm = tuple(sorted({check_axis(a, ndim, "expand_dims") for a in axes}))
     if len(norm) != len(axes):
         raise op_error(InvalidArgumentError, "expand_dims", f"repeated axis in {axis}")
     return apply(REGISTRY["expand_dims"], x, axis=norm)
@@ -244,7 +231,8 @@ def squeeze(input: Any, axis: Any = None) -> Tensor:  # noqa: A002 - the TF name
                            "unknown dims, so which axes have size 1 is unknown; pass axis=")
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
-        axes = tuple(sorted({_axis(a, x.ndim, "squeeze") for a in _ints(axis, "squeeze", "axis")}))
+        axes = tuple(sorted({check_axis(a, x.ndim, "squeeze")
+                             for a in _ints(axis, "squeeze", "axis")}))
     return apply(REGISTRY["squeeze"], x, axis=axes)
 
 
@@ -326,7 +314,7 @@ def stack(values: Any, axis: int = 0) -> Tensor:
            [2, 4]])
     """
     xs = _tensors(values, "stack")
-    return apply(REGISTRY["stack"], *xs, axis=_axis(axis, xs[0].ndim + 1, "stack"))
+    return apply(REGISTRY["stack"], *xs, axis=check_axis(axis, xs[0].ndim + 1, "stack"))
 
 
 def _unstack_infer(x: Spec, num: int, axis: int) -> tuple[Spec, ...]:
@@ -355,7 +343,7 @@ def unstack(value: Any, num: int | None = None, axis: int = 0) -> list[Tensor]:
     [array([1, 3]), array([2, 4])]
     """
     x = as_tensor(value)
-    axis = _axis(axis, x.ndim, "unstack")
+    axis = check_axis(axis, x.ndim, "unstack")
     if num is None:
         num = x.shape[axis]
         if num is None:
@@ -394,7 +382,7 @@ def concat(values: Any, axis: int) -> Tensor:
     xs = _tensors(values, "concat")
     if xs[0].ndim == 0:
         raise op_error(ShapeError, "concat", "0-d tensors cannot be concatenated")
-    return apply(REGISTRY["concat"], *xs, axis=_axis(axis, xs[0].ndim, "concat"))
+    return apply(REGISTRY["concat"], *xs, axis=check_axis(axis, xs[0].ndim, "concat"))
 
 
 def _split_sizes(d: int | None, splits: int | tuple[int, ...], shape: Shape,
@@ -454,7 +442,7 @@ def split(value: Any, num_or_size_splits: Any, axis: int = 0) -> list[Tensor]:
     [(1, 2), (5, 2)]
     """
     x = as_tensor(value)
-    axis = _axis(axis, x.ndim, "split")
+    axis = check_axis(axis, x.ndim, "split")
     splits: int | tuple[int, ...]
     n = num_or_size_splits
     if isinstance(n, int | np.integer) or getattr(n, "ndim", None) == 0:
@@ -499,7 +487,7 @@ def gather(params: Any, indices: Any, axis: int = 0) -> Tensor:
     idx = as_tensor(indices)
     if not isinstance(indices, Tensor) and idx.dtype.kind == "f" and idx.shape == (0,):
         idx = as_tensor(indices, np.intp)  # [] is an empty index list, not float data
-    return apply(REGISTRY["gather"], x, idx, axis=_axis(axis, x.ndim, "gather"))
+    return apply(REGISTRY["gather"], x, idx, axis=check_axis(axis, x.ndim, "gather"))
 
 
 def one_hot(indices: Any, depth: int, on_value: Any = 1, off_value: Any = 0, axis: int = -1,
@@ -521,13 +509,13 @@ def one_hot(indices: Any, depth: int, on_value: Any = 1, off_value: Any = 0, axi
     depth = operator.index(depth)
     if depth < 0:
         raise op_error(InvalidArgumentError, "one_hot", f"depth must be >= 0, got {depth}")
-    axis = _axis(axis, idx.ndim + 1, "one_hot")
+    axis = check_axis(axis, idx.ndim + 1, "one_hot")
     grid = [1] * (idx.ndim + 1)
     grid[axis] = depth
     positions = reshape(apply(REGISTRY["range"], start=0, limit=depth, delta=1,
                               dtype=np.dtype(np.int64)), grid)
     hot = equal(expand_dims(idx, axis), positions)
-    dtype = _dtype(dtype, "one_hot")
+    dtype = check_dtype(dtype, "one_hot")
     return where(hot, constant(on_value, dtype), constant(off_value, dtype))
 
 

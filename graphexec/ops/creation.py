@@ -12,10 +12,11 @@ from typing import Any, cast
 
 import numpy as np
 
+from ..checks import check_dtype
 from ..errors import DTypeError, InvalidArgumentError, op_error
 from ..registry import REGISTRY, Spec, register
 from ..tensor import Tensor, apply, as_tensor
-from .array import _dtype, _shape, broadcast_to
+from .array import _shape, broadcast_to
 
 # normal, uniform and set_seed live in the gx.random namespace (graphexec/random.py)
 __all__ = ["zeros", "ones", "zeros_like", "ones_like", "fill", "eye", "range"]
@@ -36,7 +37,8 @@ def _fill(xp, shape, value, dtype):
 
 
 def _full(shape: Any, value: Any, dtype: Any, op: str) -> Tensor:
-    return apply(REGISTRY["fill"], shape=_shape(shape, op), value=value, dtype=_dtype(dtype, op))
+    dtype = check_dtype(dtype, op)
+    return apply(REGISTRY["fill"], shape=_shape(shape, op), value=value, dtype=dtype)
 
 
 def zeros(shape: Any, dtype: Any = np.float32) -> Tensor:
@@ -90,7 +92,7 @@ def _full_like(xp, x, value, dtype):
 
 
 def _like(x: Any, value: int, dtype: Any, op: str) -> Tensor:
-    dtype = None if dtype is None else _dtype(dtype, op)
+    dtype = None if dtype is None else check_dtype(dtype, op)
     return apply(REGISTRY["full_like"], as_tensor(x), value=value, dtype=dtype)
 
 
@@ -140,7 +142,7 @@ def eye(num_rows: int, num_columns: int | None = None, batch_shape: Any = None,
     """
     n, m = _shape((num_rows, num_rows if num_columns is None else num_columns), "eye")
     batch = None if batch_shape is None else _shape(batch_shape, "eye")
-    out = apply(REGISTRY["eye"], num_rows=n, num_columns=m, dtype=_dtype(dtype, "eye"))
+    out = apply(REGISTRY["eye"], num_rows=n, num_columns=m, dtype=check_dtype(dtype, "eye"))
     return out if batch is None else broadcast_to(out, (*batch, n, m))
 
 
@@ -179,7 +181,7 @@ def range(start: Any, limit: Any = None, delta: Any = 1,  # noqa: A001 - the TF 
         dtype = np.result_type(np.intp, *(np.asarray(v).dtype for v in args))
     start, limit, delta = (v.item() if isinstance(v, np.generic) else v for v in args)
     return apply(REGISTRY["range"], start=start, limit=limit, delta=delta,
-                 dtype=_dtype(dtype, "range"))
+                 dtype=check_dtype(dtype, "range"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,7 +268,7 @@ def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = np.f
     >>> bool((x.numpy() == gx.random.normal((2, 3), seed=0).numpy()).all())
     True
     """
-    dt = _dtype(dtype, "normal")
+    dt = check_dtype(dtype, "normal")
     if dt.kind != "f":
         raise op_error(DTypeError, "normal", f"dtype must be a float type, got {dt}")
     mean, stddev = _real(mean, "normal", "mean"), _real(stddev, "normal", "stddev")
@@ -286,7 +288,7 @@ def uniform(shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = n
     >>> bool((x >= -1).all() and (x < 1).all()), x.dtype
     (True, dtype('float32'))
     """
-    dt = _dtype(dtype, "uniform")
+    dt = check_dtype(dtype, "uniform")
     minval, maxval = _real(minval, "uniform", "minval"), _real(maxval, "uniform", "maxval")
     if dt.kind in "iu":
         if not (isinstance(minval, int) and isinstance(maxval, int)):

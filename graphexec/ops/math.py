@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_axes, check_axis, check_dtype
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
 from ..registry import (
     REGISTRY,
@@ -14,8 +15,6 @@ from ..registry import (
     Spec,
     elementwise_infer,
     fmt_shape,
-    normalize_axes,
-    normalize_axis,
     register,
     ufunc_dtype,
 )
@@ -383,11 +382,7 @@ def cast(x: Any, dtype: Any) -> Tensor:
     >>> gx.cast(gx.constant([1.7, -1.7]), "int32").numpy()
     array([ 1, -1], dtype=int32)
     """
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError as e:
-        raise op_error(InvalidArgumentError, "cast", f"unknown dtype {dtype!r}") from e
-    return apply(REGISTRY["cast"], as_tensor(x), dtype=dtype)
+    return apply(REGISTRY["cast"], as_tensor(x), dtype=check_dtype(dtype, "cast"))
 
 
 # -- clip and add_n ---------------------------------------------------------------------------
@@ -578,19 +573,10 @@ def _argmin(xp, x, axis, keepdims):
     return xp.argmin(x, axis=axis, keepdims=keepdims)
 
 
-def _axes(name: str, x: Tensor, axis: Any, many: bool = True) -> Any:
-    """Normalized reduction axes: a sorted tuple (``many``) or one int; errors name the op."""
-    try:
-        if many:
-            return normalize_axes(axis, x.ndim)
-        return None if axis is None else normalize_axis(axis, x.ndim)
-    except InvalidArgumentError as e:
-        raise op_error(InvalidArgumentError, name, f"{e} (shape {fmt_shape(x.shape)})") from None
-
-
 def _reduce(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
     x = as_tensor(x)
-    return apply(REGISTRY[name], x, axis=_axes(name, x, axis), keepdims=bool(keepdims))
+    axes = check_axes(axis, x.ndim, name, x.shape)
+    return apply(REGISTRY[name], x, axis=axes, keepdims=bool(keepdims))
 
 
 def sum(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
@@ -666,7 +652,7 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None,
 
 def _arg(name: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
     x = as_tensor(x)
-    axis = _axes(name, x, axis, many=False)
+    axis = None if axis is None else check_axis(axis, x.ndim, name, x.shape)
     return apply(REGISTRY[name], x, axis=axis, keepdims=bool(keepdims))
 
 

@@ -8,8 +8,9 @@ from typing import Any, cast
 
 import numpy as np
 
+from ..checks import check_axis
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
-from ..registry import REGISTRY, Spec, fmt_shape, normalize_axis, register, ufunc_dtype
+from ..registry import REGISTRY, Spec, fmt_shape, register, ufunc_dtype
 from ..tensor import Tensor, apply, as_tensor
 from . import math as m
 from .pad import pad
@@ -146,13 +147,6 @@ def erf(x: Any) -> Tensor:
     return apply(REGISTRY["erf"], as_tensor(x))
 
 
-def _axis(op: str, axis: int, x: Tensor) -> int:
-    try:
-        return normalize_axis(axis, x.ndim)
-    except InvalidArgumentError as e:
-        raise op_error(InvalidArgumentError, op, f"{e} (input {fmt_shape(x.shape)})") from None
-
-
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``axis`` (shifted by the max, so large logits are safe).
 
@@ -162,7 +156,7 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
            [0. , 1. ]])
     """
     x = as_tensor(x)
-    return apply(REGISTRY["softmax"], x, axis=_axis("softmax", axis, x))
+    return apply(REGISTRY["softmax"], x, axis=check_axis(axis, x.ndim, "softmax", x.shape))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
@@ -173,7 +167,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     array([-2000.,     0.])
     """
     x = as_tensor(x)
-    return apply(REGISTRY["log_softmax"], x, axis=_axis("log_softmax", axis, x))
+    return apply(REGISTRY["log_softmax"], x, axis=check_axis(axis, x.ndim, "log_softmax", x.shape))
 
 
 def gelu(x: Any, approximate: bool = False) -> Tensor:
@@ -513,4 +507,5 @@ def nll_loss(log_probs: Any, labels: Any, axis: int = -1) -> Tensor:
     array([0.6931, 1.3863])
     """
     logp, labels = as_tensor(log_probs), as_tensor(labels)
-    return apply(REGISTRY["nll_loss"], logp, labels, axis=_axis("nll_loss", axis, logp))
+    axis = check_axis(axis, logp.ndim, "nll_loss", logp.shape)
+    return apply(REGISTRY["nll_loss"], logp, labels, axis=axis)
