@@ -21,7 +21,7 @@ from .checks import check_dtype, check_shape
 from .context import _GRAPH, scope_prefix
 from .errors import FeedError, GraphError, GraphexecError, user_location
 from .executor import Plan, lower
-from .registry import REGISTRY, OpDef, Spec, fmt_shape, short_dtype
+from .registry import REGISTRY, OpDef, Spec, fmt_shape, shapes_match, short_dtype
 from .tensor import SymbolicTensor, Tensor, Variable, convert, to_numpy
 
 __all__ = ["Graph", "placeholder"]
@@ -311,8 +311,7 @@ def _check_feed(node: str, spec: Spec, value: Any, loc: str) -> Any:
     else:
         arr = convert(value, spec.dtype, f"run: feed for placeholder {node!r} ({spec!r}, {loc})",
                       FeedError)
-    if len(arr.shape) != len(spec.shape) or any(
-            d is not None and d != a for d, a in zip(spec.shape, arr.shape, strict=True)):
+    if not shapes_match(spec.shape, arr.shape):
         raise FeedError(f"run: feed for placeholder {node!r} has shape {fmt_shape(arr.shape)}; "
                         f"the placeholder ({loc}) takes {fmt_shape(spec.shape)}")
     return arr

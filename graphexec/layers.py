@@ -41,7 +41,7 @@ from .ops.nn import (
     softmax,
     tanh,
 )
-from .ops.pad import pad
+from .ops.pad import MODES, pad
 from .registry import fmt_shape
 from .tensor import Tensor, Variable, as_tensor
 
@@ -411,8 +411,7 @@ class Pad2D(Layer):
     def __init__(self, padding: Any = 1, mode: str = "constant", name: str | None = None) -> None:
         super().__init__(name)
         self.padding = _pad2d_pairs(self.name, padding)
-        self.mode = _choice(self.name, "mode", mode,
-                            ("constant", "reflect", "symmetric", "edge", "wrap"))
+        self.mode = _choice(self.name, "mode", mode, MODES)
 
     def call(self, x: Tensor) -> Tensor:
         if x.ndim != 4:

@@ -20,7 +20,7 @@ from .errors import DTypeError, InvalidArgumentError, ShapeError, op_error
 from .ops import math as m
 from .ops.array import squeeze
 from .ops.nn import log_softmax, nll_loss
-from .registry import fmt_shape
+from .registry import fmt_shape, shapes_match
 from .tensor import Tensor, as_tensor
 
 __all__ = ["mean_squared_error", "categorical_crossentropy", "sparse_categorical_crossentropy"]
@@ -49,7 +49,7 @@ def _pair(op: str, y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
     y_pred = as_tensor(y_pred)
     y_true = as_tensor(y_true)
     a, b = y_true.shape, y_pred.shape
-    if len(a) != len(b) or any(i is not None and j is not None and i != j for i, j in zip(a, b)):
+    if not shapes_match(a, b):
         raise op_error(ShapeError, op, f"y_true {fmt_shape(a)} and y_pred {fmt_shape(b)} "
                        "differ in shape; losses do not broadcast")
     if not b:
@@ -129,8 +129,7 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
     if axis == y_pred.ndim - 1 and y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = squeeze(y_true, axis=-1)
     want = y_pred.shape[:axis] + y_pred.shape[axis + 1:]
-    if len(y_true.shape) != len(want) or any(
-            a is not None and b is not None and a != b for a, b in zip(y_true.shape, want)):
+    if not shapes_match(y_true.shape, want):
         raise op_error(ShapeError, op, f"labels y_true {fmt_shape(y_true.shape)} do not fit "
                        f"y_pred {fmt_shape(y_pred.shape)}: expected {fmt_shape(want)}, the "
                        f"shape of y_pred without its class axis {axis}")

@@ -140,6 +140,11 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
 _BROADCAST_SEEN: dict[tuple[Shape, ...], Shape] = {}
 
 
+def shapes_match(a: Shape, b: Shape) -> bool:
+    """Same rank and every dim known in both equal: the shapes may be the same at run time."""
+    return len(a) == len(b) and all(i is None or j is None or i == j for i, j in zip(a, b))
+
+
 def _broadcast(shapes: tuple[Shape, ...]) -> Shape:
     ndim = max(len(s) for s in shapes)
     out: list[int | None] = []

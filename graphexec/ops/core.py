@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DTypeError, ShapeError
-from ..registry import Spec, register
+from ..registry import Spec, register, shapes_match
 from ..tensor import to_numpy
 
 if TYPE_CHECKING:
@@ -39,8 +39,7 @@ def _assign_infer(value: Spec, var: Variable) -> Spec:
     if value.dtype != var.dtype:
         raise DTypeError(f"value dtype {value.dtype} differs from variable {var.var_name}'s "
                          f"{var.dtype}")
-    if len(value.shape) != var.ndim or any(
-            d is not None and d != v for d, v in zip(value.shape, var.shape, strict=True)):
+    if not shapes_match(value.shape, var.shape):
         raise ShapeError(f"value shape {value.shape} differs from variable {var.var_name}'s "
                          f"{var.shape}")
     return Spec(tuple(var.shape), var.dtype)

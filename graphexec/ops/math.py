@@ -16,6 +16,7 @@ from ..registry import (
     elementwise_infer,
     fmt_shape,
     register,
+    shapes_match,
     ufunc_dtype,
 )
 from ..tensor import Tensor, apply, as_tensor, weak
@@ -436,9 +437,7 @@ def _add_n_infer(*xs: Spec) -> Spec:
         if x.dtype != xs[0].dtype:
             raise DTypeError(f"input {i} has dtype {x.dtype}, input 0 has {xs[0].dtype}; "
                              "all inputs must have the same dtype")
-        fits = len(x.shape) == len(shape) and all(
-            a is None or b is None or a == b for a, b in zip(x.shape, shape))
-        if not fits:
+        if not shapes_match(x.shape, tuple(shape)):
             before = "input 0 has" if i == 1 else "the inputs before it have"
             raise ShapeError(f"input {i} has shape {fmt_shape(x.shape)}, {before} "
                              f"{fmt_shape(tuple(shape))}; all inputs must have the same shape")

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..checks import check_axis
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
-from ..registry import REGISTRY, Spec, fmt_shape, register, ufunc_dtype
+from ..registry import REGISTRY, Spec, fmt_shape, register, shapes_match, ufunc_dtype
 from ..tensor import Tensor, apply, as_tensor
 from . import math as m
 from .pad import pad
@@ -479,8 +479,7 @@ def _nll_infer(logp: Spec, labels: Spec, axis: int) -> Spec:
     if not 0 <= axis < len(logp.shape):
         raise InvalidArgumentError(f"{what}: axis {axis} is out of range")
     want = logp.shape[:axis] + logp.shape[axis + 1:]
-    if len(labels.shape) != len(want) or any(
-            a is not None and b is not None and a != b for a, b in zip(want, labels.shape)):
+    if not shapes_match(labels.shape, want):
         raise ShapeError(f"{what}: labels must have the shape {fmt_shape(want)} of the "
                          f"log-probabilities without their class axis {axis}")
     return Spec(tuple(b if a is None else a for a, b in zip(want, labels.shape)), logp.dtype)
