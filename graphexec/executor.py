@@ -33,7 +33,7 @@ class Plan:
                  feed_checks: dict[str, tuple]) -> None:
         self._fn = fn
         self.version = version  # the graph version it was lowered from
-        #: placeholder -> (dtype, rank, ((axis, known dim), ...)) for the fast feed check
+        #: placeholder -> (dtype, shape if fully known else None, shape) for the feed check
         self.feed_checks = feed_checks
         self.source = source
         self.steps = steps
@@ -152,7 +152,7 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
     feed_checks = {}
     for n in placeholders:
         spec = g.nodes[n]["specs"][0]
-        known = tuple((i, dim) for i, dim in enumerate(spec.shape) if dim is not None)
-        feed_checks[n] = (spec.dtype, len(spec.shape), known)
+        static = None if None in spec.shape else spec.shape
+        feed_checks[n] = (spec.dtype, static, spec.shape)
     return Plan(glb["run"], source, steps, placeholders, filename, line_nodes, graph.version,
                 feed_checks)

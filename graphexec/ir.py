@@ -276,11 +276,11 @@ class Graph:
                 node = key._node
             else:
                 node = self._feed_node(key)
-            known = plan.feed_checks.get(node)
-            # NOTE: the fast path: an ndarray of the right dtype and rank, known dims equal
-            if (known is not None and value.__class__ is np.ndarray
-                    and value.dtype == known[0] and value.ndim == known[1]
-                    and all(value.shape[i] == d for i, d in known[2])):
+            want = plan.feed_checks.get(node)
+            # NOTE: the fast path: an ndarray of exactly the placeholder's dtype and shape
+            if (want is not None and value.__class__ is np.ndarray and value.dtype == want[0]
+                    and (value.shape == want[1] if want[1] is not None
+                         else shapes_match(value.shape, want[2]))):
                 checked[node] = value
                 continue
             d = self.nx.nodes[node]
