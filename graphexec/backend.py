@@ -14,7 +14,12 @@ BACKENDS = ("numpy", "cupy")
 
 
 def get_xp(name: str) -> ModuleType:
-    """The array module of backend ``name``; cupy needs ``pip install graphexec[cuda]``."""
+    """The array module of backend ``name``; cupy needs ``pip install graphexec[cuda]``.
+
+    >>> from graphexec.backend import get_xp
+    >>> get_xp("numpy").__name__
+    'numpy'
+    """
     if name == "numpy":
         return np
     if name == "cupy":

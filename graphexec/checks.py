@@ -14,7 +14,16 @@ __all__ = ["check_dtype", "check_shape", "check_axis", "check_axes"]
 
 
 def check_dtype(dtype: Any, op: str) -> np.dtype:
-    """``dtype`` as a numpy dtype."""
+    """``dtype`` as a numpy dtype; InvalidArgumentError naming ``op`` if it is none.
+
+    >>> from graphexec.checks import check_dtype
+    >>> check_dtype("float32", "demo")
+    dtype('float32')
+    >>> check_dtype("no_such_type", "demo")
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.InvalidArgumentError: demo: unknown dtype 'no_such_type' — at ...
+    """
     try:
         return np.dtype(dtype)
     except TypeError:
@@ -23,7 +32,12 @@ def check_dtype(dtype: Any, op: str) -> np.dtype:
 
 def check_shape(shape: Any, op: str, unknown: bool = False) -> tuple[Any, ...]:
     """``shape`` (an int or a sequence) as a tuple of non-negative ints; ``None`` dims are
-    allowed when ``unknown``.  Floats and bools are refused, never truncated."""
+    allowed when ``unknown``.  Floats and bools are refused, never truncated.
+
+    >>> from graphexec.checks import check_shape
+    >>> check_shape(3, "demo"), check_shape([None, 2], "demo", unknown=True)
+    ((3,), (None, 2))
+    """
     items = (shape,) if isinstance(shape, int | np.integer) else shape
     try:
         dims = tuple(items)
@@ -41,7 +55,12 @@ def check_shape(shape: Any, op: str, unknown: bool = False) -> tuple[Any, ...]:
 
 
 def check_axis(axis: Any, ndim: int, op: str, shape: Shape | None = None) -> int:
-    """One axis of a rank-``ndim`` tensor (of ``shape``, named in errors) as an int >= 0."""
+    """One axis of a rank-``ndim`` tensor (of ``shape``, named in errors) as an int >= 0.
+
+    >>> from graphexec.checks import check_axis
+    >>> check_axis(-1, 3, "demo")
+    2
+    """
     try:
         return normalize_axis(axis, ndim)
     except InvalidArgumentError as e:
@@ -49,7 +68,12 @@ def check_axis(axis: Any, ndim: int, op: str, shape: Shape | None = None) -> int
 
 
 def check_axes(axis: Any, ndim: int, op: str, shape: Shape | None = None) -> tuple[int, ...]:
-    """Reduction axes (an int, a sequence, or ``None`` for all) as a sorted tuple."""
+    """Reduction axes (an int, a sequence, or ``None`` for all) as a sorted tuple.
+
+    >>> from graphexec.checks import check_axes
+    >>> check_axes([2, 0], 3, "demo"), check_axes(None, 2, "demo"), check_axes(-1, 2, "demo")
+    ((0, 2), (0, 1), (1,))
+    """
     try:
         return normalize_axes(axis, ndim)
     except InvalidArgumentError as e:

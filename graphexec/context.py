@@ -22,12 +22,28 @@ _SCOPE: ContextVar[str] = ContextVar("graphexec_name_scope", default="")
 
 
 def current_graph() -> Graph | None:
-    """The graph being built in this context, or ``None`` in eager mode."""
+    """The graph being built in this context, or ``None`` in eager mode.
+
+    >>> import graphexec as gx
+    >>> with gx.graph() as g:
+    ...     print(gx.current_graph() is g)
+    True
+    >>> print(gx.current_graph())
+    None
+    """
     return _GRAPH.get()
 
 
 def executing_eagerly() -> bool:
-    """True when ops run immediately (no ``graph()`` block is active here)."""
+    """True when ops run immediately (no ``graph()`` block is active here).
+
+    >>> import graphexec as gx
+    >>> with gx.graph():
+    ...     print(gx.executing_eagerly())
+    False
+    >>> gx.executing_eagerly()
+    True
+    """
     return _GRAPH.get() is None
 
 
@@ -92,4 +108,12 @@ def name_scope(name: str) -> Iterator[str]:
 
 
 def scope_prefix() -> str:
+    """The prefix of the enclosing ``name_scope`` blocks (``""`` outside any).
+
+    >>> import graphexec as gx
+    >>> from graphexec.context import scope_prefix
+    >>> with gx.name_scope("model"), gx.name_scope("dense"):
+    ...     print(scope_prefix())
+    model/dense/
+    """
     return _SCOPE.get()

@@ -24,39 +24,104 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class GraphexecError(Exception):
-    """Base class of every error graphexec raises on purpose."""
+    """Base class of every error graphexec raises on purpose.
+
+    >>> import graphexec as gx
+    >>> try:
+    ...     gx.constant([1.0, 2.0]) + gx.constant([1.0, 2.0, 3.0])
+    ... except gx.GraphexecError as e:
+    ...     print(type(e).__name__)
+    ShapeError
+    """
 
 
 class ShapeError(GraphexecError, ValueError):
-    """Operand shapes do not fit the op (raised at build time in graph mode)."""
+    """Operand shapes do not fit the op (raised at build time in graph mode).
+
+    >>> import graphexec as gx
+    >>> gx.constant([1.0, 2.0]) + gx.constant([1.0, 2.0, 3.0])
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.ShapeError: add: cannot broadcast shapes (2,) and (3,) (dims 2 and 3 ...
+    """
 
 
 class DTypeError(GraphexecError, TypeError):
-    """Operand dtypes do not fit the op."""
+    """Operand dtypes do not fit the op, or data cannot take a dtype without loss.
+
+    >>> import graphexec as gx
+    >>> gx.Variable([1, 2], name="v").assign([0.5, 1.5])
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.DTypeError: assign to v: values of float64 cannot become int64 ...
+    """
 
 
 class InvalidArgumentError(GraphexecError, ValueError):
-    """An attribute of an op is out of range or of the wrong kind (a bad pad mode, axis, ...)."""
+    """An attribute of an op is out of range or of the wrong kind (a bad pad mode, axis, ...).
+
+    >>> import graphexec as gx
+    >>> gx.sum(gx.constant([1.0, 2.0]), axis=3)
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.InvalidArgumentError: sum: axis 3 is out of range for a tensor of rank 1 ...
+    """
 
 
 class GraphError(GraphexecError):
-    """A graph is used wrongly: tensors of two graphs mixed, a closed graph extended, ..."""
+    """A graph is used wrongly: tensors of two graphs mixed, a closed graph extended, ...
+
+    >>> import graphexec as gx
+    >>> with gx.graph():
+    ...     x = gx.placeholder((2,), name="x")
+    >>> x.numpy()
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.GraphError: tensor 'x' is symbolic (graph ...): it has no value until ...
+    """
 
 
 class FeedError(GraphError, ValueError):
-    """A feed given to ``Graph.run`` is missing, unknown, or of the wrong shape or dtype."""
+    """A feed given to ``Graph.run`` is missing, unknown, or of the wrong shape or dtype.
+
+    >>> import numpy as np, graphexec as gx
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((2,), "float32", name="x")
+    ...     y = x * 2.0
+    >>> g.run(y, {x: np.ones(3, "float32")})
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.FeedError: run: feed for placeholder 'x' has shape (3,); the placeholder ...
+    """
 
 
 class ExecutionError(GraphexecError, RuntimeError):
-    """A kernel failed while running (a singular matrix, say); names the node and its line."""
+    """A kernel failed while running (a singular matrix, say); names the node and its line.
+
+    >>> import graphexec as gx
+    >>> gx.linalg.inv([[0.0, 0.0], [0.0, 0.0]])
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.ExecutionError: inv: LinAlgError: Singular matrix — at ...
+    """
 
 
 class MissingExtraError(GraphexecError, ImportError):
-    """An optional dependency is missing; the message names the extra to install."""
+    """An optional dependency is missing; the message names the extra to install.
+
+    >>> import graphexec as gx
+    >>> issubclass(gx.MissingExtraError, ImportError)
+    True
+    """
 
 
 def user_location(skip: int = 1) -> str:
-    """``file:line`` of the innermost stack frame outside the graphexec package."""
+    """``file:line`` of the innermost stack frame outside the graphexec package.
+
+    >>> from graphexec.errors import user_location
+    >>> user_location()
+    '<doctest ...>:1'
+    """
     f: FrameType | None = sys._getframe(skip)
     while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
         f = f.f_back
@@ -67,5 +132,11 @@ def user_location(skip: int = 1) -> str:
 
 def op_error(cls: type[GraphexecError], op: str, msg: str,
              loc: str | None = None) -> GraphexecError:
-    """Build ``cls`` with the standard message ``op: msg — at file:line``."""
+    """Build ``cls`` with the standard message ``op: msg — at file:line`` (the user's line
+    unless ``loc`` is given).
+
+    >>> from graphexec.errors import ShapeError, op_error
+    >>> op_error(ShapeError, "demo", "bad shape", loc="model.py:3")
+    ShapeError('demo: bad shape — at model.py:3')
+    """
     return cls(f"{op}: {msg} — at {loc or user_location(2)}")

@@ -26,6 +26,22 @@ class Plan:
 
     ``steps`` lists ``(node, op, input slots, output slots, slots freed after it)``;
     ``source`` is the generated Python that runs them.
+
+    >>> import graphexec as gx
+    >>> from graphexec.executor import lower
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((2,), "float64", name="x")
+    ...     y = gx.exp(-x)
+    >>> plan = lower(g, (("exp", 0),))
+    >>> print(plan.source, end="")
+    def run(feeds):
+        p0 = feeds['x']
+        t0 = k0(xp, p0)  # negative
+        t1 = k1(xp, t0)  # exp
+        del t0
+        return [t1]
+    >>> len(plan), plan.placeholders
+    (2, ['x'])
     """
 
     def __init__(self, fn: Any, source: str, steps: list[tuple], placeholders: list[str],
@@ -42,6 +58,17 @@ class Plan:
         self._line_nodes = line_nodes
 
     def run(self, feeds: dict[str, Any]) -> list[Any]:
+        """The fetched values, in order, for ``feeds`` (placeholder name -> array, already
+        checked: ``Graph.run`` checks them); a failing kernel raises ExecutionError naming its
+        node and the line that created it.
+
+        >>> import numpy as np, graphexec as gx
+        >>> from graphexec.executor import lower
+        >>> with gx.graph() as g:
+        ...     y = gx.exp(gx.placeholder((2,), "float64", name="x"))
+        >>> lower(g, (("exp", 0),)).run({"x": np.zeros(2)})
+        [array([1., 1.])]
+        """
         try:
             return self._fn(feeds)
         except GraphexecError:
@@ -69,7 +96,19 @@ _plan_ids = iter(range(sys.maxsize))
 
 
 def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
-    """Schedule the nodes ``fetches`` depend on and generate the code that runs them."""
+    """Schedule the nodes ``fetches`` (``(node, index)`` pairs) depend on and generate the
+    code that runs them on ``backend``; ``Graph.run`` lowers once per set of fetches and caches
+    the plan.
+
+    >>> import graphexec as gx
+    >>> from graphexec.executor import lower
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((2,), "float64", name="x")
+    ...     y = gx.exp(x)
+    ...     unused = gx.sin(x)
+    >>> [step[0] for step in lower(g, (("exp", 0),)).steps]
+    ['exp']
+    """
     xp = get_xp(backend)
     g = graph.nx
     needed = set()

@@ -67,7 +67,19 @@ class Graph:
     def add_node(self, op: str, inputs: Sequence[Ref], attrs: dict[str, Any],
                  specs: tuple[Spec, ...], loc: str, name: str | None = None,
                  scoped: bool = True) -> str:
-        """Add one node (and its input edges); returns its unique name."""
+        """Add one node (and its input edges); returns its unique name.  A low-level builder:
+        nothing is checked, so the specs must be right (``add_op`` infers them).
+
+        >>> import numpy as np, graphexec as gx
+        >>> g = gx.Graph()
+        >>> spec = gx.Spec((2,), np.dtype("float64"))
+        >>> g.add_node("constant", (), {"value": np.ones(2)}, (spec,), "here", name="c")
+        'c'
+        >>> g.add_node("negative", [("c", 0)], {}, (spec,), "here")
+        'negative'
+        >>> g.run("negative")
+        array([-1., -1.])
+        """
         node = self._unique(name or op, scoped)
         self.nx.add_node(node, op=op, attrs=attrs, specs=specs, loc=loc, inputs=tuple(inputs))
         for slot, (src, idx) in enumerate(inputs):
@@ -93,7 +105,16 @@ class Graph:
         return hit[1]
 
     def add_op(self, op: OpDef, inputs: Sequence[Tensor], attrs: dict[str, Any]) -> Any:
-        """Check ``op`` with its infer rule and add it as a node; returns its output tensor(s)."""
+        """Check ``op`` with its infer rule and add it as a node; returns its output tensor(s).
+        ``apply`` calls this in graph mode.
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((2,), "float64", name="x")
+        >>> y = g.add_op(gx.REGISTRY["negative"], [x], {})
+        >>> y.name, g.run(y, {x: [1.0, 2.0]})
+        ('negative', array([-1., -2.]))
+        """
         loc = user_location()
         try:  # NOTE: check before adding anything, so a failed op leaves no orphan nodes
             inferred = op.infer(*[x._spec if x._graph is self else x._value for x in inputs],
@@ -110,6 +131,14 @@ class Graph:
 
     def constant(self, value: np.ndarray, name: str | None = None,
                  loc: str | None = None) -> Tensor:
+        """Add a constant node holding ``value``; ``gx.constant`` calls this in graph mode.
+
+        >>> import numpy as np, graphexec as gx
+        >>> g = gx.Graph()
+        >>> c = g.constant(np.array([1.0, 2.0]), name="c")
+        >>> c.name, g.run(c)
+        ('c', array([1., 2.]))
+        """
         spec = Spec(value.shape, value.dtype)
         node = self.add_node("constant", (), {"value": value}, (spec,), loc or user_location(),
                              name=name)
@@ -117,6 +146,13 @@ class Graph:
 
     def placeholder(self, shape: Sequence[int | None], dtype: Any,
                     name: str | None = None) -> Tensor:
+        """Add a placeholder node; ``gx.placeholder`` calls this in graph mode.
+
+        >>> import graphexec as gx
+        >>> g = gx.Graph()
+        >>> g.placeholder((None, 2), "float32", name="x").spec
+        f32[?,2]
+        """
         spec = Spec(check_shape(shape, "placeholder", unknown=True),
                     check_dtype(dtype, "placeholder"))
         node = self.add_node("placeholder", (), {"shape": shape, "dtype": spec.dtype},
@@ -124,6 +160,17 @@ class Graph:
         return self._tensors(node, (spec,), False)
 
     def read_variable(self, var: Variable) -> Tensor:
+        """Add a node, named after ``var``, that reads its value when the graph runs (a variable
+        used by an op in graph mode is read this way).
+
+        >>> import graphexec as gx
+        >>> v = gx.Variable([1.0, 2.0], name="v")
+        >>> g = gx.Graph()
+        >>> r = g.read_variable(v)
+        >>> _ = v.assign([3.0, 4.0])
+        >>> r.name, g.run(r)
+        ('v', array([3., 4.]))
+        """
         spec = Spec(var._value.shape, var._value.dtype)
         node = self.add_node("read_variable", (), {"var": var}, (spec,), user_location(),
                              name=var.var_name, scoped=False)
@@ -131,14 +178,37 @@ class Graph:
 
     # -- inspection -----------------------------------------------------------------------
     def spec(self, ref: Ref) -> Spec:
+        """The spec of output ``ref = (node, index)``.
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((None, 3), "int32", name="x")
+        >>> g.spec(("x", 0))
+        i32[?,3]
+        """
         return self.nx.nodes[ref[0]]["specs"][ref[1]]
 
     @property
     def placeholders(self) -> list[str]:
+        """Names of the placeholder nodes, in creation order.
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     y = gx.placeholder((2,), name="a") + gx.placeholder((2,), name="b")
+        >>> g.placeholders
+        ['a', 'b']
+        """
         return [n for n, d in self.nx.nodes(data=True) if d["op"] == "placeholder"]
 
     def tensor(self, name: str) -> Tensor:
-        """The tensor named ``node`` or ``node:i``."""
+        """The tensor named ``node`` or ``node:i``.
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     parts = gx.unstack(gx.placeholder((2, 3), name="x"))
+        >>> g.tensor("x"), g.tensor("unstack:1").shape
+        (<Tensor 'x' shape=(2, 3) dtype=float32 graph=...>, (3,))
+        """
         node, _, idx = name.partition(":")
         if node not in self.nx:
             raise GraphError(f"graph {self.name} has no node {node!r}")
@@ -154,13 +224,32 @@ class Graph:
 
     def topological_order(self, nodes: Any = None) -> list[str]:
         """Nodes (all, or the given subset) in dependency order, ties broken by creation order,
-        so a graph reads in the order its program was written."""
+        so a graph reads in the order its program was written.
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((2,), name="x")
+        ...     y = gx.exp(x) + gx.sin(x)
+        >>> g.topological_order(), g.topological_order(["sin", "add"])
+        (['x', 'exp', 'sin', 'add'], ['sin', 'add'])
+        """
         g = self.nx if nodes is None else self.nx.subgraph(nodes)
         rank = {n: i for i, n in enumerate(self.nx)}
         return list(nx.lexicographical_topological_sort(g, key=rank.__getitem__))
 
     def validate(self) -> None:
-        """Check the graph's invariants; raises GraphError naming the first broken node."""
+        """Check the graph's invariants; raises GraphError naming the first broken node.
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     y = gx.exp(gx.placeholder((2,), name="x"))
+        >>> g.validate()
+        >>> g.nx.nodes["exp"]["op"] = "no_such_op"
+        >>> g.validate()
+        Traceback (most recent call last):
+            ...
+        graphexec.errors.GraphError: graph ..., node 'exp' (no_such_op): unknown op
+        """
         g = self.nx
         if not nx.is_directed_acyclic_graph(g):
             raise GraphError(f"graph {self.name} has a cycle: {nx.find_cycle(g)}")
@@ -215,6 +304,15 @@ class Graph:
         ``feeds`` maps placeholders (tensors or their names) to values; they are checked
         against the placeholders' shapes and dtypes before any kernel runs.  Fetched values
         of constants and variables are read-only: copy them to change them.
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((2,), "float64", name="x")
+        ...     y = x * 2.0
+        >>> g.run(y, {x: [1.0, 2.0]})
+        array([2., 4.])
+        >>> g.run({"y": y, "x": x}, feeds={"x": [3.0, 4.0]})
+        {'y': array([6., 8.]), 'x': array([3., 4.])}
         """
         if isinstance(fetches, Tensor) and fetches._graph is self:  # the common case, fast
             refs: tuple[Ref, ...] = ((fetches._node, fetches._index),)
@@ -256,7 +354,19 @@ class Graph:
 
     def invalidate(self) -> None:
         """Drop cached plans: call after changing ``self.nx`` other than through the Graph's
-        own methods or ``apply_pass``."""
+        own methods or ``apply_pass``.
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((2,), "float64", name="x")
+        ...     y = gx.exp(x)
+        >>> g.run(y, {x: [0.0, 0.0]})
+        array([1., 1.])
+        >>> g.nx.nodes["exp"]["op"] = "negative"
+        >>> g.invalidate()
+        >>> g.run(y, {x: [1.0, 2.0]})
+        array([-1., -2.])
+        """
         self.version += 1
 
     def _fetch_ref(self, t: Any) -> Ref:

@@ -62,7 +62,12 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 def get_activation(activation: str | Callable[[Tensor], Tensor] | None
                    ) -> Callable[[Tensor], Tensor]:
     """The activation function named ``activation`` (``None`` = ``"linear"``), or the
-    callable itself."""
+    callable itself.
+
+    >>> import graphexec as gx
+    >>> gx.layers.get_activation("relu")(gx.constant([-1.0, 2.0])).numpy()
+    array([0., 2.])
+    """
     if activation is None:
         return _ACTIVATIONS["linear"]
     if callable(activation):
@@ -112,7 +117,15 @@ _INITIALIZERS: dict[str, Initializer] = {
 
 def get_initializer(init: str | Callable[..., Any]) -> Initializer:
     """The initializer named ``init``, or a callable ``(shape, dtype) -> array``, as a function
-    ``(shape, dtype, rng) -> numpy array``."""
+    ``(shape, dtype, rng) -> numpy array``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> rng = np.random.default_rng(0)
+    >>> gx.layers.get_initializer("ones")((2,), np.dtype("float32"), rng)
+    array([1., 1.])
+    >>> gx.layers.get_initializer(lambda shape, dtype: np.full(shape, 0.5))((2,), None, rng)
+    array([0.5, 0.5])
+    """
     if callable(init):
         return lambda shape, dtype, rng: np.asarray(init(shape, dtype))
     fn = _INITIALIZERS.get(init.lower() if isinstance(init, str) else init)
@@ -142,7 +155,21 @@ def _unique_name(base: str) -> str:
 
 class Layer:
     """Base class: subclasses define ``build(input_shape)`` (create variables with
-    ``add_weight``) and ``call(x)``."""
+    ``add_weight``) and ``call(x)``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> class Scale(gx.layers.Layer):
+    ...     def build(self, input_shape):
+    ...         self.w = self.add_weight("w", input_shape[-1:], gx.layers.get_initializer("ones"),
+    ...                                  np.random.default_rng(0))
+    ...     def call(self, x):
+    ...         return x * self.w
+    >>> layer = Scale(name="scale")
+    >>> layer(np.full((1, 2), 3.0, "float32")).numpy()
+    array([[3., 3.]], dtype=float32)
+    >>> [v.name for v in layer.variables], layer.count_params()
+    (['scale/w'], 2)
+    """
 
     def __init__(self, name: str | None = None, dtype: Any = "float32") -> None:
         self.name = name or _unique_name(_snake(type(self).__name__))
@@ -152,12 +179,25 @@ class Layer:
         self._weights: list[Variable] = []
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        """Create the variables for inputs of ``input_shape`` (runs once, eagerly)."""
+        """Create the variables for inputs of ``input_shape`` (runs once, eagerly, on the
+        first call; see the example of ``Layer``).  The base class creates none."""
 
     def call(self, x: Tensor) -> Tensor:
+        """The layer's computation on ``x``; subclasses define it.  Call the layer itself,
+        not ``call``, so that it is built first and its nodes are named in its scope."""
         raise NotImplementedError
 
     def __call__(self, x: Any) -> Tensor:
+        """Build the layer on its first input (eagerly, even in graph mode), then run ``call``
+        under ``gx.name_scope(self.name)``; records ``output_shape``.
+
+        >>> import graphexec as gx
+        >>> dense = gx.layers.Dense(2, seed=0, name="d")
+        >>> with gx.graph() as g:
+        ...     y = dense(gx.placeholder((None, 3), "float32", name="x"))
+        >>> dense.built, y.name, dense.output_shape
+        (True, 'd/add', (None, 2))
+        """
         x = as_tensor(x)
         with name_scope(self.name):
             if not self.built:
@@ -170,6 +210,17 @@ class Layer:
 
     def add_weight(self, name: str, shape: tuple[int, ...], initializer: Initializer,
                    rng: np.random.Generator, trainable: bool = True) -> Variable:
+        """Create and track a variable ``name`` of ``shape`` in the layer's dtype, with the
+        value ``initializer(shape, dtype, rng)`` (see ``get_initializer``); call it from
+        ``build``.
+
+        >>> import numpy as np, graphexec as gx
+        >>> layer = gx.layers.Layer(name="demo")
+        >>> zeros, rng = gx.layers.get_initializer("zeros"), np.random.default_rng(0)
+        >>> w = layer.add_weight("w", (2, 3), zeros, rng)
+        >>> w.name, w.shape, w.dtype
+        ('w', (2, 3), dtype('float32'))
+        """
         value = np.asarray(initializer(shape, self.dtype, rng))
         if value.shape != shape:
             raise op_error(ShapeError, self.name, f"initializer of {name} gave shape "
@@ -180,13 +231,40 @@ class Layer:
 
     @property
     def variables(self) -> list[Variable]:
+        """The layer's variables, in creation order (empty until it is built).
+
+        >>> import numpy as np, graphexec as gx
+        >>> layer = gx.layers.Dense(2, name="d")
+        >>> before = layer.variables
+        >>> _ = layer(np.ones((1, 3), "float32"))
+        >>> before, [v.name for v in layer.variables]
+        ([], ['d/kernel', 'd/bias'])
+        """
         return list(self._weights)
 
     @property
     def trainable_variables(self) -> list[Variable]:
+        """The variables created with ``trainable=True``.
+
+        >>> import numpy as np, graphexec as gx
+        >>> layer = gx.layers.Layer(name="demo")
+        >>> zeros, rng = gx.layers.get_initializer("zeros"), np.random.default_rng(0)
+        >>> _ = layer.add_weight("w", (2,), zeros, rng)
+        >>> _ = layer.add_weight("n", (3,), zeros, rng, trainable=False)
+        >>> [v.name for v in layer.variables], [v.name for v in layer.trainable_variables]
+        (['w', 'n'], ['w'])
+        """
         return [v for v in self.variables if v.trainable]
 
     def count_params(self) -> int:
+        """Number of elements in all the layer's variables.
+
+        >>> import numpy as np, graphexec as gx
+        >>> layer = gx.layers.Dense(4, name="d")
+        >>> _ = layer(np.ones((1, 3), "float32"))
+        >>> layer.count_params()  # 3 * 4 kernel + 4 bias
+        16
+        """
         return sum(_size(v) for v in self.variables)
 
     def _input(self, x: Tensor) -> Tensor:
@@ -263,12 +341,14 @@ class Dense(_KernelLayer):
         self.units = _positive(self.name, "units", units)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Create ``kernel`` of shape ``(input_shape[-1], units)`` and ``bias`` of ``(units,)``."""
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise op_error(ShapeError, self.name, f"input {fmt_shape(input_shape)} must have "
                            "rank >= 2 and a known last dim to build the layer")
         self._build_kernel_bias((input_shape[-1], self.units))
 
     def call(self, x: Tensor) -> Tensor:
+        """``activation(x @ kernel + bias)``."""
         return self._bias_activation(matmul(self._input(x), self.kernel))
 
 
@@ -303,12 +383,15 @@ class Conv2D(_KernelLayer):
                                     ("constant", "reflect", "symmetric"))
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Create ``kernel`` of shape ``(kh, kw, in_channels, filters)`` and ``bias`` of
+        ``(filters,)``."""
         if len(input_shape) != 4 or input_shape[-1] is None:
             raise op_error(ShapeError, self.name, f"input {fmt_shape(input_shape)} must be NHWC "
                            "(rank 4) with a known channel dim to build the layer")
         self._build_kernel_bias((*self.kernel_size, input_shape[-1], self.filters))
 
     def call(self, x: Tensor) -> Tensor:
+        """``activation(conv2d(pad(x), kernel) + bias)``."""
         x = self._input(x)
         if self.padding == "same":
             assert self.kernel is not None  # built by __call__ before call
@@ -342,6 +425,7 @@ class MaxPool2D(Layer):
         self.padding = _choice(self.name, "padding", padding, ("valid", "same"))
 
     def call(self, x: Tensor) -> Tensor:
+        """The pooled ``x``."""
         return self._fn(x, self.pool_size, self.strides, self.padding.upper())
 
 
@@ -369,6 +453,7 @@ class Flatten(Layer):
         super().__init__(name)
 
     def call(self, x: Tensor) -> Tensor:
+        """``x`` reshaped to ``(batch, -1)``."""
         if not x.shape:
             raise op_error(ShapeError, self.name, "cannot flatten a scalar: the input needs a "
                            "batch axis")
@@ -414,6 +499,7 @@ class Pad2D(Layer):
         self.mode = _choice(self.name, "mode", mode, MODES)
 
     def call(self, x: Tensor) -> Tensor:
+        """The padded ``x``."""
         if x.ndim != 4:
             raise op_error(ShapeError, self.name, f"input {fmt_shape(x.shape)} must be NHWC "
                            "(rank 4)")
@@ -454,23 +540,50 @@ class Sequential(Layer):
             self.add(layer)
 
     def add(self, layer: Layer) -> None:
+        """Append ``layer`` to the model.
+
+        >>> import graphexec as gx
+        >>> model = gx.layers.Sequential(name="model")
+        >>> model.add(gx.layers.Flatten(name="flat"))
+        >>> [layer.name for layer in model.layers]
+        ['flat']
+        """
         if not isinstance(layer, Layer):
             raise op_error(InvalidArgumentError, self.name, f"can only add layers, got "
                            f"{type(layer).__name__}")
         self.layers.append(layer)
 
     def call(self, x: Tensor) -> Tensor:
+        """``x`` through every layer in turn."""
         for layer in self.layers:
             x = layer(x)
         return x
 
     @property
     def variables(self) -> list[Variable]:
+        """The variables of all the layers, in layer order."""
         return [v for layer in self.layers for v in layer.variables]
 
     def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
         """A table of the layers, their output shapes (as of their last call) and parameter
-        counts; printed with ``print_fn`` (``None``: not printed) and returned."""
+        counts; printed with ``print_fn`` (``None``: not printed) and returned.
+
+        >>> import numpy as np, graphexec as gx
+        >>> model = gx.layers.Sequential([gx.layers.Flatten(name="flat"),
+        ...                               gx.layers.Dense(2, seed=0, name="out")], name="m")
+        >>> _ = model(np.ones((4, 1, 3), "float32"))
+        >>> _ = model.summary()
+        Model: "m"
+        =======================================
+        Layer (type)    Output Shape    Param #
+        ---------------------------------------
+        flat (Flatten)  (4, 3)                0
+        out (Dense)     (4, 2)                8
+        =======================================
+        Total params: 8
+        Trainable params: 8
+        Non-trainable params: 0
+        """
         rows = [("Layer (type)", "Output Shape", "Param #")]
         for layer in self.layers:
             shape = "?" if layer.output_shape is None else fmt_shape(layer.output_shape)

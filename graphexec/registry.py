@@ -27,6 +27,11 @@ class Spec(NamedTuple):
 
     Infer rules read only ``.shape`` and ``.dtype`` of their operands, so eager mode passes the
     arrays themselves.
+
+    >>> import numpy as np, graphexec as gx
+    >>> s = gx.Spec((None, 3), np.dtype("float32"))
+    >>> s, s.shape, s.dtype
+    (f32[?,3], (None, 3), dtype('float32'))
     """
 
     shape: Shape
@@ -46,7 +51,14 @@ KINDS = ("elementwise", "reduction", "opaque", "source")
 
 @dataclass(slots=True, eq=False)
 class OpDef:
-    """One registered primitive."""
+    """One registered primitive: its kernel, infer rule and the facts the executor and the
+    optimizer read (``kind``, ``pure``, ``arity``, ``n_outputs``, ...).
+
+    >>> import graphexec as gx
+    >>> op = gx.REGISTRY["add"]
+    >>> op, op.arity, op.n_outputs, op.pure
+    (<op add (elementwise)>, 2, 1, True)
+    """
 
     name: str
     kernel: Callable[..., Any]
@@ -80,7 +92,19 @@ def register(
     differentiable: bool = True,
     kernel_checks: bool = False,
 ) -> Callable[[Callable[..., Any]], OpDef]:
-    """Decorator registering ``kernel(xp, *arrays, **attrs)`` as the primitive ``name``."""
+    """Decorator registering ``kernel(xp, *arrays, **attrs)`` as the primitive ``name``; it
+    returns the ``OpDef``, to pass to ``apply``.  ``infer(*specs, **attrs)`` gives the output
+    spec(s) and raises ShapeError, DTypeError or InvalidArgumentError for bad operands.
+
+    >>> import graphexec as gx
+    >>> from graphexec.registry import REGISTRY, elementwise_infer, register
+    >>> @register("demo_double", infer=elementwise_infer(lambda x: 2 * x), arity=1)
+    ... def _double(xp, x):
+    ...     return 2 * x
+    >>> gx.apply(_double, gx.constant([1.0, 2.0]))
+    Tensor([2., 4.], shape=(2,), dtype=float64)
+    >>> del REGISTRY["demo_double"]  # leave the registry as it was
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown op kind {kind!r}")
 
@@ -96,11 +120,27 @@ def register(
 
 
 def defvjp(name: str, vjp: Callable[..., Any]) -> None:
-    """Attach the gradient rule of op ``name``."""
+    """Attach ``vjp`` as the gradient rule of op ``name`` (stored as ``OpDef.vjp``).
+
+    >>> from graphexec.registry import REGISTRY, defvjp, elementwise_infer, register
+    >>> op = register("demo_neg", infer=elementwise_infer(lambda x: -x))(lambda xp, x: -x)
+    >>> def neg_vjp(*args):
+    ...     pass
+    >>> defvjp("demo_neg", neg_vjp)
+    >>> op.vjp is neg_vjp
+    True
+    >>> del REGISTRY["demo_neg"]  # leave the registry as it was
+    """
     REGISTRY[name].vjp = vjp
 
 
 def get_op(name: str) -> OpDef:
+    """The registered op ``name`` (KeyError if there is none).
+
+    >>> from graphexec.registry import get_op
+    >>> get_op("matmul")
+    <op matmul (opaque)>
+    """
     return REGISTRY[name]
 
 
@@ -115,16 +155,33 @@ _SHORT = {
 
 
 def short_dtype(dtype: np.dtype) -> str:
+    """The short dtype name of graph listings (``f32``, ``i64``, ``bool``).
+
+    >>> from graphexec.registry import short_dtype
+    >>> short_dtype("float32"), short_dtype("int64")
+    ('f32', 'i64')
+    """
     return _SHORT.get(np.dtype(dtype).name, np.dtype(dtype).name)
 
 
 def fmt_shape(shape: Shape) -> str:
+    """``shape`` as error messages show it: a Python tuple, ``None`` for unknown dims.
+
+    >>> from graphexec.registry import fmt_shape
+    >>> fmt_shape((None, 3)), fmt_shape((4,))
+    ('(None, 3)', '(4,)')
+    """
     inner = ", ".join("None" if d is None else str(d) for d in shape)
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def broadcast_shapes(*shapes: Shape) -> Shape:
-    """numpy broadcasting with ``None`` for unknown dims; raises ShapeError on a mismatch."""
+    """numpy broadcasting with ``None`` for unknown dims; raises ShapeError on a mismatch.
+
+    >>> from graphexec.registry import broadcast_shapes
+    >>> broadcast_shapes((None, 1), (3,)), broadcast_shapes((2, 1), (1, 3))
+    ((None, 3), (2, 3))
+    """
     if len(shapes) == 2:
         key = shapes
         hit = _BROADCAST_SEEN.get(key)
@@ -141,7 +198,12 @@ _BROADCAST_SEEN: dict[tuple[Shape, ...], Shape] = {}
 
 
 def shapes_match(a: Shape, b: Shape) -> bool:
-    """Same rank and every dim known in both equal: the shapes may be the same at run time."""
+    """Same rank and every dim known in both equal: the shapes may be the same at run time.
+
+    >>> from graphexec.registry import shapes_match
+    >>> shapes_match((None, 3), (2, 3)), shapes_match((2, 3), (3, 2))
+    (True, False)
+    """
     return len(a) == len(b) and all(i is None or j is None or i == j for i, j in zip(a, b))
 
 
@@ -172,13 +234,26 @@ def _broadcast(shapes: tuple[Shape, ...]) -> Shape:
 
 @lru_cache(maxsize=4096)
 def ufunc_dtype(fn: Callable[..., Any], *dtypes: np.dtype) -> np.dtype:
-    """The dtype numpy gives for ``fn`` applied to arrays of ``dtypes`` (found by a tiny run)."""
+    """The dtype numpy gives for ``fn`` applied to arrays of ``dtypes`` (found by a tiny run).
+
+    >>> import numpy as np
+    >>> from graphexec.registry import ufunc_dtype
+    >>> ufunc_dtype(np.add, np.dtype("int8"), np.dtype("float32"))
+    dtype('float32')
+    """
     with np.errstate(all="ignore"):
         return np.asarray(fn(*[np.ones(1, d) for d in dtypes])).dtype
 
 
 def elementwise_infer(fn: Callable[..., Any]) -> Callable[..., Spec]:
-    """``infer`` for an elementwise op whose dtype is what ``fn`` returns in numpy."""
+    """``infer`` for an elementwise op whose dtype is what ``fn`` returns in numpy.
+
+    >>> import numpy as np, graphexec as gx
+    >>> from graphexec.registry import elementwise_infer
+    >>> infer = elementwise_infer(np.true_divide)
+    >>> infer(gx.Spec((None, 3), np.dtype("int32")), gx.Spec((3,), np.dtype("int32")))
+    f64[?,3]
+    """
     dtypes_seen: dict[tuple[np.dtype, ...], np.dtype] = {}
 
     def result_dtype(key: tuple[np.dtype, ...]) -> np.dtype:
@@ -209,7 +284,12 @@ def elementwise_infer(fn: Callable[..., Any]) -> Callable[..., Spec]:
 
 
 def normalize_axis(axis: Any, ndim: int) -> int:
-    """``axis`` as a non-negative int; InvalidArgumentError for a non-int or out of range."""
+    """``axis`` as a non-negative int; InvalidArgumentError for a non-int or out of range.
+
+    >>> from graphexec.registry import normalize_axis
+    >>> normalize_axis(-1, 3)
+    2
+    """
     if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
         raise InvalidArgumentError(f"axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
@@ -218,7 +298,12 @@ def normalize_axis(axis: Any, ndim: int) -> int:
 
 
 def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    """Sorted, non-negative reduction axes (``None`` = all axes); repeats are an error."""
+    """Sorted, non-negative reduction axes (``None`` = all axes); repeats are an error.
+
+    >>> from graphexec.registry import normalize_axes
+    >>> normalize_axes((-1, 0), 3), normalize_axes(None, 2)
+    ((0, 2), (0, 1))
+    """
     if axis is None:
         return tuple(range(ndim))
     axes = tuple(axis) if isinstance(axis, list | tuple) else (axis,)

@@ -63,29 +63,63 @@ class Tensor:
     # -- static properties ----------------------------------------------------------------
     @property
     def shape(self) -> tuple[int | None, ...]:
-        """Shape; graph tensors may have ``None`` for dims known only at run time."""
+        """Shape; graph tensors may have ``None`` for dims known only at run time.
+
+        >>> import graphexec as gx
+        >>> gx.constant([[1.0, 2.0, 3.0]]).shape
+        (1, 3)
+        """
         return self._value.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The numpy dtype of the elements."""
         return self._value.dtype
 
     @property
     def ndim(self) -> int:
+        """Number of axes (the rank).
+
+        >>> import graphexec as gx
+        >>> gx.constant([[1.0], [2.0]]).ndim
+        2
+        """
         return len(self.shape)
 
     @property
     def spec(self) -> Spec:
+        """Shape and dtype as a ``Spec``.
+
+        >>> import graphexec as gx
+        >>> gx.constant([1, 2], dtype="int32").spec
+        i32[2]
+        """
         return Spec(self.shape, self.dtype)
 
     @property
     def graph(self) -> Graph | None:
-        """The graph this tensor belongs to (``None`` for an eager tensor)."""
+        """The graph this tensor belongs to (``None`` for an eager tensor).
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((2,), name="x")
+        >>> x.graph is g, gx.constant(1.0).graph
+        (True, None)
+        """
         return self._graph
 
     @property
     def name(self) -> str:
-        """Graph node name (``node:i`` for the i-th output of a multi-output node)."""
+        """Graph node name (``node:i`` for the i-th output of a multi-output node); ``""`` for
+        an eager tensor.
+
+        >>> import graphexec as gx
+        >>> with gx.graph():
+        ...     x = gx.placeholder((2, 3), name="x")
+        ...     parts = gx.unstack(x)
+        >>> x.name, parts[1].name
+        ('x', 'unstack:1')
+        """
         if self._graph is None:
             return ""
         n_out = len(self._graph.nx.nodes[self._node]["specs"])
@@ -93,11 +127,23 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
+        """The axes reversed (``transpose()``).
+
+        >>> import graphexec as gx
+        >>> gx.constant([[1, 2, 3]]).T.shape
+        (3, 1)
+        """
         return _array.transpose(self)
 
     # -- values -------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        """The value as a numpy array (eager tensors only)."""
+        """The value as a numpy array (eager tensors only; fetch graph tensors with
+        ``Graph.run``).
+
+        >>> import graphexec as gx
+        >>> gx.constant([1.0, 2.0]).numpy()
+        array([1., 2.])
+        """
         if self._graph is not None:
             raise GraphError(
                 f"tensor {self.name!r} is symbolic (graph {self._graph.name}): it has no value "
@@ -116,6 +162,12 @@ class Tensor:
         return v.copy() if copy else v
 
     def item(self) -> Any:
+        """The value of a one-element tensor as a Python scalar.
+
+        >>> import graphexec as gx
+        >>> gx.constant([[2.5]]).item()
+        2.5
+        """
         return self.numpy().item()
 
     def __bool__(self) -> bool:
@@ -236,46 +288,105 @@ class Tensor:
         return _array.getitem(self, key)
 
     def reshape(self, *shape: Any) -> Tensor:
-        """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``, as numpy."""
+        """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``, as numpy.
+
+        >>> import graphexec as gx
+        >>> gx.constant([1, 2, 3, 4, 5, 6]).reshape(2, -1).numpy()
+        array([[1, 2, 3],
+               [4, 5, 6]])
+        """
         return _array.reshape(self, shape[0] if len(shape) == 1 else shape)
 
     def transpose(self, *perm: Any) -> Tensor:
-        """``x.transpose()``, ``x.transpose(1, 0)`` or ``x.transpose((1, 0))``, as numpy."""
+        """``x.transpose()``, ``x.transpose(1, 0)`` or ``x.transpose((1, 0))``, as numpy.
+
+        >>> import graphexec as gx
+        >>> gx.zeros((2, 3, 4)).transpose(2, 0, 1).shape
+        (4, 2, 3)
+        """
         return _array.transpose(self, (perm[0] if len(perm) == 1 else perm) or None)
 
     def squeeze(self, axis: Any = None) -> Tensor:
+        """Drop axes of size 1 (all of them, or those in ``axis``); see ``gx.squeeze``.
+
+        >>> import graphexec as gx
+        >>> gx.zeros((1, 3, 1)).squeeze().shape
+        (3,)
+        """
         return _array.squeeze(self, axis)
 
     def astype(self, dtype: Any) -> Tensor:
+        """Converted to ``dtype``; see ``gx.cast``.
+
+        >>> import graphexec as gx
+        >>> gx.constant([1.7, -1.7]).astype("int32").numpy()
+        array([ 1, -1], dtype=int32)
+        """
         return _m.cast(self, dtype)
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (``None``: all axes); see ``gx.sum``.
+
+        >>> import graphexec as gx
+        >>> gx.constant([[1, 2], [3, 4]]).sum(axis=0).numpy()
+        array([4, 6])
+        """
         return _m.sum(self, axis, keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis`` (``None``: all axes); see ``gx.mean``.
+
+        >>> import graphexec as gx
+        >>> gx.constant([1.0, 2.0, 6.0]).mean().item()
+        3.0
+        """
         return _m.mean(self, axis, keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Largest value over ``axis`` (``None``: all axes); see ``gx.max``."""
         return _m.max(self, axis, keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Smallest value over ``axis`` (``None``: all axes); see ``gx.min``."""
         return _m.min(self, axis, keepdims)
 
     def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Product over ``axis`` (``None``: all axes); see ``gx.prod``."""
         return _m.prod(self, axis, keepdims)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the largest value along ``axis`` (``None``: flat index); see ``gx.argmax``.
+
+        >>> import graphexec as gx
+        >>> gx.constant([[1.0, 9.0], [5.0, 0.0]]).argmax(axis=1).numpy()
+        array([1, 0])
+        """
         return _m.argmax(self, axis, keepdims)
 
     def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the smallest value along ``axis`` (``None``: flat index); see
+        ``gx.argmin``."""
         return _m.argmin(self, axis, keepdims)
 
     def clip(self, clip_value_min: Any, clip_value_max: Any) -> Tensor:
+        """Values limited to ``[clip_value_min, clip_value_max]``; see ``gx.clip``.
+
+        >>> import graphexec as gx
+        >>> gx.constant([-2.0, 0.5, 3.0]).clip(0.0, 1.0).numpy()
+        array([0. , 0.5, 1. ])
+        """
         return _m.clip(self, clip_value_min, clip_value_max)
 
 
 class SymbolicTensor(Tensor):
-    """An output of a graph node: it has a static spec, and a value only inside ``run``."""
+    """An output of a graph node: it has a static spec, and a value only inside ``run``.
+
+    >>> import graphexec as gx
+    >>> with gx.graph() as g:
+    ...     y = gx.placeholder((None, 2), "float32", name="x") * 2.0
+    >>> type(y).__name__, y.spec
+    ('SymbolicTensor', f32[?,2])
+    """
 
     __slots__ = ("_graph", "_index", "_node", "_spec")
 
@@ -288,10 +399,12 @@ class SymbolicTensor(Tensor):
 
     @property
     def shape(self) -> tuple[int | None, ...]:
+        """Static shape from the node's spec (``None`` for a dim known only at run time)."""
         return self._spec.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """Static dtype from the node's spec."""
         return self._spec.dtype
 
 
@@ -324,13 +437,36 @@ class Variable(Tensor):
 
     @property
     def name(self) -> str:
+        """The variable's name, prefixed by the name scopes it was created in.
+
+        >>> import graphexec as gx
+        >>> with gx.name_scope("dense"):
+        ...     v = gx.Variable(0.0, name="bias")
+        >>> v.name
+        'dense/bias'
+        """
         return self.var_name
 
     def numpy(self) -> np.ndarray:
+        """A copy of the current value (changing it does not change the variable).
+
+        >>> import graphexec as gx
+        >>> gx.Variable([1, 2], name="v").numpy()
+        array([1, 2])
+        """
         return to_numpy(self._value).copy()
 
     def value(self) -> Tensor:
-        """The current value: an eager snapshot, or a read node in graph mode."""
+        """The current value: an eager snapshot, or a read node in graph mode.
+
+        >>> import graphexec as gx
+        >>> v = gx.Variable([1.0, 2.0], name="v")
+        >>> v.value()
+        Tensor([1., 2.], shape=(2,), dtype=float64)
+        >>> with gx.graph():
+        ...     print(v.value().name)
+        v
+        """
         g = _GRAPH.get()
         return Tensor(self._value) if g is None else g.read_variable(self)
 
@@ -345,7 +481,19 @@ class Variable(Tensor):
         return _frozen(arr)
 
     def assign(self, value: Any) -> Tensor:
-        """Set the value (eager: now, returns the variable; graph: an ``assign`` node)."""
+        """Set the value (eager: now, returns the variable; graph: an ``assign`` node that sets
+        it each time it runs).  The value keeps the variable's shape and dtype: data is
+        converted only where no information is lost.
+
+        >>> import graphexec as gx
+        >>> v = gx.Variable([0.0, 0.0], name="v")
+        >>> v.assign([1.0, 2.0]).numpy()
+        array([1., 2.])
+        >>> with gx.graph() as g:
+        ...     double = v.assign(v * 2.0)
+        >>> g.run(double), g.run(double), v.numpy()
+        (array([2., 4.]), array([4., 8.]), array([4., 8.]))
+        """
         g = _GRAPH.get()
         value = self._checked(value)
         if g is None:
@@ -357,9 +505,21 @@ class Variable(Tensor):
         return apply(REGISTRY["assign"], as_tensor(value), var=self)
 
     def assign_add(self, delta: Any) -> Tensor:
+        """``assign(value() + delta)``.
+
+        >>> import graphexec as gx
+        >>> gx.Variable([1.0, 2.0], name="v").assign_add(0.5).numpy()
+        array([1.5, 2.5])
+        """
         return self.assign(self.value() + delta)
 
     def assign_sub(self, delta: Any) -> Tensor:
+        """``assign(value() - delta)``.
+
+        >>> import graphexec as gx
+        >>> gx.Variable([1.0, 2.0], name="v").assign_sub([1.0, 1.0]).numpy()
+        array([0., 1.])
+        """
         return self.assign(self.value() - delta)
 
     def __repr__(self) -> str:
@@ -368,6 +528,14 @@ class Variable(Tensor):
 
 
 def to_numpy(v: Any) -> Any:
+    """``v`` as host data: a tensor's numpy value, a cupy array copied to the host, anything
+    else as it is.
+
+    >>> import graphexec as gx
+    >>> from graphexec.tensor import to_numpy
+    >>> to_numpy(gx.constant([1, 2])), to_numpy([3, 4])
+    (array([1, 2]), [3, 4])
+    """
     if isinstance(v, Tensor):
         return v.numpy()
     get = getattr(v, "get", None)  # cupy arrays
@@ -399,6 +567,12 @@ def as_tensor(value: Any, dtype: Any = None) -> Tensor:
 
     The result is an eager tensor even while a graph is built: a graph captures it as a
     constant node only when an op using it is added, so a failed op leaves nothing behind.
+
+    >>> import graphexec as gx
+    >>> from graphexec.tensor import as_tensor
+    >>> t = gx.constant([1.0])
+    >>> as_tensor(t) is t, as_tensor([1, 2], dtype="float32")
+    (True, Tensor([1., 2.], shape=(2,), dtype=float32))
     """
     if isinstance(value, Tensor):
         return value
@@ -412,7 +586,13 @@ _SCALARS: dict[tuple[np.dtype, type, Any], Tensor] = {}
 
 def weak(value: Any, other: Tensor) -> Tensor:
     """Convert a Python scalar next to tensor ``other`` the way numpy 2 does (NEP 50): the
-    scalar takes ``other``'s dtype unless its kind is higher (a float next to ints)."""
+    scalar takes ``other``'s dtype unless its kind is higher (a float next to ints).
+
+    >>> import graphexec as gx
+    >>> from graphexec.tensor import weak
+    >>> weak(2, gx.constant([1.0], "float32")).dtype, weak(0.5, gx.constant([1], "int32")).dtype
+    (dtype('float32'), dtype('float64'))
+    """
     if isinstance(value, Tensor):
         return value
     kind = type(value)
@@ -457,6 +637,15 @@ def convert(value: Any, dtype: np.dtype, what: str, cls: type[GraphexecError]) -
     Typed data (numpy arrays and scalars, eager tensors) must cast safely (int8 -> float32 is
     fine, float64 -> float32 is not).  Python data may narrow within its kind (a list of floats
     into float32) but may not overflow, truncate or change kind (1.5 into an int).
+
+    >>> import numpy as np, graphexec as gx
+    >>> from graphexec.tensor import convert
+    >>> convert([1.0, 2.0], np.dtype("float32"), "demo", gx.DTypeError)
+    array([1., 2.], dtype=float32)
+    >>> convert([1.5], np.dtype("int32"), "demo", gx.DTypeError)
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.DTypeError: demo: values of float64 cannot become int32 without losing ...
     """
     if isinstance(value, Tensor):
         value = value.numpy()
@@ -483,7 +672,16 @@ def convert(value: Any, dtype: np.dtype, what: str, cls: type[GraphexecError]) -
 def static_value(x: Any) -> np.ndarray | None:
     """The value of ``x`` if it is known while the program is built, else ``None``: Python and
     numpy data, eager tensors, and constant nodes of a graph (a Variable read inside a graph is
-    only known when the graph runs)."""
+    only known when the graph runs).
+
+    >>> import graphexec as gx
+    >>> from graphexec.tensor import static_value
+    >>> with gx.graph():
+    ...     c = gx.constant([1.0, 2.0])
+    ...     x = gx.placeholder((2,), name="x")
+    ...     print(static_value(c), static_value(x))
+    [1. 2.] None
+    """
     if not isinstance(x, Tensor):
         return np.asarray(x)
     if x._graph is None:
@@ -510,7 +708,19 @@ def _mode_error(op: OpDef, x: Tensor, g: Graph | None) -> GraphError:
 
 
 def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
-    """Run ``op`` now (eager) or record it into the current graph; the one dispatch point."""
+    """Run ``op`` now (eager) or record it into the current graph; the one dispatch point.
+
+    ``attrs`` are the op's non-tensor arguments, passed to its kernel and infer rule as
+    keywords; frontends such as ``gx.sum`` check them first.
+
+    >>> import graphexec as gx
+    >>> gx.apply(gx.REGISTRY["add"], gx.constant([1.0]), gx.constant([2.0]))
+    Tensor([3.], shape=(1,), dtype=float64)
+    >>> with gx.graph() as g:
+    ...     y = gx.apply(gx.REGISTRY["sum"], gx.constant([1.0, 2.0]), axis=(0,), keepdims=False)
+    >>> y.name, g.run(y)
+    ('sum', array(3.))
+    """
     g = _GRAPH.get()
     if g is not None:
         for x in inputs:

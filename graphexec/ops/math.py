@@ -98,27 +98,53 @@ def add(x: Any, y: Any) -> Tensor:
 
 
 def subtract(x: Any, y: Any) -> Tensor:
-    """``x - y`` elementwise, broadcasting as numpy."""
+    """``x - y`` elementwise, broadcasting as numpy.
+
+    >>> import graphexec as gx
+    >>> gx.subtract(gx.constant([3.0, 5.0]), 1.0).numpy()
+    array([2., 4.])
+    """
     return _binary("subtract", x, y)
 
 
 def multiply(x: Any, y: Any) -> Tensor:
-    """``x * y`` elementwise, broadcasting as numpy."""
+    """``x * y`` elementwise, broadcasting as numpy.
+
+    >>> import graphexec as gx
+    >>> gx.multiply(gx.constant([[1.0], [2.0]]), [3.0, 4.0]).numpy()
+    array([[3., 4.],
+           [6., 8.]])
+    """
     return _binary("multiply", x, y)
 
 
 def divide(x: Any, y: Any) -> Tensor:
-    """``x / y`` (true division; integers give float64 as in numpy)."""
+    """``x / y`` (true division; integers give float64 as in numpy).
+
+    >>> import graphexec as gx
+    >>> gx.divide(gx.constant([1, 3]), 2).numpy()
+    array([0.5, 1.5])
+    """
     return _binary("divide", x, y)
 
 
 def floor_divide(x: Any, y: Any) -> Tensor:
-    """``x // y`` elementwise."""
+    """``x // y`` elementwise.
+
+    >>> import graphexec as gx
+    >>> gx.floor_divide(gx.constant([7, -7]), 2).numpy()
+    array([ 3, -4])
+    """
     return _binary("floor_divide", x, y)
 
 
 def mod(x: Any, y: Any) -> Tensor:
-    """``x % y`` elementwise (sign of the divisor, as numpy and Python)."""
+    """``x % y`` elementwise (sign of the divisor, as numpy and Python).
+
+    >>> import graphexec as gx
+    >>> gx.mod(gx.constant([7, -7]), 3).numpy()
+    array([1, 2])
+    """
     return _binary("mod", x, y)
 
 
@@ -133,12 +159,22 @@ def pow(x: Any, y: Any) -> Tensor:  # noqa: A001 - the TF name
 
 
 def negative(x: Any) -> Tensor:
-    """``-x`` elementwise."""
+    """``-x`` elementwise.
+
+    >>> import graphexec as gx
+    >>> gx.negative(gx.constant([1.0, -2.0])).numpy()
+    array([-1.,  2.])
+    """
     return apply(REGISTRY["negative"], as_tensor(x))
 
 
 def abs(x: Any) -> Tensor:  # noqa: A001 - the TF name
-    """``|x|`` elementwise."""
+    """``|x|`` elementwise.
+
+    >>> import graphexec as gx
+    >>> gx.abs(gx.constant([-1.5, 2.0])).numpy()
+    array([1.5, 2. ])
+    """
     return apply(REGISTRY["abs"], as_tensor(x))
 
 
@@ -308,32 +344,62 @@ def expm1(x: Any) -> Tensor:
 
 
 def equal(x: Any, y: Any) -> Tensor:
-    """``x == y`` elementwise, a bool tensor."""
+    """``x == y`` elementwise, a bool tensor.
+
+    >>> import graphexec as gx
+    >>> gx.equal(gx.constant([1, 2]), 2).numpy()
+    array([False,  True])
+    """
     return _binary("equal", x, y)
 
 
 def not_equal(x: Any, y: Any) -> Tensor:
-    """``x != y`` elementwise, a bool tensor."""
+    """``x != y`` elementwise, a bool tensor.
+
+    >>> import graphexec as gx
+    >>> gx.not_equal(gx.constant([1, 2]), 2).numpy()
+    array([ True, False])
+    """
     return _binary("not_equal", x, y)
 
 
 def less(x: Any, y: Any) -> Tensor:
-    """``x < y`` elementwise, a bool tensor."""
+    """``x < y`` elementwise, a bool tensor.
+
+    >>> import graphexec as gx
+    >>> gx.less(gx.constant([1, 2, 3]), 2).numpy()
+    array([ True, False, False])
+    """
     return _binary("less", x, y)
 
 
 def less_equal(x: Any, y: Any) -> Tensor:
-    """``x <= y`` elementwise, a bool tensor."""
+    """``x <= y`` elementwise, a bool tensor.
+
+    >>> import graphexec as gx
+    >>> gx.less_equal(gx.constant([1, 2, 3]), 2).numpy()
+    array([ True,  True, False])
+    """
     return _binary("less_equal", x, y)
 
 
 def greater(x: Any, y: Any) -> Tensor:
-    """``x > y`` elementwise, a bool tensor."""
+    """``x > y`` elementwise, a bool tensor.
+
+    >>> import graphexec as gx
+    >>> gx.greater(gx.constant([1, 2, 3]), 2).numpy()
+    array([False, False,  True])
+    """
     return _binary("greater", x, y)
 
 
 def greater_equal(x: Any, y: Any) -> Tensor:
-    """``x >= y`` elementwise, a bool tensor."""
+    """``x >= y`` elementwise, a bool tensor.
+
+    >>> import graphexec as gx
+    >>> gx.greater_equal(gx.constant([1, 2, 3]), 2).numpy()
+    array([False,  True,  True])
+    """
     return _binary("greater_equal", x, y)
 
 

@@ -233,7 +233,12 @@ def _padding(op: str, padding: Any) -> str | Pads:
 
 
 def same_pads(size: int, k: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """TF's SAME padding of one spatial axis: ``(before, after)``, the extra on the after side."""
+    """TF's SAME padding of one spatial axis: ``(before, after)``, the extra on the after side.
+
+    >>> from graphexec.ops.nn import same_pads
+    >>> same_pads(4, 3, 2), same_pads(5, 3, 1)
+    ((0, 1), (1, 1))
+    """
     out = -(-size // stride)
     total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
     return total // 2, total - total // 2
