@@ -510,3 +510,10 @@ def test_where_python_scalar_next_to_numpy_array_is_weak():
     y = np.ones(2, np.float32)
     check_op(lambda cond, b: gx.where(cond, 1.0, b), lambda cond, b: np.where(cond, 1.0, b), c, y)
     assert gx.where(c, 1.0, y).dtype == np.float32
+
+
+def test_squeeze_repeated_axis_is_an_error_in_both_modes():
+    with pytest.raises(gx.InvalidArgumentError, match="repeated axis"):
+        gx.squeeze(gx.constant(np.ones((1, 3))), axis=(0, 0))
+    with gx.graph(), pytest.raises(gx.InvalidArgumentError, match="repeated axis"):
+        gx.squeeze(gx.placeholder((1, 3), "float64"), axis=(0, -2))

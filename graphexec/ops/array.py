@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..checks import check_axis, check_dtype
+from ..checks import check_axes, check_axis, check_dtype
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
 from ..registry import REGISTRY, Spec, broadcast_shapes, fmt_shape, register
 from ..tensor import Tensor, apply, as_tensor, constant, static_value, weak
@@ -231,8 +231,7 @@ def squeeze(input: Any, axis: Any = None) -> Tensor:  # noqa: A002 - the TF name
                            "unknown dims, so which axes have size 1 is unknown; pass axis=")
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
-        axes = tuple(sorted({check_axis(a, x.ndim, "squeeze")
-                             for a in _ints(axis, "squeeze", "axis")}))
+        axes = check_axes(_ints(axis, "squeeze", "axis"), x.ndim, "squeeze", x.shape)
     return apply(REGISTRY["squeeze"], x, axis=axes)
 
 
