@@ -515,3 +515,11 @@ def test_logsumexp_bad_dtype():
     msg = raises_both(gx.logsumexp, DTypeError, "needs a real dtype, got complex128",
                       np.array([1j, 2.0]))
     assert msg.startswith("logsumexp: ")
+
+
+def test_clip_one_sided_as_numpy():
+    x = rand(2, 3)
+    check_op(lambda t: gx.clip(t, None, 0.5), lambda a: np.clip(a, None, 0.5), x)
+    check_op(lambda t: gx.clip(t, -0.5, None), lambda a: np.clip(a, -0.5, None), x)
+    with pytest.raises(InvalidArgumentError, match="both are None"):
+        gx.clip(gx.constant(x), None, None)

@@ -254,3 +254,7 @@ def test_matches_numpy_pad(case):
 @given(pad_cases())
 def test_matches_numpy_pad_nightly(case):
     _differential(case)
+
+
+def test_rank0_accepts_an_empty_paddings_list():
+    check_op(lambda t: gx.pad(t, []), lambda a: a, np.array(2.5))

@@ -468,21 +468,29 @@ def clip(x: Any, clip_value_min: Any, clip_value_max: Any) -> Tensor:
     The bounds are scalars or tensors that broadcast to the shape of ``x``; the result has the
     shape of ``x`` and numpy's dtype for ``np.clip``.  A minimum above the maximum is an
     error when both bounds are given as data (Python or numpy values); tensor bounds are not
-    checked, in either mode, so eager and graph programs behave alike.
+    checked, in either mode, so eager and graph programs behave alike.  One bound may be
+    ``None`` (no bound on that side), as in ``np.clip``.
 
     >>> import graphexec as gx
     >>> gx.clip(gx.constant([-2.0, 0.5, 3.0]), 0.0, 1.0).numpy()
     array([0. , 0.5, 1. ])
+    >>> gx.clip(gx.constant([-2.0, 0.5, 3.0]), None, 1.0).numpy()
+    array([-2. ,  0.5,  1. ])
     """
     x = as_tensor(x)
-    for name, b in (("clip_value_min", clip_value_min), ("clip_value_max", clip_value_max)):
+    if clip_value_min is None and clip_value_max is None:
+        raise op_error(InvalidArgumentError, "clip", "give clip_value_min, clip_value_max or "
+                       "both; both are None")
+    bounds = [(n, b) for n, b in (("clip_value_min", clip_value_min),
+                                  ("clip_value_max", clip_value_max)) if b is not None]
+    for name, b in bounds:
         shape = b.shape if isinstance(b, Tensor) else np.shape(b)
         if not _broadcasts_to(shape, x.shape):
             raise op_error(ShapeError, "clip", f"{name} of shape {fmt_shape(shape)} does not "
                            f"broadcast to the shape {fmt_shape(x.shape)} of x")
     # NOTE: only bounds given as data are checked: a tensor bound is a value at run time in
     # graph mode, so checking it eagerly would make the two modes disagree
-    if not isinstance(clip_value_min, Tensor) and not isinstance(clip_value_max, Tensor):
+    if len(bounds) == 2 and not any(isinstance(b, Tensor) for _, b in bounds):
         lo, hi = np.asarray(clip_value_min), np.asarray(clip_value_max)
         lo, hi = np.broadcast_arrays(lo, hi)
         bad = lo > hi
@@ -492,7 +500,9 @@ def clip(x: Any, clip_value_min: Any, clip_value_max: Any) -> Tensor:
             if bad.ndim:
                 msg += f" (at {np.count_nonzero(bad)} of {bad.size} positions)"
             raise op_error(InvalidArgumentError, "clip", msg)
-    return minimum(maximum(x, clip_value_min), clip_value_max)
+    if clip_value_min is not None:
+        x = maximum(x, clip_value_min)
+    return x if clip_value_max is None else minimum(x, clip_value_max)
 
 
 def _add_n_infer(*xs: Spec) -> Spec:

@@ -102,6 +102,8 @@ def _pairs(paddings: Any, ndim: int) -> tuple[tuple[int, int], ...]:
         return ((int(p.flat[0]), int(p.flat[1])),) * ndim
     if p.ndim == 2 and p.shape[1] == 2:
         return tuple((int(b), int(a)) for b, a in p)
+    if p.shape == (0,) and ndim == 0:  # [] : no pairs for no axes
+        return ()
     raise op_error(ShapeError, "pad", f"paddings of shape {fmt_shape(p.shape)} do not fit a "
                    f"tensor of rank {ndim}: give [[before, after]] * {ndim} (shape ({ndim}, 2)), "
                    "one (before, after) pair for every axis, or one int")
