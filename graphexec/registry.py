@@ -306,6 +306,8 @@ def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     """
     if axis is None:
         return tuple(range(ndim))
+    if axis.__class__ is int and -ndim <= axis < ndim:  # the common case, fast
+        return (axis % ndim,)
     axes = tuple(axis) if isinstance(axis, list | tuple) else (axis,)
     out = tuple(sorted({normalize_axis(a, ndim) for a in axes}))
     if len(out) != len(axes):

@@ -519,3 +519,10 @@ def test_more_protocol_errors():
     with pytest.raises(ValueError, match="copy=False"):
         np.asarray(t, dtype=np.float64, copy=False)
     assert [float(e) for e in gx.constant([1.0, 2.0])] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int32", "float32"])
+def test_matmul_dtypes_as_numpy(dtype):
+    from .helpers import check_op
+    check_op(gx.matmul, np.matmul, rand(2, 3, dtype=dtype), rand(3, 4, dtype=dtype, seed=1))
+    check_op(gx.matmul, np.matmul, rand(3, dtype=dtype), rand(3, dtype=dtype, seed=1))

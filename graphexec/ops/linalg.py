@@ -32,9 +32,6 @@ def _matmul_infer(x: Spec, y: Spec) -> Spec:
     if not x.shape or not y.shape:
         what = f"{fmt_shape(x.shape)} @ {fmt_shape(y.shape)}"
         raise ShapeError(f"{what}: matmul needs operands of rank >= 1, not scalars")
-    if x.dtype == np.bool_ or y.dtype == np.bool_:
-        what = f"{fmt_shape(x.shape)} @ {fmt_shape(y.shape)}"
-        raise DTypeError(f"{what}: matmul of bool tensors is not supported")
     k1, k2 = x.shape[-1], y.shape[-2 if len(y.shape) > 1 else -1]
     if k1 is not None and k2 is not None and k1 != k2:
         what = f"{fmt_shape(x.shape)} @ {fmt_shape(y.shape)}"
@@ -47,10 +44,15 @@ def _matmul_infer(x: Spec, y: Spec) -> Spec:
                          f"{fmt_shape(y.shape[:-2])} do not broadcast") from None
     rows = x.shape[-2:-1]  # () for a vector operand, as np.matmul drops that dim
     cols = y.shape[-1:] if len(y.shape) > 1 else ()
-    return Spec(batch + rows + cols, ufunc_dtype(np.matmul, x.dtype, y.dtype))
+    try:
+        dtype = ufunc_dtype(np.matmul, x.dtype, y.dtype)
+    except TypeError:
+        raise DTypeError(f"matmul of {x.dtype} and {y.dtype} is not supported") from None
+    return Spec(batch + rows + cols, dtype)
 
 
-@register("matmul", infer=_matmul_infer, arity=2)
+# NOTE: np.matmul raises for every operand infer refuses, so eager mode skips infer
+@register("matmul", infer=_matmul_infer, arity=2, kernel_checks=True)
 def _matmul(xp, x, y):
     return xp.matmul(x, y)
 

@@ -582,10 +582,11 @@ def _reduction_infer(fn: Any, nonempty: bool) -> Any:
 
 
 def _reduction(name: str) -> Callable[..., Any]:
-    """Kernel calling reduction ``name`` of whichever array module ``xp`` is."""
+    """Kernel calling the array method ``name`` (numpy's and cupy's ndarrays both have it; the
+    method skips the module function's dispatch layer)."""
 
     def kernel(xp, x, axis, keepdims):
-        return getattr(xp, name)(x, axis=axis, keepdims=keepdims)
+        return getattr(x, name)(axis=axis, keepdims=keepdims)
 
     kernel.__name__ = name
     return kernel
@@ -594,7 +595,7 @@ def _reduction(name: str) -> Callable[..., Any]:
 def _register_reductions(names: tuple[str, ...], nonempty: bool) -> None:
     for name in names:  # op name = numpy function name
         register(name, infer=_reduction_infer(getattr(np, name), nonempty), kind="reduction",
-                 arity=1)(_reduction(name))
+                 arity=1, kernel_checks=True)(_reduction(name))
 
 
 _register_reductions(("sum", "mean", "prod"), nonempty=False)

@@ -17,6 +17,7 @@ CASES = {
         ([rand(3), rand(3)], {}),
         ([rand(2, 1, 2, 3), rand(4, 3, 5)], {}),
         ([rand(2, 3, dtype="int32"), rand(3, 2, dtype="int32")], {}),
+        ([rand(2, 3, dtype="bool"), rand(3, 2, dtype="bool")], {}),
     ],
     "cast": [([rand(2, 3)], {"dtype": np.dtype("int32")}), ([rand(3, dtype=f32)],
                                                              {"dtype": np.dtype("float64")})],
