@@ -28,6 +28,7 @@ test: lint
 
 bench: $(VENV)/.base
 	$(PY) benchmarks/executor_overhead.py
+	$(PY) benchmarks/eager_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

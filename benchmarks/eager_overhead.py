@@ -7,10 +7,8 @@ and graphexec's ratio to numpy and to PyTorch.  Usage: ``python benchmarks/eager
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
+from timing import median_time
 
 import graphexec as gx
 
@@ -21,13 +19,8 @@ except ImportError:  # PyTorch is only a point of comparison, never a dependency
 
 
 def per_call(fn, repeats: int = 7, number: int = 20000) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return statistics.median(times) * 1e6
+    """Median µs per call."""
+    return median_time(fn, repeats, number) * 1e6
 
 
 def main() -> None:

@@ -14,10 +14,9 @@ Ratios are to ``by hand``.  Usage: ``python benchmarks/executor_overhead.py [--o
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from timing import median_time
 
 import graphexec as gx
 from graphexec.registry import REGISTRY
@@ -59,16 +58,6 @@ def chain_gx(x, n: int):
     return x
 
 
-def timeit(fn, repeats: int, number: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return statistics.median(times)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ops", type=int, default=100, help="ops in the chain")
@@ -96,8 +85,8 @@ def main() -> None:
             "graph": lambda g=g, y=y, feeds=feeds: g.run(y, feeds),
             "eager": lambda ta=ta: chain_gx(ta, n),
         }
-        number = max(1, int(2e-2 / max(timeit(runs["hand"], 1, 1), 1e-7)))
-        t = {k: timeit(f, args.repeats, number) for k, f in runs.items()}
+        number = max(1, int(2e-2 / max(median_time(runs["hand"], 1, 1), 1e-7)))
+        t = {k: median_time(f, args.repeats, number) for k, f in runs.items()}
         t_hand, t_kern, t_graph, t_eager = t["hand"], t["kernels"], t["graph"], t["eager"]
         print(f"{size:>10} {t_hand * 1e6:>10.1f} {t_kern / t_hand:>7.2f}x "
               f"{t_graph / t_hand:>7.2f}x {t_eager / t_hand:>7.2f}x")
