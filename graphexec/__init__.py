@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import layers, linalg, losses, nn, random
 from . import ops as _ops
+from .autodiff import GradientTape, gradients, stop_gradient
 from .context import current_graph, eager, executing_eagerly, graph, name_scope
 from .errors import (
     DTypeError,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .ir import Graph
@@ -19,6 +19,8 @@ __all__ = ["eager", "graph", "current_graph", "executing_eagerly", "name_scope"]
 
 _GRAPH: ContextVar[Graph | None] = ContextVar("graphexec_graph", default=None)
 _SCOPE: ContextVar[str] = ContextVar("graphexec_name_scope", default="")
+#: the gradient tapes recording in this context (innermost last); empty: nothing is recorded
+_TAPES: ContextVar[tuple[Any, ...]] = ContextVar("graphexec_tapes", default=())
 
 
 def current_graph() -> Graph | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .context import _GRAPH, scope_prefix
+from .context import _GRAPH, _TAPES, scope_prefix
 from .errors import (
     DTypeError,
     ExecutionError,
@@ -747,9 +747,13 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
             except GraphexecError as ie:
                 raise type(ie)(f"{op.name}: {ie} — at {user_location()}") from None
         raise ExecutionError(f"{op.name}: {type(e).__name__}: {e} — at {user_location()}") from e
-    if op.n_outputs == 1:
-        return Tensor(out if type(out) is _ndarray else XP.asarray(out))
-    return tuple(_eager_out(o) for o in out)
+    result = (Tensor(out if type(out) is _ndarray else XP.asarray(out)) if op.n_outputs == 1
+              else tuple(_eager_out(o) for o in out))
+    tapes = _TAPES.get()
+    if tapes:  # NOTE: one ContextVar read is all the eager path pays when nothing records
+        for tape in tapes:
+            tape._record(op, inputs, attrs, result)
+    return result
 
 
 # NOTE: imported last: the op modules build on the classes above

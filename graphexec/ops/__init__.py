@@ -1,3 +1,3 @@
 """Every primitive op and its frontend function; importing this registers them all."""
 
-from . import array, core, creation, linalg, math, nn, pad  # noqa: F401  (registers ops)
+from . import array, core, creation, grad, linalg, math, nn, pad  # noqa: F401  (registers ops)

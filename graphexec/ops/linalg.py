@@ -18,6 +18,7 @@ from ..registry import (
     REGISTRY,
     Spec,
     broadcast_shapes,
+    defvjp,
     fmt_shape,
     normalize_axis,
     register,
@@ -370,3 +371,28 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False  # no
         if len(set(axis)) != len(axis):
             raise op_error(InvalidArgumentError, "norm", f"axis {axes!r} repeats an axis")
     return apply(REGISTRY["norm"], x, ord=ord, axis=axis, keepdims=bool(keepdims))
+
+
+def _matmul_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    from .array import expand_dims, squeeze
+    from .grad import unbroadcast
+
+    # NOTE: vectors are matrices with a unit axis (x: 1 x k, y: k x 1), which g lacks too
+    x2 = expand_dims(x, 0) if x.ndim == 1 else x
+    y2 = expand_dims(y, -1) if y.ndim == 1 else y
+    g2 = expand_dims(g, -2 if y.ndim > 1 else -1) if x.ndim == 1 else g
+    g2 = expand_dims(g2, -1) if y.ndim == 1 else g2
+    gx = unbroadcast(matmul(g2, _swap(y2)), x2)
+    gy = unbroadcast(matmul(_swap(x2), g2), y2)
+    return (squeeze(gx, 0) if x.ndim == 1 else gx, squeeze(gy, -1) if y.ndim == 1 else gy)
+
+
+def _swap(x: Tensor) -> Tensor:
+    """``x`` with its last two axes swapped."""
+    from .array import transpose
+
+    perm = (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
+    return transpose(x, perm)
+
+
+defvjp("matmul", _matmul_vjp)

@@ -13,6 +13,7 @@ from ..registry import (
     REGISTRY,
     Shape,
     Spec,
+    defvjp,
     elementwise_infer,
     fmt_shape,
     register,
@@ -756,3 +757,46 @@ def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     (array([0, 1, 1]), array(4))
     """
     return _arg("argmin", x, axis, keepdims)
+
+
+# ---------------------------------------------------------------------------------------------
+# gradient rules: vjp(g, out, *inputs, **attrs) -> one gradient (or None) per input
+
+def _known(dims: list[int | None]) -> list[int]:
+    return [int(d) for d in dims if d is not None]
+
+
+def _vjps() -> None:
+    from .grad import broadcast_like, unbroadcast
+
+    defvjp("add", lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(g, y)))
+    defvjp("subtract", lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(-g, y)))
+    defvjp("multiply", lambda g, out, x, y: (unbroadcast(g * y, x), unbroadcast(g * x, y)))
+    defvjp("divide", lambda g, out, x, y: (unbroadcast(g / y, x),
+                                           unbroadcast(-g * out / y, y)))
+    defvjp("negative", lambda g, out, x: (-g,))
+
+    def reduce_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
+                   keepdims: bool) -> tuple[Tensor]:
+        if not keepdims:
+            from .array import expand_dims
+
+            g = expand_dims(g, axis) if axis else g
+        return (broadcast_like(g, x),)
+
+    defvjp("sum", reduce_vjp)
+
+    def mean_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
+                 keepdims: bool) -> tuple[Tensor]:
+        (gx,) = reduce_vjp(g, out, x, axis, keepdims)
+        dims = [x.shape[a] for a in axis]
+        if None in dims:  # a count known only at run time
+            from .creation import ones_like
+
+            return (gx / sum(ones_like(x), axis=axis, keepdims=True),)
+        return (gx / float(np.prod(_known(dims))),)
+
+    defvjp("mean", mean_vjp)
+
+
+_vjps()

@@ -1,0 +1,286 @@
+"""Reverse-mode differentiation: ``GradientTape`` (eager and graph) and ``gradients`` (graph).
+
+One backward engine serves both modes.  It walks a record of ``(op, inputs, attrs, outputs)``
+in reverse and calls each op's gradient rule (``OpDef.vjp``), which is written with graphexec
+ops: eagerly those run now (and a surrounding tape records them, which gives higher-order
+gradients); in a graph they add ordinary nodes, so the backward pass is a graph too.
+The record is the tape's list of executed ops in eager mode, and the graph's own nodes in
+graph mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .context import _TAPES, current_graph
+from .errors import GraphError, GraphexecError, InvalidArgumentError, user_location
+from .registry import REGISTRY, OpDef
+from .tensor import SymbolicTensor, Tensor, Variable, as_tensor
+
+__all__ = ["GradientTape", "gradients", "stop_gradient"]
+
+Entry = tuple[OpDef, Sequence[Tensor], dict[str, Any], Any]
+
+
+def _key(t: Tensor) -> Any:
+    """Identity of a tensor in a record: the object eagerly, the (node, output) in a graph."""
+    return id(t) if t._graph is None else (t._node, t._index)
+
+
+def _differentiable(t: Tensor) -> bool:
+    return np.dtype(t.dtype).kind in "fc"
+
+
+class GradientTape:
+    """Records eager ops on watched tensors to compute gradients, like ``tf.GradientTape``.
+
+    Trainable Variables used inside the block are watched automatically (unless
+    ``watch_accessed_variables=False``); other tensors with ``tape.watch``.  Inside
+    ``gx.graph()`` or a traced function the tape differentiates the graph instead.
+
+    >>> import graphexec as gx
+    >>> x = gx.constant(3.0)
+    >>> with gx.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = x * x + 2.0 * x
+    >>> tape.gradient(y, x).numpy()
+    array(8.)
+    """
+
+    def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
+        self.persistent = persistent
+        self.watch_accessed_variables = watch_accessed_variables
+        self._entries: list[Entry] | None = []
+        self._watched: dict[int, Tensor] = {}  # id -> tensor (kept alive so ids stay unique)
+        self._graph: Any = None
+        self._token: Any = None
+
+    def __enter__(self) -> GradientTape:
+        self._graph = current_graph()
+        if self._graph is None:
+            self._token = _TAPES.set((*_TAPES.get(), self))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._token is not None:
+            _TAPES.reset(self._token)
+            self._token = None
+
+    def watch(self, *tensors: Any) -> None:
+        """Record operations on these tensors (or lists of them) too."""
+        for t in tensors:
+            if isinstance(t, list | tuple):
+                self.watch(*t)
+            elif isinstance(t, Tensor) and t._graph is None:
+                self._watched[id(t)] = t
+
+    def _record(self, op: OpDef, inputs: Sequence[Tensor], attrs: dict[str, Any],
+                outputs: Any) -> None:
+        if not op.differentiable or self._entries is None:
+            return
+        watched = self._watched
+        hit = False
+        for x in inputs:
+            if id(x) in watched:
+                hit = True
+            elif (self.watch_accessed_variables and isinstance(x, Variable) and x.trainable):
+                watched[id(x)] = x
+                hit = True
+        if hit:
+            self._entries.append((op, inputs, attrs, outputs))
+            for o in outputs if isinstance(outputs, tuple) else (outputs,):
+                watched[id(o)] = o
+
+    def gradient(self, target: Any, sources: Any, output_gradients: Any = None,
+                 unconnected_gradients: str = "none") -> Any:
+        """Gradients of ``target`` (a tensor, or a list summed) with respect to ``sources`` (a
+        tensor/Variable or a nested list of them, returned in the same structure).
+
+        A source the target does not depend on gets ``None`` (``unconnected_gradients="zero"``:
+        zeros).  A non-persistent tape can compute gradients once.
+        """
+        if self._graph is not None:
+            return gradients(target, sources, output_gradients, unconnected_gradients)
+        if self._entries is None:
+            raise GraphError("GradientTape.gradient: a non-persistent tape computes gradients "
+                             "only once; use GradientTape(persistent=True) — at "
+                             f"{user_location()}")
+        entries = self._entries
+        if not self.persistent:
+            self._entries = None
+        # NOTE: while this tape differentiates it must not record its own backward ops
+        token = _TAPES.set(tuple(t for t in _TAPES.get() if t is not self))
+        try:
+            return _structured(sources, lambda flat: _backward(
+                entries, _flat(target), flat, output_gradients, unconnected_gradients))
+        finally:
+            _TAPES.reset(token)
+
+
+def gradients(ys: Any, xs: Any, grad_ys: Any = None,
+              unconnected_gradients: str = "none") -> Any:
+    """Add the gradients of ``ys`` (summed) with respect to ``xs`` to the current graph.
+
+    ``xs`` may be graph tensors or Variables (the gradient flows into every read of the
+    variable).  The backward pass is made of ordinary nodes, which later passes optimize.
+
+    >>> import numpy as np, graphexec as gx
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((3,), "float64", name="x")
+    ...     y = gx.sum(x * x)
+    ...     (dx,) = gx.gradients(y, [x])
+    >>> g.run(dx, {x: np.array([1.0, 2.0, 3.0])})
+    array([2., 4., 6.])
+    """
+    g = current_graph()
+    if g is None:
+        raise GraphError(f"gx.gradients builds graph nodes: call it inside a graph block; "
+                         f"eagerly, use gx.GradientTape — at {user_location()}")
+    targets = _flat(ys)
+    for t in targets:
+        if t._graph is not g:
+            raise GraphError(f"gradients: target {t!r} is not a tensor of graph {g.name} — at "
+                             f"{user_location()}")
+
+    def run(flat: list[Any]) -> list[Any]:
+        # sources: graph tensors, or Variables standing for all their read nodes
+        reads: dict[int, list[Tensor]] = {}
+        keyed: list[Any] = []
+        for s in flat:
+            if isinstance(s, Variable):
+                reads[id(s)] = [g.tensor(n) for n, d in g.nx.nodes(data=True)
+                                if d["op"] == "read_variable" and d["attrs"]["var"] is s]
+                keyed += reads[id(s)]
+            else:
+                keyed.append(s)
+        entries = _graph_entries(g, targets, keyed)
+        grads = _backward(entries, targets, keyed, grad_ys, "none")
+        out, i = [], 0
+        for s in flat:
+            n = len(reads[id(s)]) if isinstance(s, Variable) else 1
+            parts = [p for p in grads[i:i + n] if p is not None]
+            i += n
+            total = parts[0] if parts else None
+            for p in parts[1:]:
+                total = total + p
+            out.append(_unconnected(s, total, unconnected_gradients))
+        return out
+
+    return _structured(xs, run)
+
+
+def stop_gradient(x: Any) -> Tensor:
+    """``x`` unchanged, but no gradient flows back through it (``tf.stop_gradient``).
+
+    >>> import graphexec as gx
+    >>> x = gx.constant(2.0)
+    >>> with gx.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = x * gx.stop_gradient(x)
+    >>> tape.gradient(y, x).numpy()
+    array(2.)
+    """
+    from .tensor import apply
+
+    return apply(REGISTRY["stop_gradient"], as_tensor(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# the engine
+
+def _flat(x: Any) -> list[Any]:
+    if isinstance(x, list | tuple):
+        return [y for item in x for y in _flat(item)]
+    return [x]
+
+
+def _structured(sources: Any, fn: Any) -> Any:
+    """Call ``fn`` on the flattened sources and give its results back in their structure."""
+    flat = _flat(sources)
+    results = iter(fn(flat))
+
+    def rebuild(s: Any) -> Any:
+        if isinstance(s, list | tuple):
+            return type(s)(rebuild(item) for item in s)
+        return next(results)
+
+    return rebuild(sources)
+
+
+def _graph_entries(g: Any, targets: list[Tensor], sources: list[Tensor]) -> list[Entry]:
+    """The graph's nodes between ``sources`` and ``targets``, as a forward record."""
+    nxg = g.nx
+    up: set[str] = set()
+    stack = [t._node for t in targets]
+    while stack:  # ancestors of the targets
+        n = stack.pop()
+        if n not in up:
+            up.add(n)
+            stack.extend(src for src, _ in nxg.nodes[n]["inputs"])
+    down: set[str] = set()
+    stack = [s._node for s in sources if s._node in up]
+    while stack:  # descendants of the sources, among them
+        n = stack.pop()
+        if n not in down:
+            down.add(n)
+            stack.extend(v for v in nxg.successors(n) if v in up)
+    entries: list[Entry] = []
+    for n in g.topological_order(down):
+        d = nxg.nodes[n]
+        op = REGISTRY[d["op"]]
+        if op.kind == "source" or not op.differentiable:
+            continue
+        inputs = [SymbolicTensor(g, src, i, nxg.nodes[src]["specs"][i]) for src, i in d["inputs"]]
+        outs = tuple(SymbolicTensor(g, n, i, s) for i, s in enumerate(d["specs"]))
+        entries.append((op, inputs, d["attrs"], outs if op.n_outputs != 1 else outs[0]))
+    return entries
+
+
+def _backward(entries: list[Entry], targets: list[Any], sources: list[Any],
+              output_gradients: Any, unconnected: str) -> list[Any]:
+    if unconnected not in ("none", "zero"):
+        raise InvalidArgumentError(f"unconnected_gradients must be 'none' or 'zero', got "
+                                   f"{unconnected!r}")
+    from .ops.creation import ones_like, zeros_like
+
+    seeds = _flat(output_gradients) if output_gradients is not None else [None] * len(targets)
+    if len(seeds) != len(targets):
+        raise InvalidArgumentError(f"{len(seeds)} output_gradients for {len(targets)} targets")
+    grads: dict[Any, Tensor] = {}
+
+    def accumulate(t: Tensor, g: Tensor) -> None:
+        k = _key(t)
+        grads[k] = g if k not in grads else grads[k] + g
+
+    for t, seed in zip(targets, seeds, strict=True):
+        t = as_tensor(t)
+        if _differentiable(t):
+            accumulate(t, ones_like(t) if seed is None else as_tensor(seed, t.dtype))
+    for op, inputs, attrs, outputs in reversed(entries):
+        outs = outputs if isinstance(outputs, tuple) else (outputs,)
+        gouts = [grads.get(_key(o)) for o in outs]
+        if all(g is None for g in gouts):
+            continue
+        if op.vjp is None:
+            raise GraphexecError(f"{op.name}: has no gradient rule; it is forward-only "
+                                 "(differentiate around it, or wrap it in gx.stop_gradient)")
+        if isinstance(outputs, tuple):
+            gouts = [zeros_like(o) if g is None else g for g, o in zip(gouts, outs, strict=True)]
+            gins = op.vjp(tuple(gouts), outputs, *inputs, **attrs)
+        else:
+            gins = op.vjp(gouts[0], outputs, *inputs, **attrs)
+        for x, gx_ in zip(inputs, gins, strict=True):
+            if gx_ is not None and _differentiable(x):
+                accumulate(x, gx_)
+    return [_unconnected(s, grads.get(_key(s)), unconnected) for s in sources]
+
+
+def _unconnected(source: Any, grad: Any, unconnected: str) -> Any:
+    if grad is not None or unconnected == "none":
+        return grad
+    from .ops.creation import zeros_like
+
+    return zeros_like(source)
