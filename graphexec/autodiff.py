@@ -113,9 +113,17 @@ class GradientTape:
             self._entries = None
         # NOTE: while this tape differentiates it must not record its own backward ops
         token = _TAPES.set(tuple(t for t in _TAPES.get() if t is not self))
+        watched = self._watched
+
+        def run(flat: list[Any]) -> list[Any]:
+            grads = _backward(entries, _flat(target), flat, _seeds(target, output_gradients),
+                              unconnected_gradients)
+            # NOTE: a source the tape never watched gets no gradient, as in TF
+            return [_unconnected(s, None, unconnected_gradients) if id(s) not in watched else gr
+                    for s, gr in zip(flat, grads, strict=True)]
+
         try:
-            return _structured(sources, lambda flat: _backward(
-                entries, _flat(target), flat, output_gradients, unconnected_gradients))
+            return _structured(sources, run)
         finally:
             _TAPES.reset(token)
 
@@ -157,7 +165,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None,
             else:
                 keyed.append(s)
         entries = _graph_entries(g, targets, keyed)
-        grads = _backward(entries, targets, keyed, grad_ys, "none")
+        grads = _backward(entries, targets, keyed, _seeds(ys, grad_ys), "none")
         out, i = [], 0
         for s in flat:
             n = len(reads[id(s)]) if isinstance(s, Variable) else 1
@@ -195,6 +203,13 @@ def _flat(x: Any) -> list[Any]:
     if isinstance(x, list | tuple):
         return [y for item in x for y in _flat(item)]
     return [x]
+
+
+def _seeds(targets: Any, output_gradients: Any) -> list[Any] | None:
+    """The output gradients as a flat list matching the flattened targets."""
+    if output_gradients is None:
+        return None
+    return _flat(output_gradients) if isinstance(targets, list | tuple) else [output_gradients]
 
 
 def _structured(sources: Any, fn: Any) -> Any:
@@ -240,13 +255,13 @@ def _graph_entries(g: Any, targets: list[Tensor], sources: list[Tensor]) -> list
 
 
 def _backward(entries: list[Entry], targets: list[Any], sources: list[Any],
-              output_gradients: Any, unconnected: str) -> list[Any]:
+              seeds: list[Any] | None, unconnected: str) -> list[Any]:
     if unconnected not in ("none", "zero"):
         raise InvalidArgumentError(f"unconnected_gradients must be 'none' or 'zero', got "
                                    f"{unconnected!r}")
     from .ops.creation import ones_like, zeros_like
 
-    seeds = _flat(output_gradients) if output_gradients is not None else [None] * len(targets)
+    seeds = [None] * len(targets) if seeds is None else seeds
     if len(seeds) != len(targets):
         raise InvalidArgumentError(f"{len(seeds)} output_gradients for {len(targets)} targets")
     grads: dict[Any, Tensor] = {}

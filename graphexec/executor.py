@@ -12,8 +12,10 @@ import linecache
 import sys
 from typing import Any
 
+import networkx as nx
+
 from .backend import get_xp
-from .errors import ExecutionError, GraphexecError
+from .errors import ExecutionError, GraphError, GraphexecError
 from .registry import REGISTRY
 
 __all__ = ["Plan", "lower"]
@@ -95,6 +97,29 @@ class Plan:
 _plan_ids = iter(range(sys.maxsize))
 
 
+def _schedule(graph: Any, needed: set[str]) -> list[str]:
+    """Topological order of ``needed``, creation order on ties, in which every read of a variable
+    comes before an assignment to it that it does not itself depend on: one run sees each
+    variable's value from before the run's updates (a step never races its own update)."""
+    g = graph.nx
+    assigns = [n for n in needed if g.nodes[n]["op"] == "assign"]
+    if not assigns:
+        return graph.topological_order(needed)
+    sub = nx.DiGraph(g.subgraph(needed))
+    for a in assigns:
+        var = g.nodes[a]["attrs"]["var"]
+        after = nx.descendants(sub, a)
+        for r in needed:
+            d = g.nodes[r]
+            if d["op"] == "read_variable" and d["attrs"]["var"] is var and r not in after:
+                sub.add_edge(r, a)
+    if not nx.is_directed_acyclic_graph(sub):
+        raise GraphError(f"graph {graph.name}: the reads and assignments of a variable cannot be "
+                         "ordered (an assignment needs a read that must follow it)")
+    rank = {n: i for i, n in enumerate(g)}
+    return list(nx.lexicographical_topological_sort(sub, key=rank.__getitem__))
+
+
 def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
     """Schedule the nodes ``fetches`` (``(node, index)`` pairs) depend on and generate the
     code that runs them on ``backend``; ``Graph.run`` lowers once per set of fetches and caches
@@ -118,7 +143,7 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
         if n not in needed:
             needed.add(n)
             stack.extend(src for src, _ in g.nodes[n]["inputs"])
-    order = graph.topological_order(needed)
+    order = _schedule(graph, needed)
 
     names: dict[Ref, str] = {}  # tensor -> Python name in the generated code
     glb: dict[str, Any] = {"xp": xp}
