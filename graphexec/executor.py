@@ -105,7 +105,7 @@ def _schedule(graph: Any, needed: set[str]) -> list[str]:
     assigns = [n for n in needed if g.nodes[n]["op"] == "assign"]
     if not assigns:
         return graph.topological_order(needed)
-    sub = nx.DiGraph(g.subgraph(needed))
+    sub: nx.DiGraph[str] = nx.DiGraph(g.subgraph(needed))
     for a in assigns:
         var = g.nodes[a]["attrs"]["var"]
         after = nx.descendants(sub, a)
