@@ -9,7 +9,7 @@ array([[0., 0., 0.],
 
 from __future__ import annotations
 
-from . import layers, linalg, losses, nn, random
+from . import config, layers, linalg, losses, nn, optimizers, random
 from . import ops as _ops
 from .autodiff import GradientTape, gradients, stop_gradient
 from .context import current_graph, eager, executing_eagerly, graph, name_scope
@@ -23,6 +23,7 @@ from .errors import (
     MissingExtraError,
     ShapeError,
 )
+from .function import Function, TensorSpec, function
 from .ir import Graph, placeholder
 from .ops.array import *
 from .ops.creation import *

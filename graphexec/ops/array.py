@@ -1,4 +1,5 @@
-"""Transformation and indexing ops: reshape, transpose, stack/split, gather, where, ``x[...]``."""
+"""Transformation and indexing ops: reshape, transpose, stack/split, gather, where, ``x[...]``;
+and their gradient rules, with the primitives those need (scatter-add, slice assignment)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import numpy as np
 
 from ..checks import check_axes, check_axis, check_dtype
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
-from ..registry import REGISTRY, Spec, broadcast_shapes, fmt_shape, register
+from ..registry import (
+    REGISTRY,
+    Spec,
+    broadcast_shapes,
+    defvjp,
+    fmt_shape,
+    register,
+    shapes_match,
+)
 from ..tensor import Tensor, apply, as_tensor, constant, static_value, weak
 
 __all__ = [
@@ -649,3 +658,175 @@ def getitem(x: Any, key: Any) -> Tensor:
     """
     x = as_tensor(x)
     return apply(REGISTRY["getitem"], x, key=_normalize_key(key, x.shape))
+
+
+# ---------------------------------------------------------------------------------------------
+# primitives of the backward passes: each writes an incoming gradient back into the shape of
+# an operand (the ``like`` input, whose value is not read, only its run-time shape)
+
+def _grad_like_infer(g: Spec, like: Spec, expected: Shape) -> Spec:
+    """The gradient of ``like``: its shape, ``g``'s dtype; ``g`` must be shaped ``expected``."""
+    if not shapes_match(g.shape, expected):
+        raise ShapeError(f"the gradient has shape {fmt_shape(g.shape)}, but the "
+                         f"output it belongs to has shape {fmt_shape(expected)}")
+    return Spec(like.shape, g.dtype)
+
+
+def _reshape_like_infer(g: Spec, like: Spec) -> Spec:
+    if None not in g.shape and None not in like.shape and (
+            math.prod(cast("tuple[int, ...]", g.shape))
+            != math.prod(cast("tuple[int, ...]", like.shape))):
+        raise ShapeError(f"cannot reshape {fmt_shape(g.shape)} into {fmt_shape(like.shape)}: "
+                         "the sizes differ")
+    return Spec(like.shape, g.dtype)
+
+
+@register("reshape_like", infer=_reshape_like_infer, arity=2)
+def _reshape_like(xp, g, like):
+    return xp.reshape(g, like.shape)
+
+
+def _tile_grad_infer(g: Spec, like: Spec, multiples: tuple[int, ...]) -> Spec:
+    return _grad_like_infer(g, like, _tile_infer(like, multiples).shape)
+
+
+@register("tile_grad", infer=_tile_grad_infer, arity=2)
+def _tile_grad(xp, g, like, multiples):
+    # the sum over the tiles: axis i of g, of size reps[i] * dims[i], is cut into (reps, dims)
+    n = g.ndim
+    reps = (1,) * (n - len(multiples)) + tuple(multiples)
+    dims = (1,) * (n - like.ndim) + like.shape
+    parts = xp.reshape(g, tuple(v for rd in zip(reps, dims) for v in rd))
+    return xp.reshape(parts.sum(axis=tuple(range(0, 2 * n, 2))), like.shape)
+
+
+def _split_like_infer(g: Spec, *likes: Spec, axis: int) -> tuple[Spec, ...]:
+    _check_axis(axis, len(g.shape))
+    if any(len(s.shape) != len(g.shape) for s in likes):
+        raise ShapeError(f"the pieces {', '.join(fmt_shape(s.shape) for s in likes)} and the "
+                         f"gradient {fmt_shape(g.shape)} differ in rank")
+    sizes = [s.shape[axis] for s in likes]
+    if None not in sizes and g.shape[axis] not in (None, sum(cast("list[int]", sizes))):
+        raise ShapeError(f"pieces of sizes {sizes} along axis {axis} do not make up the "
+                         f"gradient {fmt_shape(g.shape)}")
+    return tuple(Spec((*g.shape[:axis], d, *g.shape[axis + 1:]), g.dtype) for d in sizes)
+
+
+@register("split_like", infer=_split_like_infer, n_outputs=None)
+def _split_like(xp, g, *likes, axis):
+    lead = (slice(None),) * axis
+    out, start = [], 0
+    for s in likes:
+        stop = start + s.shape[axis]
+        out.append(g[(*lead, slice(start, stop))])
+        start = stop
+    return out
+
+
+def _getitem_grad_infer(g: Spec, like: Spec, key: tuple[tuple, ...]) -> Spec:
+    return _grad_like_infer(g, like, _getitem_infer(like, key).shape)
+
+
+@register("getitem_grad", infer=_getitem_grad_infer, arity=2)
+def _getitem_grad(xp, g, like, key):
+    out = xp.zeros(like.shape, g.dtype)
+    out[tuple(_index(k) for k in key)] = g
+    return out
+
+
+def _gather_grad_infer(g: Spec, indices: Spec, like: Spec, axis: int) -> Spec:
+    return _grad_like_infer(g, like, _gather_infer(like, indices, axis).shape)
+
+
+@register("gather_grad", infer=_gather_grad_infer, arity=3)
+def _gather_grad(xp, g, indices, like, axis):
+    # a scatter-add: repeated indices add up. cupy (>= 12; the cuda extra needs 13) has
+    # ``add.at`` too, the same operation as the documented ``cupyx.scatter_add``, so this
+    # kernel serves both backends.
+    out = xp.zeros(like.shape, g.dtype)
+    xp.add.at(out, (*(slice(None),) * axis, indices), g)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# gradient rules: vjp(g, out, *inputs, **attrs) -> one gradient (or None) per input
+
+def _float(x: Tensor) -> bool:
+    return np.dtype(x.dtype).kind in "fc"
+
+
+def _reshape_vjp(g: Tensor, out: Tensor, x: Tensor, shape: tuple[int, ...]) -> tuple[Tensor]:
+    if None in x.shape:  # x's shape is known only at run time
+        return (apply(REGISTRY["reshape_like"], g, x),)
+    return (reshape(g, x.shape),)
+
+
+def _transpose_vjp(g: Tensor, out: Tensor, x: Tensor, perm: tuple[int, ...]) -> tuple[Tensor]:
+    inverse = tuple(sorted(range(len(perm)), key=perm.__getitem__))
+    return (transpose(g, inverse),)
+
+
+def _tile_vjp(g: Tensor, out: Tensor, x: Tensor, multiples: tuple[int, ...]) -> tuple[Tensor]:
+    if None in x.shape:
+        return (apply(REGISTRY["tile_grad"], g, x, multiples=multiples),)
+    from .math import sum as sum_
+
+    shape = cast("tuple[int, ...]", x.shape)
+    n = max(len(multiples), len(shape))
+    reps = (1,) * (n - len(multiples)) + multiples
+    dims = (1,) * (n - len(shape)) + shape
+    if any(r != 1 for r in reps):  # sum over the tiles: axis i is cut into (reps, dims)
+        g = reshape(g, tuple(v for rd in zip(reps, dims) for v in rd))
+        g = sum_(g, axis=tuple(range(0, 2 * n, 2)))
+    return (reshape(g, shape) if n > len(shape) else g,)
+
+
+def _concat_vjp(g: Tensor, out: Tensor, *xs: Tensor, axis: int) -> tuple[Tensor, ...]:
+    sizes = [x.shape[axis] for x in xs]
+    if sizes.count(None) > 1:  # the cut points are known only at run time
+        return tuple(apply(REGISTRY["split_like"], g, *xs, axis=axis))
+    return tuple(split(g, [-1 if s is None else s for s in sizes], axis))
+
+
+def _gather_vjp(g: Tensor, out: Tensor, params: Tensor, indices: Tensor,
+                axis: int) -> tuple[Tensor, None]:
+    return (apply(REGISTRY["gather_grad"], g, indices, params, axis=axis), None)
+
+
+def _where_vjp(g: Tensor, out: Tensor, c: Tensor, x: Tensor,
+               y: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
+    from .grad import unbroadcast
+
+    return (None,
+            unbroadcast(where(c, g, 0), x) if _float(x) else None,
+            unbroadcast(where(c, 0, g), y) if _float(y) else None)
+
+
+def _vjps() -> None:
+    from .grad import unbroadcast
+
+    defvjp("reshape", _reshape_vjp)
+    defvjp("transpose", _transpose_vjp)
+    defvjp("expand_dims", lambda g, out, x, axis: (squeeze(g, axis),))
+    defvjp("squeeze", lambda g, out, x, axis: (expand_dims(g, axis),))
+    defvjp("broadcast_to", lambda g, out, x, shape: (unbroadcast(g, x),))
+    defvjp("tile", _tile_vjp)
+    defvjp("stack", lambda g, out, *xs, axis: tuple(unstack(g, len(xs), axis)))
+    defvjp("unstack", lambda g, out, x, num, axis: (stack(list(g), axis),))
+    defvjp("concat", _concat_vjp)
+    defvjp("split", lambda g, out, x, splits, axis: (concat(list(g), axis),))
+    defvjp("gather", _gather_vjp)
+    defvjp("where", _where_vjp)
+    defvjp("getitem", lambda g, out, x, key: (apply(REGISTRY["getitem_grad"], g, x, key=key),))
+    # the backward primitives: each is linear in g, so its gradient is the forward op again
+    defvjp("reshape_like", lambda g, out, x, like: (apply(REGISTRY["reshape_like"], g, x), None))
+    defvjp("tile_grad", lambda g, out, x, like, multiples: (tile(g, multiples), None))
+    defvjp("split_like", lambda g, out, x, *likes, axis: (concat(list(g), axis),
+                                                           *(None,) * len(likes)))
+    defvjp("getitem_grad", lambda g, out, x, like, key: (
+        apply(REGISTRY["getitem"], g, key=key), None))
+    defvjp("gather_grad", lambda g, out, x, indices, like, axis: (
+        gather(g, indices, axis), None, None))
+
+
+_vjps()

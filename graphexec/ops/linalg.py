@@ -396,3 +396,163 @@ def _swap(x: Tensor) -> Tensor:
 
 
 defvjp("matmul", _matmul_vjp)
+
+
+# ---------------------------------------------------------------------------------------------
+# gradient rules of gx.linalg (eig, eigh and svd are forward-only).  Like matmul's, they use
+# plain transposes: for complex operands they give the transpose of the complex derivative.
+# det's rule is det * inv(x)^T, so it fails (as inv does) on a singular matrix.
+
+def _floating(x: Tensor) -> bool:
+    return np.dtype(x.dtype).kind in "fc"
+
+
+def _as_dtype_of(g: Tensor, x: Tensor) -> Tensor:
+    """``g`` in ``x``'s dtype (a float32 operand of a float64 result gets a float32 gradient)."""
+    from .math import cast
+
+    return g if g.dtype == x.dtype else cast(g, x.dtype)
+
+
+def _inv_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor | None]:
+    if not _floating(x):
+        return (None,)
+    inv_t = _swap(out)
+    return (_as_dtype_of(-matmul(inv_t, matmul(g, inv_t)), x),)
+
+
+def _det_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor | None]:
+    from .array import expand_dims
+
+    if not _floating(x):
+        return (None,)
+    scale = expand_dims(g * out, (-2, -1) if out.ndim else (0, 1))
+    return (_as_dtype_of(scale * _swap(inv(x)), x),)
+
+
+def _solve_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor
+               ) -> tuple[Tensor | None, Tensor | None]:
+    from .array import expand_dims, squeeze
+    from .grad import unbroadcast
+
+    vector = b.ndim == 1  # then out is [..., n]: work with [..., n, 1] matrices
+    g2 = expand_dims(g, -1) if vector else g
+    x2 = expand_dims(out, -1) if vector else out
+    gb2 = solve(_swap(a), g2)
+    ga = unbroadcast(-matmul(gb2, _swap(x2)), a) if _floating(a) else None
+    gb = None
+    if _floating(b):
+        gb = unbroadcast(squeeze(gb2, -1) if vector else gb2, b)
+        gb = _as_dtype_of(gb, b)
+    return (None if ga is None else _as_dtype_of(ga, a), gb)
+
+
+def _norm_vjp(g: Tensor, out: Tensor, x: Tensor, ord: Any,  # noqa: A002
+              axis: tuple[int, ...] | None, keepdims: bool) -> tuple[Tensor | None]:
+    """Gradient of every norm numpy.linalg.norm computes.  Where the norm is not
+    differentiable the rule picks a subgradient: 0 at a zero 2-norm or Frobenius norm, and
+    ties for a max or min (ord +-inf, matrix ord +-1 and +-inf) share the gradient equally.
+    For complex ``x`` the elementwise norms give ``g * x / |x|``-style gradients (TF's
+    convention); the singular-value norms (matrix ord 2, -2, "nuc") of complex ``x`` are an
+    error, as their gradient needs a complex conjugate no graphexec op computes."""
+    from .array import expand_dims
+
+    if not _floating(x):
+        return (None,)
+    rank = x.ndim
+    axes = tuple(range(rank)) if axis is None else axis
+    if not keepdims and axes:
+        kept = tuple(sorted(axes))
+        g, out = expand_dims(g, kept), expand_dims(out, kept)
+    if axis is None and ord is not None and rank == 1:
+        axes = (0,)
+    if len(axes) == 2 and (axis is not None or ord is not None):
+        if ord in (2, -2, "nuc") and np.dtype(x.dtype).kind == "c":
+            raise op_error(InvalidArgumentError, "norm", f"the gradient of ord={ord!r} (from "
+                           f"singular values) of a complex tensor is not supported; it is "
+                           "supported for real tensors")
+        grad = _matrix_norm_grad(x, out, ord, axes)
+    elif len(axes) == 1:
+        grad = _vector_norm_grad(x, out, ord, axes[0])
+    else:  # ord None, axis None: the 2-norm of all the elements
+        grad = _two_norm_grad(x, out)
+    return (_as_dtype_of(g * grad, x),)
+
+
+def _safe_divide(x: Tensor, out: Tensor) -> Tensor:
+    """``x / out``, with 0 where ``out`` is 0 (the subgradient of a norm at 0)."""
+    from .array import where
+
+    zero = out == 0
+    return where(zero, 0.0, x / where(zero, 1.0, out))
+
+
+def _two_norm_grad(x: Tensor, out: Tensor) -> Tensor:
+    return _safe_divide(x, out)
+
+
+def _share(mask: Tensor, axes: tuple[int, ...], dtype: np.dtype) -> Tensor:
+    """``mask`` as 0/1 values divided by the number of ones along ``axes`` (ties share)."""
+    from . import math as m
+
+    ones = m.cast(mask, dtype)
+    return ones / m.sum(ones, axis=axes, keepdims=True)
+
+
+def _vector_norm_grad(x: Tensor, out: Tensor, ord: Any, axis: int) -> Tensor:  # noqa: A002
+    from . import math as m
+    from .creation import zeros_like
+
+    if ord is None or ord == 2:
+        return _two_norm_grad(x, out)
+    dtype = np.dtype(out.dtype)
+    if ord == 0:  # the count of nonzeros: piecewise constant
+        return zeros_like(x, dtype)
+    a = m.abs(x)
+    if ord in (np.inf, -np.inf):
+        pick = m.max if ord == np.inf else m.min
+        return m.sign(x) * _share(a == pick(a, axis=axis, keepdims=True), (axis,), dtype)
+    if ord == 1:
+        return m.sign(x)
+    p = float(ord)
+    return m.sign(x) * _safe_divide(a ** (p - 1.0), out ** (p - 1.0))
+
+
+def _matrix_norm_grad(x: Tensor, out: Tensor, ord: Any,  # noqa: A002
+                      axes: tuple[int, ...]) -> Tensor:
+    from . import math as m
+
+    if ord in (None, "fro", "f"):
+        return _two_norm_grad(x, out)
+    row, col = axes
+    dtype = np.dtype(out.dtype)
+    if ord in (1, -1, np.inf, -np.inf):
+        # 1: the largest column sum of |x| (summed over rows); inf: the largest row sum
+        over, across = (row, col) if ord in (1, -1) else (col, row)
+        pick = m.max if ord in (1, np.inf) else m.min
+        sums = m.sum(m.abs(x), axis=over, keepdims=True)
+        return m.sign(x) * _share(sums == pick(sums, axis=across, keepdims=True), (across,),
+                                dtype)
+    return _singular_norm_grad(x, ord, row, col)
+
+
+def _singular_norm_grad(x: Tensor, ord: Any, row: int, col: int) -> Tensor:  # noqa: A002
+    """ord 2, -2 or "nuc" over axes (row, col): the largest or smallest singular value, or
+    their sum, whose gradients are u_i v_i^T and U V^T (from the SVD, not its gradient)."""
+    from .array import transpose
+
+    rank = x.ndim
+    perm = (*(i for i in range(rank) if i not in (row, col)), row, col)
+    back = tuple(int(i) for i in np.argsort(perm))
+    _, u, v = svd(transpose(x, perm))
+    if ord == 2:
+        u, v = u[..., :1], v[..., :1]
+    elif ord == -2:
+        u, v = u[..., -1:], v[..., -1:]
+    return transpose(matmul(u, _swap(v)), back)
+
+
+defvjp("inv", _inv_vjp)
+defvjp("det", _det_vjp)
+defvjp("solve", _solve_vjp)
+defvjp("norm", _norm_vjp)

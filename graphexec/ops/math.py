@@ -152,6 +152,9 @@ def mod(x: Any, y: Any) -> Tensor:
 def pow(x: Any, y: Any) -> Tensor:  # noqa: A001 - the TF name
     """``x ** y`` elementwise.
 
+    Gradients, as TF: ``y * x ** (y - 1)`` for ``x`` (0 where ``x == y == 0``, where ``x ** 0``
+    is constant) and ``x ** y * log(x)`` for ``y``, taken as 0 where ``x <= 0``.
+
     >>> import graphexec as gx
     >>> gx.pow(gx.constant([2.0, 3.0]), 2).numpy()
     array([4., 9.])
@@ -182,15 +185,25 @@ def abs(x: Any) -> Tensor:  # noqa: A001 - the TF name
 def maximum(x: Any, y: Any) -> Tensor:
     """The larger of ``x`` and ``y`` elementwise (NaN wins, as ``np.maximum``).
 
+    The gradient goes to the operand selected; on a tie all of it goes to ``x``, as in TF.
+
     >>> import graphexec as gx
     >>> gx.maximum(gx.constant([1.0, 5.0]), 3.0).numpy()
     array([3., 5.])
+    >>> x, y = gx.constant([1.0, 2.0, 3.0]), gx.constant(2.0)
+    >>> with gx.GradientTape() as tape:
+    ...     tape.watch([x, y])
+    ...     z = gx.sum(gx.maximum(x, y))
+    >>> [g.numpy() for g in tape.gradient(z, [x, y])]
+    [array([0., 1., 1.]), array(1.)]
     """
     return _binary("maximum", x, y)
 
 
 def minimum(x: Any, y: Any) -> Tensor:
     """The smaller of ``x`` and ``y`` elementwise (NaN wins, as ``np.minimum``).
+
+    The gradient goes to the operand selected; on a tie all of it goes to ``x``, as in TF.
 
     >>> import graphexec as gx
     >>> gx.minimum(gx.constant([1.0, 5.0]), 3.0).numpy()
@@ -444,7 +457,9 @@ def _cast(xp, x, dtype):
 
 
 def cast(x: Any, dtype: Any) -> Tensor:
-    """``x`` converted to ``dtype`` (float to int truncates toward zero, as numpy).
+    """``x`` converted to ``dtype`` (float to int truncates toward zero, as numpy).  The
+    gradient is cast back to the dtype of ``x`` when both dtypes are floats; a cast to or from
+    another kind passes no gradient.
 
     >>> import graphexec as gx
     >>> gx.cast(gx.constant([1.7, -1.7]), "int32").numpy()
@@ -683,7 +698,8 @@ def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
 def max(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
         keepdims: bool = False) -> Tensor:
     """Largest value over ``axis`` (int, tuple or ``None`` for all); NaN wins.  Reducing an
-    axis of size 0 is an error, as in numpy.
+    axis of size 0 is an error, as in numpy.  The gradient goes to the positions of the
+    maximum, shared equally among ties (as TF).
 
     >>> import graphexec as gx
     >>> gx.max(gx.constant([[1.0, 7.0], [3.0, 2.0]]), axis=(0, 1)).numpy()
@@ -695,7 +711,8 @@ def max(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
 def min(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
         keepdims: bool = False) -> Tensor:
     """Smallest value over ``axis`` (int, tuple or ``None`` for all); NaN wins.  Reducing an
-    axis of size 0 is an error, as in numpy.
+    axis of size 0 is an error, as in numpy.  The gradient goes to the positions of the
+    minimum, shared equally among ties (as TF).
 
     >>> import graphexec as gx
     >>> gx.min(gx.constant([[1.0, 7.0], [3.0, 2.0]]), axis=0).numpy()
@@ -705,7 +722,9 @@ def min(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
 
 
 def prod(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-    """Product over ``axis`` (int, tuple or ``None`` for all); an empty slice gives 1.
+    """Product over ``axis`` (int, tuple or ``None`` for all); an empty slice gives 1.  The
+    gradient is the product of the other elements of each slice, exact where ``x`` has zeros
+    (and so are the gradients of the gradient).
 
     >>> import graphexec as gx
     >>> gx.prod(gx.constant([[1.0, 2.0], [3.0, 4.0]]), axis=1).numpy()
@@ -760,10 +779,107 @@ def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
+# prod_others: the primitive behind the gradient of prod
+
+def _prod_others_infer(x: Spec, *ts: Spec, axis: tuple[int, ...]) -> Spec:
+    for a in axis:
+        if not 0 <= a < len(x.shape):
+            raise InvalidArgumentError(f"axis {a} is out of range for {fmt_shape(x.shape)}")
+    shape = x.shape
+    for i, t in enumerate(ts, 1):
+        if not shapes_match(t.shape, shape):
+            raise ShapeError(f"input {i} has shape {fmt_shape(t.shape)}, x has "
+                             f"{fmt_shape(x.shape)}; the tangents must have the shape of x")
+        shape = tuple(a if b is None else b for a, b in zip(shape, t.shape))
+    return Spec(shape, np.result_type(x.dtype, *[t.dtype for t in ts]))
+
+
+@register("prod_others", infer=_prod_others_infer, arity=None)
+def _prod_others(xp, x, *ts, axis):
+    """For each element of ``x``, the product of the other elements of its slice over
+    ``axis`` (computed from prefix and suffix products, so zeros are exact); with tangents
+    ``t1 .. tm`` (shaped like ``x``), the m-th mixed directional derivative of that product
+    along them.  The gradient of ``prod`` is ``g * prod_others(x)``, and the derivative tensors
+    of a product are symmetric, so ``prod_others``'s own gradient is ``prod_others`` with one
+    tangent more (for ``x``) or one tangent replaced by the cotangent (for that tangent)."""
+    dtype = xp.result_type(x, *ts)
+    keep = tuple(a for a in range(x.ndim) if a not in axis)
+    perm = keep + tuple(axis)
+    kept = tuple(x.shape[a] for a in keep)
+    n = 1
+    for a in axis:
+        n *= x.shape[a]
+
+    def flat(a):  # reduced axes last, flattened into one
+        return xp.transpose(a, perm).reshape((*kept, n)).astype(dtype, copy=False)
+
+    out = _exclusive_products(xp, flat(x), [flat(t) for t in ts], dtype)
+    out = out.reshape((*kept, *(x.shape[a] for a in axis)))
+    inverse = [0] * x.ndim
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return xp.transpose(out, inverse)
+
+
+def _exclusive_products(xp, x, ts, dtype):
+    """Along the last axis: the product of the other elements, or with tangents the
+    coefficient of e1*..*em in the product of the others of (x + e1*t1 + .. + em*tm) with
+    e_r**2 = 0 (a polynomial held as one coefficient per subset of the tangents)."""
+    n = x.shape[-1]
+    m = len(ts)
+    if n == 0:
+        return xp.zeros(x.shape, dtype)
+    if m == 0:
+        one = xp.ones((*x.shape[:-1], 1), dtype)
+        left = xp.cumprod(xp.concatenate([one, x[..., :-1]], axis=-1), axis=-1, dtype=dtype)
+        right = xp.cumprod(xp.concatenate([one, x[..., :0:-1]], axis=-1), axis=-1, dtype=dtype)
+        return left * right[..., ::-1]
+    size = 1 << m
+    lefts = xp.zeros((size, *x.shape), dtype)
+    rights = xp.zeros((size, *x.shape), dtype)
+    for store, order in ((lefts, range(n)), (rights, range(n - 1, -1, -1))):
+        acc = xp.zeros((size, *x.shape[:-1]), dtype)
+        acc[0] = 1
+        for j in order:
+            store[..., j] = acc
+            nxt = acc * x[..., j]
+            for s in range(1, size):
+                for r in range(m):
+                    if s >> r & 1:
+                        nxt[s] += acc[s ^ (1 << r)] * ts[r][..., j]
+            acc = nxt
+    full = size - 1
+    out = lefts[0] * rights[full]
+    for s in range(1, size):
+        out = out + lefts[s] * rights[full ^ s]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # gradient rules: vjp(g, out, *inputs, **attrs) -> one gradient (or None) per input
 
 def _known(dims: list[int | None]) -> list[int]:
     return [int(d) for d in dims if d is not None]
+
+
+def _as_dtype_of(g: Tensor, x: Tensor) -> Tensor:
+    """``g`` in ``x``'s dtype (mixed-dtype ops give ``x`` a gradient of another dtype)."""
+    return g if g.dtype == x.dtype or np.dtype(x.dtype).kind not in "fc" else cast(g, x.dtype)
+
+
+def _keepdims(t: Tensor, axis: tuple[int, ...], keepdims: bool) -> Tensor:
+    """A reduction's output or gradient with the reduced axes put back as size 1."""
+    if keepdims or not axis:
+        return t
+    from .array import expand_dims
+
+    return expand_dims(t, axis)
+
+
+def _where(condition: Tensor, x: Any, y: Any) -> Tensor:
+    from .array import where  # NOTE: array.py imports this module (a cycle at import time)
+
+    return where(condition, x, y)
 
 
 def _vjps() -> None:
@@ -775,14 +891,58 @@ def _vjps() -> None:
     defvjp("divide", lambda g, out, x, y: (unbroadcast(g / y, x),
                                            unbroadcast(-g * out / y, y)))
     defvjp("negative", lambda g, out, x: (-g,))
+    defvjp("add_n", lambda g, out, *xs: tuple(g for _ in xs))
 
+    # -- unary: d out / d x from x or from out
+    defvjp("abs", lambda g, out, x: (g * sign(x),))  # 0 at x == 0, as TF
+    defvjp("cos", lambda g, out, x: (-g * sin(x),))
+    defvjp("sin", lambda g, out, x: (g * cos(x),))
+    defvjp("tan", lambda g, out, x: (g * (1 + square(out)),))
+    defvjp("tanh", lambda g, out, x: (g * (1 - square(out)),))
+    defvjp("exp", lambda g, out, x: (g * out,))
+    defvjp("expm1", lambda g, out, x: (g * (out + 1),))
+    defvjp("log", lambda g, out, x: (g / x,))
+    defvjp("log1p", lambda g, out, x: (g / (1 + x),))
+    defvjp("sqrt", lambda g, out, x: (g * 0.5 / out,))
+    defvjp("rsqrt", lambda g, out, x: (g * -0.5 * out * square(out),))
+    defvjp("square", lambda g, out, x: (g * 2 * x,))
+    defvjp("reciprocal", lambda g, out, x: (-g * square(out),))
+
+    def cast_vjp(g: Tensor, out: Tensor, x: Tensor, dtype: np.dtype) -> tuple[Tensor | None]:
+        if np.dtype(x.dtype).kind != "f" or np.dtype(dtype).kind != "f":
+            return (None,)
+        return (cast(g, x.dtype) if g.dtype != x.dtype else g,)
+
+    defvjp("cast", cast_vjp)
+
+    def pow_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        # d/dx = y * x**(y - 1); at x == y == 0 that is 0 * inf, but x**0 is constant: 0
+        both_zero = logical_and(equal(x, 0), equal(y, 0))
+        dx = g * y * pow(x, _where(both_zero, 1, y) - 1)
+        # d/dy = out * log(x); where x <= 0 (log undefined) 0, as TF
+        positive = x > 0
+        log_x = _where(positive, log(_where(positive, x, 1)), 0)
+        dy = g * out * log_x
+        return (_as_dtype_of(unbroadcast(dx, x), x), _as_dtype_of(unbroadcast(dy, y), y))
+
+    defvjp("pow", pow_vjp)
+
+    def select_vjp(x_wins: Callable[[Tensor, Tensor], Tensor]) -> Callable[..., Any]:
+        # the gradient goes to the selected operand; on ties all of it to x, as TF
+        def vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+            to_x = x_wins(x, y)
+            return (_as_dtype_of(unbroadcast(_where(to_x, g, 0), x), x),
+                    _as_dtype_of(unbroadcast(_where(to_x, 0, g), y), y))
+
+        return vjp
+
+    defvjp("maximum", select_vjp(greater_equal))
+    defvjp("minimum", select_vjp(less_equal))
+
+    # -- reductions
     def reduce_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
                    keepdims: bool) -> tuple[Tensor]:
-        if not keepdims:
-            from .array import expand_dims
-
-            g = expand_dims(g, axis) if axis else g
-        return (broadcast_like(g, x),)
+        return (broadcast_like(_keepdims(g, axis, keepdims), x),)
 
     defvjp("sum", reduce_vjp)
 
@@ -797,6 +957,40 @@ def _vjps() -> None:
         return (gx / float(np.prod(_known(dims))),)
 
     defvjp("mean", mean_vjp)
+
+    def extremum_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
+                     keepdims: bool) -> tuple[Tensor]:
+        # to the positions holding the extremum; ties share it equally, as TF
+        hit = cast(equal(x, _keepdims(out, axis, keepdims)), g.dtype)
+        share = hit / sum(hit, axis=axis, keepdims=True)
+        return (share * _keepdims(g, axis, keepdims),)
+
+    defvjp("max", extremum_vjp)
+    defvjp("min", extremum_vjp)
+
+    def prod_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
+                 keepdims: bool) -> tuple[Tensor]:
+        # the product of the other elements of each slice: exact with zeros (no out / x)
+        others = apply(REGISTRY["prod_others"], x, axis=axis)
+        return (_keepdims(g, axis, keepdims) * others,)
+
+    defvjp("prod", prod_vjp)
+
+    def prod_others_vjp(g: Tensor, out: Tensor, x: Tensor, *ts: Tensor,
+                        axis: tuple[int, ...]) -> tuple[Tensor, ...]:
+        op = REGISTRY["prod_others"]
+        gts = [apply(op, x, *ts[:r], g, *ts[r + 1:], axis=axis) for r in range(len(ts))]
+        return (apply(op, x, *ts, g, axis=axis), *gts)
+
+    defvjp("prod_others", prod_others_vjp)
+
+    def logsumexp_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
+                      keepdims: bool) -> tuple[Tensor]:
+        # softmax of x over the reduced axes, times g
+        softmax = exp(x - _keepdims(out, axis, keepdims))
+        return (softmax * _keepdims(g, axis, keepdims),)
+
+    defvjp("logsumexp", logsumexp_vjp)
 
 
 _vjps()

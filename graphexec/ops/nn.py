@@ -10,7 +10,15 @@ import numpy as np
 
 from ..checks import check_axis
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
-from ..registry import REGISTRY, Spec, fmt_shape, register, shapes_match, ufunc_dtype
+from ..registry import (
+    REGISTRY,
+    Spec,
+    defvjp,
+    fmt_shape,
+    register,
+    shapes_match,
+    ufunc_dtype,
+)
 from ..tensor import Tensor, apply, as_tensor
 from . import math as m
 from .pad import pad
@@ -294,6 +302,83 @@ def _conv2d(xp, x, f, strides, dilations):
     return xp.tensordot(patches, f, axes=3)
 
 
+def _known_dim(what: str, *dims: int | None) -> int | None:
+    """The one value of the known ``dims`` (ShapeError if they differ), or ``None``."""
+    seen = {d for d in dims if d is not None}
+    if len(seen) > 1:
+        raise ShapeError(f"{what}: sizes {sorted(seen)} differ")
+    return seen.pop() if seen else None
+
+
+def _check_conv_grad(what: str, x: Spec, f: Spec, g: Spec, strides: tuple[int, int],
+                     dilations: tuple[int, int]) -> tuple[int | None, ...]:
+    """Check that ``g`` fits the output of conv2d(x, f); the known dims of x (shape)."""
+    _check_rank4(x, f)
+    if len(g.shape) != 4:
+        raise ShapeError(f"{what}: gradient {fmt_shape(g.shape)} must have rank 4 (NHWC)")
+    if np.dtype(bool) in (x.dtype, f.dtype, g.dtype):
+        raise DTypeError(f"{what}: bool tensors are not supported")
+    n = _known_dim(f"{what}: batch", x.shape[0], g.shape[0])
+    c = _known_dim(f"{what}: input channels", x.shape[3], f.shape[2])
+    _known_dim(f"{what}: output channels", g.shape[3], f.shape[3])
+    try:
+        for i in (0, 1):
+            o = _out_size("filter", x.shape[i + 1], f.shape[i], strides[i], dilations[i],
+                          what=f"input {('height', 'width')[i]}")
+            _known_dim(f"{what}: output {('height', 'width')[i]}", o, g.shape[i + 1])
+    except ShapeError as e:
+        raise ShapeError(f"{what}: {e}") from None
+    return (n, x.shape[1], x.shape[2], c)
+
+
+def _conv_input_grad_infer(g: Spec, f: Spec, like: Spec, strides: tuple[int, int],
+                           dilations: tuple[int, int]) -> Spec:
+    what = f"gradient {fmt_shape(g.shape)}, filters {fmt_shape(f.shape)}, input " \
+           f"{fmt_shape(like.shape)}"
+    shape = _check_conv_grad(what, like, f, g, strides, dilations)
+    return Spec(shape, ufunc_dtype(np.matmul, g.dtype, f.dtype))
+
+
+@register("conv2d_backprop_input", infer=_conv_input_grad_infer, arity=3)
+def _conv2d_backprop_input(xp, g, f, like, strides, dilations):
+    """The gradient of conv2d with respect to its input: each output pixel's ``g @ f^T``
+    added back onto the input pixels of its window."""
+    kh, kw = f.shape[:2]
+    (sh, sw), (dh, dw) = strides, dilations
+    oh, ow = g.shape[1:3]
+    cols = xp.tensordot(g, f, axes=([3], [3]))  # (n, oh, ow, kh, kw, c)
+    dx = xp.zeros(like.shape, cols.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            i, j = a * dh, b * dw
+            dx[:, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw, :] += cols[:, :, :, a, b]
+    return dx
+
+
+def _conv_filter_grad_infer(x: Spec, g: Spec, like: Spec, strides: tuple[int, int],
+                            dilations: tuple[int, int]) -> Spec:
+    what = f"input {fmt_shape(x.shape)}, gradient {fmt_shape(g.shape)}, filters " \
+           f"{fmt_shape(like.shape)}"
+    _check_conv_grad(what, x, like, g, strides, dilations)
+    kh, kw, c, o = like.shape
+    shape = (kh, kw, c if c is not None else x.shape[3], o if o is not None else g.shape[3])
+    return Spec(shape, ufunc_dtype(np.matmul, x.dtype, g.dtype))
+
+
+@register("conv2d_backprop_filter", infer=_conv_filter_grad_infer, arity=3)
+def _conv2d_backprop_filter(xp, x, g, like, strides, dilations):
+    """The gradient of conv2d with respect to its filters: the im2col windows of ``x``
+    contracted with ``g`` over batch and output positions."""
+    n, _, _, c = x.shape
+    kh, kw = like.shape[:2]
+    (sh, sw), (dh, dw) = strides, dilations
+    oh, ow = g.shape[1:3]
+    s0, s1, s2, s3 = x.strides
+    patches = xp.lib.stride_tricks.as_strided(
+        x, (n, oh, ow, kh, kw, c), (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3))
+    return xp.tensordot(patches, g, axes=([0, 1, 2], [0, 1, 2]))
+
+
 def _conv_pads(x: Tensor, f: Tensor, padding: str | Pads, strides: tuple[int, int],
                dilations: tuple[int, int]) -> Pads:
     if padding == "VALID":
@@ -393,12 +478,90 @@ def _max_pool_infer(x: Spec, ksize: tuple[int, int], strides: tuple[int, int],
     return Spec(_pool_infer(x, ksize, strides, padding), x.dtype)
 
 
+def _lowest(dt: np.dtype) -> Any:
+    """The padding value that never wins a max."""
+    return -np.inf if dt.kind == "f" else (False if dt.kind == "b" else np.iinfo(dt).min)
+
+
 @register("max_pool2d", infer=_max_pool_infer, arity=1)
 def _max_pool2d(xp, x, ksize, strides, padding):
     pads = _pool_pads(padding, x.shape[1], x.shape[2], ksize, strides)
-    dt = x.dtype
-    low = -np.inf if dt.kind == "f" else (False if dt.kind == "b" else np.iinfo(dt).min)
-    return xp.max(_windows(xp, x, ksize, strides, pads, low), axis=(4, 5))
+    return xp.max(_windows(xp, x, ksize, strides, pads, _lowest(x.dtype)), axis=(4, 5))
+
+
+def _pool_grad_check(what: str, x: Spec, g: Spec, ksize: tuple[int, int],
+                     strides: tuple[int, int], padding: str | Pads) -> tuple[int | None, ...]:
+    """Check that ``g`` has the pooled shape of ``x``; the known dims of x."""
+    pooled = _pool_infer(x, ksize, strides, padding)
+    if not shapes_match(g.shape, pooled):
+        raise ShapeError(f"{what}: the gradient must have the pooled shape {fmt_shape(pooled)}")
+    if g.dtype.kind not in "fiu" or x.dtype.kind == "c":
+        raise DTypeError(f"{what}: unsupported dtypes {x.dtype}, {g.dtype}")
+    n = _known_dim(f"{what}: batch", x.shape[0], g.shape[0])
+    c = _known_dim(f"{what}: channels", x.shape[3], g.shape[3])
+    return (n, x.shape[1], x.shape[2], c)
+
+
+def _max_pool_grad_infer(x: Spec, g: Spec, ksize: tuple[int, int], strides: tuple[int, int],
+                         padding: str | Pads) -> Spec:
+    what = f"input {fmt_shape(x.shape)}, gradient {fmt_shape(g.shape)}"
+    return Spec(_pool_grad_check(what, x, g, ksize, strides, padding), g.dtype)
+
+
+def _window_argmax(xp, x, ksize, strides, padding):
+    """The flat (row-major) index of the first maximum in each pooling window of ``x``, shape
+    (n, oh, ow, c), and the padding used."""
+    pads = _pool_pads(padding, x.shape[1], x.shape[2], ksize, strides)
+    win = _windows(xp, x, ksize, strides, pads, _lowest(x.dtype))
+    n, oh, ow, c, kh, kw = win.shape
+    return xp.argmax(win.reshape(n, oh, ow, c, kh * kw), axis=-1), pads
+
+
+def _scatter_windows(xp, parts, shape, dtype, ksize, strides, pads):
+    """Sum ``parts(a, b)`` (one (n, oh, ow, c) array per window offset) back onto the input
+    pixels each window position covers; ``shape`` is the unpadded input's."""
+    n, h, w, c = shape
+    (t, bottom), (left, r) = pads
+    (kh, kw), (sh, sw) = ksize, strides
+    out = xp.zeros((n, h + t + bottom, w + left + r, c), dtype)
+    for a in range(kh):
+        for b in range(kw):
+            p = parts(a, b)
+            oh, ow = p.shape[1:3]
+            out[:, a:a + (oh - 1) * sh + 1:sh, b:b + (ow - 1) * sw + 1:sw, :] += p
+    return out[:, t:t + h, left:left + w, :]
+
+
+@register("max_pool2d_grad", infer=_max_pool_grad_infer, arity=2)
+def _max_pool2d_grad(xp, x, g, ksize, strides, padding):
+    """The gradient of max_pool2d: ``g`` routed to the first maximum of each window (TF's
+    rule for ties)."""
+    arg, pads = _window_argmax(xp, x, ksize, strides, padding)
+    zero = g.dtype.type(0)
+    kw = ksize[1]
+    return _scatter_windows(xp, lambda a, b: xp.where(arg == a * kw + b, g, zero), x.shape,
+                            g.dtype, ksize, strides, pads)
+
+
+def _max_pool_grad_grad_infer(x: Spec, gg: Spec, ksize: tuple[int, int],
+                              strides: tuple[int, int], padding: str | Pads) -> Spec:
+    what = f"input {fmt_shape(x.shape)}, gradient {fmt_shape(gg.shape)}"
+    if not shapes_match(x.shape, gg.shape):
+        raise ShapeError(f"{what}: the gradient must have the input's shape")
+    if gg.dtype.kind not in "fiu" or x.dtype.kind == "c":
+        raise DTypeError(f"{what}: unsupported dtypes {x.dtype}, {gg.dtype}")
+    return Spec(_pool_infer(x, ksize, strides, padding), gg.dtype)
+
+
+@register("max_pool2d_grad_grad", infer=_max_pool_grad_grad_infer, arity=2)
+def _max_pool2d_grad_grad(xp, x, gg, ksize, strides, padding):
+    """``gg`` (input-shaped) read at the first maximum of each window of ``x``: the adjoint
+    of max_pool2d_grad."""
+    arg, pads = _window_argmax(xp, x, ksize, strides, padding)
+    win = _windows(xp, gg, ksize, strides, pads, 0)
+    n, oh, ow, c, kh, kw = win.shape
+    picked = xp.take_along_axis(win.reshape(n, oh, ow, c, kh * kw), arg[..., None], axis=-1)
+    return picked[..., 0]
 
 
 def _avg_dtype(dtype: np.dtype) -> np.dtype:
@@ -429,6 +592,29 @@ def _avg_pool2d(xp, x, ksize, strides, padding):
     ch = _valid_counts(xp, x.shape[1], ksize[0], strides[0], pads[0][0], total.shape[1])
     cw = _valid_counts(xp, x.shape[2], ksize[1], strides[1], pads[1][0], total.shape[2])
     return total / (ch[:, None] * cw[None, :]).astype(dt)[:, :, None]
+
+
+def _avg_pool_grad_infer(g: Spec, like: Spec, ksize: tuple[int, int], strides: tuple[int, int],
+                         padding: str | Pads) -> Spec:
+    what = f"gradient {fmt_shape(g.shape)}, input {fmt_shape(like.shape)}"
+    return Spec(_pool_grad_check(what, like, g, ksize, strides, padding), _avg_dtype(g.dtype))
+
+
+@register("avg_pool2d_grad", infer=_avg_pool_grad_infer, arity=2)
+def _avg_pool2d_grad(xp, g, like, ksize, strides, padding):
+    """The gradient of avg_pool2d: each window's ``g / count`` spread over its input pixels
+    (with TF's SAME-padding counts)."""
+    dt = _avg_dtype(g.dtype)
+    g = g.astype(dt, copy=False)
+    h, w = like.shape[1:3]
+    pads = _pool_pads(padding, h, w, ksize, strides)
+    if padding == "VALID":
+        g = g / dt.type(ksize[0] * ksize[1])
+    else:
+        ch = _valid_counts(xp, h, ksize[0], strides[0], pads[0][0], g.shape[1])
+        cw = _valid_counts(xp, w, ksize[1], strides[1], pads[1][0], g.shape[2])
+        g = g / (ch[:, None] * cw[None, :]).astype(dt)[:, :, None]
+    return _scatter_windows(xp, lambda a, b: g, like.shape, dt, ksize, strides, pads)
 
 
 def _pool(op: str, x: Any, ksize: Any, strides: Any, padding: Any, explicit: bool) -> Tensor:
@@ -500,6 +686,32 @@ def _nll_loss(xp, logp, labels, axis):
     return -xp.squeeze(xp.take_along_axis(logp, xp.expand_dims(labels, axis), axis=axis), axis)
 
 
+def _nll_grad_infer(g: Spec, labels: Spec, like: Spec, axis: int) -> Spec:
+    what = f"gradient {fmt_shape(g.shape)}, labels {fmt_shape(labels.shape)}, " \
+           f"log-probabilities {fmt_shape(like.shape)}"
+    if g.dtype.kind != "f":
+        raise DTypeError(f"{what}: the gradient must be floating, got {g.dtype}")
+    picked = _nll_infer(like, labels, axis)
+    if not shapes_match(g.shape, picked.shape):
+        raise ShapeError(f"{what}: the gradient must have the labels' shape")
+    shape = list(like.shape)
+    for i, d in enumerate(picked.shape):
+        j = i if i < axis else i + 1
+        shape[j] = _known_dim(what, shape[j], d, g.shape[i])
+    return Spec(tuple(shape), g.dtype)
+
+
+@register("nll_loss_grad", infer=_nll_grad_infer, arity=3)
+def _nll_loss_grad(xp, g, labels, like, axis):
+    """The gradient of nll_loss: ``-g`` at each label's position along the class ``axis`` of
+    a tensor shaped like the log-probabilities, zeros elsewhere."""
+    n = like.shape[axis]
+    grid = [1] * like.ndim
+    grid[axis] = n
+    hot = xp.expand_dims(labels, axis) == xp.arange(n).reshape(grid)
+    return xp.where(hot, -xp.expand_dims(g, axis), g.dtype.type(0))
+
+
 def nll_loss(log_probs: Any, labels: Any, axis: int = -1) -> Tensor:
     """``-log_probs[..., labels[...], ...]``: the negative log-probability of each integer
     label along the class ``axis`` (no reduction).  A label outside ``[0, classes)`` is an
@@ -513,3 +725,53 @@ def nll_loss(log_probs: Any, labels: Any, axis: int = -1) -> Tensor:
     logp, labels = as_tensor(log_probs), as_tensor(labels)
     axis = check_axis(axis, logp.ndim, "nll_loss", logp.shape)
     return apply(REGISTRY["nll_loss"], logp, labels, axis=axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# gradient rules: vjp(g, out, *inputs, **attrs) -> one gradient (or None) per input
+
+def _relu_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor]:
+    from .array import where
+
+    return (where(x > 0, g, 0.0),)
+
+
+def _vjps() -> None:
+    defvjp("relu", _relu_vjp)
+    defvjp("sigmoid", lambda g, out, x: (g * out * (1.0 - out),))
+    defvjp("erf", lambda g, out, x: (g * (2 / math.sqrt(math.pi)) * m.exp(-(x * x)),))
+    defvjp("softmax", lambda g, out, x, axis: (
+        out * (g - m.sum(g * out, axis=axis, keepdims=True)),))
+    defvjp("log_softmax", lambda g, out, x, axis: (
+        g - m.exp(out) * m.sum(g, axis=axis, keepdims=True),))
+
+    # the backward primitives come in adjoint pairs, so each one's rule is built from the
+    # other (which gives gradients of any order)
+    def op(name: str, *inputs: Tensor, **attrs: Any) -> Tensor:
+        return apply(REGISTRY[name], *inputs, **attrs)
+
+    defvjp("nll_loss", lambda g, out, logp, labels, axis: (
+        op("nll_loss_grad", g, labels, logp, axis=axis), None))
+    defvjp("nll_loss_grad", lambda gg, out, g, labels, like, axis: (
+        op("nll_loss", gg, labels, axis=axis), None, None))
+
+    # NOTE: conv2d is VALID here: SAME and explicit padding are a pad node in front of it
+    defvjp("conv2d", lambda g, out, x, f, **at: (
+        op("conv2d_backprop_input", g, f, x, **at), op("conv2d_backprop_filter", x, g, f, **at)))
+    defvjp("conv2d_backprop_input", lambda gg, out, g, f, like, **at: (
+        op("conv2d", gg, f, **at), op("conv2d_backprop_filter", gg, g, f, **at), None))
+    defvjp("conv2d_backprop_filter", lambda gg, out, x, g, like, **at: (
+        op("conv2d_backprop_input", g, gg, x, **at), op("conv2d", x, gg, **at), None))
+
+    # max pooling routes gradients by the argmax of x, which is locally constant in x
+    defvjp("max_pool2d", lambda g, out, x, **at: (op("max_pool2d_grad", x, g, **at),))
+    defvjp("max_pool2d_grad", lambda gg, out, x, g, **at: (
+        None, op("max_pool2d_grad_grad", x, gg, **at)))
+    defvjp("max_pool2d_grad_grad", lambda g, out, x, gg, **at: (
+        None, op("max_pool2d_grad", x, g, **at)))
+
+    defvjp("avg_pool2d", lambda g, out, x, **at: (op("avg_pool2d_grad", g, x, **at),))
+    defvjp("avg_pool2d_grad", lambda gg, out, g, like, **at: (op("avg_pool2d", gg, **at), None))
+
+
+_vjps()

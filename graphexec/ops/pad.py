@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError, ShapeError, op_error
-from ..registry import REGISTRY, Spec, fmt_shape, register
+from ..registry import REGISTRY, Spec, defvjp, fmt_shape, register
 from ..tensor import Tensor, apply, as_tensor, static_value
 
 __all__ = ["pad"]
@@ -166,3 +166,100 @@ def pad(x: Any, paddings: Any, mode: str = "constant", constant_values: Any = 0)
         raise op_error(InvalidArgumentError, "pad", f"constant_values={constant_values!r} is "
                        f"only for mode 'constant'; mode {mode!r} takes no fill value")
     return apply(REGISTRY["pad"], x, paddings=pairs, mode=mode, constant_values=value)
+
+
+# ---------------------------------------------------------------------------------------------
+# gradient rules: "constant" gives g's interior slice; the other modes scatter-add g back
+# through the index maps with the primitive "pad_grad", whose own gradient is pad again.
+
+@lru_cache(maxsize=512)
+def _runs(n: int, before: int, after: int, mode: str) -> tuple[tuple[int, int, int, int], ...]:
+    """``index_map(n, before, after, mode)`` cut into runs ``(start, stop, source, step)``:
+    output positions ``start:stop`` read sources ``source, source + step, ...`` with ``step``
+    -1, 0 or 1, so the scatter-add is one sliced add per run (about ``(before + after) / n``
+    of them) and needs nothing but slicing from the array module.
+
+    >>> _runs(3, 2, 2, "symmetric")
+    ((0, 2, 1, -1), (2, 5, 0, 1), (5, 7, 2, -1))
+    """
+    idx = index_map(n, before, after, mode).tolist()
+    out: list[tuple[int, int, int, int]] = []
+    start = 0
+    while start < len(idx):
+        stop = start + 1
+        step = idx[stop] - idx[start] if stop < len(idx) else 1
+        if step not in (-1, 0, 1):
+            step = 1
+        else:
+            while stop < len(idx) and idx[stop] - idx[stop - 1] == step:
+                stop += 1
+        out.append((start, stop, idx[start], step))
+        start = stop
+    return tuple(out)
+
+
+def _pad_grad_infer(g: Spec, paddings: tuple[tuple[int, int], ...], mode: str,
+                    constant_values: Any) -> Spec:
+    if mode not in MODES:
+        raise InvalidArgumentError(f"unknown mode {mode!r}; modes are {', '.join(MODES)}")
+    if len(paddings) != len(g.shape):
+        raise ShapeError(f"paddings give {len(paddings)} (before, after) pair(s) for "
+                         f"{fmt_shape(g.shape)}, a tensor of rank {len(g.shape)}")
+    shape: list[int | None] = []
+    for axis, (d, (b, a)) in enumerate(zip(g.shape, paddings, strict=True)):
+        if b < 0 or a < 0:
+            raise InvalidArgumentError(f"negative paddings {paddings}")
+        n = None if d is None else d - b - a
+        if n is not None and (n < 0 or (n == 0 and (b or a) and mode != "constant")):
+            raise ShapeError(f"axis {axis} of {fmt_shape(g.shape)} is too short for paddings "
+                             f"({b}, {a}) in mode {mode!r}")
+        shape.append(n)
+    return Spec(tuple(shape), g.dtype)
+
+
+@register("pad_grad", infer=_pad_grad_infer, kind="opaque", arity=1)
+def _pad_grad(xp, g, paddings, mode, constant_values):
+    """Adjoint of ``pad``: the sum of ``g`` over the output positions reading each input
+    element (the interior alone for "constant")."""
+    if mode == "constant":
+        return g[tuple(slice(b, d - a) for d, (b, a) in zip(g.shape, paddings, strict=True))]
+    out = g
+    for axis, (b, a) in enumerate(paddings):
+        if not (b or a):
+            continue
+        n = out.shape[axis] - b - a
+        if n <= 0:  # only reachable with dims unknown at build time
+            raise ValueError(f"a gradient of shape {g.shape} is too short for paddings "
+                             f"{paddings} in mode {mode!r}")
+        src = xp.moveaxis(out, axis, 0)
+        acc = xp.zeros((n, *src.shape[1:]), dtype=out.dtype)
+        for start, stop, k, step in _runs(n, b, a, mode):
+            if step == 0:
+                acc[k] += src[start:stop].sum(axis=0)
+            elif step == 1:
+                acc[k:k + stop - start] += src[start:stop]
+            else:
+                acc[k - (stop - start) + 1:k + 1] += src[start:stop][::-1]
+        out = xp.moveaxis(acc, 0, axis)
+    return out
+
+
+def _pad_vjp(g: Tensor, out: Tensor, x: Tensor, paddings: tuple[tuple[int, int], ...],
+             mode: str, constant_values: Any) -> tuple[Tensor]:
+    if not any(b or a for b, a in paddings):
+        return (g,)
+    if mode == "constant":
+        from .array import getitem
+
+        return (getitem(g, tuple(slice(b, -a if a else None) for b, a in paddings)),)
+    return (apply(REGISTRY["pad_grad"], g, paddings=paddings, mode=mode, constant_values=None),)
+
+
+def _pad_grad_vjp(g: Tensor, out: Tensor, x: Tensor, paddings: tuple[tuple[int, int], ...],
+                  mode: str, constant_values: Any) -> tuple[Tensor]:
+    fill = 0 if mode == "constant" else None
+    return (apply(REGISTRY["pad"], g, paddings=paddings, mode=mode, constant_values=fill),)
+
+
+defvjp("pad", _pad_vjp)
+defvjp("pad_grad", _pad_grad_vjp)

@@ -1,0 +1,127 @@
+"""Every differentiable op's gradient rule against central differences (float64), through the
+eager tape and through graph gradients, on the sample operands of tests/cases/."""
+
+import numpy as np
+import pytest
+
+import graphexec as gx
+from graphexec.registry import REGISTRY
+
+from .test_registry import CASES
+
+#: differentiable ops that are forward-only on purpose (differentiating them is a clear error)
+FORWARD_ONLY = {"eig", "eigh", "svd"}
+
+
+def _float(a):
+    a = np.asarray(a)
+    return a.astype(np.float64) if a.dtype.kind == "f" else a
+
+
+def _grad_cases():
+    out = []
+    for name, op in sorted(REGISTRY.items()):
+        if op.kind == "source" or op.vjp is None:
+            continue
+        for i, (arrays, attrs) in enumerate(CASES.get(name, [])):
+            arrays = [_float(a) for a in arrays]
+            if not any(a.dtype == np.float64 and a.size for a in arrays):
+                continue
+            outs = op.kernel(np, *arrays, **attrs)
+            outs = outs if op.n_outputs != 1 else (outs,)
+            if not all(np.asarray(o).dtype == np.float64 for o in outs):
+                continue
+            out.append(pytest.param(name, arrays, attrs, id=f"{name}-{i}"))
+    return out
+
+
+GRAD_CASES = _grad_cases()
+
+
+def _weights(op, arrays, attrs):
+    outs = op.kernel(np, *arrays, **attrs)
+    outs = outs if op.n_outputs != 1 else (outs,)
+    rng = np.random.default_rng(1)
+    return [rng.normal(size=np.shape(o)) for o in outs]
+
+
+def _objective(op, arrays, attrs, w):
+    outs = op.kernel(np, *arrays, **attrs)
+    outs = outs if op.n_outputs != 1 else (outs,)
+    return sum(float(np.sum(np.asarray(o) * wi)) for o, wi in zip(outs, w, strict=True))
+
+
+def _numeric(op, arrays, attrs, w, i, eps=1e-6):
+    x = arrays[i]
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        args_p = [plus if j == i else a for j, a in enumerate(arrays)]
+        args_m = [minus if j == i else a for j, a in enumerate(arrays)]
+        diff = _objective(op, args_p, attrs, w) - _objective(op, args_m, attrs, w)
+        grad[idx] = diff / (2 * eps)
+    return grad
+
+
+def _loss(op, tensors, attrs, w):
+    outs = gx.apply(op, *tensors, **attrs)
+    outs = outs if op.n_outputs != 1 else (outs,)
+    total = None
+    for o, wi in zip(outs, w, strict=True):
+        term = gx.sum(o * wi)
+        total = term if total is None else total + term
+    return total
+
+
+@pytest.mark.parametrize(("name", "arrays", "attrs"), GRAD_CASES)
+def test_gradient_matches_central_differences(name, arrays, attrs):
+    op = REGISTRY[name]
+    w = _weights(op, arrays, attrs)
+    wrt = [i for i, a in enumerate(arrays) if a.dtype == np.float64 and a.size]
+    # eager: the tape
+    tensors = [gx.constant(a) for a in arrays]
+    with gx.GradientTape() as tape:
+        tape.watch([tensors[i] for i in wrt])
+        loss = _loss(op, tensors, attrs, w)
+    eager = tape.gradient(loss, [tensors[i] for i in wrt], unconnected_gradients="zero")
+    # graph: gradient nodes in the graph
+    with gx.graph() as g:
+        phs = [gx.placeholder(a.shape, a.dtype) for a in arrays]
+        grads = gx.gradients(_loss(op, phs, attrs, w), [phs[i] for i in wrt],
+                             unconnected_gradients="zero")
+    g.validate()
+    graph = g.run(grads, dict(zip(phs, arrays, strict=True)))
+    for k, i in enumerate(wrt):
+        numeric = _numeric(op, arrays, attrs, w, i)
+        np.testing.assert_allclose(eager[k].numpy(), numeric, rtol=1e-5, atol=1e-6,
+                                   err_msg=f"{name}: eager gradient of input {i}")
+        np.testing.assert_allclose(graph[k], eager[k].numpy(), rtol=1e-12, atol=1e-12,
+                                   err_msg=f"{name}: graph gradient of input {i}")
+
+
+def test_every_differentiable_op_has_a_rule_or_is_forward_only():
+    missing = sorted(n for n, op in REGISTRY.items()
+                     if op.differentiable and op.kind != "source" and op.vjp is None
+                     and n not in FORWARD_ONLY)
+    assert not missing, f"differentiable ops without a gradient rule: {missing}"
+
+
+def test_every_rule_is_checked_numerically():
+    checked = {p.values[0] for p in GRAD_CASES}
+    ruled = {n for n, op in REGISTRY.items() if op.vjp is not None}
+    assert not ruled - checked - {"sum_to_like", "broadcast_like"}, sorted(ruled - checked)
+
+
+@pytest.mark.parametrize("name", sorted(FORWARD_ONLY))
+def test_forward_only_ops_fail_clearly(name):
+    a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    x = gx.constant(a)
+    fn = {"eig": gx.linalg.eig, "eigh": gx.linalg.eigh, "svd": gx.linalg.svd}[name]
+    with gx.GradientTape() as tape:
+        tape.watch(x)
+        out = fn(x)
+        y = gx.sum(out[0])
+    with pytest.raises(gx.GraphexecError, match=f"{name}: has no gradient rule"):
+        tape.gradient(y, x)
