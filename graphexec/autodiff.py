@@ -10,6 +10,7 @@ graph mode.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,11 +19,12 @@ import numpy as np
 from .context import _TAPES, current_graph
 from .errors import GraphError, GraphexecError, InvalidArgumentError, user_location
 from .registry import REGISTRY, OpDef
-from .tensor import SymbolicTensor, Tensor, Variable, as_tensor
+from .tensor import TAPES_OPEN, SymbolicTensor, Tensor, Variable, as_tensor
 
 __all__ = ["GradientTape", "gradients", "stop_gradient"]
 
 Entry = tuple[OpDef, Sequence[Tensor], dict[str, Any], Any]
+_LOCK = threading.Lock()
 
 
 def _key(t: Tensor) -> Any:
@@ -62,12 +64,16 @@ class GradientTape:
         self._graph = current_graph()
         if self._graph is None:
             self._token = _TAPES.set((*_TAPES.get(), self))
+            with _LOCK:
+                TAPES_OPEN[0] += 1
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._token is not None:
             _TAPES.reset(self._token)
             self._token = None
+            with _LOCK:
+                TAPES_OPEN[0] -= 1
 
     def watch(self, *tensors: Any) -> None:
         """Record operations on these tensors (or lists of them) too."""

@@ -37,7 +37,7 @@ class Plan:
     >>> plan = lower(g, (("exp", 0),))
     >>> print(plan.source, end="")
     def run(feeds):
-        p0 = feeds['x']
+        p0 = _read_only(feeds['x'])
         t0 = k0(xp, p0)  # negative
         t1 = k1(xp, t0)  # exp
         del t0
@@ -95,6 +95,13 @@ class Plan:
 
 
 _plan_ids = iter(range(sys.maxsize))
+
+
+def _read_only(a: Any) -> Any:
+    """A read-only view of a fed array: the graph never writes into, nor keeps, user memory."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def _schedule(graph: Any, needed: set[str]) -> list[str]:
@@ -178,7 +185,8 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
 
     lines = ["def run(feeds):"]
     # NOTE: feeds arrive as host arrays; a device backend moves them once, here
-    feed = "feeds[{!r}]" if xp.__name__ == "numpy" else "xp.asarray(feeds[{!r}])"
+    feed = "_read_only(feeds[{!r}])" if xp.__name__ == "numpy" else "xp.asarray(feeds[{!r}])"
+    glb["_read_only"] = _read_only
     lines += [f"    p{i} = {feed.format(n)}" for i, n in enumerate(placeholders)]
     line_nodes: dict[int, tuple[str, str]] = {}
     steps = []

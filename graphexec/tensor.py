@@ -33,6 +33,8 @@ __all__ = ["Tensor", "SymbolicTensor", "Variable", "apply", "as_tensor", "consta
 XP: Any = np
 
 _ndarray = np.ndarray
+#: how many gradient tapes are open in any thread; which ones record here is in _TAPES
+TAPES_OPEN = [0]
 _VALUE = operator.attrgetter("_value")
 _PY_SCALARS = (bool, int, float, complex)
 
@@ -474,6 +476,13 @@ class Variable(Tensor):
         if isinstance(value, Tensor) and value._graph is not None:
             return value  # symbolic: the assign node's infer rule checks it
         what = f"assign to {self.var_name}"
+        if isinstance(value, Tensor):
+            arr = value._value
+            # NOTE: a tensor's array is graphexec's own and never written to: share it
+            if (type(arr) is np.ndarray and arr.dtype == self.dtype and arr.base is None
+                    and arr.shape == self._value.shape):
+                arr.flags.writeable = False
+                return arr
         arr = convert(value, self.dtype, what, DTypeError)
         if arr.shape != self._value.shape:
             raise ShapeError(f"{what}: shape {arr.shape} differs from the variable's "
@@ -749,9 +758,8 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
         raise ExecutionError(f"{op.name}: {type(e).__name__}: {e} — at {user_location()}") from e
     result = (Tensor(out if type(out) is _ndarray else XP.asarray(out)) if op.n_outputs == 1
               else tuple(_eager_out(o) for o in out))
-    tapes = _TAPES.get()
-    if tapes:  # NOTE: one ContextVar read is all the eager path pays when nothing records
-        for tape in tapes:
+    if TAPES_OPEN[0]:  # NOTE: one list read is all the eager path pays when no tape is open
+        for tape in _TAPES.get():
             tape._record(op, inputs, attrs, result)
     return result
 

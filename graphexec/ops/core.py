@@ -47,9 +47,14 @@ def _assign_infer(value: Spec, var: Variable) -> Spec:
 
 @register("assign", infer=_assign_infer, pure=False, arity=1, differentiable=False)
 def _assign(xp, value, var):
-    # NOTE: variables live on the host as private read-only arrays (a fetched read of one can
-    # not change it); np.array copies, and turns a 0-d kernel result into an array
-    stored = np.array(to_numpy(value))
+    # NOTE: variables live on the host as read-only arrays, so a fetched read cannot change
+    # one.  A writable array that owns its memory is a fresh kernel result (feeds, constants
+    # and variable reads reach kernels as read-only views): it is taken over without a copy.
+    host = to_numpy(value)
+    if type(host) is np.ndarray and host.flags.writeable and host.base is None:
+        stored = host
+    else:
+        stored = np.array(host)  # also turns a 0-d kernel result into an array
     stored.flags.writeable = False
     var._value = stored
     return value
