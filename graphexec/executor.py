@@ -105,25 +105,38 @@ def _read_only(a: Any) -> Any:
 
 
 def _schedule(graph: Any, needed: set[str]) -> list[str]:
-    """Topological order of ``needed``, creation order on ties, in which every read of a variable
-    comes before an assignment to it that it does not itself depend on: one run sees each
-    variable's value from before the run's updates (a step never races its own update)."""
+    """Topological order of ``needed``, creation order on ties, in which the reads and
+    assignments of each variable keep their program order (as TF's automatic control
+    dependencies do): a read written before an update sees the old value, one written after it
+    the new value, and two updates apply in turn."""
     g = graph.nx
     assigns = [n for n in needed if g.nodes[n]["op"] == "assign"]
     if not assigns:
         return graph.topological_order(needed)
-    sub: nx.DiGraph[str] = nx.DiGraph(g.subgraph(needed))
-    for a in assigns:
-        var = g.nodes[a]["attrs"]["var"]
-        after = nx.descendants(sub, a)
-        for r in needed:
-            d = g.nodes[r]
-            if d["op"] == "read_variable" and d["attrs"]["var"] is var and r not in after:
-                sub.add_edge(r, a)
-    if not nx.is_directed_acyclic_graph(sub):
-        raise GraphError(f"graph {graph.name}: the reads and assignments of a variable cannot be "
-                         "ordered (an assignment needs a read that must follow it)")
     rank = {n: i for i, n in enumerate(g)}
+    per_var: dict[int, list[str]] = {}
+    for n in needed:
+        d = g.nodes[n]
+        if d["op"] in ("read_variable", "assign"):
+            per_var.setdefault(id(d["attrs"]["var"]), []).append(n)
+    sub: nx.DiGraph[str] = nx.DiGraph(g.subgraph(needed))
+    for nodes in per_var.values():
+        nodes.sort(key=rank.__getitem__)
+        last_assign, reads_since = None, []
+        for n in nodes:
+            if g.nodes[n]["op"] == "assign":
+                for r in reads_since:
+                    sub.add_edge(r, n)
+                if last_assign is not None:
+                    sub.add_edge(last_assign, n)
+                last_assign, reads_since = n, []
+            else:
+                if last_assign is not None:
+                    sub.add_edge(last_assign, n)
+                reads_since.append(n)
+    if not nx.is_directed_acyclic_graph(sub):
+        raise GraphError(f"graph {graph.name}: the reads and assignments of a variable cannot "
+                         "keep their program order")
     return list(nx.lexicographical_topological_sort(sub, key=rank.__getitem__))
 
 

@@ -211,3 +211,15 @@ def test_sgd_step_by_hand_in_both_modes():
     np.testing.assert_allclose(w2.numpy(), eager_w, rtol=1e-14)
     expected = w0 - 0.1 * (2 * x.T @ (x @ w0)) / 2
     np.testing.assert_allclose(eager_w, expected, rtol=1e-14)
+
+
+def test_variable_ops_keep_program_order_in_a_run():
+    v = gx.Variable(0.0)
+    with gx.graph() as g:
+        before = v.value() * 1.0
+        first = v.assign_add(1.0)
+        second = v.assign_add(1.0)
+        after = v.value() * 1.0
+    out = g.run([after, second, first, before])
+    assert v.numpy() == 2.0  # both updates, in turn
+    assert out[3] == 0.0 and out[0] == 2.0
