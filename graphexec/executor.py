@@ -122,7 +122,8 @@ def _schedule(graph: Any, needed: set[str]) -> list[str]:
     sub: nx.DiGraph[str] = nx.DiGraph(g.subgraph(needed))
     for nodes in per_var.values():
         nodes.sort(key=rank.__getitem__)
-        last_assign, reads_since = None, []
+        last_assign: str | None = None
+        reads_since: list[str] = []
         for n in nodes:
             if g.nodes[n]["op"] == "assign":
                 for r in reads_since:
