@@ -223,3 +223,40 @@ def test_variable_ops_keep_program_order_in_a_run():
     out = g.run([after, second, first, before])
     assert v.numpy() == 2.0  # both updates, in turn
     assert out[3] == 0.0 and out[0] == 2.0
+
+
+def _numeric_grad(f, a, eps=1e-6):
+    grad = np.zeros_like(a)
+    for idx in np.ndindex(a.shape):
+        plus, minus = a.copy(), a.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        grad[idx] = (f(plus) - f(minus)) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize(("padding", "mode"), [("valid", "constant"), ("same", "constant"),
+                                               ("same", "reflect"), ("same", "symmetric")])
+@pytest.mark.parametrize("strides", [1, 2])
+def test_conv2d_layer_gradients_every_padding_mode(padding, mode, strides):
+    rng = np.random.default_rng(0)
+    x0 = rng.normal(size=(2, 5, 6, 2))
+    layer = gx.layers.Conv2D(3, 3, strides=strides, padding=padding, padding_mode=mode,
+                             seed=0, dtype="float64")
+    w = rng.normal(size=layer(gx.constant(x0)).shape)
+
+    def objective(a):
+        return float(np.sum(layer(gx.constant(a)).numpy() * w))
+
+    x = gx.constant(x0)
+    with gx.GradientTape() as tape:
+        tape.watch(x)
+        y = gx.sum(layer(x) * w)
+    gx_, gk = tape.gradient(y, [x, layer.kernel])
+    np.testing.assert_allclose(gx_.numpy(), _numeric_grad(objective, x0), rtol=1e-6, atol=1e-8)
+    with gx.graph() as g:
+        xs = gx.placeholder((None, 5, 6, 2), "float64")
+        grads = gx.gradients(gx.sum(layer(xs) * w), [xs, layer.kernel])
+    graph = g.run(grads, {xs: x0})
+    np.testing.assert_allclose(graph[0], gx_.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(graph[1], gk.numpy(), rtol=1e-12, atol=1e-14)
