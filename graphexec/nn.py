@@ -8,21 +8,7 @@ array([0.5, 0.5])
 from __future__ import annotations
 
 from .layers import Sequential
-from .ops.nn import (
-    avg_pool2d,
-    conv2d,
-    erf,
-    gelu,
-    log_softmax,
-    max_pool2d,
-    nll_loss,
-    relu,
-    sigmoid,
-    softmax,
-    tanh,
-)
+from .ops import nn as _ops_nn
+from .ops.nn import *  # noqa: F403  (the functional ops)
 
-__all__ = [
-    "relu", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "erf",
-    "conv2d", "max_pool2d", "avg_pool2d", "nll_loss", "Sequential",
-]
+__all__ = [*_ops_nn.__all__, "Sequential"]
