@@ -11,7 +11,7 @@ graph mode.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -123,7 +123,7 @@ class GradientTape:
 
         def run(flat: list[Any]) -> list[Any]:
             grads = _backward(entries, _flat(target), flat, _seeds(target, output_gradients),
-                              unconnected_gradients)
+                              unconnected_gradients, lambda t: id(t) in watched)
             # NOTE: a source the tape never watched gets no gradient, as in TF
             return [_unconnected(s, None, unconnected_gradients) if id(s) not in watched else gr
                     for s, gr in zip(flat, grads, strict=True)]
@@ -170,8 +170,9 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None,
                 keyed += reads[id(s)]
             else:
                 keyed.append(s)
-        entries = _graph_entries(g, targets, keyed)
-        grads = _backward(entries, targets, keyed, _seeds(ys, grad_ys), "none")
+        entries, between = _graph_entries(g, targets, keyed)
+        grads = _backward(entries, targets, keyed, _seeds(ys, grad_ys), "none",
+                          lambda t: t._node in between)
         out, i = [], 0
         for s in flat:
             n = len(reads[id(s)]) if isinstance(s, Variable) else 1
@@ -231,8 +232,10 @@ def _structured(sources: Any, fn: Any) -> Any:
     return rebuild(sources)
 
 
-def _graph_entries(g: Any, targets: list[Tensor], sources: list[Tensor]) -> list[Entry]:
-    """The graph's nodes between ``sources`` and ``targets``, as a forward record."""
+def _graph_entries(g: Any, targets: list[Tensor],
+                   sources: list[Tensor]) -> tuple[list[Entry], set[str]]:
+    """The graph's nodes between ``sources`` and ``targets``, as a forward record, and the set
+    of those nodes (sources included)."""
     nxg = g.nx
     up: set[str] = set()
     stack = [t._node for t in targets]
@@ -257,11 +260,14 @@ def _graph_entries(g: Any, targets: list[Tensor], sources: list[Tensor]) -> list
         inputs = [SymbolicTensor(g, src, i, nxg.nodes[src]["specs"][i]) for src, i in d["inputs"]]
         outs = tuple(SymbolicTensor(g, n, i, s) for i, s in enumerate(d["specs"]))
         entries.append((op, inputs, d["attrs"], outs if op.n_outputs != 1 else outs[0]))
-    return entries
+    return entries, down
 
 
 def _backward(entries: list[Entry], targets: list[Any], sources: list[Any],
-              seeds: list[Any] | None, unconnected: str) -> list[Any]:
+              seeds: list[Any] | None, unconnected: str,
+              needed: Callable[[Tensor], bool]) -> list[Any]:
+    """Reverse accumulation over ``entries``; ``needed(t)`` tells whether tensor ``t`` lies on
+    a path from a source (rules that take ``needs`` skip the other inputs' gradients)."""
     if unconnected not in ("none", "zero"):
         raise InvalidArgumentError(f"unconnected_gradients must be 'none' or 'zero', got "
                                    f"{unconnected!r}")
@@ -288,11 +294,14 @@ def _backward(entries: list[Entry], targets: list[Any], sources: list[Any],
         if op.vjp is None:
             raise GraphexecError(f"{op.name}: has no gradient rule; it is forward-only "
                                  "(differentiate around it, or wrap it in gx.stop_gradient)")
+        kw = attrs
+        if op.vjp_needs:
+            kw = {**attrs, "needs": tuple(_differentiable(x) and needed(x) for x in inputs)}
         if isinstance(outputs, tuple):
             gouts = [zeros_like(o) if g is None else g for g, o in zip(gouts, outs, strict=True)]
-            gins = op.vjp(tuple(gouts), outputs, *inputs, **attrs)
+            gins = op.vjp(tuple(gouts), outputs, *inputs, **kw)
         else:
-            gins = op.vjp(gouts[0], outputs, *inputs, **attrs)
+            gins = op.vjp(gouts[0], outputs, *inputs, **kw)
         for x, gx_ in zip(inputs, gins, strict=True):
             if gx_ is not None and _differentiable(x):
                 accumulate(x, gx_)

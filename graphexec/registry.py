@@ -8,6 +8,7 @@ very same ``kernel``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -72,6 +73,7 @@ class OpDef:
     # eager mode may skip infer and consult it only to word an error
     kernel_checks: bool = False
     vjp: Callable[..., Any] | None = None
+    vjp_needs: bool = False  # the rule takes ``needs``: which inputs want a gradient
     overrides: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
@@ -131,7 +133,11 @@ def defvjp(name: str, vjp: Callable[..., Any]) -> None:
     True
     >>> del REGISTRY["demo_neg"]  # leave the registry as it was
     """
-    REGISTRY[name].vjp = vjp
+    op = REGISTRY[name]
+    op.vjp = vjp
+    # NOTE: a rule may take ``needs`` (one bool per input) to skip gradients nobody uses, such
+    # as a matmul's gradient with respect to the data
+    op.vjp_needs = "needs" in inspect.signature(vjp).parameters
 
 
 def get_op(name: str) -> OpDef:

@@ -373,7 +373,8 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False  # no
     return apply(REGISTRY["norm"], x, ord=ord, axis=axis, keepdims=bool(keepdims))
 
 
-def _matmul_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+def _matmul_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor,
+                needs: tuple[bool, bool] = (True, True)) -> tuple[Tensor | None, Tensor | None]:
     from .array import expand_dims, squeeze
     from .grad import unbroadcast
 
@@ -382,9 +383,14 @@ def _matmul_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, T
     y2 = expand_dims(y, -1) if y.ndim == 1 else y
     g2 = expand_dims(g, -2 if y.ndim > 1 else -1) if x.ndim == 1 else g
     g2 = expand_dims(g2, -1) if y.ndim == 1 else g2
-    gx = unbroadcast(matmul(g2, _swap(y2)), x2)
-    gy = unbroadcast(matmul(_swap(x2), g2), y2)
-    return (squeeze(gx, 0) if x.ndim == 1 else gx, squeeze(gy, -1) if y.ndim == 1 else gy)
+    gx = gy = None
+    if needs[0]:
+        gx = unbroadcast(matmul(g2, _swap(y2)), x2)
+        gx = squeeze(gx, 0) if x.ndim == 1 else gx
+    if needs[1]:
+        gy = unbroadcast(matmul(_swap(x2), g2), y2)
+        gy = squeeze(gy, -1) if y.ndim == 1 else gy
+    return gx, gy
 
 
 def _swap(x: Tensor) -> Tensor:

@@ -756,8 +756,9 @@ def _vjps() -> None:
         op("nll_loss", gg, labels, axis=axis), None, None))
 
     # NOTE: conv2d is VALID here: SAME and explicit padding are a pad node in front of it
-    defvjp("conv2d", lambda g, out, x, f, **at: (
-        op("conv2d_backprop_input", g, f, x, **at), op("conv2d_backprop_filter", x, g, f, **at)))
+    defvjp("conv2d", lambda g, out, x, f, needs=(True, True), **at: (
+        op("conv2d_backprop_input", g, f, x, **at) if needs[0] else None,
+        op("conv2d_backprop_filter", x, g, f, **at) if needs[1] else None))
     defvjp("conv2d_backprop_input", lambda gg, out, g, f, like, **at: (
         op("conv2d", gg, f, **at), op("conv2d_backprop_filter", gg, g, f, **at), None))
     defvjp("conv2d_backprop_filter", lambda gg, out, x, g, like, **at: (
