@@ -17,8 +17,14 @@ from typing import Any
 import numpy as np
 
 from .context import _TAPES, current_graph
-from .errors import GraphError, GraphexecError, InvalidArgumentError, user_location
-from .registry import REGISTRY, OpDef
+from .errors import (
+    GraphError,
+    GraphexecError,
+    InvalidArgumentError,
+    ShapeError,
+    user_location,
+)
+from .registry import REGISTRY, OpDef, fmt_shape, shapes_match
 from .tensor import TAPES_OPEN, SymbolicTensor, Tensor, Variable, as_tensor
 
 __all__ = ["GradientTape", "gradients", "stop_gradient"]
@@ -37,11 +43,13 @@ def _differentiable(t: Tensor) -> bool:
 
 
 class GradientTape:
-    """Records eager ops on watched tensors to compute gradients, like ``tf.GradientTape``.
+    """Records ops on watched tensors to compute gradients, like ``tf.GradientTape``.
 
     Trainable Variables used inside the block are watched automatically (unless
-    ``watch_accessed_variables=False``); other tensors with ``tape.watch``.  Inside
-    ``gx.graph()`` or a traced function the tape differentiates the graph instead.
+    ``watch_accessed_variables=False``); other tensors with ``tape.watch``.  Eagerly the tape
+    records the ops as they run, each Variable with the value that op read; inside
+    ``gx.graph()`` or a traced function it differentiates the nodes built inside its block,
+    with the same watch rules, so both modes give the same gradients.
 
     >>> import graphexec as gx
     >>> x = gx.constant(3.0)
@@ -56,8 +64,11 @@ class GradientTape:
         self.persistent = persistent
         self.watch_accessed_variables = watch_accessed_variables
         self._entries: list[Entry] | None = []
-        self._watched: dict[int, Tensor] = {}  # id -> tensor (kept alive so ids stay unique)
+        self._watched: dict[Any, Tensor] = {}  # key -> tensor (kept alive so ids stay unique)
+        self._watched_vars: dict[int, Variable] = {}
+        self._reads: dict[int, list[Tensor]] = {}  # id(variable) -> the reads recorded
         self._graph: Any = None
+        self._start = 0  # graph mode: the first node built inside the block
         self._token: Any = None
 
     def __enter__(self) -> GradientTape:
@@ -66,6 +77,8 @@ class GradientTape:
             self._token = _TAPES.set((*_TAPES.get(), self))
             with _LOCK:
                 TAPES_OPEN[0] += 1
+        else:
+            self._start = len(self._graph.nx)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -76,12 +89,17 @@ class GradientTape:
                 TAPES_OPEN[0] -= 1
 
     def watch(self, *tensors: Any) -> None:
-        """Record operations on these tensors (or lists of them) too."""
+        """Record operations on these tensors or Variables (or lists of them) too."""
         for t in tensors:
             if isinstance(t, list | tuple):
                 self.watch(*t)
-            elif isinstance(t, Tensor) and t._graph is None:
-                self._watched[id(t)] = t
+            elif isinstance(t, Variable):
+                self._watched_vars[id(t)] = t
+            elif isinstance(t, Tensor):
+                self._watched[_key(t)] = t
+
+    def _watches(self, var: Variable) -> bool:
+        return id(var) in self._watched_vars or (self.watch_accessed_variables and var.trainable)
 
     def _record(self, op: OpDef, inputs: Sequence[Tensor], attrs: dict[str, Any],
                 outputs: Any) -> None:
@@ -89,14 +107,20 @@ class GradientTape:
             return
         watched = self._watched
         hit = False
-        for x in inputs:
-            if id(x) in watched:
-                hit = True
-            elif (self.watch_accessed_variables and isinstance(x, Variable) and x.trainable):
-                watched[id(x)] = x
+        recorded = list(inputs)
+        for i, x in enumerate(inputs):
+            if isinstance(x, Variable):
+                if self._watches(x):
+                    # NOTE: record the value this op read, not the Variable: a later
+                    # assignment must not change what the gradient of this op sees
+                    snap = recorded[i] = Tensor(x._value)
+                    self._reads.setdefault(id(x), []).append(snap)
+                    watched[id(snap)] = snap
+                    hit = True
+            elif id(x) in watched:
                 hit = True
         if hit:
-            self._entries.append((op, inputs, attrs, outputs))
+            self._entries.append((op, recorded, attrs, outputs))
             for o in outputs if isinstance(outputs, tuple) else (outputs,):
                 watched[id(o)] = o
 
@@ -105,33 +129,48 @@ class GradientTape:
         """Gradients of ``target`` (a tensor, or a list summed) with respect to ``sources`` (a
         tensor/Variable or a nested list of them, returned in the same structure).
 
-        A source the target does not depend on gets ``None`` (``unconnected_gradients="zero"``:
-        zeros).  A non-persistent tape can compute gradients once.
+        A source the target does not depend on, or that the tape did not watch, gets ``None``
+        (``unconnected_gradients="zero"``: zeros).  A non-persistent tape computes gradients
+        once; a persistent one called inside its block records the gradient ops too (as TF).
         """
-        if self._graph is not None:
-            return gradients(target, sources, output_gradients, unconnected_gradients)
         if self._entries is None:
             raise GraphError("GradientTape.gradient: a non-persistent tape computes gradients "
                              "only once; use GradientTape(persistent=True) — at "
                              f"{user_location()}")
-        entries = self._entries
+        seeds = _seeds(target, output_gradients)
+        targets = _flat(target)
+        if self._graph is not None:
+            g = self._graph
+            inside = set(list(g.nx)[self._start:])
+            reads = {id(v): [g.tensor(n) for n in inside
+                             if g.nx.nodes[n]["op"] == "read_variable"
+                             and g.nx.nodes[n]["attrs"]["var"] is v]
+                     for v in _flat(sources) if isinstance(v, Variable) and self._watches(v)}
+            watched = set(self._watched) | {
+                _key(t) for ts in reads.values() for t in ts}
+            if not self.persistent:
+                self._entries = None
+            return _structured(sources, lambda flat: _differentiate(
+                g, targets, flat, seeds, unconnected_gradients,
+                lambda s: reads.get(id(s), []) if isinstance(s, Variable)
+                else ([s] if _key(s) in watched else []), inside))
+        entries = list(self._entries)
         if not self.persistent:
             self._entries = None
-        # NOTE: while this tape differentiates it must not record its own backward ops
-        token = _TAPES.set(tuple(t for t in _TAPES.get() if t is not self))
-        watched = self._watched
+        watched_ids = self._watched
+        reads_eager = self._reads
 
         def run(flat: list[Any]) -> list[Any]:
-            grads = _backward(entries, _flat(target), flat, _seeds(target, output_gradients),
-                              unconnected_gradients, lambda t: id(t) in watched)
-            # NOTE: a source the tape never watched gets no gradient, as in TF
-            return [_unconnected(s, None, unconnected_gradients) if id(s) not in watched else gr
-                    for s, gr in zip(flat, grads, strict=True)]
+            def expand(s: Any) -> list[Tensor]:
+                if isinstance(s, Variable):
+                    return reads_eager.get(id(s), [])
+                return [s] if id(s) in watched_ids else []
 
-        try:
-            return _structured(sources, run)
-        finally:
-            _TAPES.reset(token)
+            return _sum_per_source(flat, expand, lambda keyed: _backward(
+                entries, targets, keyed, seeds, unconnected_gradients,
+                lambda t: id(t) in watched_ids), unconnected_gradients)
+
+        return _structured(sources, run)
 
 
 def gradients(ys: Any, xs: Any, grad_ys: Any = None,
@@ -154,37 +193,47 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None,
         raise GraphError(f"gx.gradients builds graph nodes: call it inside a graph block; "
                          f"eagerly, use gx.GradientTape — at {user_location()}")
     targets = _flat(ys)
+
+    def expand(s: Any) -> list[Tensor]:
+        if isinstance(s, Variable):
+            return [g.tensor(n) for n, d in g.nx.nodes(data=True)
+                    if d["op"] == "read_variable" and d["attrs"]["var"] is s]
+        return [s]
+
+    return _structured(xs, lambda flat: _differentiate(
+        g, targets, flat, _seeds(ys, grad_ys), unconnected_gradients, expand, None))
+
+
+def _differentiate(g: Any, targets: list[Any], flat: list[Any], seeds: list[Any] | None,
+                   unconnected: str, expand: Callable[[Any], list[Tensor]],
+                   allowed: set[str] | None) -> list[Any]:
+    """Graph gradients of ``targets`` for each source, through the nodes in ``allowed``."""
     for t in targets:
-        if t._graph is not g:
+        if not isinstance(t, Tensor) or t._graph is not g:
             raise GraphError(f"gradients: target {t!r} is not a tensor of graph {g.name} — at "
                              f"{user_location()}")
 
-    def run(flat: list[Any]) -> list[Any]:
-        # sources: graph tensors, or Variables standing for all their read nodes
-        reads: dict[int, list[Tensor]] = {}
-        keyed: list[Any] = []
-        for s in flat:
-            if isinstance(s, Variable):
-                reads[id(s)] = [g.tensor(n) for n, d in g.nx.nodes(data=True)
-                                if d["op"] == "read_variable" and d["attrs"]["var"] is s]
-                keyed += reads[id(s)]
-            else:
-                keyed.append(s)
-        entries, between = _graph_entries(g, targets, keyed)
-        grads = _backward(entries, targets, keyed, _seeds(ys, grad_ys), "none",
-                          lambda t: t._node in between)
-        out, i = [], 0
-        for s in flat:
-            n = len(reads[id(s)]) if isinstance(s, Variable) else 1
-            parts = [p for p in grads[i:i + n] if p is not None]
-            i += n
-            total = parts[0] if parts else None
-            for p in parts[1:]:
-                total = total + p
-            out.append(_unconnected(s, total, unconnected_gradients))
-        return out
+    def backward(keyed: list[Tensor]) -> list[Any]:
+        entries, between = _graph_entries(g, targets, keyed, allowed)
+        return _backward(entries, targets, keyed, seeds, "none", lambda t: t._node in between)
 
-    return _structured(xs, run)
+    return _sum_per_source(flat, expand, backward, unconnected)
+
+
+def _sum_per_source(flat: list[Any], expand: Callable[[Any], list[Tensor]],
+                    backward: Callable[[list[Tensor]], list[Any]], unconnected: str) -> list[Any]:
+    """Each source stands for the tensors ``expand`` gives (a Variable: its reads); its gradient
+    is the sum of theirs."""
+    groups = [expand(s) for s in flat]
+    grads = iter(backward([t for group in groups for t in group]))
+    out = []
+    for s, group in zip(flat, groups, strict=True):
+        parts = [p for p in (next(grads) for _ in group) if p is not None]
+        total = parts[0] if parts else None
+        for p in parts[1:]:
+            total = total + p
+        out.append(_unconnected(s, total, unconnected))
+    return out
 
 
 def stop_gradient(x: Any) -> Tensor:
@@ -232,8 +281,8 @@ def _structured(sources: Any, fn: Any) -> Any:
     return rebuild(sources)
 
 
-def _graph_entries(g: Any, targets: list[Tensor],
-                   sources: list[Tensor]) -> tuple[list[Entry], set[str]]:
+def _graph_entries(g: Any, targets: list[Tensor], sources: list[Tensor],
+                   allowed: set[str] | None = None) -> tuple[list[Entry], set[str]]:
     """The graph's nodes between ``sources`` and ``targets``, as a forward record, and the set
     of those nodes (sources included)."""
     nxg = g.nx
@@ -250,7 +299,8 @@ def _graph_entries(g: Any, targets: list[Tensor],
         n = stack.pop()
         if n not in down:
             down.add(n)
-            stack.extend(v for v in nxg.successors(n) if v in up)
+            stack.extend(v for v in nxg.successors(n)
+                         if v in up and (allowed is None or v in allowed))
     entries: list[Entry] = []
     for n in g.topological_order(down):
         d = nxg.nodes[n]
@@ -284,8 +334,15 @@ def _backward(entries: list[Entry], targets: list[Any], sources: list[Any],
 
     for t, seed in zip(targets, seeds, strict=True):
         t = as_tensor(t)
-        if _differentiable(t):
-            accumulate(t, ones_like(t) if seed is None else as_tensor(seed, t.dtype))
+        if not _differentiable(t):
+            continue
+        if seed is not None:
+            seed = as_tensor(seed, None if isinstance(seed, Tensor) else t.dtype)
+            if not shapes_match(seed.shape, t.shape):
+                raise ShapeError(f"output_gradients: shape {fmt_shape(seed.shape)} differs "
+                                 f"from the target's {fmt_shape(t.shape)} — at "
+                                 f"{user_location()}")
+        accumulate(t, ones_like(t) if seed is None else seed)
     for op, inputs, attrs, outputs in reversed(entries):
         outs = outputs if isinstance(outputs, tuple) else (outputs,)
         gouts = [grads.get(_key(o)) for o in outs]
@@ -293,7 +350,8 @@ def _backward(entries: list[Entry], targets: list[Any], sources: list[Any],
             continue
         if op.vjp is None:
             raise GraphexecError(f"{op.name}: has no gradient rule; it is forward-only "
-                                 "(differentiate around it, or wrap it in gx.stop_gradient)")
+                                 "(differentiate around it, or wrap it in gx.stop_gradient) — "
+                                 f"at {user_location()}")
         kw = attrs
         if op.vjp_needs:
             kw = {**attrs, "needs": tuple(_differentiable(x) and needed(x) for x in inputs)}

@@ -160,6 +160,7 @@ def test_tape_api_inside_a_graph():
     with gx.graph() as g:
         x = gx.placeholder((2,), "float64")
         with gx.GradientTape() as tape:
+            tape.watch(x)
             loss = gx.sum(w * x)
         gw, gx_ = tape.gradient(loss, [w, x])
     out = g.run([gw, gx_], {x: np.array([3.0, 4.0])})
@@ -260,3 +261,92 @@ def test_conv2d_layer_gradients_every_padding_mode(padding, mode, strides):
     graph = g.run(grads, {xs: x0})
     np.testing.assert_allclose(graph[0], gx_.numpy(), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(graph[1], gk.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_tape_records_the_value_a_variable_had():
+    w = gx.Variable(np.array([1.0, 2.0]))
+    with gx.GradientTape(persistent=True) as tape:
+        loss = gx.sum(w * w * w)
+    np.testing.assert_array_equal(tape.gradient(loss, w).numpy(), [3.0, 12.0])
+    w.assign(np.array([10.0, 10.0]))
+    np.testing.assert_array_equal(tape.gradient(loss, w).numpy(), [3.0, 12.0])
+
+
+def _assign_between(mode):
+    w = gx.Variable(2.0)
+    if mode == "eager":
+        with gx.GradientTape() as tape:
+            y = w * w
+            w.assign(5.0)
+            z = y + w * w
+        return float(tape.gradient(z, w))
+    with gx.graph() as g:
+        with gx.GradientTape() as tape:
+            y = w * w
+            step = w.assign(gx.constant(5.0))
+            z = y + w * w
+        grad = tape.gradient(z, w)
+    return float(g.run([grad, step])[0])
+
+
+def test_assignment_inside_a_tape_same_in_both_modes():
+    assert _assign_between("eager") == _assign_between("graph") == 14.0
+
+
+@pytest.mark.parametrize("case", ["unwatched", "no_auto", "frozen", "before_block"])
+def test_graph_tape_follows_the_eager_watch_rules(case):
+    def body(x, v, frozen):
+        if case == "before_block":
+            pre = x * x
+        with gx.GradientTape(watch_accessed_variables=case != "no_auto") as tape:
+            if case == "before_block":
+                tape.watch(x)
+                return tape.gradient(gx.sum(pre * 2.0), x)
+            if case == "unwatched":
+                return tape.gradient(gx.sum(x * x), x)
+            var = frozen if case == "frozen" else v
+            return tape.gradient(gx.sum(var * var), var)
+
+    a = np.array([1.0, 2.0])
+    v, frozen = gx.Variable(a), gx.Variable(a, trainable=False)
+    assert body(gx.constant(a), v, frozen) is None
+    with gx.graph():
+        assert body(gx.placeholder((2,), "float64"), v, frozen) is None
+
+
+def test_persistent_tape_records_gradients_taken_inside_it_in_both_modes():
+    def second(x):
+        with gx.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y = x * x
+            d = tape.gradient(y, x)
+            z = d * x
+        return tape.gradient(z, x)
+
+    assert float(second(gx.constant(2.0))) == 8.0
+    with gx.graph() as g:
+        x = gx.placeholder((), "float64")
+        out = second(x)
+    assert float(g.run(out, {x: 2.0})) == 8.0
+
+
+def test_non_persistent_tape_single_use_in_a_graph_too():
+    with gx.graph():
+        x = gx.placeholder((), "float64")
+        with gx.GradientTape() as tape:
+            tape.watch(x)
+            y = x * x
+        tape.gradient(y, x)
+        with pytest.raises(gx.GraphError, match="only once"):
+            tape.gradient(y, x)
+
+
+def test_output_gradients_shape_is_checked():
+    x = gx.constant(np.array([1.0, 2.0]))
+    with gx.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = x * x
+    with pytest.raises(gx.ShapeError, match="output_gradients"):
+        tape.gradient(y, x, output_gradients=np.ones(3))
+    with pytest.raises(gx.ShapeError, match="output_gradients"):
+        tape.gradient(y, x, output_gradients=np.array(3.0))
