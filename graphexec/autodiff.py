@@ -146,8 +146,7 @@ class GradientTape:
                              if g.nx.nodes[n]["op"] == "read_variable"
                              and g.nx.nodes[n]["attrs"]["var"] is v]
                      for v in _flat(sources) if isinstance(v, Variable) and self._watches(v)}
-            watched = set(self._watched) | {
-                _key(t) for ts in reads.values() for t in ts}
+            watched = self._watched
             if not self.persistent:
                 self._entries = None
             return _structured(sources, lambda flat: _differentiate(
