@@ -47,8 +47,9 @@ def index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
     return idx
 
 
-def _pad_infer(x: Spec, paddings: tuple[tuple[int, int], ...], mode: str,
-               constant_values: Any) -> Spec:
+def _check_pad_attrs(x: Spec, paddings: tuple[tuple[int, int], ...], mode: str) -> None:
+    """The checks ``pad`` and its gradient share: a known mode, one pair per axis, no
+    negative pad."""
     if mode not in MODES:
         raise InvalidArgumentError(f"unknown mode {mode!r}; modes are {', '.join(MODES)}")
     if len(paddings) != len(x.shape):
@@ -57,6 +58,11 @@ def _pad_infer(x: Spec, paddings: tuple[tuple[int, int], ...], mode: str,
                          f"give one pair per axis")
     if any(b < 0 or a < 0 for b, a in paddings):
         raise InvalidArgumentError(f"negative paddings {paddings}")
+
+
+def _pad_infer(x: Spec, paddings: tuple[tuple[int, int], ...], mode: str,
+               constant_values: Any) -> Spec:
+    _check_pad_attrs(x, paddings, mode)
     if mode != "constant" and constant_values is not None:
         raise InvalidArgumentError(f"constant_values is only for mode 'constant', not {mode!r}")
     for axis, (d, (b, a)) in enumerate(zip(x.shape, paddings, strict=True)):
@@ -200,15 +206,9 @@ def _runs(n: int, before: int, after: int, mode: str) -> tuple[tuple[int, int, i
 
 def _pad_grad_infer(g: Spec, paddings: tuple[tuple[int, int], ...], mode: str,
                     constant_values: Any) -> Spec:
-    if mode not in MODES:
-        raise InvalidArgumentError(f"unknown mode {mode!r}; modes are {', '.join(MODES)}")
-    if len(paddings) != len(g.shape):
-        raise ShapeError(f"paddings give {len(paddings)} (before, after) pair(s) for "
-                         f"{fmt_shape(g.shape)}, a tensor of rank {len(g.shape)}")
+    _check_pad_attrs(g, paddings, mode)
     shape: list[int | None] = []
     for axis, (d, (b, a)) in enumerate(zip(g.shape, paddings, strict=True)):
-        if b < 0 or a < 0:
-            raise InvalidArgumentError(f"negative paddings {paddings}")
         n = None if d is None else d - b - a
         if n is not None and (n < 0 or (n == 0 and (b or a) and mode != "constant")):
             raise ShapeError(f"axis {axis} of {fmt_shape(g.shape)} is too short for paddings "
