@@ -74,6 +74,10 @@ class OpDef:
     kernel_checks: bool = False
     vjp: Callable[..., Any] | None = None
     vjp_needs: bool = False  # the rule takes ``needs``: which inputs want a gradient
+    # the kernel takes ``out=``: a preallocated, writeable array of the output's shape and dtype
+    # that it fills and returns (None: allocate).  Its output is always a fresh array, never a
+    # view of an input; for an elementwise op ``out`` may be an input of the output's shape
+    out_arg: bool = False
     overrides: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
@@ -93,6 +97,7 @@ def register(
     arity: int | None = None,
     differentiable: bool = True,
     kernel_checks: bool = False,
+    out_arg: bool = False,
 ) -> Callable[[Callable[..., Any]], OpDef]:
     """Decorator registering ``kernel(xp, *arrays, **attrs)`` as the primitive ``name``; it
     returns the ``OpDef``, to pass to ``apply``.  ``infer(*specs, **attrs)`` gives the output
@@ -114,7 +119,7 @@ def register(
         if name in REGISTRY:
             raise ValueError(f"op {name!r} registered twice")
         op = OpDef(name, kernel, infer, kind, pure, n_outputs, arity, differentiable,
-                   kernel_checks)
+                   kernel_checks, out_arg=out_arg)
         REGISTRY[name] = op
         return op
 

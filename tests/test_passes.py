@@ -8,13 +8,13 @@ from hypothesis import strategies as st
 import graphexec as gx
 from graphexec.passes import (
     OptimizationReport,
-    _canon,
     common_subexpression_elimination,
     constant_folding,
     dead_code_elimination,
     optimize,
     replace_uses,
 )
+from graphexec.passes.core import _canon
 
 
 def ops_of(g):

@@ -33,10 +33,13 @@ __all__ = [
 
 
 def _ufunc(name: str) -> Callable[..., Any]:
-    """Kernel calling ufunc ``name`` of whichever array module ``xp`` is."""
+    """Kernel calling ufunc ``name`` of whichever array module ``xp`` is (into ``out`` when
+    the memory planner gives one)."""
 
-    def kernel(xp, *xs):
-        return getattr(xp, name)(*xs)
+    def kernel(xp, *xs, out=None):
+        if out is None:
+            return getattr(xp, name)(*xs)
+        return getattr(xp, name)(*xs, out=out)
 
     kernel.__name__ = name
     return kernel
@@ -45,7 +48,8 @@ def _ufunc(name: str) -> Callable[..., Any]:
 def _register_ufuncs(table: dict[str, str], arity: int, differentiable: bool = True) -> None:
     for op_name, ufunc in table.items():
         register(op_name, infer=elementwise_infer(getattr(np, ufunc)), kind="elementwise",
-                 arity=arity, differentiable=differentiable, kernel_checks=True)(_ufunc(ufunc))
+                 arity=arity, differentiable=differentiable, kernel_checks=True,
+                 out_arg=True)(_ufunc(ufunc))
 
 
 # op name -> numpy ufunc name

@@ -1,0 +1,171 @@
+"""The basic passes: dead code elimination, common subexpression elimination and constant
+folding.
+
+Each pass is ``fn(graph, ...) -> changed`` and rewrites ``graph.nx`` in place, keeping each
+node's ``inputs`` tuple and its keyed input edges in agreement, so it can be handed to
+``Graph.apply_pass``.  A pass may append a line per rewrite to ``actions``.
+
+Passes remove nodes (DCE, CSE): name the nodes you will fetch in ``keep`` so they survive.
+Constant folding rewrites a node into a constant in place, keeping its name.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..ir import Graph
+from ..registry import REGISTRY
+from .core import SOURCES, is_pure, keep_names, node_key, remove_node, replace_uses
+
+__all__ = ["dead_code_elimination", "common_subexpression_elimination", "constant_folding"]
+
+
+# -- passes --------------------------------------------------------------------------------------
+def dead_code_elimination(graph: Graph, keep: Iterable[Any] = (),
+                          actions: list[str] | None = None) -> bool:
+    """Remove nodes nothing can need: a node with no consumers is dead unless it is impure
+    (``assign``, ``read_variable``, random ops), a placeholder, or named in ``keep`` (node
+    names or tensors); repeated to a fixed point.  Returns whether anything was removed.
+
+    >>> import graphexec as gx
+    >>> from graphexec.passes import dead_code_elimination
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((2,), "float64", name="x")
+    ...     y = gx.exp(x)
+    ...     unused = gx.sin(gx.negative(x))
+    >>> g.apply_pass(lambda graph: dead_code_elimination(graph, keep=[y]))
+    True
+    >>> sorted(g.nx)
+    ['exp', 'x']
+    """
+    g = graph.nx
+    kept = keep_names(keep)
+
+    def dead(n: str) -> bool:
+        op = g.nodes[n]["op"]
+        return (g.out_degree(n) == 0 and n not in kept and op != "placeholder"
+                and is_pure(op))
+
+    work = [n for n in g if dead(n)]
+    removed = 0
+    while work:
+        n = work.pop()
+        if n not in g or not dead(n):
+            continue
+        preds = {src for src, _ in g.nodes[n]["inputs"]}
+        op = g.nodes[n]["op"]
+        remove_node(graph, n)
+        removed += 1
+        if actions is not None:
+            actions.append(f"removed {n} ({op})")
+        work.extend(p for p in preds if p in g and dead(p))
+    return removed > 0
+
+
+def common_subexpression_elimination(graph: Graph, keep: Iterable[Any] = (),
+                                     actions: list[str] | None = None) -> bool:
+    """Merge pure nodes computing the same thing: same op, inputs and attributes (floats
+    compared by type and repr, so ``0.0`` and ``-0.0`` stay apart), and constants with equal
+    dtype, shape and bytes.  Impure nodes (variable reads, assignments, random ops) and
+    placeholders are never merged, and a node named in ``keep`` is never the one removed.
+    Nodes are visited in topological order, so chains collapse in one pass.
+
+    >>> import graphexec as gx
+    >>> from graphexec.passes import common_subexpression_elimination
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((2,), "float64", name="x")
+    ...     y = gx.exp(x) + gx.exp(x)
+    >>> len(g), g.apply_pass(common_subexpression_elimination), len(g)
+    (4, True, 3)
+    >>> g.run(y, {x: [0.0, 0.0]})
+    array([2., 2.])
+    """
+    g = graph.nx
+    kept = keep_names(keep)
+    seen: dict[Any, str] = {}
+    merged = 0
+    for n in graph.topological_order():
+        d = g.nodes[n]
+        op = d["op"]
+        if op in ("placeholder", "read_variable") or not is_pure(op):
+            continue
+        try:
+            key = node_key(d)
+        except TypeError:  # an attribute with no canonical key
+            continue
+        first = seen.get(key)
+        if first is None:
+            seen[key] = n
+            continue
+        if n in kept:
+            continue
+        for i in range(len(d["specs"])):
+            replace_uses(graph, (n, i), (first, i))
+        remove_node(graph, n)
+        merged += 1
+        if actions is not None:
+            actions.append(f"merged {n} into {first} ({op})")
+    return merged > 0
+
+
+def constant_folding(graph: Graph, max_bytes: int = 1 << 20,
+                     actions: list[str] | None = None) -> bool:
+    """Evaluate each pure single-output node whose inputs are all constants once, with its
+    registered kernel, and turn it into a constant node (same name, same spec).  Results
+    larger than ``max_bytes``, or that do not match the node's spec exactly, are left alone,
+    as are impure ops (variable reads, random ops) and nodes whose kernel raises.
+
+    >>> import graphexec as gx
+    >>> from graphexec.passes import constant_folding
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((2,), "float64", name="x")
+    ...     y = x + gx.exp(gx.constant([0.0, 1.0]))
+    >>> g.apply_pass(constant_folding)
+    True
+    >>> g.nx.nodes["exp"]["op"], g.run(y, {x: [1.0, 1.0]})
+    ('constant', array([2.        , 3.71828183]))
+    """
+    g = graph.nx
+    folded = 0
+    for n in graph.topological_order():
+        d = g.nodes[n]
+        op = d["op"]
+        opdef = REGISTRY.get(op)
+        if (opdef is None or op in SOURCES or not opdef.pure or opdef.n_outputs != 1
+                or len(d["specs"]) != 1):
+            continue
+        if not all(g.nodes[src]["op"] == "constant" for src, _ in d["inputs"]):
+            continue
+        spec = d["specs"][0]
+        if None in spec.shape or int(np.prod(spec.shape)) * spec.dtype.itemsize > max_bytes:
+            continue
+        values = []
+        for src, _ in d["inputs"]:
+            v = np.asarray(g.nodes[src]["attrs"]["value"]).view()
+            v.flags.writeable = False  # as the executor hands constants to kernels
+            values.append(v)
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                out = opdef.kernel(np, *values, **d["attrs"])
+        except Exception:  # left to fail (and be reported) when the graph runs
+            continue
+        if spec.shape == ():
+            out = np.asarray(out)
+        if (not isinstance(out, np.ndarray) or out.shape != spec.shape
+                or out.dtype != spec.dtype or out.nbytes > max_bytes):
+            continue
+        value = np.array(out)  # own the memory: never a view of another constant
+        for u, _, k in list(g.in_edges(n, keys=True)):
+            g.remove_edge(u, n, key=k)
+        d.update(op="constant", attrs={"value": value}, inputs=())
+        folded += 1
+        if actions is not None:
+            actions.append(f"folded {n} ({op}) to {spec!r}")
+    return folded > 0
+
+

@@ -1,0 +1,137 @@
+"""Helpers every graph pass shares: rewiring uses, removing nodes, canonical node keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..ir import Graph
+from ..registry import REGISTRY
+
+__all__ = ["replace_uses", "rewrite_node", "remove_node", "keep_names", "is_pure", "node_key",
+           "Ref", "SOURCES"]
+
+Ref = tuple[str, int]
+SOURCES = ("constant", "placeholder", "read_variable")
+
+# -- helpers -------------------------------------------------------------------------------------
+def replace_uses(graph: Graph, old: Ref, new: Ref) -> int:
+    """Make every input slot fed by tensor ``old`` read tensor ``new`` instead, updating both
+    the consumers' ``inputs`` tuples and their keyed edges; returns how many slots changed.
+
+    >>> import graphexec as gx
+    >>> from graphexec.passes import replace_uses
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((2,), "float64", name="x")
+    ...     y = gx.exp(x) * gx.exp(x) + gx.sin(x)
+    >>> replace_uses(g, ("exp_1", 0), ("exp", 0))
+    1
+    >>> g.nx.nodes["multiply"]["inputs"], g.validate()
+    ((('exp', 0), ('exp', 0)), None)
+    """
+    g = graph.nx
+    src, idx = old
+    uses = [(dst, slot) for _, dst, slot, d in g.out_edges(src, keys=True, data=True)
+            if d["out_index"] == idx]
+    for dst, slot in uses:
+        inputs = list(g.nodes[dst]["inputs"])
+        inputs[slot] = new
+        g.nodes[dst]["inputs"] = tuple(inputs)
+        g.remove_edge(src, dst, key=slot)
+        g.add_edge(new[0], dst, key=slot, out_index=new[1])
+    captures = getattr(graph, "_captures", None)
+    if captures:  # eager tensors captured as ``old`` now resolve to ``new``
+        for k, (t, ref) in list(captures.items()):
+            if ref == old:
+                captures[k] = (t, new)
+    return len(uses)
+
+
+def rewrite_node(graph: Graph, node: str, op: str, inputs: Iterable[Ref],
+                 attrs: dict[str, Any], specs: tuple[Any, ...] | None = None) -> None:
+    """Turn ``node`` into ``op(inputs, **attrs)`` in place: it keeps its name, its ``loc`` and
+    its consumers (so fetches and ``keep`` by name still find it); its input edges are redone.
+    ``specs`` (default: unchanged) must give the same number of outputs.
+
+    >>> import graphexec as gx
+    >>> from graphexec.passes.core import rewrite_node
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((2,), "float64", name="x")
+    ...     y = gx.exp(x)
+    >>> rewrite_node(g, "exp", "negative", [("x", 0)], {})
+    >>> g.invalidate(); g.validate()
+    >>> g.run(y, {x: [1.0, 2.0]})
+    array([-1., -2.])
+    """
+    g = graph.nx
+    d = g.nodes[node]
+    for u, _, k in list(g.in_edges(node, keys=True)):
+        g.remove_edge(u, node, key=k)
+    inputs = tuple(inputs)
+    d.update(op=op, attrs=attrs, inputs=inputs)
+    if specs is not None:
+        if len(specs) != len(d["specs"]):
+            raise ValueError(f"rewrite_node: {node!r} has {len(d['specs'])} outputs, "
+                             f"got {len(specs)} specs")
+        d["specs"] = tuple(specs)
+    for slot, (src, idx) in enumerate(inputs):
+        g.add_edge(src, node, key=slot, out_index=idx)
+
+
+def remove_node(graph: Graph, node: str) -> None:
+    graph.nx.remove_node(node)
+    captures = getattr(graph, "_captures", None)
+    if captures:
+        for k in [k for k, (_, ref) in captures.items() if ref[0] == node]:
+            del captures[k]
+
+
+def keep_names(keep: Iterable[Any]) -> set[str]:
+    names = set()
+    for k in keep:
+        if isinstance(k, str):
+            names.add(k.partition(":")[0])
+        else:  # a tensor
+            names.add(k._node)
+    return names
+
+
+def is_pure(op: str) -> bool:
+    opdef = REGISTRY.get(op)
+    return opdef is not None and opdef.pure
+
+
+class _Unhashable:
+    """Marker for an attribute value with no canonical key: such a node is never merged."""
+
+
+def _canon(v: Any) -> Any:
+    """A hashable key for an attribute value, equal only for values that act the same."""
+    if v is None or isinstance(v, str | bool | int | np.integer | np.bool_):
+        return (type(v), v)
+    if isinstance(v, float | np.floating):
+        # repr tells 0.0 from -0.0; the bytes tell NaN payloads apart
+        return (type(v), repr(v), np.asarray(v).tobytes())
+    if isinstance(v, complex | np.complexfloating):
+        return (type(v), repr(v), np.asarray(v).tobytes())
+    if isinstance(v, np.dtype):
+        return (np.dtype, v.str)
+    if isinstance(v, type):
+        return (type, v.__module__, v.__qualname__)
+    if isinstance(v, tuple | list):
+        return (type(v), *(_canon(x) for x in v))
+    if isinstance(v, np.ndarray):
+        return (np.ndarray, v.dtype.str, v.shape, v.tobytes())
+    raise TypeError(type(v))
+
+
+def node_key(d: dict[str, Any]) -> Any:
+    if d["op"] == "constant":
+        value = np.asarray(d["attrs"]["value"])
+        return ("constant", value.dtype.str, value.shape, value.tobytes())
+    attrs = tuple(sorted((k, _canon(v)) for k, v in d["attrs"].items()))
+    return (d["op"], tuple(d["inputs"]), attrs, tuple(d["specs"]))
+
+
