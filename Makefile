@@ -29,6 +29,7 @@ test: lint
 bench: $(VENV)/.base
 	$(PY) benchmarks/executor_overhead.py
 	$(PY) benchmarks/eager_overhead.py
+	$(PY) benchmarks/optimizer.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,9 +9,10 @@ array([[0., 0., 0.],
 
 from __future__ import annotations
 
-from . import config, layers, linalg, losses, nn, optimizers, random
+from . import compiler, config, layers, linalg, losses, nn, optimizers, passes, random
 from . import ops as _ops
 from .autodiff import GradientTape, gradients, stop_gradient
+from .compiler import CompiledGraph
 from .context import current_graph, eager, executing_eagerly, graph, name_scope
 from .errors import (
     DTypeError,
@@ -30,6 +31,7 @@ from .ops.creation import *
 from .ops.linalg import matmul
 from .ops.math import *
 from .ops.pad import *
+from .passes import OptimizationReport, optimize
 from .registry import REGISTRY, Spec
 from .tensor import Tensor, Variable, apply, constant
 

@@ -58,6 +58,8 @@ class Plan:
         self.placeholders = placeholders
         self._filename = filename
         self._line_nodes = line_nodes
+        #: the memory plan (``lower(..., plan_memory=True)``), else None
+        self.memory: MemoryPlan | None = None
 
     def run(self, feeds: dict[str, Any]) -> list[Any]:
         """The fetched values, in order, for ``feeds`` (placeholder name -> array, already
@@ -141,7 +143,191 @@ def _schedule(graph: Any, needed: set[str]) -> list[str]:
     return list(nx.lexicographical_topological_sort(sub, key=rank.__getitem__))
 
 
-def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
+#: ops whose (numpy) result never shares memory with an input, besides those with ``out_arg``:
+#: the memory planner may write into their results in place
+_FRESH_OPS = frozenset({"matmul", "sum", "mean", "max", "min", "prod", "fused_conv2d"})
+
+
+class MemoryPlan:
+    """What the memory planner decided for one plan.
+
+    ``out`` maps a step index to the Python name of the buffer the step writes into (a dying
+    input, in place, or a dead buffer of the same shape and dtype); ``guards`` maps a step to
+    a runtime condition that must hold for the in-place write (shapes with unknown dims);
+    ``hold`` maps a buffer name to the step that takes it over (it is kept alive until then).
+    Byte counts cover tensors whose shapes are fully known: ``unplanned_sum`` adds up every
+    intermediate result, ``unplanned_peak`` is the most held at once with one fresh array per
+    result, ``planned_peak`` the most held at once with the plan's reuse.
+    """
+
+    def __init__(self) -> None:
+        self.out: dict[int, str] = {}
+        self.guards: dict[int, str] = {}
+        self.hold: dict[str, int] = {}
+        self.in_place = 0
+        self.reused = 0
+        self.unplanned_sum = 0
+        self.unplanned_peak = 0
+        self.planned_peak = 0
+        self.unknown = 0  # results whose size is unknown until run time
+
+    def summary(self) -> str:
+        """One line: what was reused and the byte counts."""
+        unknown = f"; {self.unknown} result(s) of unknown size" if self.unknown else ""
+        return (f"{self.in_place} in place, {self.reused} reused; peak "
+                f"{_fmt_bytes(self.planned_peak)} planned vs {_fmt_bytes(self.unplanned_peak)} "
+                f"unplanned, sum of results {_fmt_bytes(self.unplanned_sum)}{unknown}")
+
+    def __repr__(self) -> str:
+        return f"<MemoryPlan: {self.summary()}>"
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n:.1f} GiB"
+
+
+def _nbytes(spec: Any) -> int | None:
+    if None in spec.shape:
+        return None
+    size = 1
+    for d in spec.shape:
+        size *= d
+    return size * spec.dtype.itemsize
+
+
+def plan_buffers(graph: Any, computed: list[str], fetches: tuple[Ref, ...],
+                 names: dict[Ref, str], last_use: dict[Ref, int]) -> MemoryPlan:
+    """Plan buffers for the scheduled nodes ``computed``: an op that can write into ``out``
+    (``OpDef.out_arg``) writes into an input that dies at it (elementwise ops, same shape and
+    dtype), else into a dead result of the same static shape and dtype.
+
+    Aliasing is tracked by *roots*: a fresh result (from an ``out_arg`` op or one of
+    ``_FRESH_OPS``) is its own root; any other result may be a view of its inputs (reshape,
+    transpose, getitem, split, ...) and carries their roots, so a buffer dies only when every
+    view of it has.  Constants, feeds and variable values are never written.  Results that are
+    fetched, or assigned to a variable (the variable takes the array over), are never reused.
+    """
+    g = graph.nx
+    mp = MemoryPlan()
+    pos = {n: k for k, n in enumerate(computed)}
+    fresh: set[Ref] = set()
+    roots: dict[Ref, frozenset[Ref]] = {}
+    escaped: set[Ref] = set(fetches)
+    for n in computed:
+        d = g.nodes[n]
+        opdef = REGISTRY[d["op"]]
+        outs = [(n, i) for i in range(len(d["specs"]))]
+        if len(outs) == 1 and (opdef.out_arg or d["op"] in _FRESH_OPS):
+            fresh.add(outs[0])
+            roots[outs[0]] = frozenset(outs)
+        else:
+            union = frozenset().union(*(roots.get(r, frozenset()) for r in d["inputs"]))
+            for r in outs:
+                roots[r] = union
+        if d["op"] == "assign":
+            for r in d["inputs"]:
+                escaped |= roots.get(r, frozenset())
+    for r in fetches:
+        escaped |= roots.get(r, frozenset())
+    # a root's buffer dies at the last use of any tensor carrying it
+    death: dict[Ref, int] = {r: pos[r[0]] for r in fresh}
+    for r, k in last_use.items():
+        for root in roots.get(r, ()):
+            if death[root] < k:
+                death[root] = k
+    # byte accounting: when each result's memory is released without a plan
+    release: dict[int, list[Ref]] = {}
+    for r in roots:
+        if r in escaped:
+            continue
+        k = death[r] if r in fresh else last_use.get(r, pos[r[0]])
+        release.setdefault(k, []).append(r)
+
+    pool: dict[tuple[Any, ...], list[Ref]] = {}
+    taken: dict[int, Ref] = {}  # step -> the buffer (root) it writes into
+    for k, n in enumerate(computed):
+        d = g.nodes[n]
+        opdef = REGISTRY[d["op"]]
+        spec = d["specs"][0] if d["specs"] else None
+        out0 = (n, 0)
+        if spec is not None and out0 in fresh and opdef.out_arg and spec.shape != ():
+            took = None
+            if opdef.kind == "elementwise":
+                took = _in_place(g, d, k, roots, fresh, escaped, death, names, mp)
+            if took is None and None not in spec.shape:
+                bucket = pool.get((spec.shape, spec.dtype))
+                if bucket:
+                    took = bucket.pop()
+                    mp.out[k] = names[took]
+                    mp.hold[names[took]] = k
+                    mp.reused += 1
+            if took is not None:
+                taken[k] = took
+        for r in release.get(k, ()):
+            spec_r = g.nodes[r[0]]["specs"][r[1]]
+            if r in fresh and r != taken.get(k) and None not in spec_r.shape and spec_r.shape:
+                pool.setdefault((spec_r.shape, spec_r.dtype), []).append(r)
+
+    # byte accounting, without and with the plan
+    passed_on = set(taken.values())  # buffers another result took over
+    live = live_planned = 0
+    for k, n in enumerate(computed):
+        d = g.nodes[n]
+        for i, spec in enumerate(d["specs"]):
+            b = _nbytes(spec)
+            if b is None:
+                mp.unknown += 1
+                continue
+            mp.unplanned_sum += b
+            live += b
+            if not (i == 0 and k in taken):
+                live_planned += b
+        mp.unplanned_peak = max(mp.unplanned_peak, live)
+        mp.planned_peak = max(mp.planned_peak, live_planned)
+        for r in release.get(k, ()):
+            b = _nbytes(g.nodes[r[0]]["specs"][r[1]]) or 0
+            live -= b
+            if r not in passed_on:
+                live_planned -= b
+    return mp
+
+
+def _in_place(g: Any, d: dict[str, Any], k: int, roots: dict[Ref, frozenset[Ref]],
+              fresh: set[Ref], escaped: set[Ref], death: dict[Ref, int],
+              names: dict[Ref, str], mp: MemoryPlan) -> Ref | None:
+    """An input of elementwise node ``d`` (step ``k``) whose buffer dies here and can take the
+    result, or None; records the choice in ``mp``."""
+    spec = d["specs"][0]
+    inputs = d["inputs"]
+    for r in inputs:
+        if (r not in fresh or r in escaped or death[r] != k
+                or g.nodes[r[0]]["specs"][r[1]] != spec):
+            continue
+        # NOTE: an input that is another view of the same buffer would be overwritten while
+        # it is read: then no in-place write
+        if any(o != r and r in roots.get(o, ()) for o in inputs):
+            continue
+        guard = []
+        if None in spec.shape:
+            # the result's shape is the inputs' broadcast shape: when another input has an
+            # unknown dim, check at run time that it matches this one
+            for o in inputs:
+                if o != r and None in g.nodes[o[0]]["specs"][o[1]].shape:
+                    guard.append(f"{names[o]}.shape == {names[r]}.shape")
+        mp.out[k] = names[r]
+        if guard:
+            mp.guards[k] = " and ".join(sorted(set(guard)))
+        mp.in_place += 1
+        return r
+    return None
+
+
+def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy",
+          plan_memory: bool = False) -> Plan:
     """Schedule the nodes ``fetches`` (``(node, index)`` pairs) depend on and generate the
     code that runs them on ``backend``; ``Graph.run`` lowers once per set of fetches and caches
     the plan.
@@ -192,10 +378,16 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
     for k, n in enumerate(computed):
         for r in g.nodes[n]["inputs"]:
             last_use[r] = k
+    mp = plan_buffers(graph, computed, fetches, names, last_use) if plan_memory else None
+    held = {} if mp is None else mp.hold
     frees: list[list[Ref]] = [[] for _ in computed]
     for r, k in last_use.items():
         if r not in fetched and names[r][0] == "t":
-            frees[k].append(r)
+            # NOTE: a dead buffer a later step writes into lives until that step
+            frees[max(k, held.get(names[r], k))].append(r)
+    for r, name in names.items():
+        if name in held and r not in last_use:
+            frees[held[name]].append(r)
 
     lines = ["def run(feeds):"]
     # NOTE: feeds arrive as host arrays; a device backend moves them once, here
@@ -212,6 +404,10 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
         for a, v in d["attrs"].items():
             glb[f"a{k}_{a}"] = v
             args.append(f"{a}=a{k}_{a}")
+        if mp is not None and k in mp.out:
+            guard = mp.guards.get(k)
+            args.append(f"out={mp.out[k]}" if guard is None
+                        else f"out=({mp.out[k]} if {guard} else None)")
         outs = [(n, i) for i in range(len(d["specs"]))]
         lhs = ", ".join(names[r] for r in outs) + ("," if op.n_outputs != 1 else "")
         lhs = lhs if outs else "_"  # a node with no outputs (split into no parts)
@@ -223,7 +419,8 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
         if op.n_outputs != 1:
             lines += [f"    {names[r]} = xp.asarray({names[r]})"
                       for r, s in zip(outs, d["specs"], strict=True) if s.shape == ()]
-        dead = frees[k] + [r for r in outs if r not in last_use and r not in fetched]
+        dead = frees[k] + [r for r in outs if r not in last_use and r not in fetched
+                           and names[r] not in held]
         if dead:
             lines.append(f"    del {', '.join(names[r] for r in dead)}")
         steps.append((n, d["op"], [names[r] for r in d["inputs"]], [names[r] for r in outs],
@@ -240,5 +437,7 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy") -> Plan:
         spec = g.nodes[n]["specs"][0]
         static = None if None in spec.shape else spec.shape
         feed_checks[n] = (spec.dtype, static, spec.shape)
-    return Plan(glb["run"], source, steps, placeholders, filename, line_nodes, graph.version,
+    plan = Plan(glb["run"], source, steps, placeholders, filename, line_nodes, graph.version,
                 feed_checks)
+    plan.memory = mp
+    return plan

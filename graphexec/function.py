@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .checks import check_dtype, check_shape
+from .compiler import CompiledGraph, check_level
 from .config import functions_run_eagerly
 from .context import _GRAPH, _TAPES, graph
 from .errors import _PKG_DIR, GraphError, InvalidArgumentError
@@ -385,11 +386,14 @@ def _arg_name(path: str) -> str:
 class _Trace:
     """One traced graph: its placeholders (in leaf order), fetches and output recipe."""
 
-    __slots__ = ("assigns", "copy", "fetches", "graph", "key", "n_out", "placeholders", "recipe")
+    __slots__ = ("assigns", "copy", "fetches", "graph", "key", "level", "n_out", "placeholders",
+                 "recipe")
 
     def __init__(self, graph: Graph, key: Any, placeholders: list[Tensor],
-                 outputs: list[Tensor], recipe: Any, assigns: list[Tensor]) -> None:
+                 outputs: list[Tensor], recipe: Any, assigns: list[Tensor],
+                 level: int | None) -> None:
         self.graph = graph
+        self.level = level
         self.key = key
         self.placeholders = placeholders
         self.recipe = recipe
@@ -403,7 +407,7 @@ class _Trace:
         if not self.fetches:
             return _restore(self.recipe, [])
         feeds = dict(zip(self.placeholders, values, strict=True))
-        got = self.graph.run(self.fetches, feeds)
+        got = self.graph.run(self.fetches, feeds, optimize=self.level)
         outs = [Tensor(np.array(v) if c else v)
                 for v, c in zip(got[:self.n_out], self.copy, strict=True)]
         return _restore(self.recipe, outs)
@@ -433,10 +437,13 @@ class Function:
     """
 
     def __init__(self, fn: Callable[..., Any], input_signature: Sequence[Any] | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, optimize: int | None = None) -> None:
         if isinstance(fn, Function):
             input_signature = fn.input_signature if input_signature is None else input_signature
+            optimize = fn.optimize_level if optimize is None else optimize
             fn = fn.python_function
+        self._level: int | None = (None if optimize is None
+                                   else check_level(optimize, "function"))
         if not callable(fn):
             raise InvalidArgumentError(f"function: {fn!r} is not callable")
         functools.update_wrapper(self, fn, updated=())
@@ -462,6 +469,11 @@ class Function:
         self._bound_strong: dict[int, tuple[Any, Function]] = {}
 
     # -- inspection -------------------------------------------------------------------------
+    @property
+    def optimize_level(self) -> int | None:
+        """The optimization level its graphs run at (None: the default level)."""
+        return self._level
+
     @property
     def python_function(self) -> Callable[..., Any]:
         """The wrapped Python function."""
@@ -513,6 +525,21 @@ class Function:
         """
         return self._concrete(args, kwargs)[0].graph
 
+    def get_compiled(self, *args: Any, **kwargs: Any) -> CompiledGraph:
+        """The compiled graph these arguments run: ``.graph`` is the optimized graph,
+        ``.report`` what the optimizer did, ``.plan.source`` the generated code.
+
+        >>> import numpy as np, graphexec as gx
+        >>> @gx.function(optimize=2)
+        ... def f(x):
+        ...     return gx.nn.relu(x * 2.0 + 1.0)
+        >>> c = f.get_compiled(np.ones(3, "float32"))
+        >>> len(f.get_graph(np.ones(3, "float32"))), len(c.graph)
+        (6, 2)
+        """
+        trace = self._concrete(args, kwargs)[0]
+        return trace.graph.compile(trace.fetches, optimize=trace.level)
+
     def __repr__(self) -> str:
         return f"<graphexec.Function {self._name}: {self.trace_count} trace(s)>"
 
@@ -543,7 +570,8 @@ class Function:
     def _bind_to(self, instance: Any) -> Function:
         sig = self._input_signature
         return Function(types.MethodType(self._fn, instance),
-                        input_signature=None if sig is None else list(sig), name=self._name)
+                        input_signature=None if sig is None else list(sig), name=self._name,
+                        optimize=self._level)
 
     def _concrete(self, args: tuple[Any, ...], kwargs: dict[str, Any]
                   ) -> tuple[_Trace, list[Any]]:
@@ -654,7 +682,7 @@ class Function:
                 "it, or once (e.g. `if self.v is None: self.v = gx.Variable(...)`)")
         assigns = [g.tensor(n) for n, d in g.nx.nodes(data=True) if d["op"] == "assign"]
         self._traced = True
-        return _Trace(g, key, phs, fetches, recipe, assigns)
+        return _Trace(g, key, phs, fetches, recipe, assigns, self._level)
 
 
 def _flat_specs(s: Any, out: list[TensorSpec]) -> None:
@@ -669,9 +697,9 @@ def _flat_specs(s: Any, out: list[TensorSpec]) -> None:
 
 
 def function(fn: Callable[..., Any] | None = None,
-             input_signature: Sequence[Any] | None = None) -> Any:
-    """Compile ``fn`` into graphs: ``@gx.function``, ``@gx.function(input_signature=[...])``
-    or ``gx.function(fn, input_signature=None)``.
+             input_signature: Sequence[Any] | None = None, optimize: int | None = None) -> Any:
+    """Compile ``fn`` into graphs: ``@gx.function``, ``@gx.function(input_signature=[...],
+    optimize=3)`` or ``gx.function(fn, input_signature=None, optimize=None)``.
 
     A call traces ``fn`` into a ``Graph`` once per *input signature* — the shapes and dtypes
     of its tensor arguments (graphexec tensors, numpy arrays) and the values of its other
@@ -696,6 +724,11 @@ def function(fn: Callable[..., Any] | None = None,
       argument that changed.
     - Inside a graph being built (another function's trace, ``gx.graph()``) or under an eager
       ``GradientTape``, ``fn`` is simply called: it is inlined, or its ops are recorded.
+    - ``optimize`` is the optimization level of each traced graph (see ``gx.optimize``;
+      default ``gx.compiler.default_level()``, initially 1: exact rewrites only).  Level 2
+      fuses elementwise ops into compiled loops (results within a few ulp of eager mode for
+      transcendental functions), level 3 also plans memory.  ``get_compiled`` shows the
+      result.
 
     >>> import numpy as np, graphexec as gx
     >>> from graphexec.function import TensorSpec, function
@@ -732,8 +765,8 @@ def function(fn: Callable[..., Any] | None = None,
     array(2)
     """
     if fn is None:
-        return lambda f: Function(f, input_signature)
+        return lambda f: Function(f, input_signature, optimize=optimize)
     if isinstance(fn, list | tuple) and input_signature is None:
         raise InvalidArgumentError("function: pass the input signature by keyword: "
                                    "@gx.function(input_signature=[...])")
-    return Function(fn, input_signature)
+    return Function(fn, input_signature, optimize=optimize)

@@ -53,6 +53,9 @@ class Graph:
         self._names: Counter[str] = Counter()
         self._captures: dict[int, tuple[Any, Ref]] = {}
         self._plans: dict[Any, Any] = {}
+        self._compiled: dict[Any, Any] = {}
+        #: lower with the memory planner (set by ``optimize(level=3)``)
+        self.plan_memory = False
 
     # -- building -----------------------------------------------------------------------
     def _unique(self, base: str, scoped: bool = True) -> str:
@@ -298,12 +301,17 @@ class Graph:
 
     # -- running -------------------------------------------------------------------------
     def run(self, fetches: Any, feeds: Mapping[Any, Any] | None = None, *,
-            backend: str = "numpy") -> Any:
+            backend: str = "numpy", optimize: int | None = None) -> Any:
         """Run the graph: compute ``fetches`` (a tensor, a list/tuple or a dict of tensors).
 
         ``feeds`` maps placeholders (tensors or their names) to values; they are checked
         against the placeholders' shapes and dtypes before any kernel runs.  Fetched values
         of constants and variables are read-only: copy them to change them.
+
+        ``optimize`` (0–3, default ``gx.compiler.default_level()``, initially 1) is the
+        optimization level (see ``gx.optimize``): the part of the graph the fetches need is
+        copied, optimized and lowered once per set of fetches, and cached; the graph itself
+        is left as built.  Level 0 runs the nodes as built.
 
         >>> import graphexec as gx
         >>> with gx.graph() as g:
@@ -320,12 +328,56 @@ class Graph:
         else:
             flat, rebuild = _flatten_fetches(fetches)
             refs = tuple(self._fetch_ref(t) for t in flat)
-        plan = self._plans.get((refs, backend))
+        plan = self._plans.get((refs, backend, optimize))
         if plan is None or plan.version != self.version:
-            if len(self._plans) > 64:
-                self._plans.clear()
-            plan = self._plans[(refs, backend)] = lower(self, refs, backend)
+            plan = self._lower(refs, backend, optimize)
         return rebuild(plan.run(self._check_feeds(plan, feeds)))
+
+    def _lower(self, refs: tuple[Ref, ...], backend: str, optimize: int | None) -> Plan:
+        from .compiler import check_level
+
+        level = check_level(optimize, "run")
+        if len(self._plans) > 64:
+            self._plans.clear()
+            self._compiled.clear()
+        if level == 0:
+            plan = lower(self, refs, backend, plan_memory=self.plan_memory)
+        else:
+            plan = self.compile(list(refs), optimize=level, backend=backend).plan
+        # NOTE: cached under the level asked for (None too), so a change of the default level
+        # is seen only by new plans: call invalidate() after changing it
+        self._plans[(refs, backend, optimize)] = plan
+        return plan
+
+    def compile(self, fetches: Any, *, optimize: int | None = None,
+                backend: str = "numpy") -> Any:
+        """An optimized, lowered copy of the part of the graph ``fetches`` need: a
+        ``CompiledGraph`` to call with feeds, with the optimized ``graph``, the optimizer's
+        ``report`` and the lowered ``plan`` (``plan.source`` is the generated code).  Cached
+        per fetches, level and backend until the graph changes.
+
+        >>> import numpy as np, graphexec as gx
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((2,), "float64", name="x")
+        ...     y = gx.exp(x) * 1.0 + gx.exp(x)
+        >>> f = g.compile(y, optimize=1)
+        >>> print(f.graph)  # doctest: +ELLIPSIS
+        graph g...@O1 (3 nodes)
+          x: f64[2] = placeholder() ...
+          exp: f64[2] = exp(x) ...
+          add: f64[2] = add(exp, exp) ...
+        >>> f({x: [0.0, 0.0]})
+        array([2., 2.])
+        """
+        from .compiler import CompiledGraph, check_level
+
+        level = check_level(optimize, "compile")
+        flat, _ = _flatten_fetches(fetches)
+        key = (tuple(self._fetch_ref(t) for t in flat), backend, level, _structure(fetches))
+        hit = self._compiled.get(key)
+        if hit is None or hit.version != self.version:
+            hit = self._compiled[key] = CompiledGraph(self, fetches, level, backend)
+        return hit
 
     def apply_pass(self, fn: Callable[[Graph], bool], *, validate: bool = True) -> bool:
         """Run a graph pass ``fn(graph) -> changed`` that rewrites ``self.nx``; when it
@@ -370,6 +422,9 @@ class Graph:
         self.version += 1
 
     def _fetch_ref(self, t: Any) -> Ref:
+        if (isinstance(t, tuple) and len(t) == 2 and isinstance(t[0], str)
+                and isinstance(t[1], int)):  # a (node, output) reference
+            t = self.tensor(f"{t[0]}:{t[1]}")
         if isinstance(t, str):
             t = self.tensor(t)
         if not isinstance(t, Tensor):
@@ -425,6 +480,13 @@ def _check_feed(node: str, spec: Spec, value: Any, loc: str) -> Any:
         raise FeedError(f"run: feed for placeholder {node!r} has shape {fmt_shape(arr.shape)}; "
                         f"the placeholder ({loc}) takes {fmt_shape(spec.shape)}")
     return arr
+
+
+def _structure(fetches: Any) -> Any:
+    """What, besides the tensors, decides how results are handed back."""
+    if isinstance(fetches, Mapping):
+        return ("mapping", tuple(fetches))
+    return type(fetches) if isinstance(fetches, list | tuple) else None
 
 
 def _first(values: list[Any]) -> Any:

@@ -1,3 +1,13 @@
 """Every primitive op and its frontend function; importing this registers them all."""
 
-from . import array, core, creation, grad, linalg, math, nn, pad  # noqa: F401  (registers ops)
+from . import (  # noqa: F401  (registers ops)
+    array,
+    core,
+    creation,
+    fused_nn,
+    grad,
+    linalg,
+    math,
+    nn,
+    pad,
+)

@@ -58,11 +58,15 @@ def _relu_infer(x: Spec) -> Spec:
 
 
 # NOTE: the kernel refuses what infer refuses (complex), so eager mode skips infer
-@register("relu", infer=_relu_infer, kind="elementwise", arity=1, kernel_checks=True)
-def _relu(xp, x):
+@register("relu", infer=_relu_infer, kind="elementwise", arity=1, kernel_checks=True,
+          out_arg=True)
+def _relu(xp, x, out=None):
     if x.dtype.kind == "c":
         raise TypeError("relu of a complex tensor")
-    return xp.maximum(x, x.dtype.type(0))  # a typed zero keeps bool and small ints as they are
+    # a typed zero keeps bool and small ints as they are
+    if out is None:
+        return xp.maximum(x, x.dtype.type(0))
+    return xp.maximum(x, x.dtype.type(0), out=out)
 
 
 @register("sigmoid", infer=_float_infer, kind="elementwise", arity=1)

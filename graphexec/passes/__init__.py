@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import InvalidArgumentError
 from ..ir import Graph
 from .basic import common_subexpression_elimination, constant_folding, dead_code_elimination
 from .core import replace_uses
@@ -21,6 +22,7 @@ __all__ = [
     "optimize",
     "OptimizationReport",
     "PassRecord",
+    "LEVELS",
     "replace_uses",
 ]
 
@@ -61,6 +63,8 @@ class OptimizationReport:
     graph: str
     level: int
     records: list[PassRecord] = field(default_factory=list)
+    #: level 3: the memory plan for fetching the kept nodes (``executor.MemoryPlan``)
+    memory: Any = None
 
     @property
     def nodes_before(self) -> int:
@@ -93,20 +97,89 @@ class OptimizationReport:
             return f"optimize {self.graph} level {self.level}: nothing run"
         width = max(len(r.name) for r in self.records)
         lines = [head, f"  round  {'pass'.ljust(width)}  before  after     ms  actions"]
+        idle: dict[str, float] = {}
         for r in self.records:
-            shown = ", ".join(r.actions[:3]) + (f", ... (+{len(r.actions) - 3})"
+            if not (r.changed or r.actions):
+                idle[r.name] = idle.get(r.name, 0.0) + r.seconds
+                continue
+            shown = "; ".join(r.actions[:3]) + (f"; ... (+{len(r.actions) - 3})"
                                                 if len(r.actions) > 3 else "")
             lines.append(f"  {r.round:5d}  {r.name.ljust(width)}  {r.nodes_before:6d}  "
                          f"{r.nodes_after:5d}  {r.seconds * 1e3:5.1f}  {shown or '-'}")
+        if idle:
+            total = sum(idle.values())
+            lines.append(f"  {'':5}  {'(no change)'.ljust(width)}  {'':6}  {'':5}  "
+                         f"{total * 1e3:5.1f}  {', '.join(idle)}")
+        total = sum(r.seconds for r in self.records)
+        lines.append(f"  total {total * 1e3:.1f} ms")
         return "\n".join(lines)
 
 
+#: what each level runs
+LEVELS = {
+    0: "none",
+    1: "basic: common subexpressions, constant folding, algebraic simplification, dead code",
+    2: "extended: basic + dense/conv epilogue fusion + elementwise fusion",
+    3: "all: extended + memory planning (buffer reuse, in-place elementwise ops)",
+}
+
+
+def _basic_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
+    from .simplify import algebraic_simplification
+
+    return [
+        ("common_subexpression_elimination",
+         functools.partial(common_subexpression_elimination, keep=keep)),
+        ("constant_folding", constant_folding),
+        ("algebraic_simplification", functools.partial(algebraic_simplification, keep=keep)),
+        ("dead_code_elimination", functools.partial(dead_code_elimination, keep=keep)),
+    ]
+
+
+def _fusion_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
+    from .epilogue import epilogue_fusion
+    from .fusion import elementwise_fusion
+
+    return [
+        ("epilogue_fusion", functools.partial(epilogue_fusion, keep=keep)),
+        ("elementwise_fusion", functools.partial(elementwise_fusion, keep=keep)),
+        ("dead_code_elimination", functools.partial(dead_code_elimination, keep=keep)),
+    ]
+
+
+def _to_fixed_point(graph: Graph, report: OptimizationReport,
+                    passes: list[tuple[str, Callable[..., bool]]], max_rounds: int) -> None:
+    for _ in range(max_rounds):
+        rnd = report.rounds + 1
+        any_changed = False
+        for name, fn in passes:
+            actions: list[str] = []
+            before = len(graph)
+            t0 = time.perf_counter()
+            changed = graph.apply_pass(functools.partial(fn, actions=actions), validate=False)
+            report.records.append(PassRecord(name, rnd, before, len(graph),
+                                             time.perf_counter() - t0, changed, actions))
+            any_changed |= changed
+        if not any_changed:
+            break
+
+
 def optimize(graph: Graph, level: int = 1, keep: Iterable[Any] = (),
-             max_rounds: int = 10) -> OptimizationReport:
-    """Optimize ``graph`` in place.  Level 0 does nothing; level 1 runs common subexpression
-    elimination, constant folding and dead code elimination, each through
-    ``Graph.apply_pass``, until a round changes nothing.  Name every node you will fetch in
-    ``keep`` (node names or tensors): other nodes may be merged away or removed.
+             max_rounds: int = 10, validate: bool = True) -> OptimizationReport:
+    """Optimize ``graph`` in place and report what each pass did.
+
+    - level 0: nothing;
+    - level 1 (basic): common subexpression elimination, constant folding, algebraic
+      simplification and dead code elimination, repeated until a round changes nothing.
+      Every rewrite is exact: results stay bit-identical to eager mode;
+    - level 2 (extended): then dense/conv2d epilogue fusion and elementwise fusion (one
+      compiled loop per group with the ``jit`` extra, numpy in place without it);
+    - level 3 (all): then memory planning: when the graph is lowered, elementwise ops write
+      into inputs that die at them and dead buffers are reused (``graph.plan_memory``).
+
+    Name every node you will fetch in ``keep`` (node names or tensors): other nodes may be
+    merged away, fused or removed.  ``Graph.run(..., optimize=level)``, ``Graph.compile`` and
+    ``gx.function(optimize=level)`` do this on a copy of the graph for you.
 
     >>> import graphexec as gx
     >>> from graphexec.passes import optimize
@@ -116,30 +189,45 @@ def optimize(graph: Graph, level: int = 1, keep: Iterable[Any] = (),
     ...     y = gx.sin(x * c) + gx.sin(x * c)
     >>> report = optimize(g, keep=[y])
     >>> len(g), g.run(y, {x: [0.0, 0.0]})
-    (5, array([0., 0.]))
+    (3, array([0., 0.]))
+    >>> print(g)  # doctest: +ELLIPSIS
+    graph g... (3 nodes)
+      x: f64[2] = placeholder() ...
+      sin: f64[2] = sin(x) ...
+      add: f64[2] = add(sin, sin) ...
     """
-    if level not in (0, 1):
-        raise ValueError(f"optimize: unknown level {level!r} (0 or 1)")
+    if level not in LEVELS:
+        raise InvalidArgumentError(f"optimize: unknown level {level!r}; levels are "
+                                   + "; ".join(f"{k} ({v.partition(':')[0]})"
+                                               for k, v in LEVELS.items()))
     keep = list(keep)
     report = OptimizationReport(graph.name, level)
     if level == 0:
         return report
-    passes: list[tuple[str, Callable[..., bool]]] = [
-        ("common_subexpression_elimination",
-         functools.partial(common_subexpression_elimination, keep=keep)),
-        ("constant_folding", constant_folding),
-        ("dead_code_elimination", functools.partial(dead_code_elimination, keep=keep)),
-    ]
-    for rnd in range(1, max_rounds + 1):
-        any_changed = False
-        for name, fn in passes:
-            actions: list[str] = []
-            before = len(graph)
-            t0 = time.perf_counter()
-            changed = graph.apply_pass(functools.partial(fn, actions=actions))
-            report.records.append(PassRecord(name, rnd, before, len(graph),
-                                             time.perf_counter() - t0, changed, actions))
-            any_changed |= changed
-        if not any_changed:
-            break
+    _to_fixed_point(graph, report, _basic_passes(keep), max_rounds)
+    if level >= 2:
+        _to_fixed_point(graph, report, _fusion_passes(keep), max_rounds)
+    if level >= 3:
+        t0 = time.perf_counter()
+        graph.plan_memory = True
+        memory = _memory_preview(graph, keep)
+        report.memory = memory
+        report.records.append(PassRecord(
+            "memory_planning", report.rounds, len(graph), len(graph),
+            time.perf_counter() - t0, False, [] if memory is None else [memory.summary()]))
+    if validate:
+        graph.validate()
     return report
+
+
+def _memory_preview(graph: Graph, keep: list[Any]) -> Any:
+    """The memory plan for fetching the kept nodes (None when nothing is kept)."""
+    from ..executor import lower
+    from .core import keep_names
+
+    names = keep_names(keep)
+    refs = tuple((n, i) for n in names if n in graph.nx
+                 for i in range(len(graph.nx.nodes[n]["specs"])))
+    if not refs:
+        return None
+    return lower(graph, refs, plan_memory=True).memory

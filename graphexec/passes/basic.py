@@ -47,7 +47,7 @@ def dead_code_elimination(graph: Graph, keep: Iterable[Any] = (),
 
     def dead(n: str) -> bool:
         op = g.nodes[n]["op"]
-        return (g.out_degree(n) == 0 and n not in kept and op != "placeholder"
+        return (not g.succ[n] and n not in kept and op != "placeholder"
                 and is_pure(op))
 
     work = [n for n in g if dead(n)]

@@ -1,0 +1,173 @@
+"""Fused epilogues: ``fused_dense`` is ``activation(matmul(x, w) + b)`` and ``fused_conv2d`` is
+``activation(conv2d(x, f) + b)``, each one op.
+
+Only the epilogue fusion pass (``graphexec.passes.epilogue``) creates them.  Each runs the very
+kernels of the chain it replaces, in the same order and with the same operand order: the matmul
+or conv2d kernel, then the ``add`` kernel writing the bias into that fresh result in place,
+then the activation in place.  Results are bit-identical to the unfused nodes, without the
+intermediate arrays.  The bias may be omitted, and ``activation`` may be ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import numpy as np
+
+from ..errors import DTypeError, InvalidArgumentError, ShapeError
+from ..registry import REGISTRY, Spec, fmt_shape, register
+from . import linalg, math, nn  # noqa: F401  (registers the ops these build on)
+
+__all__ = ["fusable_activation", "bias_keeps_shape", "ACTIVATIONS_IN_PLACE"]
+
+
+def _kernel(name: str, xp: Any) -> Any:
+    """The kernel the executor runs for op ``name`` on backend ``xp`` (its override, if any)."""
+    op = REGISTRY[name]
+    return op.overrides.get(xp.__name__, op.kernel)
+
+
+# -- activations applied in place ----------------------------------------------------------------
+def _relu_into(xp: Any, out: Any) -> None:
+    xp.maximum(out, out.dtype.type(0), out=out)  # ops/nn.py ``_relu``, into ``out``
+
+
+def _sigmoid_into(xp: Any, out: Any) -> None:
+    # NOTE: the steps of ops/nn.py ``_sigmoid`` for a float input, same ufuncs and operand
+    # order, with two temporaries instead of seven
+    keep = out >= 0
+    e = xp.abs(out)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
+    r = 1 + e
+    xp.true_divide(1, r, out=r)
+    xp.multiply(e, r, out=e)
+    xp.copyto(out, e)
+    xp.copyto(out, r, where=keep)
+
+
+#: activations whose kernel takes no ``out=``, mirrored in place step by step
+ACTIVATIONS_IN_PLACE = {"relu": _relu_into, "sigmoid": _sigmoid_into}
+
+
+def fusable_activation(op: str) -> bool:
+    """Whether the fused ops can apply op ``op`` in place as their activation: any pure
+    one-input elementwise op whose kernel takes ``out=`` (tanh, exp, ...), relu or sigmoid.
+
+    >>> from graphexec.ops.fused_nn import fusable_activation
+    >>> fusable_activation("relu"), fusable_activation("tanh"), fusable_activation("softmax")
+    (True, True, False)
+    """
+    d = REGISTRY.get(op)
+    return d is not None and d.kind == "elementwise" and d.arity == 1 and d.pure and (
+        d.out_arg or op in ACTIVATIONS_IN_PLACE)
+
+
+def _epilogue(xp: Any, out: Any, b: tuple[Any, ...], activation: str | None,
+              bias_first: bool) -> Any:
+    """``activation(out + b)`` computed into ``out``, a fresh writeable array."""
+    if out.ndim == 0:  # numpy gives 0-d results as scalars; a 1-element view works in place
+        out = xp.asarray(out)
+        work = out.reshape(1)
+    else:
+        work = out
+    if b:
+        add = _kernel("add", xp)
+        if bias_first:
+            add(xp, b[0], work, out=work)
+        else:
+            add(xp, work, b[0], out=work)
+    if activation is not None:
+        if REGISTRY[activation].out_arg:
+            _kernel(activation, xp)(xp, work, out=work)
+        else:
+            ACTIVATIONS_IN_PLACE[activation](xp, work)
+    return out
+
+
+def bias_keeps_shape(y: Sequence[int | None], b: Sequence[int | None]) -> bool:
+    """Whether adding a bias of shape ``b`` to a result of shape ``y`` surely keeps ``y``'s
+    shape, whatever the unknown dims (``None``) turn out to be: the bias must not have more
+    dims, and each of its dims must be 1 or match a known dim of ``y`` other than 1.
+
+    >>> from graphexec.ops.fused_nn import bias_keeps_shape
+    >>> bias_keeps_shape((None, 3), (3,)), bias_keeps_shape((None, 3), (1, 3))
+    (True, True)
+    >>> bias_keeps_shape((None, 3), (2, 3)), bias_keeps_shape((2, 3), (2, 2, 3))
+    (False, False)
+    """
+    return len(b) <= len(y) and all(d == 1 or (m not in (None, 1) and d in (None, m))
+                                    for m, d in zip(y[len(y) - len(b):], b))
+
+
+def _spec(s: Spec | tuple[Spec, ...]) -> Spec:
+    return cast(Spec, s)  # the ops chained here have one output
+
+
+def _epilogue_infer(y: Spec, b: tuple[Spec, ...], activation: str | None,
+                    bias_first: bool) -> Spec:
+    """The spec of ``activation(y + b)``; an error where the kernel cannot compute it in place
+    in ``y``: a bias or an activation changing the dtype, a bias surely enlarging the shape (a
+    bias that turns out to enlarge it at run time is an error then)."""
+    if len(b) > 1:
+        raise InvalidArgumentError(f"takes at most one bias, got {len(b)}")
+    out = Spec(tuple(y.shape), np.dtype(y.dtype))
+    if b:
+        add = REGISTRY["add"].infer
+        s = _spec(add(b[0], out) if bias_first else add(out, b[0]))
+        if len(s.shape) != len(out.shape) or any(
+                m is not None and m != n for m, n in zip(out.shape, s.shape)):
+            raise ShapeError(f"bias {fmt_shape(b[0].shape)} broadcasts the result "
+                             f"{fmt_shape(out.shape)} to {fmt_shape(s.shape)}; the bias must "
+                             "keep its shape")
+        if s.dtype != out.dtype:
+            raise DTypeError(f"a {b[0].dtype} bias makes the {out.dtype} result {s.dtype}; "
+                             "the bias must keep its dtype")
+        out = s
+    if activation is not None:
+        if not isinstance(activation, str) or not fusable_activation(activation):
+            raise InvalidArgumentError(f"activation {activation!r} cannot be applied in place; "
+                                       "use relu, sigmoid or a one-input elementwise op taking "
+                                       "out=")
+        s = _spec(REGISTRY[activation].infer(out))
+        if s.dtype != out.dtype:
+            raise DTypeError(f"{activation} of a {out.dtype} result gives {s.dtype}; the "
+                             "activation must keep its dtype")
+    return out
+
+
+# -- the ops -------------------------------------------------------------------------------------
+def _dense_infer(x: Spec, w: Spec, *b: Spec, activation: str | None = None,
+                 bias_first: bool = False) -> Spec:
+    return _epilogue_infer(_spec(REGISTRY["matmul"].infer(x, w)), b, activation, bias_first)
+
+
+_MATMUL = REGISTRY["matmul"].kernel
+
+
+@register("fused_dense", infer=_dense_infer, differentiable=False, out_arg=True)
+def _fused_dense(xp, x, w, *b, activation=None, bias_first=False, out=None):
+    matmul = _kernel("matmul", xp)
+    # NOTE: np.matmul into a C-contiguous ``out`` runs the BLAS call it runs into its own
+    # result, bit for bit; into another layout (a transposed buffer) it may round differently
+    if out is not None and matmul is _MATMUL and xp is np and out.flags.c_contiguous:
+        xp.matmul(x, w, out=out)
+    elif out is not None:
+        xp.copyto(out, matmul(xp, x, w))
+    else:
+        out = matmul(xp, x, w)
+    return _epilogue(xp, out, b, activation, bias_first)
+
+
+def _conv_infer(x: Spec, f: Spec, *b: Spec, strides: tuple[int, int],
+                dilations: tuple[int, int], activation: str | None = None,
+                bias_first: bool = False) -> Spec:
+    y = _spec(REGISTRY["conv2d"].infer(x, f, strides=strides, dilations=dilations))
+    return _epilogue_infer(y, b, activation, bias_first)
+
+
+@register("fused_conv2d", infer=_conv_infer, differentiable=False)
+def _fused_conv2d(xp, x, f, *b, strides, dilations, activation=None, bias_first=False):
+    out = _kernel("conv2d", xp)(xp, x, f, strides=strides, dilations=dilations)
+    return _epilogue(xp, out, b, activation, bias_first)
