@@ -26,7 +26,7 @@ lint: $(VENV)/.dev
 test: lint
 	$(PY) -m pytest -n 2 -q
 
-bench: $(VENV)/.base
+bench: $(VENV)/.dev
 	$(PY) benchmarks/executor_overhead.py
 	$(PY) benchmarks/eager_overhead.py
 	$(PY) benchmarks/optimizer.py

@@ -3,13 +3,26 @@
 ``run_functions_eagerly(True)`` makes every ``gx.function`` call its Python function directly,
 op by op, instead of tracing it into a graph: print, step through and debug it as plain eager
 code, then switch tracing back on.
+
+``set_fusion_backend`` chooses how fused elementwise groups run on the CPU: one numba loop
+kernel (the ``jit`` extra) or the ops' own numpy ufuncs, one after another.
 """
 
 from __future__ import annotations
 
-__all__ = ["run_functions_eagerly", "functions_run_eagerly"]
+import sys
+
+from .errors import MissingExtraError
+
+__all__ = ["run_functions_eagerly", "functions_run_eagerly", "set_fusion_backend",
+           "fusion_backend", "FUSION_BACKENDS"]
 
 _RUN_EAGERLY = False
+
+#: the choices of ``set_fusion_backend``
+FUSION_BACKENDS = ("auto", "numba", "numpy")
+_FUSION_BACKEND = "auto"
+_NUMBA_MISSING = False  # an import of numba failed once: do not search for it again
 
 
 def run_functions_eagerly(flag: bool) -> None:
@@ -49,3 +62,79 @@ def functions_run_eagerly() -> bool:
     False
     """
     return _RUN_EAGERLY
+
+
+def set_fusion_backend(name: str) -> None:
+    """Run fused elementwise groups with ``"numba"`` (one compiled loop per group; needs
+    ``pip install 'graphexec[jit]'``), ``"numpy"`` (the ops' ufuncs, in place on reused
+    buffers) or ``"auto"`` (the default: numba when it can be imported).  Arrays of another
+    module (cupy) always take the ufunc path.
+
+    >>> from graphexec import config
+    >>> config.set_fusion_backend("numpy")
+    >>> config.fusion_backend()
+    'numpy'
+    >>> config.set_fusion_backend("auto")
+    >>> config.fusion_backend() in ("numba", "numpy")
+    True
+    >>> config.set_fusion_backend("cuda")
+    Traceback (most recent call last):
+        ...
+    ValueError: set_fusion_backend: unknown backend 'cuda'; choose one of ('auto', 'numba', 'numpy')
+    """
+    global _FUSION_BACKEND
+    if name not in FUSION_BACKENDS:
+        raise ValueError(f"set_fusion_backend: unknown backend {name!r}; choose one of "
+                         f"{FUSION_BACKENDS}")
+    if name == "numba":
+        _require_numba()
+    _FUSION_BACKEND = name
+
+
+def fusion_backend() -> str:
+    """The backend fused groups run with now: ``"numba"`` or ``"numpy"`` (``"auto"`` resolved).
+    MissingExtraError if numba was asked for and cannot be imported.
+
+    >>> from graphexec import config
+    >>> config.set_fusion_backend("numpy")
+    >>> config.fusion_backend()
+    'numpy'
+    >>> config.set_fusion_backend("auto")
+    """
+    if _FUSION_BACKEND == "numpy":
+        return "numpy"
+    if _FUSION_BACKEND == "numba":
+        _require_numba()
+        return "numba"
+    return "numba" if numba_available() else "numpy"
+
+
+def numba_available() -> bool:
+    """Whether numba can be imported (it is imported on the first call).
+
+    >>> from graphexec import config
+    >>> config.numba_available() in (True, False)
+    True
+    """
+    global _NUMBA_MISSING
+    # NOTE: sys.modules first: a cheap check on every fused call, and it sees a numba hidden
+    # by setting sys.modules["numba"] = None
+    mod = sys.modules.get("numba", sys)
+    if mod is None:
+        return False
+    if mod is not sys:
+        return True
+    if _NUMBA_MISSING:
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        _NUMBA_MISSING = True
+        return False
+    return True
+
+
+def _require_numba() -> None:
+    if not numba_available():
+        raise MissingExtraError("fusion backend 'numba' needs numba: "
+                                "pip install 'graphexec[jit]'")

@@ -518,7 +518,9 @@ def _fmt_attr(v: Any) -> str:
 def _fmt_attrs(op: str, attrs: dict[str, Any]) -> str:
     if not attrs or op == "placeholder":  # a placeholder's spec already shows its attrs
         return ""
-    return "[" + ", ".join(f"{k}={_fmt_attr(v)}" for k, v in attrs.items()) + "]"
+    # ``origin``: the nodes a fused node replaced, kept for its error messages
+    shown = [f"{k}={_fmt_attr(v)}" for k, v in attrs.items() if k != "origin"]
+    return "[" + ", ".join(shown) + "]" if shown else ""
 
 
 def placeholder(shape: Sequence[int | None], dtype: Any = "float32",

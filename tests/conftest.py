@@ -1,4 +1,5 @@
 import os
+import pathlib
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -8,6 +9,10 @@ settings.register_profile("ci", max_examples=60, deadline=None,
 settings.register_profile("nightly", max_examples=3000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# compiled fused kernels of the tests stay in the checkout, not in the user's cache
+os.environ.setdefault("GRAPHEXEC_CACHE_DIR",
+                      str(pathlib.Path(__file__).resolve().parents[1] / ".cache"))
 
 
 def pytest_configure(config):

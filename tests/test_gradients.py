@@ -11,6 +11,8 @@ from .test_registry import CASES
 
 #: differentiable ops that are forward-only on purpose (differentiating them is a clear error)
 FORWARD_ONLY = {"eig", "eigh", "svd"}
+#: ops only the graph optimizer makes, after gradients have been taken
+OPTIMIZER_ONLY = {"fused_elementwise", "fused_dense", "fused_conv2d"}
 
 
 def _float(a):
@@ -104,7 +106,7 @@ def test_gradient_matches_central_differences(name, arrays, attrs):
 def test_every_differentiable_op_has_a_rule_or_is_forward_only():
     missing = sorted(n for n, op in REGISTRY.items()
                      if op.differentiable and op.kind != "source" and op.vjp is None
-                     and n not in FORWARD_ONLY)
+                     and n not in FORWARD_ONLY | OPTIMIZER_ONLY)
     assert not missing, f"differentiable ops without a gradient rule: {missing}"
 
 
@@ -125,3 +127,15 @@ def test_forward_only_ops_fail_clearly(name):
         y = gx.sum(out[0])
     with pytest.raises(gx.GraphexecError, match=f"{name}: has no gradient rule"):
         tape.gradient(y, x)
+
+
+def test_optimizer_made_ops_refuse_gradients_clearly():
+    with gx.graph() as g:
+        x = gx.placeholder((3, 4), "float64", name="x")
+        w = gx.placeholder((4, 2), "float64", name="w")
+        y = gx.nn.relu(x @ w + 1.0) * 2.0 + 1.0
+    gx.optimize(g, level=2, keep=[y])
+    ops = {d["op"] for _, d in g.nx.nodes(data=True)}
+    assert {"fused_dense", "fused_elementwise"} <= ops
+    with gx.graph(g), pytest.raises(gx.GraphexecError, match="made by the graph optimizer"):
+        gx.gradients(gx.sum(y), [x])

@@ -4,6 +4,7 @@ from . import (  # noqa: F401  (registers ops)
     array,
     core,
     creation,
+    fused,
     fused_nn,
     grad,
     linalg,

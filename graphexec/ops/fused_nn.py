@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..errors import DTypeError, InvalidArgumentError, ShapeError
+from ..errors import DTypeError, ExecutionError, GraphexecError, InvalidArgumentError, ShapeError
 from ..registry import REGISTRY, Spec, fmt_shape, register
 from . import linalg, math, nn  # noqa: F401  (registers the ops these build on)
 
@@ -64,9 +64,29 @@ def fusable_activation(op: str) -> bool:
         d.out_arg or op in ACTIVATIONS_IN_PLACE)
 
 
+def _failed(origin: tuple[tuple[str, str], ...], stage: int, e: Exception) -> Exception:
+    """``e`` worded as the executor words a failure of node ``origin[stage]`` (the node the
+    failing step was before fusion), so errors read the same at every optimization level."""
+    if isinstance(e, GraphexecError) or not origin:
+        return e
+    name, loc = origin[min(stage, len(origin) - 1)]
+    err = ExecutionError(f"while running node {name!r}: {type(e).__name__}: {e} — created at {loc}")
+    err.__cause__ = e
+    return err
+
+
 def _epilogue(xp: Any, out: Any, b: tuple[Any, ...], activation: str | None,
-              bias_first: bool) -> Any:
-    """``activation(out + b)`` computed into ``out``, a fresh writeable array."""
+              bias_first: bool, origin: tuple[tuple[str, str], ...] = ()) -> Any:
+    """``activation(out + b)`` computed into ``out``, a fresh writeable array; ``origin`` names
+    the fused nodes (product, bias add, activation) for errors."""
+    try:
+        return _epilogue_steps(xp, out, b, activation, bias_first)
+    except Exception as e:
+        raise _failed(origin, 1 if b else 2, e) from e
+
+
+def _epilogue_steps(xp: Any, out: Any, b: tuple[Any, ...], activation: str | None,
+                    bias_first: bool) -> Any:
     if out.ndim == 0:  # numpy gives 0-d results as scalars; a 1-element view works in place
         out = xp.asarray(out)
         work = out.reshape(1)
@@ -139,35 +159,42 @@ def _epilogue_infer(y: Spec, b: tuple[Spec, ...], activation: str | None,
 
 # -- the ops -------------------------------------------------------------------------------------
 def _dense_infer(x: Spec, w: Spec, *b: Spec, activation: str | None = None,
-                 bias_first: bool = False) -> Spec:
+                 bias_first: bool = False, origin: tuple[tuple[str, str], ...] = ()) -> Spec:
     return _epilogue_infer(_spec(REGISTRY["matmul"].infer(x, w)), b, activation, bias_first)
 
 
 _MATMUL = REGISTRY["matmul"].kernel
 
 
-@register("fused_dense", infer=_dense_infer, differentiable=False, out_arg=True)
-def _fused_dense(xp, x, w, *b, activation=None, bias_first=False, out=None):
+@register("fused_dense", infer=_dense_infer, out_arg=True)
+def _fused_dense(xp, x, w, *b, activation=None, bias_first=False, origin=(), out=None):
     matmul = _kernel("matmul", xp)
-    # NOTE: np.matmul into a C-contiguous ``out`` runs the BLAS call it runs into its own
-    # result, bit for bit; into another layout (a transposed buffer) it may round differently
-    if out is not None and matmul is _MATMUL and xp is np and out.flags.c_contiguous:
-        xp.matmul(x, w, out=out)
-    elif out is not None:
-        xp.copyto(out, matmul(xp, x, w))
-    else:
-        out = matmul(xp, x, w)
-    return _epilogue(xp, out, b, activation, bias_first)
+    try:
+        # NOTE: np.matmul into a C-contiguous ``out`` runs the BLAS call it runs into its own
+        # result, bit for bit; into another layout (a transposed buffer) it may round differently
+        if out is not None and matmul is _MATMUL and xp is np and out.flags.c_contiguous:
+            xp.matmul(x, w, out=out)
+        elif out is not None:
+            xp.copyto(out, matmul(xp, x, w))
+        else:
+            out = matmul(xp, x, w)
+    except Exception as e:
+        raise _failed(origin, 0, e) from e
+    return _epilogue(xp, out, b, activation, bias_first, origin)
 
 
 def _conv_infer(x: Spec, f: Spec, *b: Spec, strides: tuple[int, int],
                 dilations: tuple[int, int], activation: str | None = None,
-                bias_first: bool = False) -> Spec:
+                bias_first: bool = False, origin: tuple[tuple[str, str], ...] = ()) -> Spec:
     y = _spec(REGISTRY["conv2d"].infer(x, f, strides=strides, dilations=dilations))
     return _epilogue_infer(y, b, activation, bias_first)
 
 
-@register("fused_conv2d", infer=_conv_infer, differentiable=False)
-def _fused_conv2d(xp, x, f, *b, strides, dilations, activation=None, bias_first=False):
-    out = _kernel("conv2d", xp)(xp, x, f, strides=strides, dilations=dilations)
-    return _epilogue(xp, out, b, activation, bias_first)
+@register("fused_conv2d", infer=_conv_infer)
+def _fused_conv2d(xp, x, f, *b, strides, dilations, activation=None, bias_first=False,
+                  origin=()):
+    try:
+        out = _kernel("conv2d", xp)(xp, x, f, strides=strides, dilations=dilations)
+    except Exception as e:
+        raise _failed(origin, 0, e) from e
+    return _epilogue(xp, out, b, activation, bias_first, origin)

@@ -109,6 +109,8 @@ class _Unhashable:
 
 def _canon(v: Any) -> Any:
     """A hashable key for an attribute value, equal only for values that act the same."""
+    if getattr(type(v), "structural_eq", False):  # e.g. a FusedProgram: compares by structure
+        return (type(v), v)
     if v is None or isinstance(v, str | bool | int | np.integer | np.bool_):
         return (type(v), v)
     if isinstance(v, float | np.floating):

@@ -139,7 +139,9 @@ def _fuse(graph: Graph, chain: list[str], bias: Ref | None, bias_first: bool,
     if spec != g.nodes[last]["specs"][0] or any(
             g.nodes[n]["specs"][0] != spec for n in chain[:-1]):
         return False
-    rewrite_node(graph, last, op, inputs, attrs)
+    # NOTE: the fused nodes' names and lines, so a failure names the node it was before fusion
+    rewrite_node(graph, last, op, inputs,
+                 {**attrs, "origin": tuple((n, g.nodes[n]["loc"]) for n in chain)})
     for n in chain[-2::-1]:  # the add's shape uses, then the root's (the add is gone then)
         if rewire:
             replace_uses(graph, (n, 0), (last, 0))
