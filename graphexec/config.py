@@ -10,6 +10,7 @@ kernel (the ``jit`` extra) or the ops' own numpy ufuncs, one after another.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .errors import MissingExtraError
@@ -126,6 +127,10 @@ def numba_available() -> bool:
         return True
     if _NUMBA_MISSING:
         return False
+    # NOTE: numba's OpenMP threads spin between parallel loops by default, which starves the
+    # main thread on a busy machine (8 ms instead of 0.1 ms for a 200k-element loop on 2 shared
+    # cores); passive waiting costs nothing measurable when idle.  A user's setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import numba  # noqa: F401
     except ImportError:

@@ -846,3 +846,22 @@ def test_cupy_arrays_take_the_ufunc_path():
 def test_unknown_backend():
     with pytest.raises(ValueError, match="unknown backend"):
         config.set_fusion_backend("cuda")
+
+
+def test_one_element_inputs_are_read_once_in_the_flat_loop(backend):
+    with gx.graph() as g:
+        w = gx.placeholder((5, 3), "float32", name="w")
+        lr = gx.placeholder((), "float32", name="lr")
+        s = gx.placeholder((1, 1), "float32", name="s")
+        grad = gx.placeholder((5, 3), "float32", name="grad")
+        y = w - lr * grad * s
+    rng = np.random.default_rng(3)
+    feeds = {w: rng.random((5, 3), dtype="float32"), lr: np.float32(0.1),
+             s: np.full((1, 1), 2.0, "float32"), grad: rng.random((5, 3), dtype="float32")}
+    want = g.run(y, feeds, optimize=0)
+    f = g.compile(y, optimize=2)
+    assert same_bits(f(feeds), want)
+    if backend == "numba":
+        keys = list(program_of(f.graph, y.name)._kernels)
+        # flat, serial, and the scalar inputs marked (inputs in the program's order)
+        assert [k[:2] for k in keys] == [(True, False)] and sum(keys[0][2]) == 2

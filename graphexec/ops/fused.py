@@ -78,8 +78,9 @@ from . import math as _math  # noqa: F401
 __all__ = ["FusedProgram", "Member", "fusible", "jit_stats", "clear_jit_cache", "cache_dir",
            "FUSIBLE_OPS", "TRANSCENDENTAL_OPS", "ULP_TOLERANCE", "PARALLEL_MIN_SIZE"]
 
-#: outputs with at least this many elements run the parallel (prange) kernel
-PARALLEL_MIN_SIZE = 1 << 16
+#: outputs with at least this many elements run the parallel (prange) kernel: below it, waking
+#: the threads costs more than the loop (measured on 2 cores)
+PARALLEL_MIN_SIZE = 1 << 20
 
 _DTYPES = frozenset(np.dtype(d) for d in (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -242,7 +243,6 @@ class FusedProgram:
         self._dtype = self.spec.dtype
         if any(len(s.shape) > self._ndim for s in self.inputs):
             raise InvalidArgumentError("an input has more dims than the output")
-        self._flat_ok = all(len(s.shape) == self._ndim for s in self.inputs)
         self._kernels: dict[tuple[bool, bool], Callable[..., Any]] = {}
         self._generation = -1
         self._key_cache: tuple[Any, ...] | None = None
@@ -325,11 +325,18 @@ class FusedProgram:
                 same = False
             if not a.flags.c_contiguous:
                 contiguous = False
+        scalars: tuple[bool, ...] = ()
         if not same:
             try:
                 shape = self.out_shape([a.shape for a in inputs])
             except ValueError:  # raise what the unfused graph raises
                 return self._run_unfused(np, inputs, out)
+            # NOTE: one-element inputs (a learning rate, a scale) are read once, before the
+            # loop, so the others may still be walked by their flat index
+            scalars = tuple(a.size == 1 and a.shape != shape for a in inputs)
+            same = all(s or a.shape == shape for a, s in zip(inputs, scalars, strict=True))
+            if not any(scalars):
+                scalars = ()
         target = out
         if out is None:
             out = target = (np.empty(shape, self._dtype) if contiguous
@@ -345,8 +352,12 @@ class FusedProgram:
         size = target.size
         if size == 0:
             return out
-        flat = same and contiguous and self._flat_ok and target.flags.c_contiguous
-        key = (flat, size >= PARALLEL_MIN_SIZE)
+        flat = same and contiguous and target.flags.c_contiguous
+        if not flat:
+            scalars = ()
+        elif scalars:
+            inputs = [a.reshape(1) if s else a for a, s in zip(inputs, scalars, strict=True)]
+        key = (flat, size >= PARALLEL_MIN_SIZE, scalars)
         if self._generation != _JIT.generation:
             self._kernels.clear()
             self._generation = _JIT.generation
@@ -610,10 +621,12 @@ def _member_code(j: int, m: Member, loop: tuple[np.dtype, ...], a: list[str]
     raise AssertionError(op)  # pragma: no cover - _loop_dtypes admits no other op
 
 
-def kernel_source(program: FusedProgram, flat: bool, parallel: bool) -> str:
+def kernel_source(program: FusedProgram, flat: bool, parallel: bool,
+                  scalars: Sequence[bool] = ()) -> str:
     """The Python source of ``program``'s numba kernel ``kernel(out, x0, x1, ...)``: over the
-    flat index (``flat``: every array has the output's shape and is C-contiguous) or the
-    output's N-d index with broadcast inputs; with ``prange`` when ``parallel``.
+    flat index (``flat``: every array has the output's shape and is C-contiguous, but those
+    marked in ``scalars``, passed as one-element 1-d arrays and read once) or the output's
+    N-d index with broadcast inputs; with ``prange`` when ``parallel``.
 
     >>> import numpy as np
     >>> from graphexec.ops.fused import FusedProgram, Member, kernel_source
@@ -660,8 +673,10 @@ def kernel_source(program: FusedProgram, flat: bool, parallel: bool) -> str:
         layout = "'C'" if flat else "'A'"
         return f"types.Array(from_dtype(np.dtype({dt.str!r})), {ndim}, {layout}{ro})"
 
+    scalar = list(scalars) or [False] * len(ins)
     sig = ", ".join([arr(program._dtype, nd, False)]
-                    + [arr(s.dtype, nd if flat else len(s.shape), True) for s in ins])
+                    + [arr(s.dtype, 1 if scalar[k] else nd if flat else len(s.shape), True)
+                       for k, s in enumerate(ins)])
     head += ["", f"SIG = types.void({sig})", _CACHE_LINE, "", ""]
     args = ", ".join(["out"] + [f"x{k}" for k in range(len(ins))])
     rng = "prange" if parallel else "range"
@@ -689,9 +704,11 @@ def kernel_source(program: FusedProgram, flat: bool, parallel: bool) -> str:
 
     if flat:
         body.append("    o = out.reshape(out.size)")
-        body += [f"    a{k} = x{k}.reshape(x{k}.size)" for k in range(len(ins))]
+        body += [f"    v{k} = x{k}[0]" if scalar[k] else f"    a{k} = x{k}.reshape(x{k}.size)"
+                 for k in range(len(ins))]
         body.append(f"    for i in {rng}(o.size):")
-        loop_body = [f"v{k} = a{k}[i]" for k in range(len(ins))] + member_lines()
+        loop_body = [f"v{k} = a{k}[i]" for k in range(len(ins)) if not scalar[k]]
+        loop_body += member_lines()
         loop_body.append(f"o[i] = m{len(members) - 1}")
         body += ["        " + line for line in loop_body]
     else:
