@@ -243,7 +243,7 @@ class FusedProgram:
         self._dtype = self.spec.dtype
         if any(len(s.shape) > self._ndim for s in self.inputs):
             raise InvalidArgumentError("an input has more dims than the output")
-        self._kernels: dict[tuple[bool, bool], Callable[..., Any]] = {}
+        self._kernels: dict[tuple[bool, bool, tuple[bool, ...]], Callable[..., Any]] = {}
         self._generation = -1
         self._key_cache: tuple[Any, ...] | None = None
         self._frees: list[list[int]] | None = None  # the numpy path's plan, made on first use
