@@ -865,3 +865,26 @@ def test_one_element_inputs_are_read_once_in_the_flat_loop(backend):
         keys = list(program_of(f.graph, y.name)._kernels)
         # flat, serial, and the scalar inputs marked (inputs in the program's order)
         assert [k[:2] for k in keys] == [(True, False)] and sum(keys[0][2]) == 2
+
+
+def test_large_groups_of_mostly_transcendental_ops_run_as_simd_ufuncs():
+    pytest.importorskip("numba")
+    config.set_fusion_backend("numba")
+    try:
+        with gx.graph() as g:
+            x = gx.placeholder((None,), "float32", name="x")
+            y = gx.tanh(x * 0.5) * 2.0 + 1.0  # 1 transcendental, 3 plain members
+        f = g.compile(y, optimize=2)
+        program = program_of(f.graph, y.name)
+        assert program._prefer_ufuncs
+        big = np.linspace(-3, 3, fused.SIMD_MIN_SIZE, dtype="float32")
+        before = fused.jit_stats()["compiles"] + fused.jit_stats()["memory_hits"]
+        # numpy's own ufuncs in place: the unfused graph's bits, and nothing compiled
+        assert same_bits(f({x: big}), g.run(y, {x: big}, optimize=0))
+        assert fused.jit_stats()["compiles"] + fused.jit_stats()["memory_hits"] == before
+        assert not program._kernels
+        small = big[:100]
+        assert ulps(f({x: small}), g.run(y, {x: small}, optimize=0)).max() <= 4
+        assert program._kernels  # the compiled loop
+    finally:
+        config.set_fusion_backend("auto")

@@ -76,7 +76,8 @@ from . import array, grad, nn  # noqa: F401  (register the ops fused here)
 from . import math as _math  # noqa: F401
 
 __all__ = ["FusedProgram", "Member", "fusible", "jit_stats", "clear_jit_cache", "cache_dir",
-           "FUSIBLE_OPS", "TRANSCENDENTAL_OPS", "ULP_TOLERANCE", "PARALLEL_MIN_SIZE"]
+           "FUSIBLE_OPS", "TRANSCENDENTAL_OPS", "ULP_TOLERANCE", "PARALLEL_MIN_SIZE",
+           "SIMD_MIN_SIZE", "SIMD_RATIO"]
 
 #: outputs with at least this many elements run the parallel (prange) kernel: below it, waking
 #: the threads costs more than the loop (measured on 2 cores)
@@ -107,6 +108,11 @@ FUSIBLE_OPS = frozenset(_UFUNC_OPS) | _OTHER_OPS
 #: ops whose numba code may differ from numpy by a few ulp (libm against numpy's SIMD code)
 TRANSCENDENTAL_OPS = frozenset({"exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh",
                                 "pow", "sigmoid", "erf"})
+#: with numba, a group with transcendental members runs as numpy's (SIMD) ufuncs in place when
+#: its largest input has ``SIMD_MIN_SIZE`` elements or more and it has fewer than ``SIMD_RATIO``
+#: other members per transcendental one
+SIMD_MIN_SIZE = 1 << 14
+SIMD_RATIO = 12
 #: the most ulp a transcendental op of the numba kernel may differ from numpy, by op and dtype
 ULP_TOLERANCE = {("erf", "float32"): 8, ("sigmoid", "float32"): 8, None: 4}
 
@@ -237,6 +243,11 @@ class FusedProgram:
         if not self.inputs or not self.members:
             raise InvalidArgumentError("a fused program needs at least one input and member")
         self._loops = [self._check(j, m) for j, m in enumerate(self.members)]
+        n_trans = sum(m.op in TRANSCENDENTAL_OPS for m in self.members)
+        # NOTE: numba calls scalar libm for exp/tanh/..., numpy its SIMD loops (about 7x faster
+        # for float32 tanh): on large outputs a group dominated by such ops runs faster as
+        # in-place ufuncs, while plain arithmetic gains most from the single loop
+        self._prefer_ufuncs = n_trans * SIMD_RATIO > len(self.members) - n_trans
         self.output = len(self.members) - 1
         self.spec: Spec = self.members[-1].spec
         self._ndim = len(self.spec.shape)
@@ -290,7 +301,9 @@ class FusedProgram:
 
     # -- running ---------------------------------------------------------------------------
     def __call__(self, xp: Any, *inputs: Any, out: Any = None) -> Any:
-        if xp is np and config.fusion_backend() == "numba":
+        if (xp is np and config.fusion_backend() == "numba"
+                and not (self._prefer_ufuncs and inputs
+                         and max(a.size for a in inputs) >= SIMD_MIN_SIZE)):
             return self._run_numba(inputs, out)
         return self._run_numpy(xp, inputs, out)
 

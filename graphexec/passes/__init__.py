@@ -225,9 +225,11 @@ def _memory_preview(graph: Graph, keep: list[Any]) -> Any:
     from ..executor import lower
     from .core import keep_names
 
-    names = keep_names(keep)
+    names = dict.fromkeys(n for k in keep for n in keep_names([k]))  # in the order kept
     refs = tuple((n, i) for n in names if n in graph.nx
                  for i in range(len(graph.nx.nodes[n]["specs"])))
     if not refs:
         return None
-    return lower(graph, refs, plan_memory=True).memory
+    plan = lower(graph, refs, plan_memory=True)
+    graph._preview = (refs, plan)  # Graph.compile runs it when it fetches just these
+    return plan.memory
