@@ -10,7 +10,9 @@ the original members.  The program runs in one of two ways (``config.set_fusion_
   inputs; outputs of ``PARALLEL_MIN_SIZE`` elements or more run in parallel (``prange``).
   Kernels are cached in-process per structure, and on disk under ``GRAPHEXEC_CACHE_DIR``
   (default ``~/.cache/graphexec``), so a new process loads them instead of compiling;
-  ``jit_stats()`` counts compiles and hits.
+  ``jit_stats()`` counts compiles and hits.  A group made mostly of transcendental ops
+  (``SIMD_RATIO``) runs as numpy's vectorised ufuncs instead once its inputs reach
+  ``SIMD_MIN_SIZE`` elements: numba calls scalar libm for them.
 - **numpy** (no numba, the ``"numpy"`` backend, or arrays of another module such as cupy):
   the members run one by one with the ops' own ufuncs, in place on as few reused buffers as
   possible.  Results are bit-identical to the unfused graph.
