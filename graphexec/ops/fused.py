@@ -114,7 +114,7 @@ TRANSCENDENTAL_OPS = frozenset({"exp", "expm1", "log", "log1p", "sin", "cos", "t
 #: its largest input has ``SIMD_MIN_SIZE`` elements or more and it has fewer than ``SIMD_RATIO``
 #: other members per transcendental one
 SIMD_MIN_SIZE = 1 << 14
-SIMD_RATIO = 12
+SIMD_RATIO = 8
 #: the most ulp a transcendental op of the numba kernel may differ from numpy, by op and dtype
 ULP_TOLERANCE = {("erf", "float32"): 8, ("sigmoid", "float32"): 8, None: 4}
 
