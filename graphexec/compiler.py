@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidArgumentError
-from .executor import Plan, lower
+from .executor import Plan, lower, needed_nodes
 
 __all__ = ["CompiledGraph", "set_default_level", "default_level", "check_level"]
 
@@ -83,7 +83,7 @@ class CompiledGraph:
         self.fetches: tuple[tuple[str, int], ...] = tuple(source._fetch_ref(t) for t in flat)
         t0 = time.perf_counter()
         g = Graph(name=source.name if self.level == 0 else f"{source.name}@O{self.level}")
-        g.nx = source.nx.subgraph(_needed(source, self.fetches)).copy()
+        g.nx = source.nx.subgraph(needed_nodes(source, self.fetches)).copy()
         g.nx.graph["name"] = g.name
         self.graph = g
         self.report = optimize(g, self.level, keep=[n for n, _ in self.fetches])
@@ -107,14 +107,3 @@ class CompiledGraph:
         return (f"<CompiledGraph {self.graph.name}: {len(self.graph)} nodes from "
                 f"{len(self.source)}, level {self.level}, {self.backend}>")
 
-
-def _needed(graph: Any, fetches: tuple[tuple[str, int], ...]) -> set[str]:
-    g = graph.nx
-    needed: set[str] = set()
-    stack = [n for n, _ in fetches]
-    while stack:
-        n = stack.pop()
-        if n not in needed:
-            needed.add(n)
-            stack.extend(src for src, _ in g.nodes[n]["inputs"])
-    return needed

@@ -106,6 +106,19 @@ def _read_only(a: Any) -> Any:
     return view
 
 
+def needed_nodes(graph: Any, fetches: tuple[Ref, ...]) -> set[str]:
+    """The nodes ``fetches`` depend on, themselves included."""
+    g = graph.nx
+    needed: set[str] = set()
+    stack = [n for n, _ in fetches]
+    while stack:
+        n = stack.pop()
+        if n not in needed:
+            needed.add(n)
+            stack.extend(src for src, _ in g.nodes[n]["inputs"])
+    return needed
+
+
 def _schedule(graph: Any, needed: set[str]) -> list[str]:
     """Topological order of ``needed``, creation order on ties, in which the reads and
     assignments of each variable keep their program order (as TF's automatic control
@@ -343,14 +356,7 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy",
     """
     xp = get_xp(backend)
     g = graph.nx
-    needed = set()
-    stack = [n for n, _ in fetches]
-    while stack:
-        n = stack.pop()
-        if n not in needed:
-            needed.add(n)
-            stack.extend(src for src, _ in g.nodes[n]["inputs"])
-    order = _schedule(graph, needed)
+    order = _schedule(graph, needed_nodes(graph, fetches))
 
     names: dict[Ref, str] = {}  # tensor -> Python name in the generated code
     glb: dict[str, Any] = {"xp": xp}
