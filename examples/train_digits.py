@@ -14,6 +14,7 @@ The data set ships inside scikit-learn (``sklearn.datasets.load_digits``): nothi
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -98,8 +99,10 @@ def train_eager(model: gx.nn.Sequential, x: np.ndarray, y: np.ndarray, *, epochs
 
 
 def train_graph(model: gx.nn.Sequential, x: np.ndarray, y: np.ndarray, *, epochs: int,
-                batch_size: int, lr: float, seed: int, dtype: str) -> list[float]:
-    """Forward pass, gradients and updates are built once into one graph, then run per batch."""
+                batch_size: int, lr: float, seed: int, dtype: str, optimize: int = 1
+                ) -> list[float]:
+    """Forward pass, gradients and updates are built once into one graph, optimized at level
+    ``optimize``, then run per batch."""
     opt = gx.optimizers.Adam(lr)
     x = x.astype(dtype)
     with gx.graph() as g:
@@ -112,7 +115,7 @@ def train_graph(model: gx.nn.Sequential, x: np.ndarray, y: np.ndarray, *, epochs
     losses = []
     steps = list(batches(len(y), batch_size, epochs, seed))
     for idx in tqdm(steps, desc="graph", leave=False):
-        out = g.run([loss, *updates], {xb: x[idx], yb: y[idx]})
+        out = g.run([loss, *updates], {xb: x[idx], yb: y[idx]}, optimize=optimize)
         losses.append(float(out[0]))
     return losses
 
@@ -123,11 +126,12 @@ def accuracy(model: gx.nn.Sequential, x: np.ndarray, y: np.ndarray, dtype: str) 
 
 
 def run(name: str, *, epochs: int, batch_size: int = 32, lr: float = 3e-3, seed: int = 0,
-        dtype: str = "float32", verbose: bool = True) -> dict[str, Any]:
+        dtype: str = "float32", optimize: int = 1, verbose: bool = True) -> dict[str, Any]:
     """Train model ``name`` both ways; returns both loss curves and both test accuracies."""
     xtr, ytr, xte, yte = load_data(seed)
     result: dict[str, Any] = {}
-    for mode, train in (("eager", train_eager), ("graph", train_graph)):
+    for mode, train in (("eager", train_eager),
+                        ("graph", functools.partial(train_graph, optimize=optimize))):
         model = MODELS[name](dtype)
         t0 = time.perf_counter()
         losses = train(model, xtr, ytr, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
@@ -137,7 +141,8 @@ def run(name: str, *, epochs: int, batch_size: int = 32, lr: float = 3e-3, seed:
     e, g = np.array(result["eager"]["losses"]), np.array(result["graph"]["losses"])
     result["max_rel_diff"] = float(np.max(np.abs(e - g) / np.maximum(np.abs(e), 1e-12)))
     if verbose:
-        print(f"{name}: {len(e)} steps of batch {batch_size}, {dtype}")
+        print(f"{name}: {len(e)} steps of batch {batch_size}, {dtype}, graph at optimization "
+              f"level {optimize}")
         for mode in ("eager", "graph"):
             r = result[mode]
             curve = " ".join(f"{v:.3f}" for v in r["losses"][:: max(1, len(e) // 8)])
@@ -152,9 +157,12 @@ def main() -> None:
     p.add_argument("--model", choices=["mlp", "cnn", "both"], default="both")
     p.add_argument("--epochs", type=int, default=0, help="default: 30 for mlp, 15 for cnn")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--optimize", type=int, choices=[0, 1, 2, 3], default=1,
+                   help="the graph's optimization level (default 1)")
     args = p.parse_args()
     for name in (["mlp", "cnn"] if args.model == "both" else [args.model]):
-        run(name, epochs=args.epochs or {"mlp": 30, "cnn": 15}[name], dtype=args.dtype)
+        run(name, epochs=args.epochs or {"mlp": 30, "cnn": 15}[name], dtype=args.dtype,
+            optimize=args.optimize)
 
 
 if __name__ == "__main__":

@@ -277,9 +277,15 @@ def plan_buffers(graph: Any, computed: list[str], fetches: tuple[Ref, ...],
                     took = bucket.pop()
                     mp.out[k] = names[took]
                     mp.hold[names[took]] = k
+                    mp.guards[k] = _layout_guard(
+                        names[took], [names[r] for r in d["inputs"]]
+                        if opdef.kind == "elementwise" else [], [])
                     mp.reused += 1
             if took is not None:
                 taken[k] = took
+        if d["specs"] and k not in taken and d["op"] != "read_variable":
+            # NOTE: this step allocates: a dead buffer held across it would raise the peak
+            pool.clear()
         for r in release.get(k, ()):
             spec_r = g.nodes[r[0]]["specs"][r[1]]
             if r in fresh and r != taken.get(k) and None not in spec_r.shape and spec_r.shape:
@@ -324,19 +330,27 @@ def _in_place(g: Any, d: dict[str, Any], k: int, roots: dict[Ref, frozenset[Ref]
         # it is read: then no in-place write
         if any(o != r and r in roots.get(o, ()) for o in inputs):
             continue
-        guard = []
+        shapes = []
         if None in spec.shape:
             # the result's shape is the inputs' broadcast shape: when another input has an
             # unknown dim, check at run time that it matches this one
             for o in inputs:
                 if o != r and None in g.nodes[o[0]]["specs"][o[1]].shape:
-                    guard.append(f"{names[o]}.shape == {names[r]}.shape")
+                    shapes.append(f"{names[o]}.shape == {names[r]}.shape")
         mp.out[k] = names[r]
-        if guard:
-            mp.guards[k] = " and ".join(sorted(set(guard)))
+        mp.guards[k] = _layout_guard(names[r], [names[o] for o in inputs], shapes)
         mp.in_place += 1
         return r
     return None
+
+
+def _layout_guard(out: str, inputs: list[str], shapes: list[str]) -> str:
+    """The run-time condition for writing into buffer ``out``: the ``shapes`` checks, and a
+    C-contiguous ``out`` (and ``inputs``, for an elementwise op) — so the result has the
+    memory layout the op gives on its own: numpy's ufuncs follow their operands' layout, and a
+    later matmul or sum may round differently in another."""
+    flags = [f"{n}.flags.c_contiguous" for n in dict.fromkeys([out, *inputs])]
+    return " and ".join(sorted(set(shapes)) + flags)
 
 
 def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy",

@@ -22,18 +22,18 @@ follow their operands' memory order, and a matmul or sum reading the result roun
 order), and a run-time shape error is the one the unfused graph raises, naming the member.
 
 Exactness of the numba kernel against the unfused ops: add, subtract, multiply, divide,
-negative, abs, square, reciprocal, add_n, sqrt, rsqrt, the comparisons and logical ops,
-where, relu, maximum and minimum (NaN wins; on a tie of 0.0 and -0.0 the second operand, as
-in numpy), sign, cast and stop_gradient are bit-identical: they are IEEE operations with an
-explicit conversion of every member to its dtype.  (Where both operands of an add or a
-multiply are NaN, the result is NaN but may carry the other operand's sign: the compiler may
-swap them.)  The transcendental ops (exp, expm1, log, log1p, sin, cos, tan, tanh, pow, sigmoid,
-erf) call libm where numpy uses its own SIMD code: they stay within ``ULP_TOLERANCE`` ulp of
-numpy (4 ulp; erf and sigmoid in float32, which carry exp's difference through longer
-formulas, 8 ulp), as the tests measure.  A float to integer cast of NaN, an infinity or an
-out-of-range value is undefined in numpy (it warns) and may differ.  Dtypes fused: bool,
-signed and unsigned ints, float32 and float64; floor_divide, mod and round are never fused,
-nor pow and reciprocal of integers.
+negative, abs, square, reciprocal, add_n, sqrt, rsqrt, the comparisons and logical ops, where,
+relu, maximum and minimum (NaN wins; on a tie of 0.0 and -0.0 the second operand, as in numpy),
+sign, cast and stop_gradient are bit-identical: they are IEEE operations with an explicit
+conversion of every member to its dtype. (A NaN result is NaN, but its sign may differ: IEEE
+754 leaves it open for arithmetic, and the compiler may swap operands or fold a negation into a
+constant, as numpy's own loops differ in it.) The transcendental ops (exp, expm1, log, log1p,
+sin, cos, tan, tanh, pow, sigmoid, erf) call libm where numpy uses its own SIMD code: they stay
+within ``ULP_TOLERANCE`` ulp of numpy (4 ulp; erf and sigmoid in float32, which carry exp's
+difference through longer formulas, 8 ulp), as the tests measure. A float to integer cast of
+NaN, an infinity or an out-of-range value is undefined in numpy (it warns) and may differ.
+Dtypes fused: bool, signed and unsigned ints, float32 and float64; floor_divide, mod and round
+are never fused, nor pow and reciprocal of integers.
 
 >>> import numpy as np, graphexec as gx
 >>> from graphexec.passes.fusion import elementwise_fusion
