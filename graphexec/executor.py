@@ -297,6 +297,8 @@ def plan_buffers(graph: Any, computed: list[str], fetches: tuple[Ref, ...],
     for k, n in enumerate(computed):
         d = g.nodes[n]
         for i, spec in enumerate(d["specs"]):
+            if d["op"] == "read_variable":  # the variable's own array: nothing allocated
+                break
             b = _nbytes(spec)
             if b is None:
                 mp.unknown += 1
@@ -308,7 +310,8 @@ def plan_buffers(graph: Any, computed: list[str], fetches: tuple[Ref, ...],
         mp.unplanned_peak = max(mp.unplanned_peak, live)
         mp.planned_peak = max(mp.planned_peak, live_planned)
         for r in release.get(k, ()):
-            b = _nbytes(g.nodes[r[0]]["specs"][r[1]]) or 0
+            src = g.nodes[r[0]]
+            b = 0 if src["op"] == "read_variable" else _nbytes(src["specs"][r[1]]) or 0
             live -= b
             if r not in passed_on:
                 live_planned -= b
