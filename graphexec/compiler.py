@@ -83,7 +83,8 @@ class CompiledGraph:
         self.fetches: tuple[tuple[str, int], ...] = tuple(source._fetch_ref(t) for t in flat)
         t0 = time.perf_counter()
         g = Graph(name=source.name if self.level == 0 else f"{source.name}@O{self.level}")
-        g.nx = source.nx.subgraph(needed_nodes(source, self.fetches)).copy()
+        needed = needed_nodes(source, self.fetches)
+        g.nx = source.nx.subgraph(needed).copy()
         g.nx.graph["name"] = g.name
         self.graph = g
         self.report = optimize(g, self.level, keep=[n for n, _ in self.fetches])
@@ -93,6 +94,12 @@ class CompiledGraph:
             self.plan: Plan = preview[1]
         else:
             self.plan = lower(g, self.fetches, backend, plan_memory=g.plan_memory)
+        # NOTE: every placeholder the fetches depend on must still be fed, even one the
+        # optimizer made unneeded (x*0 of an int x): errors do not depend on the level
+        used = set(self.plan.placeholders)
+        self.plan.placeholders = self.plan.placeholders + [
+            n for n in source.nx if n in needed and n not in used
+            and source.nx.nodes[n]["op"] == "placeholder"]
         self.version = source.version
         # NOTE: the plan's version is that of the source graph, so Graph.run's cache check
         # drops it when the source changes

@@ -17,6 +17,7 @@ from typing import Any, cast
 import networkx as nx
 import numpy as np
 
+from . import compiler as _compiler
 from .checks import check_dtype, check_shape
 from .context import _GRAPH, scope_prefix
 from .errors import FeedError, GraphError, GraphexecError, user_location
@@ -346,15 +347,14 @@ class Graph:
         else:
             flat, rebuild = _flatten_fetches(fetches)
             refs = tuple(self._fetch_ref(t) for t in flat)
-        plan = self._plans.get((refs, backend, optimize))
+        level = _compiler._DEFAULT_LEVEL if optimize is None else optimize
+        plan = self._plans.get((refs, backend, level))
         if plan is None or plan.version != self.version:
-            plan = self._lower(refs, backend, optimize)
+            plan = self._lower(refs, backend, level)
         return rebuild(plan.run(self._check_feeds(plan, feeds)))
 
-    def _lower(self, refs: tuple[Ref, ...], backend: str, optimize: int | None) -> Plan:
-        from .compiler import check_level
-
-        level = check_level(optimize, "run")
+    def _lower(self, refs: tuple[Ref, ...], backend: str, optimize: int) -> Plan:
+        level = _compiler.check_level(optimize, "run")
         if len(self._plans) > 64:
             self._plans.clear()
             self._compiled.clear()
@@ -362,9 +362,7 @@ class Graph:
             plan = lower(self, refs, backend, plan_memory=self.plan_memory)
         else:
             plan = self.compile(list(refs), optimize=level, backend=backend).plan
-        # NOTE: cached under the level asked for (None too), so a change of the default level
-        # is seen only by new plans: call invalidate() after changing it
-        self._plans[(refs, backend, optimize)] = plan
+        self._plans[(refs, backend, level)] = plan
         return plan
 
     def compile(self, fetches: Any, *, optimize: int | None = None,
@@ -387,14 +385,12 @@ class Graph:
         >>> f({x: [0.0, 0.0]})
         array([2., 2.])
         """
-        from .compiler import CompiledGraph, check_level
-
-        level = check_level(optimize, "compile")
+        level = _compiler.check_level(optimize, "compile")
         flat, _ = _flatten_fetches(fetches)
         key = (tuple(self._fetch_ref(t) for t in flat), backend, level, _structure(fetches))
         hit = self._compiled.get(key)
         if hit is None or hit.version != self.version:
-            hit = self._compiled[key] = CompiledGraph(self, fetches, level, backend)
+            hit = self._compiled[key] = _compiler.CompiledGraph(self, fetches, level, backend)
         return hit
 
     def apply_pass(self, fn: Callable[[Graph], bool], *, validate: bool = True) -> bool:

@@ -347,20 +347,18 @@ def test_kept_identity_transpose_is_composed_not_removed():
     assert g.nx.nodes[y.name]["attrs"]["perm"] == (0, 1)
 
 
-def test_reshape_of_reshape_and_same_shape():
+def test_reshape_of_reshape_stays_and_same_shape_goes():
     with gx.graph() as g:
         x = gx.placeholder((None, 6), "float32", name="x")
         r1 = gx.reshape(x, (-1, 2, 3))
-        y = gx.exp(gx.reshape(r1, (-1, 3, 2)))  # one reshape
-        z = gx.exp(gx.reshape(gx.reshape(x, (-1,)), (-1, 6)))  # x itself
+        # stays: on a non-contiguous x the inner reshape copies to C order, and what reads
+        # the result may round differently by layout
+        y = gx.exp(gx.reshape(r1, (-1, 3, 2)))
+        z = gx.exp(gx.reshape(gx.reshape(x, (-1,)), (-1, 6)))
         same = gx.exp(gx.reshape(x, (-1, 6)))
     actions = check([y, z, same], {x: special((4, 6), "float32")})
-    assert actions == ["reshape_1: reshape(reshape(x)) -> reshape(x)",
-                       "reshape_3: reshape(reshape(x)) -> reshape(x)",
-                       "reshape_3: reshape to the same shape -> x",
-                       "reshape_4: reshape to the same shape -> x"]
-    assert ops_of(g).count("reshape") == 1
-    assert g.nx.nodes["reshape_1"]["inputs"] == (("x", 0),)
+    assert actions == ["reshape_4: reshape to the same shape -> x"]
+    assert ops_of(g).count("reshape") == 4
     for rows in (1, 3):
         np.testing.assert_array_equal(g.run(same, {x: np.ones((rows, 6), "float32")}),
                                       np.exp(np.ones((rows, 6), "float32")))

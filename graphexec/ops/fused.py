@@ -414,14 +414,17 @@ class FusedProgram:
                 frees[j].append(i)
         # (ufunc name, extra trailing operand) for single-ufunc members: they can run in
         # place in a dying operand's buffer; None: the op's kernel, then a copy
-        self._ufuncs: list[tuple[str, Any] | None] = []
+        ufuncs: list[tuple[str, Any] | None] = []
         for m, loop in zip(self.members, self._loops, strict=True):
             if m.op in _UFUNC_OPS:
-                self._ufuncs.append((_UFUNC_OPS[m.op][0], None))
+                ufuncs.append((_UFUNC_OPS[m.op][0], None))
             elif m.op == "relu":
-                self._ufuncs.append(("maximum", loop[0].type(0)))
+                ufuncs.append(("maximum", loop[0].type(0)))
             else:
-                self._ufuncs.append(None)
+                ufuncs.append(None)
+        # NOTE: built in locals and published whole, ``_frees`` last: threads running the
+        # program for the first time at once never see half a plan
+        self._ufuncs = ufuncs
         self._frees = frees
 
     def _run_unfused(self, xp: Any, inputs: Sequence[Any], out: Any) -> Any:
@@ -439,9 +442,16 @@ class FusedProgram:
             except Exception as e:  # worded as the executor words a failing node
                 raise ExecutionError(f"while running node {m.name!r}: {type(e).__name__}: {e}"
                                      f" — created at {m.loc}") from e
+        result = vals[-1]
         if out is None:
-            return vals[-1]
-        xp.copyto(out, vals[-1])
+            # NOTE: the op's result is always a fresh array (the memory planner counts on it),
+            # but a member such as stop_gradient hands back its input itself
+            share = getattr(xp, "may_share_memory", None)
+            if any(result is a or (share(result, a) if share else result.base is not None)
+                   for a in inputs):
+                result = xp.copy(result, order="K")
+            return result
+        xp.copyto(out, result)
         return out
 
     def _literals(self, xp: Any) -> tuple[Any, ...]:

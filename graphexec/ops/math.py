@@ -543,9 +543,14 @@ def _add_n_infer(*xs: Spec) -> Spec:
 
 @register("add_n", infer=_add_n_infer, kind="elementwise", arity=None)
 def _add_n(xp, *xs):
-    out = xs[0].copy()  # a fresh buffer, never an alias of an input
-    for x in xs[1:]:
-        xp.add(out, x, out=out)
+    if len(xs) == 1:
+        return xs[0].copy()  # a fresh buffer, never an alias of an input
+    # NOTE: the very calls of the chain ((x0 + x1) + x2) + ..., not in place: each result then
+    # has the memory layout the chain's has (numpy follows its operands' layout), and what
+    # reads it (a sum, a matmul) rounds as it would after the chain
+    out = xp.add(xs[0], xs[1])
+    for x in xs[2:]:
+        out = xp.add(out, x)
     return out
 
 

@@ -21,8 +21,10 @@ would change a result's broadcast shape or dtype is skipped.
   part by zero too, which turns an infinite part into NaN.
 - ``-(-x)`` and ``logical_not(logical_not(x))`` → ``x``.
 - ``transpose(transpose(x))`` → one transpose with the composed permutation, and an
-  identity transpose → ``x``; ``reshape(reshape(x))`` → one reshape, and a reshape whose
-  result has ``x``'s shape → ``x``; ``cast`` to ``x``'s own dtype → ``x``.
+  identity transpose → ``x``; a reshape whose result has ``x``'s shape → ``x``; ``cast`` to
+  ``x``'s own dtype → ``x``.  ``reshape(reshape(x))`` stays: when ``x`` is not contiguous
+  (a transposed view, a feed) the inner reshape copies it into C order, one reshape may
+  return a strided view instead, and a later sum or matmul rounds differently by layout.
 - ``cast(cast(x, d1), d2)`` → ``cast(x, d2)`` only where every conversion is exact: ``d1``
   and ``d2`` (unless it is ``x``'s dtype) hold every value of ``x``'s dtype, as f32 → f64 or
   int32 → float64 do (int64 → float64 does not).  Lossy casts are never merged.
@@ -51,9 +53,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import GraphexecError
 from ..ir import Graph
-from ..registry import REGISTRY, Spec
+from ..registry import Spec
 from .core import Ref, is_pure, keep_names, remove_node, replace_uses, rewrite_node
 
 __all__ = ["algebraic_simplification"]
@@ -299,15 +300,6 @@ def _transpose(w: _Walk, n: str, d: dict[str, Any]) -> _Alias | _Rewrite | None:
 
 def _reshape(w: _Walk, n: str, d: dict[str, Any]) -> _Alias | _Rewrite | None:
     ref, = d["inputs"]
-    shape = d["attrs"]["shape"]
-    inner = w.g.nodes[ref[0]]
-    if inner["op"] == "reshape":
-        try:
-            REGISTRY["reshape"].infer(w.spec(inner["inputs"][0]), shape=shape)
-        except GraphexecError:
-            return None
-        return _Rewrite("reshape", inner["inputs"], {"shape": shape},
-                        "reshape(reshape(x)) -> reshape(x)")
     # NOTE: equal specs have at most one unknown dim (a reshape's shape has at most one -1),
     # and the size fixes it, so the reshape is the identity
     if w.spec(ref) == d["specs"][0]:
