@@ -347,10 +347,6 @@ def _backward(entries: list[Entry], targets: list[Any], sources: list[Any],
         gouts = [grads.get(_key(o)) for o in outs]
         if all(g is None for g in gouts):
             continue
-        if op.vjp is None and op.name.startswith("fused_"):
-            raise GraphexecError(f"{op.name}: made by the graph optimizer and has no gradient "
-                                 "rule: take gradients of the graph as built, then optimize — "
-                                 f"at {user_location()}")
         if op.vjp is None:
             raise GraphexecError(f"{op.name}: has no gradient rule; it is forward-only "
                                  "(differentiate around it, or wrap it in gx.stop_gradient) — "

@@ -130,6 +130,19 @@ def user_location(skip: int = 1) -> str:
     return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
 
 
+def node_failed(node: str, loc: str, e: BaseException) -> ExecutionError:
+    """The ExecutionError for a kernel of graph node ``node`` (created at ``loc``) that raised
+    ``e``: the executor and the fused kernels word it alike, so an error reads the same at
+    every optimization level.
+
+    >>> from graphexec.errors import node_failed
+    >>> node_failed("inv", "model.py:7", ValueError("singular"))
+    ExecutionError("while running node 'inv': ValueError: singular — created at model.py:7")
+    """
+    return ExecutionError(f"while running node {node!r}: {type(e).__name__}: {e} — created at "
+                          f"{loc}")
+
+
 def op_error(cls: type[GraphexecError], op: str, msg: str,
              loc: str | None = None) -> GraphexecError:
     """Build ``cls`` with the standard message ``op: msg — at file:line`` (the user's line

@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 
 from .backend import get_xp
-from .errors import ExecutionError, GraphError, GraphexecError
+from .errors import GraphError, GraphexecError, node_failed
 from .registry import REGISTRY
 
 __all__ = ["Plan", "lower"]
@@ -78,9 +78,7 @@ class Plan:
         except GraphexecError:
             raise
         except Exception as e:
-            node, loc = self._failed_node(e)
-            raise ExecutionError(f"while running node {node!r}: {type(e).__name__}: {e}"
-                                 f" — created at {loc}") from e
+            raise node_failed(*self._failed_node(e), e) from e
 
     def _failed_node(self, e: BaseException) -> tuple[str, str]:
         tb, line = e.__traceback__, None
@@ -165,8 +163,8 @@ class MemoryPlan:
     """What the memory planner decided for one plan.
 
     ``out`` maps a step index to the Python name of the buffer the step writes into (a dying
-    input, in place, or a dead buffer of the same shape and dtype); ``guards`` maps a step to
-    a runtime condition that must hold for the in-place write (shapes with unknown dims);
+    input, in place, or a dead buffer of the same shape and dtype); ``guards`` maps each such
+    step to the run-time condition for the write (layout, and shapes with unknown dims);
     ``hold`` maps a buffer name to the step that takes it over (it is kept alive until then).
     Byte counts cover tensors whose shapes are fully known: ``unplanned_sum`` adds up every
     intermediate result, ``unplanned_peak`` is the most held at once with one fresh array per
@@ -428,9 +426,7 @@ def lower(graph: Any, fetches: tuple[Ref, ...], backend: str = "numpy",
             glb[f"a{k}_{a}"] = v
             args.append(f"{a}=a{k}_{a}")
         if mp is not None and k in mp.out:
-            guard = mp.guards.get(k)
-            args.append(f"out={mp.out[k]}" if guard is None
-                        else f"out=({mp.out[k]} if {guard} else None)")
+            args.append(f"out=({mp.out[k]} if {mp.guards[k]} else None)")
         outs = [(n, i) for i in range(len(d["specs"]))]
         lhs = ", ".join(names[r] for r in outs) + ("," if op.n_outputs != 1 else "")
         lhs = lhs if outs else "_"  # a node with no outputs (split into no parts)

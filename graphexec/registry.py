@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import DTypeError, InvalidArgumentError, ShapeError
+from .errors import DTypeError, GraphexecError, InvalidArgumentError, ShapeError, op_error
 
-__all__ = ["Spec", "OpDef", "REGISTRY", "register", "defvjp", "get_op"]
+__all__ = ["Spec", "OpDef", "REGISTRY", "register", "defvjp", "refuse_vjp", "get_op"]
 
 Shape = tuple[int | None, ...]
 
@@ -143,6 +143,26 @@ def defvjp(name: str, vjp: Callable[..., Any]) -> None:
     # NOTE: a rule may take ``needs`` (one bool per input) to skip gradients nobody uses, such
     # as a matmul's gradient with respect to the data
     op.vjp_needs = "needs" in inspect.signature(vjp).parameters
+
+
+def refuse_vjp(name: str, why: str) -> None:
+    """Give op ``name`` a gradient rule that refuses: differentiating through it raises
+    GraphexecError ``name: why — at <the user's line>``.
+
+    >>> import graphexec as gx
+    >>> from graphexec.registry import REGISTRY, elementwise_infer, refuse_vjp, register
+    >>> op = register("demo_opaque", infer=elementwise_infer(lambda x: x))(lambda xp, x: x)
+    >>> refuse_vjp("demo_opaque", "has no gradient")
+    >>> op.vjp(None, None, None)
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.GraphexecError: demo_opaque: has no gradient — at ...
+    >>> del REGISTRY["demo_opaque"]  # leave the registry as it was
+    """
+    def vjp(*args: Any, **attrs: Any) -> Any:
+        raise op_error(GraphexecError, name, why)
+
+    defvjp(name, vjp)
 
 
 def get_op(name: str) -> OpDef:

@@ -677,7 +677,12 @@ def test_fused_op_runs_eagerly_and_is_not_differentiable():
     xv = np.ones((2, 2), "float32")
     t = gx.apply(FUSED, gx.constant(xv), gx.constant(xv), program=prog)
     assert same_bits(t.numpy(), chain_ref(xv, xv))
-    assert FUSED.vjp is None  # it exists only in optimized graphs: autodiff refuses it
+    x = gx.constant(xv)
+    with gx.GradientTape() as tape:  # it exists only in optimized graphs: no gradient
+        tape.watch(x)
+        y = gx.sum(gx.apply(FUSED, x, x, program=prog))
+    with pytest.raises(gx.GraphexecError, match="fused_elementwise: made by the graph optimizer"):
+        tape.gradient(y, x)
     with pytest.raises(gx.DTypeError):
         gx.apply(FUSED, gx.constant(xv.astype("float64")), gx.constant(xv), program=prog)
 

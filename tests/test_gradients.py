@@ -11,7 +11,7 @@ from .test_registry import CASES
 
 #: differentiable ops that are forward-only on purpose (differentiating them is a clear error)
 FORWARD_ONLY = {"eig", "eigh", "svd"}
-#: ops only the graph optimizer makes, after gradients have been taken
+#: ops only the graph optimizer makes, after gradients have been taken: their rules refuse
 OPTIMIZER_ONLY = {"fused_elementwise", "fused_dense", "fused_conv2d"}
 
 
@@ -23,7 +23,7 @@ def _float(a):
 def _grad_cases():
     out = []
     for name, op in sorted(REGISTRY.items()):
-        if op.kind == "source" or op.vjp is None:
+        if op.kind == "source" or op.vjp is None or name in OPTIMIZER_ONLY:
             continue
         for i, (arrays, attrs) in enumerate(CASES.get(name, [])):
             arrays = [_float(a) for a in arrays]
@@ -106,14 +106,15 @@ def test_gradient_matches_central_differences(name, arrays, attrs):
 def test_every_differentiable_op_has_a_rule_or_is_forward_only():
     missing = sorted(n for n, op in REGISTRY.items()
                      if op.differentiable and op.kind != "source" and op.vjp is None
-                     and n not in FORWARD_ONLY | OPTIMIZER_ONLY)
+                     and n not in FORWARD_ONLY)
     assert not missing, f"differentiable ops without a gradient rule: {missing}"
 
 
 def test_every_rule_is_checked_numerically():
     checked = {p.values[0] for p in GRAD_CASES}
     ruled = {n for n, op in REGISTRY.items() if op.vjp is not None}
-    assert not ruled - checked - {"sum_to_like", "broadcast_like"}, sorted(ruled - checked)
+    assert not ruled - checked - OPTIMIZER_ONLY - {"sum_to_like", "broadcast_like"}, sorted(
+        ruled - checked)
 
 
 @pytest.mark.parametrize("name", sorted(FORWARD_ONLY))

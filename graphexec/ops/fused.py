@@ -68,12 +68,12 @@ import numpy as np
 from .. import config
 from ..errors import (
     DTypeError,
-    ExecutionError,
     GraphexecError,
     InvalidArgumentError,
     MissingExtraError,
+    node_failed,
 )
-from ..registry import REGISTRY, Spec, broadcast_shapes, register
+from ..registry import REGISTRY, Spec, broadcast_shapes, refuse_vjp, register
 from . import array, grad, nn  # noqa: F401  (register the ops fused here)
 from . import math as _math  # noqa: F401
 
@@ -440,8 +440,7 @@ class FusedProgram:
             except GraphexecError:
                 raise
             except Exception as e:  # worded as the executor words a failing node
-                raise ExecutionError(f"while running node {m.name!r}: {type(e).__name__}: {e}"
-                                     f" — created at {m.loc}") from e
+                raise node_failed(m.name, m.loc, e) from e
         result = vals[-1]
         if out is None:
             # NOTE: the op's result is always a fresh array (the memory planner counts on it),
@@ -903,3 +902,9 @@ def _fused_infer(*specs: Spec, program: FusedProgram) -> Spec:
           out_arg=True)
 def _fused_elementwise(xp, *inputs, program, out=None):
     return program(xp, *inputs, out=out)
+
+
+#: why the ops the optimizer makes have no gradient
+NO_GRADIENT = ("made by the graph optimizer and has no gradient rule: take gradients of the "
+               "graph as built, then optimize")
+refuse_vjp("fused_elementwise", NO_GRADIENT)

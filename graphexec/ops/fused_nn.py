@@ -15,9 +15,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..errors import DTypeError, ExecutionError, GraphexecError, InvalidArgumentError, ShapeError
-from ..registry import REGISTRY, Spec, fmt_shape, register
+from ..errors import DTypeError, GraphexecError, InvalidArgumentError, ShapeError, node_failed
+from ..registry import REGISTRY, Spec, fmt_shape, refuse_vjp, register
 from . import linalg, math, nn  # noqa: F401  (registers the ops these build on)
+from .fused import NO_GRADIENT
 
 __all__ = ["fusable_activation", "bias_keeps_shape", "ACTIVATIONS_IN_PLACE"]
 
@@ -69,8 +70,7 @@ def _failed(origin: tuple[tuple[str, str], ...], stage: int, e: Exception) -> Ex
     failing step was before fusion), so errors read the same at every optimization level."""
     if isinstance(e, GraphexecError) or not origin:
         return e
-    name, loc = origin[min(stage, len(origin) - 1)]
-    err = ExecutionError(f"while running node {name!r}: {type(e).__name__}: {e} — created at {loc}")
+    err = node_failed(*origin[min(stage, len(origin) - 1)], e)
     err.__cause__ = e
     return err
 
@@ -198,3 +198,7 @@ def _fused_conv2d(xp, x, f, *b, strides, dilations, activation=None, bias_first=
     except Exception as e:
         raise _failed(origin, 0, e) from e
     return _epilogue(xp, out, b, activation, bias_first, origin)
+
+
+refuse_vjp("fused_dense", NO_GRADIENT)
+refuse_vjp("fused_conv2d", NO_GRADIENT)
