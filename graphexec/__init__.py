@@ -9,11 +9,11 @@ array([[0., 0., 0.],
 
 from __future__ import annotations
 
-from . import compiler, config, layers, linalg, losses, nn, optimizers, passes, random
+from . import compiler, config, fusion, layers, linalg, losses, nn, optimizers, passes, random, tree
 from . import ops as _ops
-from .autodiff import GradientTape, gradients, stop_gradient
+from .autodiff import GradientTape, gradients
 from .compiler import CompiledGraph
-from .context import current_graph, eager, executing_eagerly, graph, name_scope
+from .context import current_graph, eager, executing_eagerly, name_scope
 from .errors import (
     DTypeError,
     ExecutionError,
@@ -25,14 +25,17 @@ from .errors import (
     ShapeError,
 )
 from .function import Function, TensorSpec, function
-from .ir import Graph, placeholder
+from .graph import Graph, control_dependencies, graph, group, placeholder
 from .ops.array import *
 from .ops.creation import *
+from .ops.grad import stop_gradient
 from .ops.linalg import matmul
 from .ops.math import *
+from .ops.nn import one_hot
 from .ops.pad import *
+from .ops.state import Variable
 from .passes import OptimizationReport, optimize
 from .registry import REGISTRY, Spec
-from .tensor import Tensor, Variable, apply, constant
+from .tensor import Tensor, apply
 
 __version__ = "0.1.0"

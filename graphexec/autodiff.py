@@ -19,13 +19,16 @@ import numpy as np
 from .context import _TAPES, current_graph
 from .errors import (
     GraphError,
-    GraphexecError,
     InvalidArgumentError,
     ShapeError,
     user_location,
 )
-from .registry import REGISTRY, OpDef, fmt_shape, shapes_match
-from .tensor import TAPES_OPEN, SymbolicTensor, Tensor, Variable, as_tensor
+from .ir import needed_nodes
+from .ops.creation import ones_like, zeros_like
+from .ops.grad import stop_gradient
+from .ops.state import Variable
+from .registry import OpDef, fmt_shape, shapes_match
+from .tensor import TAPES_OPEN, SymbolicTensor, Tensor, as_tensor
 
 __all__ = ["GradientTape", "gradients", "stop_gradient"]
 
@@ -235,22 +238,6 @@ def _sum_per_source(flat: list[Any], expand: Callable[[Any], list[Tensor]],
     return out
 
 
-def stop_gradient(x: Any) -> Tensor:
-    """``x`` unchanged, but no gradient flows back through it (``tf.stop_gradient``).
-
-    >>> import graphexec as gx
-    >>> x = gx.constant(2.0)
-    >>> with gx.GradientTape() as tape:
-    ...     tape.watch(x)
-    ...     y = x * gx.stop_gradient(x)
-    >>> tape.gradient(y, x).numpy()
-    array(2.)
-    """
-    from .tensor import apply
-
-    return apply(REGISTRY["stop_gradient"], as_tensor(x))
-
-
 # ---------------------------------------------------------------------------------------------
 # the engine
 
@@ -285,13 +272,7 @@ def _graph_entries(g: Any, targets: list[Tensor], sources: list[Tensor],
     """The graph's nodes between ``sources`` and ``targets``, as a forward record, and the set
     of those nodes (sources included)."""
     nxg = g.nx
-    up: set[str] = set()
-    stack = [t._node for t in targets]
-    while stack:  # ancestors of the targets
-        n = stack.pop()
-        if n not in up:
-            up.add(n)
-            stack.extend(src for src, _ in nxg.nodes[n]["inputs"])
+    up = needed_nodes(g, [t._node for t in targets])  # ancestors of the targets
     down: set[str] = set()
     stack = [s._node for s in sources if s._node in up]
     while stack:  # descendants of the sources, among them
@@ -303,7 +284,7 @@ def _graph_entries(g: Any, targets: list[Tensor], sources: list[Tensor],
     entries: list[Entry] = []
     for n in g.topological_order(down):
         d = nxg.nodes[n]
-        op = REGISTRY[d["op"]]
+        op = d["op"]
         if op.kind == "source" or not op.differentiable:
             continue
         inputs = [SymbolicTensor(g, src, i, nxg.nodes[src]["specs"][i]) for src, i in d["inputs"]]
@@ -320,8 +301,6 @@ def _backward(entries: list[Entry], targets: list[Any], sources: list[Any],
     if unconnected not in ("none", "zero"):
         raise InvalidArgumentError(f"unconnected_gradients must be 'none' or 'zero', got "
                                    f"{unconnected!r}")
-    from .ops.creation import ones_like, zeros_like
-
     seeds = [None] * len(targets) if seeds is None else seeds
     if len(seeds) != len(targets):
         raise InvalidArgumentError(f"{len(seeds)} output_gradients for {len(targets)} targets")
@@ -347,10 +326,7 @@ def _backward(entries: list[Entry], targets: list[Any], sources: list[Any],
         gouts = [grads.get(_key(o)) for o in outs]
         if all(g is None for g in gouts):
             continue
-        if op.vjp is None:
-            raise GraphexecError(f"{op.name}: has no gradient rule; it is forward-only "
-                                 "(differentiate around it, or wrap it in gx.stop_gradient) — "
-                                 f"at {user_location()}")
+        assert op.vjp is not None  # ops passing no gradient are never recorded
         kw = attrs
         if op.vjp_needs:
             kw = {**attrs, "needs": tuple(_differentiable(x) and needed(x) for x in inputs)}
@@ -368,6 +344,4 @@ def _backward(entries: list[Entry], targets: list[Any], sources: list[Any],
 def _unconnected(source: Any, grad: Any, unconnected: str) -> Any:
     if grad is not None or unconnected == "none":
         return grad
-    from .ops.creation import zeros_like
-
     return zeros_like(source)

@@ -6,17 +6,75 @@ code, then switch tracing back on.
 
 ``set_fusion_backend`` chooses how fused elementwise groups run on the CPU: one numba loop
 kernel (the ``jit`` extra) or the ops' own numpy ufuncs, one after another.
+
+``set_default_level`` sets the optimization level graphs and functions use when not given one;
+``check_level`` is the one check of a level argument.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
-from .errors import MissingExtraError
+from .errors import InvalidArgumentError, MissingExtraError
 
 __all__ = ["run_functions_eagerly", "functions_run_eagerly", "set_fusion_backend",
-           "fusion_backend", "FUSION_BACKENDS"]
+           "fusion_backend", "FUSION_BACKENDS", "LEVELS", "set_default_level", "default_level",
+           "check_level"]
+
+#: the optimization levels and what each runs (``gx.optimize``)
+LEVELS = {
+    0: "none",
+    1: "basic: common subexpressions, constant folding, algebraic simplification, dead code",
+    2: "extended: basic + dense/conv epilogue fusion + elementwise fusion",
+    3: "all: extended + memory planning (buffer reuse, in-place elementwise ops)",
+}
+_DEFAULT_LEVEL = 1
+
+
+def check_level(level: Any, where: str) -> int:
+    """``level`` as an int in 0..3 (``None``: the default level), or InvalidArgumentError
+    naming ``where``.
+
+    >>> from graphexec import config
+    >>> config.check_level(None, "demo"), config.check_level(3, "demo")
+    (1, 3)
+    >>> config.check_level(7, "demo")
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.InvalidArgumentError: demo: optimize=7 is not a level; levels are 0 (none); ...
+    """
+    if level is None:
+        return _DEFAULT_LEVEL
+    if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
+        raise InvalidArgumentError(f"{where}: optimize={level!r} is not a level; levels are "
+                                   + "; ".join(f"{k} ({v.partition(':')[0]})"
+                                               for k, v in LEVELS.items()))
+    return level
+
+
+def set_default_level(level: int) -> None:
+    """Set the optimization level ``Graph.run`` and ``gx.function`` use when not given one
+    (initially 1: exact rewrites only, so graphs give eager mode's bits).
+
+    >>> from graphexec.config import default_level, set_default_level
+    >>> set_default_level(3); default_level()
+    3
+    >>> set_default_level(1)
+    """
+    global _DEFAULT_LEVEL
+    _DEFAULT_LEVEL = check_level(level, "set_default_level")
+
+
+def default_level() -> int:
+    """The optimization level used when none is given.
+
+    >>> from graphexec.config import default_level
+    >>> default_level()
+    1
+    """
+    return _DEFAULT_LEVEL
 
 _RUN_EAGERLY = False
 

@@ -1,4 +1,5 @@
-"""Execution modes: ``gx.eager()`` (the default) and ``gx.graph()``, built on contextvars.
+"""Execution modes: ``gx.eager()`` (the default) and the graph being built (``gx.graph()``,
+in ``graphexec.graph``), built on contextvars.
 
 The current mode is a ``ContextVar`` holding the graph being built (``None`` = eager), so
 modes are per-thread and per-async-task, and blocks nest: an ``eager()`` block inside a
@@ -13,9 +14,9 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .ir import Graph
+    from .ir import GraphIR as Graph
 
-__all__ = ["eager", "graph", "current_graph", "executing_eagerly", "name_scope"]
+__all__ = ["eager", "current_graph", "executing_eagerly", "name_scope"]
 
 _GRAPH: ContextVar[Graph | None] = ContextVar("graphexec_graph", default=None)
 _SCOPE: ContextVar[str] = ContextVar("graphexec_name_scope", default="")
@@ -62,31 +63,6 @@ def eager() -> Iterator[None]:
     token = _GRAPH.set(None)
     try:
         yield
-    finally:
-        _GRAPH.reset(token)
-
-
-@contextlib.contextmanager
-def graph(g: Graph | None = None, name: str | None = None) -> Iterator[Graph]:
-    """Record the ops of the block into a static graph instead of running them.
-
-    Pass an existing graph to add more nodes to it.
-
-    >>> import numpy as np, graphexec as gx
-    >>> with gx.graph() as g:
-    ...     x = gx.placeholder((None, 2), "float32", name="x")
-    ...     y = x * 2.0 + 1.0
-    >>> y.shape
-    (None, 2)
-    >>> g.run(y, feeds={x: np.ones((1, 2), "float32")})
-    array([[3., 3.]], dtype=float32)
-    """
-    from .ir import Graph
-
-    g = Graph(name=name) if g is None else g
-    token = _GRAPH.set(g)
-    try:
-        yield g
     finally:
         _GRAPH.reset(token)
 

@@ -26,13 +26,14 @@ from typing import Any
 import numpy as np
 
 from .checks import check_dtype, check_shape
-from .compiler import CompiledGraph, check_level
-from .config import functions_run_eagerly
-from .context import _GRAPH, _TAPES, graph
+from .compiler import CompiledGraph
+from .config import check_level, functions_run_eagerly
+from .context import _GRAPH, _TAPES
 from .errors import _PKG_DIR, GraphError, InvalidArgumentError
-from .ir import Graph
+from .graph import Graph, graph
+from .ops.state import Variable, assign_p, placeholder_p
 from .registry import Spec, fmt_shape, shapes_match
-from .tensor import Tensor, Variable, convert
+from .tensor import Tensor, convert
 
 __all__ = ["function", "Function", "TensorSpec"]
 
@@ -401,7 +402,7 @@ class _Trace:
         self.assigns = assigns
         self.fetches = [*outputs, *assigns]
         # NOTE: a fetched placeholder is the caller's own array: copy it before handing it back
-        self.copy = [graph.nx.nodes[t._node]["op"] == "placeholder" for t in outputs]
+        self.copy = [graph.nx.nodes[t._node]["op"] is placeholder_p for t in outputs]
 
     def run(self, values: list[Any]) -> Any:
         if not self.fetches:
@@ -680,7 +681,7 @@ class Function:
                 f"{len(self._traces) + 1}, for new argument shapes, dtypes or values); a "
                 "function may create Variables on its first trace only: create them outside "
                 "it, or once (e.g. `if self.v is None: self.v = gx.Variable(...)`)")
-        assigns = [g.tensor(n) for n, d in g.nx.nodes(data=True) if d["op"] == "assign"]
+        assigns = [g.tensor(n) for n, d in g.nx.nodes(data=True) if d["op"] is assign_p]
         self._traced = True
         return _Trace(g, key, phs, fetches, recipe, assigns, self._level)
 
@@ -725,7 +726,7 @@ def function(fn: Callable[..., Any] | None = None,
     - Inside a graph being built (another function's trace, ``gx.graph()``) or under an eager
       ``GradientTape``, ``fn`` is simply called: it is inlined, or its ops are recorded.
     - ``optimize`` is the optimization level of each traced graph (see ``gx.optimize``;
-      default ``gx.compiler.default_level()``, initially 1: exact rewrites only).  Level 2
+      default ``gx.config.default_level()``, initially 1: exact rewrites only).  Level 2
       fuses elementwise ops into compiled loops (results within a few ulp of eager mode for
       transcendental functions), level 3 also plans memory.  ``get_compiled`` shows the
       result.

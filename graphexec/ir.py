@@ -1,38 +1,58 @@
-"""The static graph: a networkx ``MultiDiGraph`` of op nodes, plus ``Graph.run``.
+"""The graph IR: data only — a networkx ``MultiDiGraph`` of op nodes, their names, specs and
+source lines, ``validate`` and the text form (as torch.fx's ``Graph``).  Running, compiling and
+feeding live above it, in ``graphexec.graph`` (as torch.fx's ``GraphModule``).
 
-Each node stores ``op`` (registered op name), ``attrs``, ``specs`` (one Spec per output),
+Each node stores ``op`` (its ``OpDef``), ``attrs``, ``specs`` (one Spec per output),
 ``inputs`` (the ordered ``(node, output_index)`` list — the source of truth for operand
-order, so ``x * x`` is two slots fed by one node) and ``loc`` (the user's ``file:line``).
-Each input is mirrored by an edge ``src -> dst`` keyed by its input slot, carrying
-``out_index``, so networkx algorithms see the true data flow.
+order, so ``x * x`` is two slots fed by one node), ``control`` (nodes that must run before it,
+though it reads none of their values: TF's control dependencies) and ``loc`` (the user's
+``file:line``).  Each input is mirrored by an edge ``src -> dst`` keyed by its input slot,
+carrying ``out_index``, and each control input by an edge keyed ``"^k"`` (``out_index`` None),
+so networkx algorithms see the true data flow and ordering.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 import networkx as nx
 import numpy as np
 
-from . import compiler as _compiler
 from .checks import check_dtype, check_shape
-from .context import _GRAPH, scope_prefix
-from .errors import FeedError, GraphError, GraphexecError, user_location
-from .executor import Plan, lower
-from .registry import REGISTRY, OpDef, Spec, fmt_shape, shapes_match, short_dtype
-from .tensor import SymbolicTensor, Tensor, Variable, convert, to_numpy
+from .context import scope_prefix
+from .errors import GraphError, GraphexecError, user_location
+from .ops.state import Variable, constant_p, placeholder_p, read_variable_p
+from .registry import REGISTRY, OpDef, Spec, short_dtype
+from .tensor import SymbolicTensor, Tensor, to_numpy
 
-__all__ = ["Graph", "placeholder"]
+__all__ = ["GraphIR", "Ref", "needed_nodes", "control_key", "is_ref"]
 
 _graph_ids = itertools.count()
 Ref = tuple[str, int]
 
 
-class Graph:
-    """A static dataflow graph built inside ``with gx.graph() as g:``.
+def is_ref(t: Any) -> bool:
+    """Whether ``t`` is a ``(node, output)`` pair naming a graph tensor (a leaf of fetches).
+
+    >>> from graphexec.ir import is_ref
+    >>> is_ref(("exp", 0)), is_ref(("exp", "0"))
+    (True, False)
+    """
+    return (isinstance(t, tuple) and len(t) == 2 and isinstance(t[0], str)
+            and isinstance(t[1], int))
+
+
+def control_key(k: int) -> str:
+    """The edge key of a node's ``k``-th control input."""
+    return f"^{k}"
+
+
+class GraphIR:
+    """A static dataflow graph: the data ``gx.graph()`` builds (``graphexec.graph.Graph`` adds
+    running and compiling to it).
 
     >>> import numpy as np, graphexec as gx
     >>> with gx.graph() as g:
@@ -53,11 +73,11 @@ class Graph:
         self.version = 0  # bumped by every change; invalidates cached plans
         self._names: Counter[str] = Counter()
         self._captures: dict[int, tuple[Any, Ref]] = {}
-        self._plans: dict[Any, Any] = {}
-        self._compiled: dict[Any, Any] = {}
         #: lower with the memory planner (set by ``optimize(level=3)``)
         self.plan_memory = False
-        self._preview: tuple[tuple[Ref, ...], Plan] | None = None  # optimize's memory preview
+        self._preview: Any = None  # optimize's memory preview: (fetches, memory plan, version)
+        #: nodes every node added now must run after (``gx.control_dependencies`` blocks)
+        self._control_stack: list[tuple[str, ...]] = []
 
     # -- building -----------------------------------------------------------------------
     def _unique(self, base: str, scoped: bool = True) -> str:
@@ -69,11 +89,13 @@ class Graph:
             if name not in self.nx:
                 return name
 
-    def add_node(self, op: str, inputs: Sequence[Ref], attrs: dict[str, Any],
+    def add_node(self, op: OpDef | str, inputs: Sequence[Ref], attrs: dict[str, Any],
                  specs: tuple[Spec, ...], loc: str, name: str | None = None,
-                 scoped: bool = True) -> str:
-        """Add one node (and its input edges); returns its unique name.  A low-level builder:
-        nothing is checked, so the specs must be right (``add_op`` infers them).
+                 scoped: bool = True, control: Iterable[str] = ()) -> str:
+        """Add one node (and its input and control edges); returns its unique name.  A
+        low-level builder: nothing is checked, so the specs must be right (``add_op`` infers
+        them).  ``op`` is an ``OpDef`` (or a registered op's name); ``control`` names nodes
+        that must run first, besides those of the enclosing ``gx.control_dependencies``.
 
         >>> import numpy as np, graphexec as gx
         >>> g = gx.Graph()
@@ -85,10 +107,16 @@ class Graph:
         >>> g.run("negative")
         array([-1., -1.])
         """
-        node = self._unique(name or op, scoped)
-        self.nx.add_node(node, op=op, attrs=attrs, specs=specs, loc=loc, inputs=tuple(inputs))
+        opdef = REGISTRY[op] if isinstance(op, str) else op
+        node = self._unique(name or opdef.name, scoped)
+        ctrl = tuple(dict.fromkeys([*(c for block in self._control_stack for c in block),
+                                    *control]))
+        self.nx.add_node(node, op=opdef, attrs=attrs, specs=specs, loc=loc,
+                         inputs=tuple(inputs), control=ctrl)
         for slot, (src, idx) in enumerate(inputs):
             self.nx.add_edge(src, node, key=slot, out_index=idx)
+        for k, src in enumerate(ctrl):
+            self.nx.add_edge(src, node, key=control_key(k), out_index=None)
         self.version += 1
         return node
 
@@ -131,7 +159,7 @@ class Graph:
         # NOTE: a Spec is a tuple too, so only n_outputs tells one spec from several
         specs = (tuple(cast("tuple[Spec, ...]", inferred)) if multi
                  else (cast(Spec, inferred),))
-        node = self.add_node(op.name, refs, attrs, specs, loc)
+        node = self.add_node(op, refs, attrs, specs, loc)
         return self._tensors(node, specs, multi)
 
     def constant(self, value: np.ndarray, name: str | None = None,
@@ -145,8 +173,8 @@ class Graph:
         ('c', array([1., 2.]))
         """
         spec = Spec(value.shape, value.dtype)
-        node = self.add_node("constant", (), {"value": value}, (spec,), loc or user_location(),
-                             name=name)
+        node = self.add_node(constant_p, (), {"value": value}, (spec,),
+                             loc or user_location(), name=name)
         return self._tensors(node, (spec,), False)
 
     def placeholder(self, shape: Sequence[int | None], dtype: Any,
@@ -160,7 +188,7 @@ class Graph:
         """
         spec = Spec(check_shape(shape, "placeholder", unknown=True),
                     check_dtype(dtype, "placeholder"))
-        node = self.add_node("placeholder", (), {"shape": shape, "dtype": spec.dtype},
+        node = self.add_node(placeholder_p, (), {"shape": shape, "dtype": spec.dtype},
                              (spec,), user_location(), name=name or "placeholder")
         return self._tensors(node, (spec,), False)
 
@@ -177,7 +205,7 @@ class Graph:
         ('v', array([3., 4.]))
         """
         spec = Spec(var._value.shape, var._value.dtype)
-        node = self.add_node("read_variable", (), {"var": var}, (spec,), user_location(),
+        node = self.add_node(read_variable_p, (), {"var": var}, (spec,), user_location(),
                              name=var.var_name, scoped=False)
         return self._tensors(node, (spec,), False)
 
@@ -203,7 +231,7 @@ class Graph:
         >>> g.placeholders
         ['a', 'b']
         """
-        return [n for n, d in self.nx.nodes(data=True) if d["op"] == "placeholder"]
+        return [n for n, d in self.nx.nodes(data=True) if d["op"] is placeholder_p]
 
     def tensor(self, name: str) -> Tensor:
         """The tensor named ``node`` or ``node:i``.
@@ -246,14 +274,12 @@ class Graph:
         # order is usually the answer already: checking it is linear, sorting is n·log n with
         # a large constant
         rank = {n: i for i, n in enumerate(order)}
-        inputs = nx.get_node_attributes(g, "inputs") if nodes is None else None
+        nodes_data = g.nodes
         for i, n in enumerate(order):
-            for src, _ in (inputs[n] if inputs is not None else g.nodes[n]["inputs"]):
-                if rank.get(src, -1) >= i:
-                    break
-            else:
-                continue
-            break
+            d = nodes_data[n]
+            if any(rank.get(src, -1) >= i for src, _ in d["inputs"]) or any(
+                    rank.get(src, -1) >= i for src in d.get("control", ())):
+                break
         else:
             return order
         sub = g if nodes is None else g.subgraph(nodes)
@@ -266,31 +292,34 @@ class Graph:
         >>> with gx.graph() as g:
         ...     y = gx.exp(gx.placeholder((2,), name="x"))
         >>> g.validate()
-        >>> g.nx.nodes["exp"]["op"] = "no_such_op"
+        >>> g.nx.nodes["exp"]["op"] = "exp"
         >>> g.validate()
         Traceback (most recent call last):
             ...
-        graphexec.errors.GraphError: graph ..., node 'exp' (no_such_op): unknown op
+        graphexec.errors.GraphError: graph ..., node 'exp' (exp): op 'exp' is not a registered OpDef
         """
         g = self.nx
         if not nx.is_directed_acyclic_graph(g):
             raise GraphError(f"graph {self.name} has a cycle: {nx.find_cycle(g)}")
         for node, d in g.nodes(data=True):
             where = f"graph {self.name}, node {node!r} ({d.get('op')})"
-            for key in ("op", "attrs", "specs", "inputs", "loc"):
+            for key in ("op", "attrs", "specs", "inputs", "control", "loc"):
                 if key not in d:
                     raise GraphError(f"{where}: missing node attribute {key!r}")
-            op = REGISTRY.get(d["op"])
-            if op is None:
-                raise GraphError(f"{where}: unknown op")
+            op = d["op"]
+            if not isinstance(op, OpDef) or REGISTRY.get(op.name) is not op:
+                raise GraphError(f"{where}: op {op!r} is not a registered OpDef")
             if op.arity is not None and len(d["inputs"]) != op.arity:
                 raise GraphError(f"{where}: {len(d['inputs'])} inputs, op takes {op.arity}")
             n_out = len(d["specs"]) if op.n_outputs is None else op.n_outputs
             if len(d["specs"]) != n_out or not all(isinstance(s, Spec) for s in d["specs"]):
                 raise GraphError(f"{where}: specs {d['specs']} do not fit {n_out} outputs")
-            edges = sorted((k, u, e["out_index"]) for u, _, k, e in g.in_edges(node, keys=True,
-                                                                               data=True))
-            want = [(slot, src, idx) for slot, (src, idx) in enumerate(d["inputs"])]
+            edges = [(k, u, e["out_index"]) for u, _, k, e in g.in_edges(node, keys=True,
+                                                                          data=True)]
+            edges = sorted(edges, key=str)
+            want = sorted([(slot, src, idx) for slot, (src, idx) in enumerate(d["inputs"])]
+                          + [(control_key(k), src, None) for k, src in enumerate(d["control"])],
+                          key=str)
             if edges != want:
                 raise GraphError(f"{where}: input edges {edges} disagree with inputs {want}")
             for src, idx in d["inputs"]:
@@ -307,10 +336,13 @@ class Graph:
                    ", ".join(f"{node}:{i}: {s!r}" for i, s in enumerate(outs)))
             args = ", ".join(src if len(self.nx.nodes[src]["specs"]) == 1 else f"{src}:{i}"
                              for src, i in d["inputs"])
+            if d["control"]:
+                args += (", " if args else "") + ", ".join(f"^{c}" for c in d["control"])
             attrs = d["attrs"]
-            if d["op"] == "read_variable" and attrs["var"].var_name == node:
+            op = d["op"]
+            if op is read_variable_p and attrs["var"].var_name == node:
                 attrs = {}  # the node is named after its variable already
-            body.append((f"{lhs} = {d['op']}{_fmt_attrs(d['op'], attrs)}({args})", d["loc"]))
+            body.append((f"{lhs} = {op.name}{_fmt_attrs(op, attrs)}({args})", d["loc"]))
         width = min(max((len(s) for s, _ in body), default=0), 78)
         lines += [f"  {s.ljust(width)}  # {loc}" for s, loc in body]
         return "\n".join(lines)
@@ -318,82 +350,7 @@ class Graph:
     def __repr__(self) -> str:
         return f"<Graph {self.name}: {len(self)} nodes>"
 
-    # -- running -------------------------------------------------------------------------
-    def run(self, fetches: Any, feeds: Mapping[Any, Any] | None = None, *,
-            backend: str = "numpy", optimize: int | None = None) -> Any:
-        """Run the graph: compute ``fetches`` (a tensor, a list/tuple or a dict of tensors).
-
-        ``feeds`` maps placeholders (tensors or their names) to values; they are checked
-        against the placeholders' shapes and dtypes before any kernel runs.  Fetched values
-        of constants and variables are read-only: copy them to change them.
-
-        ``optimize`` (0–3, default ``gx.compiler.default_level()``, initially 1) is the
-        optimization level (see ``gx.optimize``): the part of the graph the fetches need is
-        copied, optimized and lowered once per set of fetches, and cached; the graph itself
-        is left as built.  Level 0 runs the nodes as built.
-
-        >>> import graphexec as gx
-        >>> with gx.graph() as g:
-        ...     x = gx.placeholder((2,), "float64", name="x")
-        ...     y = x * 2.0
-        >>> g.run(y, {x: [1.0, 2.0]})
-        array([2., 4.])
-        >>> g.run({"y": y, "x": x}, feeds={"x": [3.0, 4.0]})
-        {'y': array([6., 8.]), 'x': array([3., 4.])}
-        """
-        if isinstance(fetches, Tensor) and fetches._graph is self:  # the common case, fast
-            refs: tuple[Ref, ...] = ((fetches._node, fetches._index),)
-            rebuild = _first
-        else:
-            flat, rebuild = _flatten_fetches(fetches)
-            refs = tuple(self._fetch_ref(t) for t in flat)
-        level = _compiler._DEFAULT_LEVEL if optimize is None else optimize
-        plan = self._plans.get((refs, backend, level))
-        if plan is None or plan.version != self.version:
-            plan = self._lower(refs, backend, level)
-        return rebuild(plan.run(self._check_feeds(plan, feeds)))
-
-    def _lower(self, refs: tuple[Ref, ...], backend: str, optimize: int) -> Plan:
-        level = _compiler.check_level(optimize, "run")
-        if len(self._plans) > 64:
-            self._plans.clear()
-            self._compiled.clear()
-        if level == 0:
-            plan = lower(self, refs, backend, plan_memory=self.plan_memory)
-        else:
-            plan = self.compile(list(refs), optimize=level, backend=backend).plan
-        self._plans[(refs, backend, level)] = plan
-        return plan
-
-    def compile(self, fetches: Any, *, optimize: int | None = None,
-                backend: str = "numpy") -> Any:
-        """An optimized, lowered copy of the part of the graph ``fetches`` need: a
-        ``CompiledGraph`` to call with feeds, with the optimized ``graph``, the optimizer's
-        ``report`` and the lowered ``plan`` (``plan.source`` is the generated code).  Cached
-        per fetches, level and backend until the graph changes.
-
-        >>> import numpy as np, graphexec as gx
-        >>> with gx.graph() as g:
-        ...     x = gx.placeholder((2,), "float64", name="x")
-        ...     y = gx.exp(x) * 1.0 + gx.exp(x)
-        >>> f = g.compile(y, optimize=1)
-        >>> print(f.graph)  # doctest: +ELLIPSIS
-        graph g...@O1 (3 nodes)
-          x: f64[2] = placeholder() ...
-          exp: f64[2] = exp(x) ...
-          add: f64[2] = add(exp, exp) ...
-        >>> f({x: [0.0, 0.0]})
-        array([2., 2.])
-        """
-        level = _compiler.check_level(optimize, "compile")
-        flat, _ = _flatten_fetches(fetches)
-        key = (tuple(self._fetch_ref(t) for t in flat), backend, level, _structure(fetches))
-        hit = self._compiled.get(key)
-        if hit is None or hit.version != self.version:
-            hit = self._compiled[key] = _compiler.CompiledGraph(self, fetches, level, backend)
-        return hit
-
-    def apply_pass(self, fn: Callable[[Graph], bool], *, validate: bool = True) -> bool:
+    def apply_pass(self, fn: Callable[[GraphIR], bool], *, validate: bool = True) -> bool:
         """Run a graph pass ``fn(graph) -> changed`` that rewrites ``self.nx``; when it
         changed something, cached plans are dropped and (by default) the graph is validated.
 
@@ -404,7 +361,7 @@ class Graph:
         >>> def exp_to_square(graph):
         ...     nodes = [n for n, d in graph.nx.nodes(data=True) if d["op"] == "exp"]
         ...     for n in nodes:
-        ...         graph.nx.nodes[n]["op"] = "square"
+        ...         graph.nx.nodes[n]["op"] = gx.REGISTRY["square"]
         ...     return bool(nodes)
         >>> g.apply_pass(exp_to_square)
         True
@@ -428,7 +385,7 @@ class Graph:
         ...     y = gx.exp(x)
         >>> g.run(y, {x: [0.0, 0.0]})
         array([1., 1.])
-        >>> g.nx.nodes["exp"]["op"] = "negative"
+        >>> g.nx.nodes["exp"]["op"] = gx.REGISTRY["negative"]
         >>> g.invalidate()
         >>> g.run(y, {x: [1.0, 2.0]})
         array([-1., -2.])
@@ -448,80 +405,14 @@ class Graph:
             raise GraphError(f"run: fetch {t!r} is {where}, not of graph {self.name}")
         return (t._node, t._index)
 
-    def _check_feeds(self, plan: Plan, feeds: Mapping[Any, Any] | None) -> dict[str, Any]:
-        checked: dict[str, Any] = {}
-        for key, value in (feeds or {}).items():
-            if key.__class__ is SymbolicTensor and key._graph is self:
-                node = key._node
-            else:
-                node = self._feed_node(key)
-            want = plan.feed_checks.get(node)
-            # NOTE: the fast path: an ndarray of exactly the placeholder's dtype and shape
-            if (want is not None and value.__class__ is np.ndarray and value.dtype == want[0]
-                    and (value.shape == want[1] if want[1] is not None
-                         else shapes_match(value.shape, want[2]))):
-                checked[node] = value
-                continue
-            d = self.nx.nodes[node]
-            if d["op"] != "placeholder":
-                raise FeedError(f"run: can only feed placeholders; {node!r} is a {d['op']} node")
-            checked[node] = _check_feed(node, d["specs"][0], value, d["loc"])
-        if len(checked) < len(plan.placeholders):
-            missing = [n for n in plan.placeholders if n not in checked]
-            if missing:
-                specs = ", ".join(f"{n}: {self.nx.nodes[n]['specs'][0]!r}" for n in missing)
-                raise FeedError(f"run: no feed for placeholder(s) {specs} needed by the fetches")
-        return checked
-
-    def _feed_node(self, key: Any) -> str:
-        node = key if isinstance(key, str) else None
-        if isinstance(key, Tensor):
-            if key._graph is not self:
-                raise FeedError(f"run: feed key {key!r} is not a tensor of graph {self.name}")
-            node = key._node
-        if node is None or node not in self.nx:
-            raise FeedError(f"run: feed key {key!r} names no node of graph {self.name}")
-        return node
-
-
-def _check_feed(node: str, spec: Spec, value: Any, loc: str) -> Any:
-    if hasattr(value, "__cuda_array_interface__") and value.dtype == spec.dtype:
-        arr = value  # a device array: checked, not moved
-    else:
-        arr = convert(value, spec.dtype, f"run: feed for placeholder {node!r} ({spec!r}, {loc})",
-                      FeedError)
-    if not shapes_match(spec.shape, arr.shape):
-        raise FeedError(f"run: feed for placeholder {node!r} has shape {fmt_shape(arr.shape)}; "
-                        f"the placeholder ({loc}) takes {fmt_shape(spec.shape)}")
-    return arr
-
-
-def _structure(fetches: Any) -> Any:
-    """What, besides the tensors, decides how results are handed back."""
-    if isinstance(fetches, Mapping):
-        return ("mapping", tuple(fetches))
-    return type(fetches) if isinstance(fetches, list | tuple) else None
-
-
-def _first(values: list[Any]) -> Any:
-    return values[0]
-
-
-def _flatten_fetches(fetches: Any) -> tuple[list[Any], Any]:
-    if isinstance(fetches, Mapping):
-        keys = list(fetches)
-        return [fetches[k] for k in keys], lambda vals: dict(zip(keys, vals, strict=True))
-    if isinstance(fetches, list | tuple):
-        kind = type(fetches)
-        return list(fetches), lambda vals: kind(vals)
-    return [fetches], lambda vals: vals[0]
-
 
 def _fmt_attr(v: Any) -> str:
     if isinstance(v, np.ndarray):
         return np.array2string(v, threshold=4, edgeitems=1) if v.size <= 4 else f"<{v.size}>"
     if isinstance(v, Variable):
         return v.var_name
+    if isinstance(v, OpDef):
+        return v.name
     if isinstance(v, np.dtype | type):
         return short_dtype(np.dtype(v))
     if isinstance(v, tuple):
@@ -529,26 +420,35 @@ def _fmt_attr(v: Any) -> str:
     return str(v)
 
 
-def _fmt_attrs(op: str, attrs: dict[str, Any]) -> str:
-    if not attrs or op == "placeholder":  # a placeholder's spec already shows its attrs
+def _fmt_attrs(op: OpDef, attrs: dict[str, Any]) -> str:
+    if not attrs or op is placeholder_p:  # a placeholder's spec already shows its attrs
         return ""
     # ``origin``: the nodes a fused node replaced, kept for its error messages
     shown = [f"{k}={_fmt_attr(v)}" for k, v in attrs.items() if k != "origin"]
     return "[" + ", ".join(shown) + "]" if shown else ""
 
 
-def placeholder(shape: Sequence[int | None], dtype: Any = "float32",
-                name: str | None = None) -> Tensor:
-    """A graph input to feed at ``run`` time; ``None`` dims take any size.
+def needed_nodes(graph: GraphIR, roots: Iterable[str]) -> set[str]:
+    """The nodes ``roots`` depend on through their inputs and control inputs, themselves
+    included: the one reachability walk (lowering, compiling and gradients use it).
 
     >>> import graphexec as gx
+    >>> from graphexec.ir import needed_nodes
     >>> with gx.graph() as g:
-    ...     x = gx.placeholder((None, 3), "float32", name="x")
-    >>> x
-    <Tensor 'x' shape=(None, 3) dtype=float32 graph=...>
+    ...     x = gx.placeholder((2,), name="x")
+    ...     y = gx.exp(x)
+    ...     z = gx.sin(x)
+    >>> sorted(needed_nodes(g, ["exp"]))
+    ['exp', 'x']
     """
-    g = _GRAPH.get()
-    if g is None:
-        raise GraphError(f"placeholder {name or ''!r} outside a graph block: use it inside "
-                         f"`with gx.graph() as g:` — at {user_location()}")
-    return g.placeholder(shape, dtype, name)
+    nodes = graph.nx.nodes
+    needed: set[str] = set()
+    stack = list(roots)
+    while stack:
+        n = stack.pop()
+        if n not in needed:
+            needed.add(n)
+            d = nodes[n]
+            stack.extend(src for src, _ in d["inputs"])
+            stack.extend(d["control"])
+    return needed

@@ -26,9 +26,8 @@ import numpy as np
 
 from .context import eager, name_scope
 from .errors import InvalidArgumentError, ShapeError, op_error
-from .ops.array import reshape
+from .ops.array import cast, reshape
 from .ops.linalg import matmul
-from .ops.math import cast
 from .ops.nn import (
     _conv_pads,
     _pair,
@@ -42,8 +41,9 @@ from .ops.nn import (
     tanh,
 )
 from .ops.pad import MODES, pad
+from .ops.state import Variable
 from .registry import fmt_shape
-from .tensor import Tensor, Variable, as_tensor
+from .tensor import Tensor, as_tensor
 
 __all__ = [
     "Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Pad2D", "ZeroPadding2D",

@@ -46,8 +46,10 @@ import numpy as np
 from .context import current_graph, eager, name_scope
 from .errors import DTypeError, GraphError, InvalidArgumentError, ShapeError, op_error
 from .ops import math as _m
+from .ops.array import cast
+from .ops.state import Variable
 from .registry import fmt_shape, shapes_match
-from .tensor import Tensor, Variable, as_tensor
+from .tensor import Tensor, as_tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop"]
 
@@ -126,10 +128,10 @@ class Optimizer:
         does), times ``step >= 1``.  That factor is always exactly 1; it makes each variable's
         update depend on the step counter's, so fetching the variable updates counts the step
         even where the update rule does not use the step number."""
-        one = _m.cast(_m.greater_equal(step, 1), dtype)
+        one = cast(_m.greater_equal(step, 1), dtype)
         lr = self._learning_rate
         if isinstance(lr, Tensor):
-            return one * (lr if lr.dtype == dtype else _m.cast(lr, dtype))
+            return one * (lr if lr.dtype == dtype else cast(lr, dtype))
         return one * lr
 
     def get_config(self) -> dict[str, Any]:
@@ -287,7 +289,7 @@ class Optimizer:
             for (grad, var), var_slots in zip(pairs, slots, strict=True):
                 dtype = var.dtype
                 if grad.dtype != dtype:
-                    grad = _m.cast(grad, dtype)
+                    grad = cast(grad, dtype)
                 lr = rates.get(dtype)
                 if lr is None:
                     lr = rates[dtype] = self._step_learning_rate(dtype, step)
@@ -390,7 +392,7 @@ class Adam(Optimizer):
 
     def _update_step(self, grad: Tensor, var: Variable, slots: Slots, lr: Tensor,
                      step: Tensor) -> Tensor:
-        t = _m.cast(step, var.dtype)
+        t = cast(step, var.dtype)
         beta_1_power = _m.pow(self.beta_1, t)
         beta_2_power = _m.pow(self.beta_2, t)
         alpha = lr * _m.sqrt(1 - beta_2_power) / (1 - beta_1_power)

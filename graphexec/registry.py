@@ -1,16 +1,16 @@
 """The op registry: every primitive op is declared once, here or in ``graphexec.ops``.
 
 An op is a kernel written against the array module ``xp`` (numpy or cupy), a shape/dtype
-rule ``infer`` used by graph mode at build time and by eager mode for its checks, a class
-for the optimizer and a slot for its gradient rule.  Eager mode and every executor call the
-very same ``kernel``.
+rule ``infer`` used by graph mode at build time and by eager mode for its checks, its gradient
+rule and the facts the optimizer and the fused-loop writers read (``OpDef``).  Eager mode and
+every executor call the very same ``kernel``.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import DTypeError, GraphexecError, InvalidArgumentError, ShapeError, op_error
 
-__all__ = ["Spec", "OpDef", "REGISTRY", "register", "defvjp", "refuse_vjp", "get_op"]
+__all__ = ["Spec", "OpDef", "REGISTRY", "register", "defvjp", "refuse_vjp"]
 
 Shape = tuple[int | None, ...]
 
@@ -46,19 +46,21 @@ class Spec(NamedTuple):
 _new_spec = tuple.__new__  # NOTE: skips NamedTuple's Python-level __new__ on the eager path
 
 #: optimizer classes: elementwise ops map each element independently (with broadcasting),
-#: reductions shrink axes, opaque ops are everything else.
+#: reductions shrink axes, opaque ops are everything else, sources have no inputs.
 KINDS = ("elementwise", "reduction", "opaque", "source")
 
 
 @dataclass(slots=True, eq=False)
 class OpDef:
-    """One registered primitive: its kernel, infer rule and the facts the executor and the
-    optimizer read (``kind``, ``pure``, ``arity``, ``n_outputs``, ...).
+    """One registered primitive: its kernel, infer rule, gradient rule and the facts the
+    executor, the passes and the fused-loop writers read.  Code holds the ``OpDef`` (as JAX
+    holds ``exp_p``); graph nodes store it under ``"op"``.  An ``OpDef`` compares equal to its
+    name, so ``node["op"] == "add"`` reads naturally in tests and notebooks.
 
     >>> import graphexec as gx
     >>> op = gx.REGISTRY["add"]
-    >>> op, op.arity, op.n_outputs, op.pure
-    (<op add (elementwise)>, 2, 1, True)
+    >>> op, op.arity, op.n_outputs, op.pure, op.ufunc, op == "add"
+    (<op add (elementwise)>, 2, 1, True, 'add', True)
     """
 
     name: str
@@ -68,17 +70,49 @@ class OpDef:
     pure: bool = True
     n_outputs: int | None = 1  # None: as many as infer returns (split, unstack)
     arity: int | None = None  # number of tensor inputs; None = variadic
-    differentiable: bool = True
     # the kernel itself raises whenever infer would (numpy ufuncs: broadcasting and dtypes), so
     # eager mode may skip infer and consult it only to word an error
     kernel_checks: bool = False
+    #: the gradient rule ``vjp(g, out, *inputs, **attrs) -> one gradient (or None) per input``;
+    #: ``None``: the op passes no gradient (its outputs are constants to the backward pass)
     vjp: Callable[..., Any] | None = None
     vjp_needs: bool = False  # the rule takes ``needs``: which inputs want a gradient
-    # the kernel takes ``out=``: a preallocated, writeable array of the output's shape and dtype
-    # that it fills and returns (None: allocate).  Its output is always a fresh array, never a
-    # view of an input; for an elementwise op ``out`` may be an input of the output's shape
+    #: the kernel takes ``out=``: a preallocated, writeable array of the output's shape and
+    #: dtype that it fills and returns (None: allocate).  Its output is always fresh; for an
+    #: elementwise op ``out`` may be an input of the output's shape
     out_arg: bool = False
-    overrides: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    #: the (numpy) result never shares memory with an input (true of every ``out_arg`` op)
+    fresh: bool = False
+    #: the numpy ufunc the kernel calls (``xp.<ufunc>(*inputs)``), if it is one
+    ufunc: str | None = None
+    #: how a fused elementwise loop computes it (``graphexec.fusable.Fusion``); None: never fused
+    fusion: Any = None
+    #: input slots whose value is never read, only their shape and dtype (the ``like``
+    #: operands of the gradient primitives)
+    shape_only: frozenset[int] = frozenset()
+    #: ``into(xp, out)`` applies this one-input op to ``out`` in place, bit for bit as the
+    #: kernel (for ops whose kernel takes no ``out=``)
+    into: Callable[..., Any] | None = None
+    #: the fused op that takes this op's bias add and activation (matmul -> fused_dense)
+    epilogue: OpDef | None = None
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether a gradient can flow through the op (it has a gradient rule)."""
+        return self.vjp is not None
+
+    @property
+    def is_source(self) -> bool:
+        """An op with no inputs whose value comes from outside the graph's computation."""
+        return self.kind == "source"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name == other
+        return self is other
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     def __repr__(self) -> str:
         return f"<op {self.name} ({self.kind}{'' if self.pure else ', impure'})>"
@@ -95,20 +129,25 @@ def register(
     pure: bool = True,
     n_outputs: int | None = 1,
     arity: int | None = None,
-    differentiable: bool = True,
     kernel_checks: bool = False,
     out_arg: bool = False,
+    fresh: bool = False,
+    ufunc: str | None = None,
+    fusion: Any = None,
+    shape_only: tuple[int, ...] = (),
+    into: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], OpDef]:
     """Decorator registering ``kernel(xp, *arrays, **attrs)`` as the primitive ``name``; it
-    returns the ``OpDef``, to pass to ``apply``.  ``infer(*specs, **attrs)`` gives the output
-    spec(s) and raises ShapeError, DTypeError or InvalidArgumentError for bad operands.
+    returns the ``OpDef``, which frontends pass to ``apply``.  ``infer(*specs, **attrs)`` gives
+    the output spec(s) and raises ShapeError, DTypeError or InvalidArgumentError for bad
+    operands; the other keywords are the facts of ``OpDef``.
 
     >>> import graphexec as gx
     >>> from graphexec.registry import REGISTRY, elementwise_infer, register
     >>> @register("demo_double", infer=elementwise_infer(lambda x: 2 * x), arity=1)
-    ... def _double(xp, x):
+    ... def demo_double(xp, x):
     ...     return 2 * x
-    >>> gx.apply(_double, gx.constant([1.0, 2.0]))
+    >>> gx.apply(demo_double, gx.constant([1.0, 2.0]))
     Tensor([2., 4.], shape=(2,), dtype=float64)
     >>> del REGISTRY["demo_double"]  # leave the registry as it was
     """
@@ -118,61 +157,54 @@ def register(
     def deco(kernel: Callable[..., Any]) -> OpDef:
         if name in REGISTRY:
             raise ValueError(f"op {name!r} registered twice")
-        op = OpDef(name, kernel, infer, kind, pure, n_outputs, arity, differentiable,
-                   kernel_checks, out_arg=out_arg)
+        op = OpDef(name, kernel, infer, kind, pure, n_outputs, arity, kernel_checks,
+                   out_arg=out_arg, fresh=fresh or out_arg, ufunc=ufunc, fusion=fusion,
+                   shape_only=frozenset(shape_only), into=into)
         REGISTRY[name] = op
         return op
 
     return deco
 
 
-def defvjp(name: str, vjp: Callable[..., Any]) -> None:
-    """Attach ``vjp`` as the gradient rule of op ``name`` (stored as ``OpDef.vjp``).
+def defvjp(op: OpDef, vjp: Callable[..., Any]) -> None:
+    """Attach ``vjp`` as the gradient rule of ``op`` (stored as ``OpDef.vjp``).
 
     >>> from graphexec.registry import REGISTRY, defvjp, elementwise_infer, register
     >>> op = register("demo_neg", infer=elementwise_infer(lambda x: -x))(lambda xp, x: -x)
     >>> def neg_vjp(*args):
     ...     pass
-    >>> defvjp("demo_neg", neg_vjp)
-    >>> op.vjp is neg_vjp
-    True
+    >>> defvjp(op, neg_vjp)
+    >>> op.vjp is neg_vjp, op.differentiable
+    (True, True)
     >>> del REGISTRY["demo_neg"]  # leave the registry as it was
     """
-    op = REGISTRY[name]
     op.vjp = vjp
     # NOTE: a rule may take ``needs`` (one bool per input) to skip gradients nobody uses, such
     # as a matmul's gradient with respect to the data
     op.vjp_needs = "needs" in inspect.signature(vjp).parameters
 
 
-def refuse_vjp(name: str, why: str) -> None:
-    """Give op ``name`` a gradient rule that refuses: differentiating through it raises
-    GraphexecError ``name: why — at <the user's line>``.
+def refuse_vjp(op: OpDef, why: str) -> None:
+    """Give ``op`` a gradient rule that refuses: differentiating through it raises
+    GraphexecError ``name: why — at <the user's line>`` (for forward-only ops whose outputs
+    are real numbers, where passing no gradient would be a silent zero).
 
     >>> import graphexec as gx
     >>> from graphexec.registry import REGISTRY, elementwise_infer, refuse_vjp, register
     >>> op = register("demo_opaque", infer=elementwise_infer(lambda x: x))(lambda xp, x: x)
-    >>> refuse_vjp("demo_opaque", "has no gradient")
+    >>> refuse_vjp(op, "has no gradient")
     >>> op.vjp(None, None, None)
     Traceback (most recent call last):
         ...
     graphexec.errors.GraphexecError: demo_opaque: has no gradient — at ...
     >>> del REGISTRY["demo_opaque"]  # leave the registry as it was
     """
+    name = op.name
+
     def vjp(*args: Any, **attrs: Any) -> Any:
         raise op_error(GraphexecError, name, why)
 
-    defvjp(name, vjp)
-
-
-def get_op(name: str) -> OpDef:
-    """The registered op ``name`` (KeyError if there is none).
-
-    >>> from graphexec.registry import get_op
-    >>> get_op("matmul")
-    <op matmul (opaque)>
-    """
-    return REGISTRY[name]
+    defvjp(op, vjp)
 
 
 # ---------------------------------------------------------------------------------------------

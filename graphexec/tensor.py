@@ -1,36 +1,38 @@
-"""Tensor, Variable and ``apply``: the one dispatch point of every op.
+"""Tensor and ``apply``: the one dispatch point of every op.
 
 ``apply(op, *inputs, **attrs)`` runs the op's kernel now (eager mode) or adds a node to the
 graph being built (graph mode).  Both paths check the op with the same ``infer`` rule, so a
 bad program fails the same way, with the same message, in both modes.
+
+This module imports no op: the operators and methods of ``Tensor`` (``+``, ``@``, ``.sum()``,
+...) are installed by ``graphexec.ops.methods``, and ``Variable`` lives with the state ops in
+``graphexec.ops.state``.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .context import _GRAPH, _TAPES, scope_prefix
+from .context import _GRAPH, _TAPES
 from .errors import (
     DTypeError,
     ExecutionError,
     GraphError,
     GraphexecError,
-    ShapeError,
     user_location,
 )
-from .registry import REGISTRY, OpDef, Spec, fmt_shape
+from .registry import OpDef, Spec, fmt_shape
 
 if TYPE_CHECKING:
-    from .ir import Graph
+    from .ir import GraphIR as Graph
+    from .ops.methods import TensorMethods
+else:
+    TensorMethods = object  # the operators and methods are installed by graphexec.ops.methods
 
-__all__ = ["Tensor", "SymbolicTensor", "Variable", "apply", "as_tensor", "constant"]
-
-#: array module of eager mode (numpy; a device backend may swap it)
-XP: Any = np
+__all__ = ["Tensor", "SymbolicTensor", "apply", "as_tensor"]
 
 _ndarray = np.ndarray
 #: how many gradient tapes are open in any thread; which ones record here is in _TAPES
@@ -39,7 +41,7 @@ _VALUE = operator.attrgetter("_value")
 _PY_SCALARS = (bool, int, float, complex)
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """A value (eager mode) or a symbolic output of a graph node (graph mode).
 
     >>> import graphexec as gx
@@ -127,16 +129,6 @@ class Tensor:
         n_out = len(self._graph.nx.nodes[self._node]["specs"])
         return self._node if n_out == 1 else f"{self._node}:{self._index}"
 
-    @property
-    def T(self) -> Tensor:
-        """The axes reversed (``transpose()``).
-
-        >>> import graphexec as gx
-        >>> gx.constant([[1, 2, 3]]).T.shape
-        (3, 1)
-        """
-        return _array.transpose(self)
-
     # -- values -------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The value as a numpy array (eager tensors only; fetch graph tensors with
@@ -196,11 +188,6 @@ class Tensor:
             raise GraphError(f"len() of {self.name!r}: its first dim is unknown until run time")
         return self.shape[0]
 
-    def __iter__(self) -> Iterator[Tensor]:
-        if not self.shape:
-            raise TypeError("iteration over a 0-d tensor")
-        return iter(_array.unstack(self, axis=0))
-
     def __repr__(self) -> str:
         if self._graph is None:
             body = np.array2string(self.numpy(), separator=", ", prefix="Tensor(")
@@ -209,176 +196,6 @@ class Tensor:
                 f"graph={self._graph.name}>")
 
     __hash__ = object.__hash__  # identity hash: tensors are dict keys (feeds), == is elementwise
-
-    # -- operators and methods: thin calls into graphexec.ops ----------------------------------
-    def __add__(self, other: Any) -> Tensor:
-        return _m.add(self, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _m.add(other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _m.subtract(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _m.subtract(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _m.multiply(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _m.multiply(other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _m.divide(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _m.divide(other, self)
-
-    def __floordiv__(self, other: Any) -> Tensor:
-        return _m.floor_divide(self, other)
-
-    def __rfloordiv__(self, other: Any) -> Tensor:
-        return _m.floor_divide(other, self)
-
-    def __mod__(self, other: Any) -> Tensor:
-        return _m.mod(self, other)
-
-    def __rmod__(self, other: Any) -> Tensor:
-        return _m.mod(other, self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return _m.pow(self, other)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        return _m.pow(other, self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return _linalg.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return _linalg.matmul(other, self)
-
-    def __neg__(self) -> Tensor:
-        return _m.negative(self)
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    def __abs__(self) -> Tensor:
-        return _m.abs(self)
-
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _m.equal(self, other)
-
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _m.not_equal(self, other)
-
-    def __lt__(self, other: Any) -> Tensor:
-        return _m.less(self, other)
-
-    def __le__(self, other: Any) -> Tensor:
-        return _m.less_equal(self, other)
-
-    def __gt__(self, other: Any) -> Tensor:
-        return _m.greater(self, other)
-
-    def __ge__(self, other: Any) -> Tensor:
-        return _m.greater_equal(self, other)
-
-    def __getitem__(self, key: Any) -> Tensor:
-        return _array.getitem(self, key)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``, as numpy.
-
-        >>> import graphexec as gx
-        >>> gx.constant([1, 2, 3, 4, 5, 6]).reshape(2, -1).numpy()
-        array([[1, 2, 3],
-               [4, 5, 6]])
-        """
-        return _array.reshape(self, shape[0] if len(shape) == 1 else shape)
-
-    def transpose(self, *perm: Any) -> Tensor:
-        """``x.transpose()``, ``x.transpose(1, 0)`` or ``x.transpose((1, 0))``, as numpy.
-
-        >>> import graphexec as gx
-        >>> gx.zeros((2, 3, 4)).transpose(2, 0, 1).shape
-        (4, 2, 3)
-        """
-        return _array.transpose(self, (perm[0] if len(perm) == 1 else perm) or None)
-
-    def squeeze(self, axis: Any = None) -> Tensor:
-        """Drop axes of size 1 (all of them, or those in ``axis``); see ``gx.squeeze``.
-
-        >>> import graphexec as gx
-        >>> gx.zeros((1, 3, 1)).squeeze().shape
-        (3,)
-        """
-        return _array.squeeze(self, axis)
-
-    def astype(self, dtype: Any) -> Tensor:
-        """Converted to ``dtype``; see ``gx.cast``.
-
-        >>> import graphexec as gx
-        >>> gx.constant([1.7, -1.7]).astype("int32").numpy()
-        array([ 1, -1], dtype=int32)
-        """
-        return _m.cast(self, dtype)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """Sum over ``axis`` (``None``: all axes); see ``gx.sum``.
-
-        >>> import graphexec as gx
-        >>> gx.constant([[1, 2], [3, 4]]).sum(axis=0).numpy()
-        array([4, 6])
-        """
-        return _m.sum(self, axis, keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """Mean over ``axis`` (``None``: all axes); see ``gx.mean``.
-
-        >>> import graphexec as gx
-        >>> gx.constant([1.0, 2.0, 6.0]).mean().item()
-        3.0
-        """
-        return _m.mean(self, axis, keepdims)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """Largest value over ``axis`` (``None``: all axes); see ``gx.max``."""
-        return _m.max(self, axis, keepdims)
-
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """Smallest value over ``axis`` (``None``: all axes); see ``gx.min``."""
-        return _m.min(self, axis, keepdims)
-
-    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        """Product over ``axis`` (``None``: all axes); see ``gx.prod``."""
-        return _m.prod(self, axis, keepdims)
-
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        """Index of the largest value along ``axis`` (``None``: flat index); see ``gx.argmax``.
-
-        >>> import graphexec as gx
-        >>> gx.constant([[1.0, 9.0], [5.0, 0.0]]).argmax(axis=1).numpy()
-        array([1, 0])
-        """
-        return _m.argmax(self, axis, keepdims)
-
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        """Index of the smallest value along ``axis`` (``None``: flat index); see
-        ``gx.argmin``."""
-        return _m.argmin(self, axis, keepdims)
-
-    def clip(self, clip_value_min: Any, clip_value_max: Any) -> Tensor:
-        """Values limited to ``[clip_value_min, clip_value_max]``; see ``gx.clip``.
-
-        >>> import graphexec as gx
-        >>> gx.constant([-2.0, 0.5, 3.0]).clip(0.0, 1.0).numpy()
-        array([0. , 0.5, 1. ])
-        """
-        return _m.clip(self, clip_value_min, clip_value_max)
-
 
 class SymbolicTensor(Tensor):
     """An output of a graph node: it has a static spec, and a value only inside ``run``.
@@ -410,132 +227,6 @@ class SymbolicTensor(Tensor):
         return self._spec.dtype
 
 
-class Variable(Tensor):
-    """A mutable tensor that keeps its value across steps and graph runs.
-
-    >>> import graphexec as gx
-    >>> v = gx.Variable([1.0, 2.0], name="v")
-    >>> v.assign_add([1.0, 1.0]).numpy()
-    array([2., 3.])
-    """
-
-    __slots__ = ("trainable", "var_name")
-    _count = 0
-
-    def __init__(self, initial_value: Any, dtype: Any = None, name: str | None = None,
-                 trainable: bool = True) -> None:
-        if isinstance(initial_value, Tensor) and initial_value._graph is not None:
-            raise GraphError(
-                "Variable needs a concrete initial value, got symbolic tensor "
-                f"{initial_value.name!r}; create it in eager mode (gx.eager())"
-            )
-        # NOTE: a private, read-only copy: fetched reads of it cannot change it behind its back
-        value = _frozen(np.array(to_numpy(initial_value), dtype=dtype))
-        super().__init__(value)
-        Variable._count += 1
-        # NOTE: like tf.Variable, the name carries the enclosing name scopes (dense/kernel)
-        self.var_name = scope_prefix() + (name or f"Variable_{Variable._count}")
-        self.trainable = trainable
-
-    @property
-    def name(self) -> str:
-        """The variable's name, prefixed by the name scopes it was created in.
-
-        >>> import graphexec as gx
-        >>> with gx.name_scope("dense"):
-        ...     v = gx.Variable(0.0, name="bias")
-        >>> v.name
-        'dense/bias'
-        """
-        return self.var_name
-
-    def numpy(self) -> np.ndarray:
-        """A copy of the current value (changing it does not change the variable).
-
-        >>> import graphexec as gx
-        >>> gx.Variable([1, 2], name="v").numpy()
-        array([1, 2])
-        """
-        return to_numpy(self._value).copy()
-
-    def value(self) -> Tensor:
-        """The current value: an eager snapshot, or a read node in graph mode.
-
-        >>> import graphexec as gx
-        >>> v = gx.Variable([1.0, 2.0], name="v")
-        >>> v.value()
-        Tensor([1., 2.], shape=(2,), dtype=float64)
-        >>> with gx.graph():
-        ...     print(v.value().name)
-        v
-        """
-        g = _GRAPH.get()
-        return Tensor(self._value) if g is None else g.read_variable(self)
-
-    def _checked(self, value: Any) -> Any:
-        if isinstance(value, Tensor) and value._graph is not None:
-            return value  # symbolic: the assign node's infer rule checks it
-        what = f"assign to {self.var_name}"
-        if isinstance(value, Tensor):
-            arr = value._value
-            # NOTE: a tensor's array is graphexec's own and never written to: share it
-            if (type(arr) is np.ndarray and arr.dtype == self.dtype and arr.base is None
-                    and arr.shape == self._value.shape):
-                arr.flags.writeable = False
-                return arr
-        arr = convert(value, self.dtype, what, DTypeError)
-        if arr.shape != self._value.shape:
-            raise ShapeError(f"{what}: shape {arr.shape} differs from the variable's "
-                             f"{self._value.shape} — at {user_location()}")
-        return _frozen(arr)
-
-    def assign(self, value: Any) -> Tensor:
-        """Set the value (eager: now, returns the variable; graph: an ``assign`` node that sets
-        it each time it runs).  The value keeps the variable's shape and dtype: data is
-        converted only where no information is lost.
-
-        >>> import graphexec as gx
-        >>> v = gx.Variable([0.0, 0.0], name="v")
-        >>> v.assign([1.0, 2.0]).numpy()
-        array([1., 2.])
-        >>> with gx.graph() as g:
-        ...     double = v.assign(v * 2.0)
-        >>> g.run(double), g.run(double), v.numpy()
-        (array([2., 4.]), array([4., 8.]), array([4., 8.]))
-        """
-        g = _GRAPH.get()
-        value = self._checked(value)
-        if g is None:
-            if isinstance(value, Tensor):
-                raise GraphError(f"assign to {self.var_name}: symbolic value {value.name!r} "
-                                 "used in eager mode")
-            self._value = value
-            return self
-        return apply(REGISTRY["assign"], as_tensor(value), var=self)
-
-    def assign_add(self, delta: Any) -> Tensor:
-        """``assign(value() + delta)``.
-
-        >>> import graphexec as gx
-        >>> gx.Variable([1.0, 2.0], name="v").assign_add(0.5).numpy()
-        array([1.5, 2.5])
-        """
-        return self.assign(self.value() + delta)
-
-    def assign_sub(self, delta: Any) -> Tensor:
-        """``assign(value() - delta)``.
-
-        >>> import graphexec as gx
-        >>> gx.Variable([1.0, 2.0], name="v").assign_sub([1.0, 1.0]).numpy()
-        array([0., 1.])
-        """
-        return self.assign(self.value() - delta)
-
-    def __repr__(self) -> str:
-        body = np.array2string(self.numpy(), separator=", ", prefix="Variable(")
-        return f"Variable({body}, name={self.var_name!r}, shape={self.shape}, dtype={self.dtype})"
-
-
 def to_numpy(v: Any) -> Any:
     """``v`` as host data: a tensor's numpy value, a cupy array copied to the host, anything
     else as it is.
@@ -549,26 +240,6 @@ def to_numpy(v: Any) -> Any:
         return v.numpy()
     get = getattr(v, "get", None)  # cupy arrays
     return get() if get is not None and not isinstance(v, dict) else v
-
-
-def constant(value: Any, dtype: Any = None, name: str | None = None) -> Tensor:
-    """A tensor holding ``value`` (captured into the graph as a constant node in graph mode).
-
-    >>> import graphexec as gx
-    >>> gx.constant([1, 2, 3], dtype="float32")
-    Tensor([1., 2., 3.], shape=(3,), dtype=float32)
-    """
-    if isinstance(value, Tensor):
-        if dtype is None or np.dtype(dtype) == value.dtype:
-            return value
-        from .ops.math import cast
-
-        return cast(value, dtype)
-    arr = np.array(to_numpy(value), dtype=dtype)
-    g = _GRAPH.get()
-    if g is None:
-        return Tensor(arr if XP is np else XP.asarray(arr))
-    return g.constant(arr, name=name)
 
 
 def as_tensor(value: Any, dtype: Any = None) -> Tensor:
@@ -586,7 +257,7 @@ def as_tensor(value: Any, dtype: Any = None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     arr = np.array(to_numpy(value), dtype=dtype)
-    return Tensor(arr if XP is np else XP.asarray(arr))
+    return Tensor(arr)
 
 
 _WEAK_DTYPES: dict[tuple[np.dtype, type], np.dtype] = {}
@@ -624,7 +295,7 @@ def weak(value: Any, other: Tensor) -> Tensor:
         raise DTypeError(f"Python scalar {value!r} does not fit dtype {dtype} of the other "
                          f"operand — at {user_location()}") from None
     arr.flags.writeable = False
-    t = Tensor(arr if XP is np else XP.asarray(arr))
+    t = Tensor(arr)
     if cache:
         if len(_SCALARS) > 1024:
             _SCALARS.clear()
@@ -678,29 +349,8 @@ def convert(value: Any, dtype: np.dtype, what: str, cls: type[GraphexecError]) -
     return out
 
 
-def static_value(x: Any) -> np.ndarray | None:
-    """The value of ``x`` if it is known while the program is built, else ``None``: Python and
-    numpy data, eager tensors, and constant nodes of a graph (a Variable read inside a graph is
-    only known when the graph runs).
-
-    >>> import graphexec as gx
-    >>> from graphexec.tensor import static_value
-    >>> with gx.graph():
-    ...     c = gx.constant([1.0, 2.0])
-    ...     x = gx.placeholder((2,), name="x")
-    ...     print(static_value(c), static_value(x))
-    [1. 2.] None
-    """
-    if not isinstance(x, Tensor):
-        return np.asarray(x)
-    if x._graph is None:
-        return None if isinstance(x, Variable) and _GRAPH.get() is not None else x.numpy()
-    d = x._graph.nx.nodes[x._node]
-    return d["attrs"]["value"] if d["op"] == "constant" else None
-
-
 def _eager_out(out: Any) -> Tensor:
-    return Tensor(out if type(out) is _ndarray else XP.asarray(out))
+    return Tensor(out if type(out) is _ndarray else np.asarray(out))
 
 
 def _mode_error(op: OpDef, x: Tensor, g: Graph | None) -> GraphError:
@@ -746,7 +396,7 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
         except GraphexecError as e:
             raise type(e)(f"{op.name}: {e} — at {user_location()}") from None
     try:
-        out = op.kernel(XP, *vals, **attrs)
+        out = op.kernel(np, *vals, **attrs)
     except GraphexecError:
         raise
     except Exception as e:  # a kernel failure: name the op and the user's line
@@ -756,15 +406,9 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
             except GraphexecError as ie:
                 raise type(ie)(f"{op.name}: {ie} — at {user_location()}") from None
         raise ExecutionError(f"{op.name}: {type(e).__name__}: {e} — at {user_location()}") from e
-    result = (Tensor(out if type(out) is _ndarray else XP.asarray(out)) if op.n_outputs == 1
+    result = (Tensor(out if type(out) is _ndarray else np.asarray(out)) if op.n_outputs == 1
               else tuple(_eager_out(o) for o in out))
     if TAPES_OPEN[0]:  # NOTE: one list read is all the eager path pays when no tape is open
         for tape in _TAPES.get():
             tape._record(op, inputs, attrs, result)
     return result
-
-
-# NOTE: imported last: the op modules build on the classes above
-from .ops import array as _array  # noqa: E402
-from .ops import linalg as _linalg  # noqa: E402
-from .ops import math as _m  # noqa: E402

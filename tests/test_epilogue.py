@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import graphexec as gx
 import graphexec.ops.fused_nn  # registers fused_dense and fused_conv2d
 from graphexec.errors import DTypeError, InvalidArgumentError, ShapeError
-from graphexec.ops.fused_nn import ACTIVATIONS_IN_PLACE, fusable_activation
+from graphexec.ops.fused_nn import fusable_activation
 from graphexec.passes.epilogue import epilogue_fusion
 from graphexec.registry import REGISTRY
 
@@ -100,21 +100,26 @@ def test_in_place_activations_match_their_kernels():
               np.nan]
     for dtype in ("float16", "float32", "float64"):
         a = np.array(values + list(data((37,), "float64")), dtype)
-        for name, into in ACTIVATIONS_IN_PLACE.items():
+        in_place = [op for op in REGISTRY.values() if op.into is not None]
+        assert [op.name for op in in_place] == ["sigmoid"]
+        for op in in_place:
             out = a.copy()
-            into(np, out)
-            assert same_bits(out, REGISTRY[name].kernel(np, a)), (name, dtype)
+            op.into(np, out)
+            assert same_bits(out, op.kernel(np, a)), (op, dtype)
+        out = a.copy()  # relu's kernel writes into out itself
+        assert same_bits(REGISTRY["relu"].kernel(np, out, out=out), REGISTRY["relu"].kernel(np, a))
     for dtype in ("int32", "bool"):  # relu keeps ints and bools as they are
         a = np.array([-3, 0, 2, 1], dtype)
         out = a.copy()
-        ACTIVATIONS_IN_PLACE["relu"](np, out)
+        REGISTRY["relu"].kernel(np, out, out=out)
         assert same_bits(out, REGISTRY["relu"].kernel(np, a))
 
 
 def test_fusable_activations():
-    assert all(fusable_activation(a) for a in ("relu", "sigmoid", "tanh", "exp", "abs"))
-    # softmax is not elementwise, add takes two inputs
-    assert not any(fusable_activation(a) for a in ("softmax", "add", "no_such_op"))
+    assert all(fusable_activation(REGISTRY[a]) for a in ("relu", "sigmoid", "tanh", "exp", "abs"))
+    # softmax is not elementwise, add takes two inputs; a name is not an op
+    assert not any(fusable_activation(REGISTRY[a]) for a in ("softmax", "add"))
+    assert not fusable_activation("relu")
 
 
 # -- hand-written chains -----------------------------------------------------------------------
@@ -277,28 +282,28 @@ def test_conv2d_layer_fuses_bit_identically(kw, act, dtype):
 def test_fused_ops_eagerly_and_in_graph_mode_match_the_chain():
     xv, wv, bv = data((3, 4), "float32"), data((4, 5), "float32", 1), data((5,), "float32", 2)
     want = gx.nn.sigmoid(gx.matmul(xv, wv) + bv).numpy()
-    eager = gx.apply(FUSED_DENSE, *map(gx.constant, (xv, wv, bv)), activation="sigmoid")
+    eager = gx.apply(FUSED_DENSE, *map(gx.constant, (xv, wv, bv)), activation=REGISTRY["sigmoid"])
     assert same_bits(eager.numpy(), want)
     with gx.graph() as g:
-        y = gx.apply(FUSED_DENSE, *map(gx.constant, (xv, wv, bv)), activation="sigmoid")
+        y = gx.apply(FUSED_DENSE, *map(gx.constant, (xv, wv, bv)), activation=REGISTRY["sigmoid"])
     assert y.shape == (3, 5) and same_bits(run(g, y), want)
 
     xc, fc, bc = data((1, 5, 5, 2), "float64"), data((2, 2, 2, 3), "float64", 1), np.ones(3)
     want = gx.nn.relu(bc + gx.nn.conv2d(xc, fc, strides=2)).numpy()
     got = gx.apply(FUSED_CONV, *map(gx.constant, (xc, fc, bc)), strides=(2, 2),
-                   dilations=(1, 1), activation="relu", bias_first=True)
+                   dilations=(1, 1), activation=REGISTRY["relu"], bias_first=True)
     assert same_bits(got.numpy(), want)
 
 
 def test_fused_dense_writes_into_out():
     xv, wv, bv = data((6, 5), "float32"), data((5, 4), "float32", 1), data((4,), "float32", 2)
-    want = FUSED_DENSE.kernel(np, xv, wv, bv, activation="relu")
+    want = FUSED_DENSE.kernel(np, xv, wv, bv, activation=REGISTRY["relu"])
     assert same_bits(want, np.maximum(np.matmul(xv, wv) + bv, np.float32(0)))
     for out in (np.empty((6, 4), "float32"), np.empty((4, 6), "float32").T):
-        res = FUSED_DENSE.kernel(np, xv, wv, bv, activation="relu", out=out)
+        res = FUSED_DENSE.kernel(np, xv, wv, bv, activation=REGISTRY["relu"], out=out)
         assert res is out and same_bits(out, want)
     v, out = np.arange(4.0), np.empty(())  # a vector product: a 0-d result
-    res = FUSED_DENSE.kernel(np, v, v, np.float64(-20.0), activation="sigmoid", out=out)
+    res = FUSED_DENSE.kernel(np, v, v, np.float64(-20.0), activation=REGISTRY["sigmoid"], out=out)
     assert res is out and same_bits(out, REGISTRY["sigmoid"].kernel(np, np.asarray(-6.0)))
 
 
@@ -317,7 +322,7 @@ def test_fused_op_infer_errors():
     with pytest.raises(InvalidArgumentError, match="at most one bias"):
         gx.apply(FUSED_DENSE, x, w, x, x, activation=None)
     with pytest.raises(ShapeError, match="inner sizes"):
-        gx.apply(FUSED_DENSE, w, w, activation="relu")
+        gx.apply(FUSED_DENSE, w, w, activation=REGISTRY["relu"])
 
 
 def test_shape_uses_move_to_the_fused_node():

@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphexec as gx
-import graphexec.ops.fused as fused
+import graphexec.fusion as fused
 from graphexec import config
 from graphexec.errors import MissingExtraError
-from graphexec.ops.fused import fusible
+from graphexec.fusable import TRANSCENDENTAL_ULP
+from graphexec.fusion import fusible
 from graphexec.passes.fusion import elementwise_fusion
 from graphexec.registry import REGISTRY
 
@@ -263,8 +264,7 @@ def test_transcendental_ops_within_stated_ulps(backend, dtype):
     worst = {}
     for k, (name, _) in enumerate(TRANSCENDENTAL):
         worst[name] = int(ulps(want[sel == k], got[sel == k]).max())
-    limits = {name: fused.ULP_TOLERANCE.get((name, dtype), fused.ULP_TOLERANCE[None])
-              for name in worst}
+    limits = {name: gx.REGISTRY[name].fusion.ulp_for(dtype) for name in worst}
     assert all(worst[n] <= limits[n] for n in worst), (worst, limits)
 
 
@@ -280,7 +280,7 @@ def test_transcendental_ulps_nightly(dtype, seed):
     y = rng.uniform(-5, 5, 4000).astype(dtype)
     want, got, sel = run_selector(TRANSCENDENTAL, dtype, x, y)
     for k, (name, _) in enumerate(TRANSCENDENTAL):
-        limit = fused.ULP_TOLERANCE.get((name, dtype), fused.ULP_TOLERANCE[None])
+        limit = gx.REGISTRY[name].fusion.ulp_for(dtype)
         assert ulps(want[sel == k], got[sel == k]).max() <= limit, name
     config.set_fusion_backend("auto")
 
@@ -403,7 +403,7 @@ def test_literal_of_shape_1_1_adds_rank(backend):
     if backend == "numpy":
         assert same_bits(got, want)
     else:
-        assert ulps(got, want).max() <= fused.ULP_TOLERANCE[None]
+        assert ulps(got, want).max() <= TRANSCENDENTAL_ULP["float32"]
 
 
 def test_run_time_broadcast_error_names_the_member(backend):
@@ -785,7 +785,7 @@ def test_disk_cache_serves_a_new_process():
     finally:
         config.set_fusion_backend("auto")
     code = CACHE_PROBE + (
-        "import graphexec.ops.fused as fused\n"
+        "import graphexec.fusion as fused\n"
         "gx.config.set_fusion_backend('numba')\n"
         "r = g.run(out, {x: np.arange(3.0)})\n"
         "assert np.array_equal(r, np.sqrt(np.abs(np.arange(3.0) * 0.375 - 1.25)))\n"
@@ -910,7 +910,7 @@ def test_float32_tanh_through_exp_at_its_branch_points():
         assert xv.size < fused.SIMD_MIN_SIZE  # so the numba loop runs
         f = g.compile(y, optimize=2)
         got, want = f({x: xv}), g.run(y, {x: xv}, optimize=0)
-        assert ulps(got, want).max() <= fused.ULP_TOLERANCE[None]
+        assert ulps(got, want).max() <= TRANSCENDENTAL_ULP["float32"]
         assert program_of(f.graph, y.name)._kernels
         assert same_bits(got[-5:-1], want[-5:-1]) and np.isnan(got[-1])  # ±0 and ±inf exactly
     finally:

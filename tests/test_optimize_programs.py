@@ -37,7 +37,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphexec as gx
-from graphexec.ops.fused import ULP_TOLERANCE
 
 from .test_programs import (
     BINARY,
@@ -59,11 +58,13 @@ from .test_programs import (
 
 LEVELS = (0, 1, 2, 3)
 #: levels 2-3 with numba, programs with transcendental ops: each of those ops is within
-#: ``ULP_TOLERANCE`` (at most 8) ulp of numpy; a program of ``numba_programs`` chains at most 16
+#: ``OpDef.fusion.ulp_for`` (at most 8) ulp of numpy; a program of ``numba_programs`` chains
+#: at most 16
 #: of them, on data where each op's condition number stays below about 4: 16 * 8 * 4 = 512 ulp
 #: of the program's least precise float dtype (float32 6.1e-5, float64 1.1e-13), relative, and
 #: the same absolute for values cancelling to near zero
-NUMBA_ULPS = 16 * max(ULP_TOLERANCE.values()) * 4
+NUMBA_ULPS = 16 * max(op.fusion.ulp_for(d) for op in gx.REGISTRY.values() if op.fusion
+                      for d in ("float32", "float64")) * 4
 NUMBA_TOL = {dt: dict(rtol=NUMBA_ULPS * float(np.finfo(dt).eps),
                       atol=NUMBA_ULPS * float(np.finfo(dt).eps)) for dt in (F32, F64)}
 
@@ -441,7 +442,7 @@ def _least_precise(prog: Program) -> np.dtype:
 
 
 def _kernels() -> float:
-    from graphexec.ops.fused import jit_stats
+    from graphexec.fusion import jit_stats
 
     s = jit_stats()
     return s["compiles"] + s["memory_hits"] + s["disk_hits"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import graphexec as gx
-from graphexec import compiler
+from graphexec import config
 
 from .test_programs import assert_bitwise
 
@@ -111,7 +111,7 @@ def test_a_new_default_level_is_seen_by_graphs_and_functions():
     g.run(y, {x: xv})
     f(xv)
     try:
-        compiler.set_default_level(2)
+        config.set_default_level(2)
         g.run(y, {x: xv})
         ops = {d["op"] for _, d in g.compile(y, optimize=2).graph.nx.nodes(data=True)}
         assert "fused_elementwise" in ops
@@ -119,4 +119,4 @@ def test_a_new_default_level_is_seen_by_graphs_and_functions():
         assert f.get_compiled(xv).level == 2
         np.testing.assert_array_equal(f(xv).numpy(), np.full(4, 3.0, "float32"))
     finally:
-        compiler.set_default_level(1)
+        config.set_default_level(1)

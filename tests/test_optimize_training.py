@@ -203,7 +203,7 @@ NUMBA_CASES = [("mlp", "adam", "float64"), ("mlp", "sgd", "float32"),
 @pytest.mark.parametrize("model, opt, dtype", NUMBA_CASES)
 def test_level_3_training_with_numba_fusion(fusion_backend, model, opt, dtype):
     pytest.importorskip("numba")
-    from graphexec.ops.fused import jit_stats
+    from graphexec.fusion import jit_stats
 
     fusion_backend("numba")
     x, y = data(model, dtype)

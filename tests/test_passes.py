@@ -18,7 +18,7 @@ from graphexec.passes.core import _canon
 
 
 def ops_of(g):
-    return sorted(d["op"] for _, d in g.nx.nodes(data=True))
+    return sorted(d["op"].name for _, d in g.nx.nodes(data=True))
 
 
 def same_bits(a, b):

@@ -11,7 +11,8 @@ from graphexec.registry import REGISTRY, Spec
 
 from . import cases as _cases_pkg
 
-SOURCE_OPS = {"constant", "placeholder", "read_variable", "assign"}  # tested in test_graph.py
+#: tested in test_graph.py
+SOURCE_OPS = {"constant", "placeholder", "read_variable", "assign", "no_op"}
 
 
 def _all_cases():

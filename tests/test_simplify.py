@@ -16,7 +16,7 @@ SPECIAL = [0.0, -0.0, NAN, -NAN, np.inf, -np.inf, 1.5, -2.5, 5e-324, 1e-45, 3e38
 
 
 def ops_of(g):
-    return sorted(d["op"] for _, d in g.nx.nodes(data=True))
+    return sorted(d["op"].name for _, d in g.nx.nodes(data=True))
 
 
 def same_bits(a, b):

@@ -1,18 +1,20 @@
-"""Transformation and indexing ops: reshape, transpose, stack/split, gather, where, ``x[...]``;
-and their gradient rules, with the primitives those need (scatter-add, slice assignment)."""
+"""Transformation and indexing ops: cast, reshape, transpose, stack/split, gather, where,
+``x[...]``; and their gradient rules, with the primitives those need (scatter-add, slice
+assignment)."""
 
 from __future__ import annotations
 
 import math
 import operator
-from typing import Any, cast
+from typing import Any
+from typing import cast as type_cast  # ``cast`` is the tensor op below
 
 import numpy as np
 
 from ..checks import check_axes, check_axis, check_dtype
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
+from ..fusable import Fusion, conv
 from ..registry import (
-    REGISTRY,
     Spec,
     broadcast_shapes,
     defvjp,
@@ -20,12 +22,14 @@ from ..registry import (
     register,
     shapes_match,
 )
-from ..tensor import Tensor, apply, as_tensor, constant, static_value, weak
+from ..tensor import Tensor, apply, as_tensor, weak
+from .grad import unbroadcast
+from .state import static_value
 
 __all__ = [
     "reshape", "transpose", "expand_dims", "squeeze", "broadcast_to", "tile",
     "stack", "unstack", "concat", "split",
-    "gather", "one_hot", "where", "getitem",
+    "gather", "where", "getitem", "cast",
 ]
 
 Shape = tuple[int | None, ...]
@@ -103,6 +107,48 @@ def _join_dims(specs: tuple[Spec, ...], skip: int | None, what: str) -> list[int
 # ---------------------------------------------------------------------------------------------
 # reshape
 
+def _cast_infer(x: Spec, dtype: np.dtype) -> Spec:
+    return Spec(x.shape, dtype)
+
+
+def _cast_loop(dtypes: tuple[np.dtype, ...], out: np.dtype, attrs: Any
+               ) -> tuple[np.dtype, ...] | None:
+    keys = [k for k, _ in attrs]
+    return dtypes if keys == ["dtype"] and np.dtype(attrs[0][1]) == out else None
+
+
+def _emit_cast(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+               ) -> tuple[list[str], str]:
+    return [], conv(a[0], dt, np.dtype(attrs["dtype"]))
+
+
+@register("cast", infer=_cast_infer, kind="elementwise", arity=1,
+          fusion=Fusion(_cast_loop, _emit_cast))
+def cast_p(xp, x, dtype):
+    return x.astype(dtype)
+
+
+def cast(x: Any, dtype: Any) -> Tensor:
+    """``x`` converted to ``dtype`` (float to int truncates toward zero, as numpy).  The
+    gradient is cast back to the dtype of ``x`` when both dtypes are floats; a cast to or from
+    another kind passes no gradient.
+
+    >>> import graphexec as gx
+    >>> gx.cast(gx.constant([1.7, -1.7]), "int32").numpy()
+    array([ 1, -1], dtype=int32)
+    """
+    return apply(cast_p, as_tensor(x), dtype=check_dtype(dtype, "cast"))
+
+
+def _cast_vjp(g: Tensor, out: Tensor, x: Tensor, dtype: np.dtype) -> tuple[Tensor | None]:
+    if np.dtype(x.dtype).kind != "f" or np.dtype(dtype).kind != "f":
+        return (None,)
+    return (cast(g, x.dtype) if g.dtype != x.dtype else g,)
+
+
+defvjp(cast_p, _cast_vjp)
+
+
 def _reshape_infer(x: Spec, shape: tuple[int, ...]) -> Spec:
     if sum(d == -1 for d in shape) > 1 or any(d < -1 for d in shape):
         raise InvalidArgumentError(f"bad target shape {fmt_shape(shape)}: dims must be >= 0, "
@@ -128,7 +174,7 @@ def _reshape_infer(x: Spec, shape: tuple[int, ...]) -> Spec:
 
 
 @register("reshape", infer=_reshape_infer, arity=1)
-def _reshape(xp, x, shape):
+def reshape_p(xp, x, shape):
     return xp.reshape(x, shape)
 
 
@@ -142,7 +188,7 @@ def reshape(tensor: Any, shape: Any) -> Tensor:
            [4, 5]])
     """
     shape = _ints(shape, "reshape", "shape")
-    return apply(REGISTRY["reshape"], as_tensor(tensor), shape=shape)
+    return apply(reshape_p, as_tensor(tensor), shape=shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +202,7 @@ def _transpose_infer(x: Spec, perm: tuple[int, ...]) -> Spec:
 
 
 @register("transpose", infer=_transpose_infer, arity=1)
-def _transpose(xp, x, perm):
+def transpose_p(xp, x, perm):
     return xp.transpose(x, perm)
 
 
@@ -174,7 +220,7 @@ def transpose(a: Any, perm: Any = None) -> Tensor:
     if perm is None:
         perm = tuple(reversed(range(x.ndim)))
     perm = tuple(p + x.ndim if -x.ndim <= p < 0 else p for p in _ints(perm, "transpose", "perm"))
-    return apply(REGISTRY["transpose"], x, perm=perm)
+    return apply(transpose_p, x, perm=perm)
 
 
 def _expand_dims_infer(x: Spec, axis: tuple[int, ...]) -> Spec:
@@ -187,7 +233,7 @@ def _expand_dims_infer(x: Spec, axis: tuple[int, ...]) -> Spec:
 
 
 @register("expand_dims", infer=_expand_dims_infer, arity=1)
-def _expand_dims(xp, x, axis):
+def expand_dims_p(xp, x, axis):
     shape = list(x.shape)
     for a in axis:
         shape.insert(a, 1)
@@ -207,7 +253,7 @@ def expand_dims(input: Any, axis: Any) -> Tensor:  # noqa: A002 - the TF name
     norm = tuple(sorted({check_axis(a, ndim, "expand_dims") for a in axes}))
     if len(norm) != len(axes):
         raise op_error(InvalidArgumentError, "expand_dims", f"repeated axis in {axis}")
-    return apply(REGISTRY["expand_dims"], x, axis=norm)
+    return apply(expand_dims_p, x, axis=norm)
 
 
 def _squeeze_infer(x: Spec, axis: tuple[int, ...]) -> Spec:
@@ -220,7 +266,7 @@ def _squeeze_infer(x: Spec, axis: tuple[int, ...]) -> Spec:
 
 
 @register("squeeze", infer=_squeeze_infer, arity=1)
-def _squeeze(xp, x, axis):
+def squeeze_p(xp, x, axis):
     return xp.squeeze(x, axis=axis)
 
 
@@ -241,7 +287,7 @@ def squeeze(input: Any, axis: Any = None) -> Tensor:  # noqa: A002 - the TF name
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
         axes = check_axes(_ints(axis, "squeeze", "axis"), x.ndim, "squeeze", x.shape)
-    return apply(REGISTRY["squeeze"], x, axis=axes)
+    return apply(squeeze_p, x, axis=axes)
 
 
 def _broadcast_to_infer(x: Spec, shape: tuple[int, ...]) -> Spec:
@@ -252,7 +298,7 @@ def _broadcast_to_infer(x: Spec, shape: tuple[int, ...]) -> Spec:
 
 
 @register("broadcast_to", infer=_broadcast_to_infer, arity=1)
-def _broadcast_to(xp, x, shape):
+def broadcast_to_p(xp, x, shape):
     return xp.broadcast_to(x, shape)
 
 
@@ -264,7 +310,7 @@ def broadcast_to(input: Any, shape: Any) -> Tensor:  # noqa: A002 - the TF name
     array([[1, 2, 3],
            [1, 2, 3]])
     """
-    return apply(REGISTRY["broadcast_to"], as_tensor(input), shape=_shape(shape, "broadcast_to"))
+    return apply(broadcast_to_p, as_tensor(input), shape=_shape(shape, "broadcast_to"))
 
 
 def _tile_infer(x: Spec, multiples: tuple[int, ...]) -> Spec:
@@ -278,7 +324,7 @@ def _tile_infer(x: Spec, multiples: tuple[int, ...]) -> Spec:
 
 
 @register("tile", infer=_tile_infer, arity=1)
-def _tile(xp, x, multiples):
+def tile_p(xp, x, multiples):
     return xp.tile(x, multiples)
 
 
@@ -291,7 +337,7 @@ def tile(input: Any, multiples: Any) -> Tensor:  # noqa: A002 - the TF name
     array([[1, 2, 1, 2],
            [1, 2, 1, 2]])
     """
-    return apply(REGISTRY["tile"], as_tensor(input), multiples=_ints(multiples, "tile",
+    return apply(tile_p, as_tensor(input), multiples=_ints(multiples, "tile",
                                                                       "multiples"))
 
 
@@ -309,7 +355,7 @@ def _stack_infer(*xs: Spec, axis: int) -> Spec:
 
 
 @register("stack", infer=_stack_infer)
-def _stack(xp, *xs, axis):
+def stack_p(xp, *xs, axis):
     return xp.stack(xs, axis=axis)
 
 
@@ -322,7 +368,7 @@ def stack(values: Any, axis: int = 0) -> Tensor:
            [2, 4]])
     """
     xs = _tensors(values, "stack")
-    return apply(REGISTRY["stack"], *xs, axis=check_axis(axis, xs[0].ndim + 1, "stack"))
+    return apply(stack_p, *xs, axis=check_axis(axis, xs[0].ndim + 1, "stack"))
 
 
 def _unstack_infer(x: Spec, num: int, axis: int) -> tuple[Spec, ...]:
@@ -334,7 +380,7 @@ def _unstack_infer(x: Spec, num: int, axis: int) -> tuple[Spec, ...]:
 
 
 @register("unstack", infer=_unstack_infer, arity=1, n_outputs=None)
-def _unstack(xp, x, num, axis):
+def unstack_p(xp, x, num, axis):
     if x.shape[axis] != num:
         raise ValueError(f"num={num}, but axis {axis} of the input {x.shape} has size "
                          f"{x.shape[axis]}")
@@ -358,7 +404,7 @@ def unstack(value: Any, num: int | None = None, axis: int = 0) -> list[Tensor]:
             raise op_error(InvalidArgumentError, "unstack", f"axis {axis} of "
                            f"{fmt_shape(x.shape)} has a size unknown until run time; pass num= "
                            "to fix the number of outputs")
-    return list(apply(REGISTRY["unstack"], x, num=operator.index(num), axis=axis))
+    return list(apply(unstack_p, x, num=operator.index(num), axis=axis))
 
 
 def _concat_infer(*xs: Spec, axis: int) -> Spec:
@@ -370,12 +416,12 @@ def _concat_infer(*xs: Spec, axis: int) -> Spec:
     _check_axis(axis, len(xs[0].shape))
     dims = _join_dims(xs, axis, f"values must match except in axis {axis}")
     sizes = [x.shape[axis] for x in xs]
-    dims[axis] = None if None in sizes else sum(cast("list[int]", sizes))
+    dims[axis] = None if None in sizes else sum(type_cast("list[int]", sizes))
     return Spec(tuple(dims), np.result_type(*(x.dtype for x in xs)))
 
 
 @register("concat", infer=_concat_infer)
-def _concat(xp, *xs, axis):
+def concat_p(xp, *xs, axis):
     return xp.concatenate(xs, axis=axis)
 
 
@@ -390,7 +436,7 @@ def concat(values: Any, axis: int) -> Tensor:
     xs = _tensors(values, "concat")
     if xs[0].ndim == 0:
         raise op_error(ShapeError, "concat", "0-d tensors cannot be concatenated")
-    return apply(REGISTRY["concat"], *xs, axis=check_axis(axis, xs[0].ndim, "concat"))
+    return apply(concat_p, *xs, axis=check_axis(axis, xs[0].ndim, "concat"))
 
 
 def _split_sizes(d: int | None, splits: int | tuple[int, ...], shape: Shape,
@@ -425,10 +471,10 @@ def _split_infer(x: Spec, splits: int | tuple[int, ...], axis: int) -> tuple[Spe
 
 
 @register("split", infer=_split_infer, arity=1, n_outputs=None)
-def _split(xp, x, splits, axis):
+def split_p(xp, x, splits, axis):
     try:
         # a concrete array's axis has a size, so every piece does
-        sizes = cast("list[int]", _split_sizes(x.shape[axis], splits, x.shape, axis))
+        sizes = type_cast("list[int]", _split_sizes(x.shape[axis], splits, x.shape, axis))
     except (ShapeError, InvalidArgumentError) as e:
         raise ValueError(str(e)) from None
     lead = (slice(None),) * axis
@@ -459,11 +505,11 @@ def split(value: Any, num_or_size_splits: Any, axis: int = 0) -> list[Tensor]:
             raise op_error(InvalidArgumentError, "split", f"cannot split into {splits} parts")
     else:
         splits = _ints(n, "split", "num_or_size_splits")
-    return list(apply(REGISTRY["split"], x, splits=splits, axis=axis))
+    return list(apply(split_p, x, splits=splits, axis=axis))
 
 
 # ---------------------------------------------------------------------------------------------
-# gather, one_hot, where
+# gather, where
 
 def _gather_infer(params: Spec, indices: Spec, axis: int) -> Spec:
     if not np.issubdtype(indices.dtype, np.integer):
@@ -473,7 +519,7 @@ def _gather_infer(params: Spec, indices: Spec, axis: int) -> Spec:
 
 
 @register("gather", infer=_gather_infer, arity=2)
-def _gather(xp, params, indices, axis):
+def gather_p(xp, params, indices, axis):
     n = params.shape[axis]
     bad = (indices < -n) | (indices >= n)
     if bad.any():  # NOTE: cupy's take wraps out-of-range indices silently
@@ -495,36 +541,7 @@ def gather(params: Any, indices: Any, axis: int = 0) -> Tensor:
     idx = as_tensor(indices)
     if not isinstance(indices, Tensor) and idx.dtype.kind == "f" and idx.shape == (0,):
         idx = as_tensor(indices, np.intp)  # [] is an empty index list, not float data
-    return apply(REGISTRY["gather"], x, idx, axis=check_axis(axis, x.ndim, "gather"))
-
-
-def one_hot(indices: Any, depth: int, on_value: Any = 1, off_value: Any = 0, axis: int = -1,
-            dtype: Any = np.float32) -> Tensor:
-    """``on_value`` where position ``i`` along the new axis ``axis`` equals the index, else
-    ``off_value``; indices outside ``[0, depth)`` give a row of ``off_value`` (as TF).
-
-    >>> import graphexec as gx
-    >>> gx.one_hot([0, 2, -1], 3).numpy()
-    array([[1., 0., 0.],
-           [0., 0., 1.],
-           [0., 0., 0.]], dtype=float32)
-    """
-    from .math import equal
-
-    idx = as_tensor(indices)
-    if not np.issubdtype(idx.dtype, np.integer):
-        raise op_error(DTypeError, "one_hot", f"indices must be integers, got {idx.dtype}")
-    depth = operator.index(depth)
-    if depth < 0:
-        raise op_error(InvalidArgumentError, "one_hot", f"depth must be >= 0, got {depth}")
-    axis = check_axis(axis, idx.ndim + 1, "one_hot")
-    grid = [1] * (idx.ndim + 1)
-    grid[axis] = depth
-    positions = reshape(apply(REGISTRY["range"], start=0, limit=depth, delta=1,
-                              dtype=np.dtype(np.int64)), grid)
-    hot = equal(expand_dims(idx, axis), positions)
-    dtype = check_dtype(dtype, "one_hot")
-    return where(hot, constant(on_value, dtype), constant(off_value, dtype))
+    return apply(gather_p, x, idx, axis=check_axis(axis, x.ndim, "gather"))
 
 
 def _where_infer(c: Spec, x: Spec, y: Spec) -> Spec:
@@ -534,8 +551,16 @@ def _where_infer(c: Spec, x: Spec, y: Spec) -> Spec:
     return Spec(broadcast_shapes(c.shape, x.shape, y.shape), np.result_type(x.dtype, y.dtype))
 
 
-@register("where", infer=_where_infer, kind="elementwise", arity=3)
-def _where(xp, c, x, y):
+def _where_loop(dtypes: tuple[np.dtype, ...], out: np.dtype, attrs: Any
+                ) -> tuple[np.dtype, ...] | None:
+    ok = not attrs and len(dtypes) == 3 and dtypes[0] == np.bool_
+    return (dtypes[0], out, out) if ok and np.result_type(*dtypes[1:]) == out else None
+
+
+@register("where", infer=_where_infer, kind="elementwise", arity=3,
+          fusion=Fusion(_where_loop,
+                        lambda j, dt, a, attrs: ([], f"({a[1]} if {a[0]} else {a[2]})")))
+def where_p(xp, c, x, y):
     return xp.where(c, x, y)
 
 
@@ -554,7 +579,7 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     else:
         x = as_tensor(x)
         y = weak(y, x)
-    return apply(REGISTRY["where"], c, x, y)
+    return apply(where_p, c, x, y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -593,7 +618,7 @@ def _index(k: tuple) -> Any:
 
 
 @register("getitem", infer=_getitem_infer, arity=1)
-def _getitem(xp, x, key):
+def getitem_p(xp, x, key):
     return xp.asarray(x[tuple(_index(k) for k in key)])
 
 
@@ -657,7 +682,7 @@ def getitem(x: Any, key: Any) -> Tensor:
     (3, 1)
     """
     x = as_tensor(x)
-    return apply(REGISTRY["getitem"], x, key=_normalize_key(key, x.shape))
+    return apply(getitem_p, x, key=_normalize_key(key, x.shape))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -674,15 +699,15 @@ def _grad_like_infer(g: Spec, like: Spec, expected: Shape) -> Spec:
 
 def _reshape_like_infer(g: Spec, like: Spec) -> Spec:
     if None not in g.shape and None not in like.shape and (
-            math.prod(cast("tuple[int, ...]", g.shape))
-            != math.prod(cast("tuple[int, ...]", like.shape))):
+            math.prod(type_cast("tuple[int, ...]", g.shape))
+            != math.prod(type_cast("tuple[int, ...]", like.shape))):
         raise ShapeError(f"cannot reshape {fmt_shape(g.shape)} into {fmt_shape(like.shape)}: "
                          "the sizes differ")
     return Spec(like.shape, g.dtype)
 
 
-@register("reshape_like", infer=_reshape_like_infer, arity=2)
-def _reshape_like(xp, g, like):
+@register("reshape_like", infer=_reshape_like_infer, arity=2, shape_only=(1,))
+def reshape_like_p(xp, g, like):
     return xp.reshape(g, like.shape)
 
 
@@ -690,8 +715,8 @@ def _tile_grad_infer(g: Spec, like: Spec, multiples: tuple[int, ...]) -> Spec:
     return _grad_like_infer(g, like, _tile_infer(like, multiples).shape)
 
 
-@register("tile_grad", infer=_tile_grad_infer, arity=2)
-def _tile_grad(xp, g, like, multiples):
+@register("tile_grad", infer=_tile_grad_infer, arity=2, shape_only=(1,))
+def tile_grad_p(xp, g, like, multiples):
     # the sum over the tiles: axis i of g, of size reps[i] * dims[i], is cut into (reps, dims)
     n = g.ndim
     reps = (1,) * (n - len(multiples)) + tuple(multiples)
@@ -706,14 +731,14 @@ def _split_like_infer(g: Spec, *likes: Spec, axis: int) -> tuple[Spec, ...]:
         raise ShapeError(f"the pieces {', '.join(fmt_shape(s.shape) for s in likes)} and the "
                          f"gradient {fmt_shape(g.shape)} differ in rank")
     sizes = [s.shape[axis] for s in likes]
-    if None not in sizes and g.shape[axis] not in (None, sum(cast("list[int]", sizes))):
+    if None not in sizes and g.shape[axis] not in (None, sum(type_cast("list[int]", sizes))):
         raise ShapeError(f"pieces of sizes {sizes} along axis {axis} do not make up the "
                          f"gradient {fmt_shape(g.shape)}")
     return tuple(Spec((*g.shape[:axis], d, *g.shape[axis + 1:]), g.dtype) for d in sizes)
 
 
 @register("split_like", infer=_split_like_infer, n_outputs=None)
-def _split_like(xp, g, *likes, axis):
+def split_like_p(xp, g, *likes, axis):
     lead = (slice(None),) * axis
     out, start = [], 0
     for s in likes:
@@ -727,8 +752,8 @@ def _getitem_grad_infer(g: Spec, like: Spec, key: tuple[tuple, ...]) -> Spec:
     return _grad_like_infer(g, like, _getitem_infer(like, key).shape)
 
 
-@register("getitem_grad", infer=_getitem_grad_infer, arity=2)
-def _getitem_grad(xp, g, like, key):
+@register("getitem_grad", infer=_getitem_grad_infer, arity=2, shape_only=(1,))
+def getitem_grad_p(xp, g, like, key):
     out = xp.zeros(like.shape, g.dtype)
     out[tuple(_index(k) for k in key)] = g
     return out
@@ -738,8 +763,8 @@ def _gather_grad_infer(g: Spec, indices: Spec, like: Spec, axis: int) -> Spec:
     return _grad_like_infer(g, like, _gather_infer(like, indices, axis).shape)
 
 
-@register("gather_grad", infer=_gather_grad_infer, arity=3)
-def _gather_grad(xp, g, indices, like, axis):
+@register("gather_grad", infer=_gather_grad_infer, arity=3, shape_only=(2,))
+def gather_grad_p(xp, g, indices, like, axis):
     # a scatter-add: repeated indices add up. cupy (>= 12; the cuda extra needs 13) has
     # ``add.at`` too, the same operation as the documented ``cupyx.scatter_add``, so this
     # kernel serves both backends.
@@ -757,7 +782,7 @@ def _float(x: Tensor) -> bool:
 
 def _reshape_vjp(g: Tensor, out: Tensor, x: Tensor, shape: tuple[int, ...]) -> tuple[Tensor]:
     if None in x.shape:  # x's shape is known only at run time
-        return (apply(REGISTRY["reshape_like"], g, x),)
+        return (apply(reshape_like_p, g, x),)
     return (reshape(g, x.shape),)
 
 
@@ -767,65 +792,50 @@ def _transpose_vjp(g: Tensor, out: Tensor, x: Tensor, perm: tuple[int, ...]) -> 
 
 
 def _tile_vjp(g: Tensor, out: Tensor, x: Tensor, multiples: tuple[int, ...]) -> tuple[Tensor]:
-    if None in x.shape:
-        return (apply(REGISTRY["tile_grad"], g, x, multiples=multiples),)
-    from .math import sum as sum_
-
-    shape = cast("tuple[int, ...]", x.shape)
-    n = max(len(multiples), len(shape))
-    reps = (1,) * (n - len(multiples)) + multiples
-    dims = (1,) * (n - len(shape)) + shape
-    if any(r != 1 for r in reps):  # sum over the tiles: axis i is cut into (reps, dims)
-        g = reshape(g, tuple(v for rd in zip(reps, dims) for v in rd))
-        g = sum_(g, axis=tuple(range(0, 2 * n, 2)))
-    return (reshape(g, shape) if n > len(shape) else g,)
+    return (apply(tile_grad_p, g, x, multiples=multiples),)
 
 
 def _concat_vjp(g: Tensor, out: Tensor, *xs: Tensor, axis: int) -> tuple[Tensor, ...]:
     sizes = [x.shape[axis] for x in xs]
     if sizes.count(None) > 1:  # the cut points are known only at run time
-        return tuple(apply(REGISTRY["split_like"], g, *xs, axis=axis))
+        return tuple(apply(split_like_p, g, *xs, axis=axis))
     return tuple(split(g, [-1 if s is None else s for s in sizes], axis))
 
 
 def _gather_vjp(g: Tensor, out: Tensor, params: Tensor, indices: Tensor,
                 axis: int) -> tuple[Tensor, None]:
-    return (apply(REGISTRY["gather_grad"], g, indices, params, axis=axis), None)
+    return (apply(gather_grad_p, g, indices, params, axis=axis), None)
 
 
 def _where_vjp(g: Tensor, out: Tensor, c: Tensor, x: Tensor,
                y: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
-    from .grad import unbroadcast
-
     return (None,
             unbroadcast(where(c, g, 0), x) if _float(x) else None,
             unbroadcast(where(c, 0, g), y) if _float(y) else None)
 
 
 def _vjps() -> None:
-    from .grad import unbroadcast
-
-    defvjp("reshape", _reshape_vjp)
-    defvjp("transpose", _transpose_vjp)
-    defvjp("expand_dims", lambda g, out, x, axis: (squeeze(g, axis),))
-    defvjp("squeeze", lambda g, out, x, axis: (expand_dims(g, axis),))
-    defvjp("broadcast_to", lambda g, out, x, shape: (unbroadcast(g, x),))
-    defvjp("tile", _tile_vjp)
-    defvjp("stack", lambda g, out, *xs, axis: tuple(unstack(g, len(xs), axis)))
-    defvjp("unstack", lambda g, out, x, num, axis: (stack(list(g), axis),))
-    defvjp("concat", _concat_vjp)
-    defvjp("split", lambda g, out, x, splits, axis: (concat(list(g), axis),))
-    defvjp("gather", _gather_vjp)
-    defvjp("where", _where_vjp)
-    defvjp("getitem", lambda g, out, x, key: (apply(REGISTRY["getitem_grad"], g, x, key=key),))
+    defvjp(reshape_p, _reshape_vjp)
+    defvjp(transpose_p, _transpose_vjp)
+    defvjp(expand_dims_p, lambda g, out, x, axis: (squeeze(g, axis),))
+    defvjp(squeeze_p, lambda g, out, x, axis: (expand_dims(g, axis),))
+    defvjp(broadcast_to_p, lambda g, out, x, shape: (unbroadcast(g, x),))
+    defvjp(tile_p, _tile_vjp)
+    defvjp(stack_p, lambda g, out, *xs, axis: tuple(unstack(g, len(xs), axis)))
+    defvjp(unstack_p, lambda g, out, x, num, axis: (stack(list(g), axis),))
+    defvjp(concat_p, _concat_vjp)
+    defvjp(split_p, lambda g, out, x, splits, axis: (concat(list(g), axis),))
+    defvjp(gather_p, _gather_vjp)
+    defvjp(where_p, _where_vjp)
+    defvjp(getitem_p, lambda g, out, x, key: (apply(getitem_grad_p, g, x, key=key),))
     # the backward primitives: each is linear in g, so its gradient is the forward op again
-    defvjp("reshape_like", lambda g, out, x, like: (apply(REGISTRY["reshape_like"], g, x), None))
-    defvjp("tile_grad", lambda g, out, x, like, multiples: (tile(g, multiples), None))
-    defvjp("split_like", lambda g, out, x, *likes, axis: (concat(list(g), axis),
+    defvjp(reshape_like_p, lambda g, out, x, like: (apply(reshape_like_p, g, x), None))
+    defvjp(tile_grad_p, lambda g, out, x, like, multiples: (tile(g, multiples), None))
+    defvjp(split_like_p, lambda g, out, x, *likes, axis: (concat(list(g), axis),
                                                            *(None,) * len(likes)))
-    defvjp("getitem_grad", lambda g, out, x, like, key: (
-        apply(REGISTRY["getitem"], g, key=key), None))
-    defvjp("gather_grad", lambda g, out, x, indices, like, axis: (
+    defvjp(getitem_grad_p, lambda g, out, x, like, key: (
+        apply(getitem_p, g, key=key), None))
+    defvjp(gather_grad_p, lambda g, out, x, indices, like, axis: (
         gather(g, indices, axis), None, None))
 
 

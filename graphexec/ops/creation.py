@@ -8,18 +8,21 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from typing import Any, cast
+from typing import Any
+from typing import cast as type_cast  # ``cast`` is the tensor op
 
 import numpy as np
 
 from ..checks import check_dtype
+from ..context import current_graph
 from ..errors import DTypeError, InvalidArgumentError, op_error
-from ..registry import REGISTRY, Spec, register
-from ..tensor import Tensor, apply, as_tensor
-from .array import _shape, broadcast_to
+from ..registry import Spec, register
+from ..tensor import Tensor, apply, as_tensor, to_numpy
+from .array import _shape, broadcast_to, cast
+from .state import static_value  # noqa: F401  (re-exported for the frontends)
 
 # normal, uniform and set_seed live in the gx.random namespace (graphexec/random.py)
-__all__ = ["zeros", "ones", "zeros_like", "ones_like", "fill", "eye", "range"]
+__all__ = ["constant", "zeros", "ones", "zeros_like", "ones_like", "fill", "eye", "range"]
 
 _F32 = np.dtype(np.float32)
 
@@ -27,18 +30,36 @@ _F32 = np.dtype(np.float32)
 # ---------------------------------------------------------------------------------------------
 # fill: zeros, ones and fill itself
 
+def constant(value: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+    """A tensor holding ``value`` (captured into the graph as a constant node in graph mode).
+
+    >>> import graphexec as gx
+    >>> gx.constant([1, 2, 3], dtype="float32")
+    Tensor([1., 2., 3.], shape=(3,), dtype=float32)
+    """
+    if isinstance(value, Tensor):
+        if dtype is None or np.dtype(dtype) == value.dtype:
+            return value
+        return cast(value, dtype)
+    arr = np.array(to_numpy(value), dtype=dtype)
+    g = current_graph()
+    if g is None:
+        return Tensor(arr)
+    return g.constant(arr, name=name)
+
+
 def _fill_infer(*, shape: tuple[int, ...], value: Any, dtype: np.dtype) -> Spec:
     return Spec(shape, dtype)
 
 
-@register("fill", infer=_fill_infer, arity=0, differentiable=False)
-def _fill(xp, shape, value, dtype):
+@register("fill", infer=_fill_infer, arity=0)
+def fill_p(xp, shape, value, dtype):
     return xp.full(shape, value, dtype=dtype)
 
 
 def _full(shape: Any, value: Any, dtype: Any, op: str) -> Tensor:
     dtype = check_dtype(dtype, op)
-    return apply(REGISTRY["fill"], shape=_shape(shape, op), value=value, dtype=dtype)
+    return apply(fill_p, shape=_shape(shape, op), value=value, dtype=dtype)
 
 
 def zeros(shape: Any, dtype: Any = np.float32) -> Tensor:
@@ -86,14 +107,14 @@ def _full_like_infer(x: Spec, value: Any, dtype: np.dtype | None) -> Spec:
     return Spec(x.shape, x.dtype if dtype is None else dtype)
 
 
-@register("full_like", infer=_full_like_infer, arity=1, differentiable=False)
-def _full_like(xp, x, value, dtype):
+@register("full_like", infer=_full_like_infer, arity=1, shape_only=(0,))
+def full_like_p(xp, x, value, dtype):
     return xp.full_like(x, value, dtype=dtype)
 
 
 def _like(x: Any, value: int, dtype: Any, op: str) -> Tensor:
     dtype = None if dtype is None else check_dtype(dtype, op)
-    return apply(REGISTRY["full_like"], as_tensor(x), value=value, dtype=dtype)
+    return apply(full_like_p, as_tensor(x), value=value, dtype=dtype)
 
 
 def zeros_like(input: Any, dtype: Any = None) -> Tensor:  # noqa: A002 - the TF name
@@ -124,8 +145,8 @@ def _eye_infer(*, num_rows: int, num_columns: int, dtype: np.dtype) -> Spec:
     return Spec((num_rows, num_columns), dtype)
 
 
-@register("eye", infer=_eye_infer, arity=0, differentiable=False)
-def _eye(xp, num_rows, num_columns, dtype):
+@register("eye", infer=_eye_infer, arity=0)
+def eye_p(xp, num_rows, num_columns, dtype):
     return xp.eye(num_rows, num_columns, dtype=dtype)
 
 
@@ -142,7 +163,7 @@ def eye(num_rows: int, num_columns: int | None = None, batch_shape: Any = None,
     """
     n, m = _shape((num_rows, num_rows if num_columns is None else num_columns), "eye")
     batch = None if batch_shape is None else _shape(batch_shape, "eye")
-    out = apply(REGISTRY["eye"], num_rows=n, num_columns=m, dtype=check_dtype(dtype, "eye"))
+    out = apply(eye_p, num_rows=n, num_columns=m, dtype=check_dtype(dtype, "eye"))
     return out if batch is None else broadcast_to(out, (*batch, n, m))
 
 
@@ -152,8 +173,8 @@ def _range_infer(*, start: Any, limit: Any, delta: Any, dtype: np.dtype) -> Spec
     return Spec((max(0, math.ceil((limit - start) / delta)),), dtype)
 
 
-@register("range", infer=_range_infer, arity=0, differentiable=False)
-def _range(xp, start, limit, delta, dtype):
+@register("range", infer=_range_infer, arity=0)
+def range_p(xp, start, limit, delta, dtype):
     return xp.arange(start, limit, delta, dtype=dtype)
 
 
@@ -180,7 +201,7 @@ def range(start: Any, limit: Any = None, delta: Any = 1,  # noqa: A001 - the TF 
     if dtype is None:  # np.arange's rule: at least the default int, promoted by each argument
         dtype = np.result_type(np.intp, *(np.asarray(v).dtype for v in args))
     start, limit, delta = (v.item() if isinstance(v, np.generic) else v for v in args)
-    return apply(REGISTRY["range"], start=start, limit=limit, delta=delta,
+    return apply(range_p, start=start, limit=limit, delta=delta,
                  dtype=check_dtype(dtype, "range"))
 
 
@@ -219,16 +240,16 @@ def _draw_dtype(dtype: np.dtype) -> np.dtype:
     return dtype if dtype in (np.float32, np.float64) else _F32
 
 
-@register("random_normal", infer=_random_infer, pure=False, arity=0, differentiable=False)
-def _random_normal(xp, shape, mean, stddev, dtype, seed):
+@register("random_normal", infer=_random_infer, pure=False, arity=0)
+def random_normal_p(xp, shape, mean, stddev, dtype, seed):
     dt = _draw_dtype(dtype)
     out = _generator(seed).standard_normal(shape, dtype=dt)
     out = out * dt.type(stddev) + dt.type(mean)
     return xp.asarray(out.astype(dtype, copy=False))
 
 
-@register("random_uniform", infer=_random_infer, pure=False, arity=0, differentiable=False)
-def _random_uniform(xp, shape, minval, maxval, dtype, seed):
+@register("random_uniform", infer=_random_infer, pure=False, arity=0)
+def random_uniform_p(xp, shape, minval, maxval, dtype, seed):
     rng = _generator(seed)
     if dtype.kind in "iu":
         return xp.asarray(rng.integers(minval, maxval, size=shape, dtype=dtype))
@@ -253,7 +274,7 @@ def _real(v: Any, op: str, what: str) -> float:
     if isinstance(v, Tensor) or not isinstance(v, numbers.Real):
         raise op_error(InvalidArgumentError, op, f"{what} must be a Python or numpy number, "
                        f"got {v!r}")
-    return v.item() if isinstance(v, np.generic) else cast(float, v)
+    return v.item() if isinstance(v, np.generic) else type_cast(float, v)
 
 
 def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = np.float32,
@@ -274,7 +295,7 @@ def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = np.f
     mean, stddev = _real(mean, "normal", "mean"), _real(stddev, "normal", "stddev")
     if stddev < 0:
         raise op_error(InvalidArgumentError, "normal", f"stddev must be >= 0, got {stddev}")
-    return apply(REGISTRY["random_normal"], shape=_shape(shape, "normal"), mean=mean,
+    return apply(random_normal_p, shape=_shape(shape, "normal"), mean=mean,
                  stddev=stddev, dtype=dt, seed=_seed(seed, "normal"))
 
 
@@ -299,5 +320,5 @@ def uniform(shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = n
                            f"maxval {maxval} for an integer dtype")
     elif dt.kind != "f":
         raise op_error(DTypeError, "uniform", f"dtype must be a float or integer type, got {dt}")
-    return apply(REGISTRY["random_uniform"], shape=_shape(shape, "uniform"), minval=minval,
+    return apply(random_uniform_p, shape=_shape(shape, "uniform"), minval=minval,
                  maxval=maxval, dtype=dt, seed=_seed(seed, "uniform"))

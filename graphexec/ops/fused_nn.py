@@ -16,53 +16,31 @@ from typing import Any, cast
 import numpy as np
 
 from ..errors import DTypeError, GraphexecError, InvalidArgumentError, ShapeError, node_failed
-from ..registry import REGISTRY, Spec, fmt_shape, refuse_vjp, register
-from . import linalg, math, nn  # noqa: F401  (registers the ops these build on)
-from .fused import NO_GRADIENT
+from ..registry import OpDef, Spec, fmt_shape, refuse_vjp, register
+from .linalg import matmul_p
+from .math import add_p
+from .nn import conv2d_p
 
-__all__ = ["fusable_activation", "bias_keeps_shape", "ACTIVATIONS_IN_PLACE"]
+__all__ = ["fusable_activation", "bias_keeps_shape", "NO_GRADIENT", "fused_dense_p",
+           "fused_conv2d_p"]
 
-
-def _kernel(name: str, xp: Any) -> Any:
-    """The kernel the executor runs for op ``name`` on backend ``xp`` (its override, if any)."""
-    op = REGISTRY[name]
-    return op.overrides.get(xp.__name__, op.kernel)
-
-
-# -- activations applied in place ----------------------------------------------------------------
-def _relu_into(xp: Any, out: Any) -> None:
-    xp.maximum(out, out.dtype.type(0), out=out)  # ops/nn.py ``_relu``, into ``out``
+#: why the ops the optimizer makes have no gradient
+NO_GRADIENT = ("made by the graph optimizer and has no gradient rule: take gradients of the "
+               "graph as built, then optimize")
 
 
-def _sigmoid_into(xp: Any, out: Any) -> None:
-    # NOTE: the steps of ops/nn.py ``_sigmoid`` for a float input, same ufuncs and operand
-    # order, with two temporaries instead of seven
-    keep = out >= 0
-    e = xp.abs(out)
-    xp.negative(e, out=e)
-    xp.exp(e, out=e)
-    r = 1 + e
-    xp.true_divide(1, r, out=r)
-    xp.multiply(e, r, out=e)
-    xp.copyto(out, e)
-    xp.copyto(out, r, where=keep)
+def fusable_activation(op: Any) -> bool:
+    """Whether the fused ops can apply ``op`` in place as their activation: a pure one-input
+    elementwise op whose kernel takes ``out=`` (relu, tanh, exp, ...) or that says how to apply
+    it in place (``OpDef.into``: sigmoid).
 
-
-#: activations whose kernel takes no ``out=``, mirrored in place step by step
-ACTIVATIONS_IN_PLACE = {"relu": _relu_into, "sigmoid": _sigmoid_into}
-
-
-def fusable_activation(op: str) -> bool:
-    """Whether the fused ops can apply op ``op`` in place as their activation: any pure
-    one-input elementwise op whose kernel takes ``out=`` (tanh, exp, ...), relu or sigmoid.
-
+    >>> import graphexec as gx
     >>> from graphexec.ops.fused_nn import fusable_activation
-    >>> fusable_activation("relu"), fusable_activation("tanh"), fusable_activation("softmax")
-    (True, True, False)
+    >>> [fusable_activation(gx.REGISTRY[n]) for n in ("relu", "sigmoid", "softmax")]
+    [True, True, False]
     """
-    d = REGISTRY.get(op)
-    return d is not None and d.kind == "elementwise" and d.arity == 1 and d.pure and (
-        d.out_arg or op in ACTIVATIONS_IN_PLACE)
+    return (isinstance(op, OpDef) and op.kind == "elementwise" and op.arity == 1 and op.pure
+            and (op.out_arg or op.into is not None))
 
 
 def _failed(origin: tuple[tuple[str, str], ...], stage: int, e: Exception) -> Exception:
@@ -75,7 +53,7 @@ def _failed(origin: tuple[tuple[str, str], ...], stage: int, e: Exception) -> Ex
     return err
 
 
-def _epilogue(xp: Any, out: Any, b: tuple[Any, ...], activation: str | None,
+def _epilogue(xp: Any, out: Any, b: tuple[Any, ...], activation: OpDef | None,
               bias_first: bool, origin: tuple[tuple[str, str], ...] = ()) -> Any:
     """``activation(out + b)`` computed into ``out``, a fresh writeable array; ``origin`` names
     the fused nodes (product, bias add, activation) for errors."""
@@ -85,7 +63,7 @@ def _epilogue(xp: Any, out: Any, b: tuple[Any, ...], activation: str | None,
         raise _failed(origin, 1 if b else 2, e) from e
 
 
-def _epilogue_steps(xp: Any, out: Any, b: tuple[Any, ...], activation: str | None,
+def _epilogue_steps(xp: Any, out: Any, b: tuple[Any, ...], activation: OpDef | None,
                     bias_first: bool) -> Any:
     if out.ndim == 0:  # numpy gives 0-d results as scalars; a 1-element view works in place
         out = xp.asarray(out)
@@ -93,16 +71,16 @@ def _epilogue_steps(xp: Any, out: Any, b: tuple[Any, ...], activation: str | Non
     else:
         work = out
     if b:
-        add = _kernel("add", xp)
         if bias_first:
-            add(xp, b[0], work, out=work)
+            add_p.kernel(xp, b[0], work, out=work)
         else:
-            add(xp, work, b[0], out=work)
+            add_p.kernel(xp, work, b[0], out=work)
     if activation is not None:
-        if REGISTRY[activation].out_arg:
-            _kernel(activation, xp)(xp, work, out=work)
+        if activation.out_arg:
+            activation.kernel(xp, work, out=work)
         else:
-            ACTIVATIONS_IN_PLACE[activation](xp, work)
+            assert activation.into is not None  # fusable_activation checked it
+            activation.into(xp, work)
     return out
 
 
@@ -125,7 +103,7 @@ def _spec(s: Spec | tuple[Spec, ...]) -> Spec:
     return cast(Spec, s)  # the ops chained here have one output
 
 
-def _epilogue_infer(y: Spec, b: tuple[Spec, ...], activation: str | None,
+def _epilogue_infer(y: Spec, b: tuple[Spec, ...], activation: OpDef | None,
                     bias_first: bool) -> Spec:
     """The spec of ``activation(y + b)``; an error where the kernel cannot compute it in place
     in ``y``: a bias or an activation changing the dtype, a bias surely enlarging the shape (a
@@ -134,7 +112,7 @@ def _epilogue_infer(y: Spec, b: tuple[Spec, ...], activation: str | None,
         raise InvalidArgumentError(f"takes at most one bias, got {len(b)}")
     out = Spec(tuple(y.shape), np.dtype(y.dtype))
     if b:
-        add = REGISTRY["add"].infer
+        add = add_p.infer
         s = _spec(add(b[0], out) if bias_first else add(out, b[0]))
         if len(s.shape) != len(out.shape) or any(
                 m is not None and m != n for m, n in zip(out.shape, s.shape)):
@@ -146,11 +124,11 @@ def _epilogue_infer(y: Spec, b: tuple[Spec, ...], activation: str | None,
                              "the bias must keep its dtype")
         out = s
     if activation is not None:
-        if not isinstance(activation, str) or not fusable_activation(activation):
+        if not fusable_activation(activation):
             raise InvalidArgumentError(f"activation {activation!r} cannot be applied in place; "
                                        "use relu, sigmoid or a one-input elementwise op taking "
                                        "out=")
-        s = _spec(REGISTRY[activation].infer(out))
+        s = _spec(activation.infer(out))
         if s.dtype != out.dtype:
             raise DTypeError(f"{activation} of a {out.dtype} result gives {s.dtype}; the "
                              "activation must keep its dtype")
@@ -158,17 +136,17 @@ def _epilogue_infer(y: Spec, b: tuple[Spec, ...], activation: str | None,
 
 
 # -- the ops -------------------------------------------------------------------------------------
-def _dense_infer(x: Spec, w: Spec, *b: Spec, activation: str | None = None,
+def _dense_infer(x: Spec, w: Spec, *b: Spec, activation: OpDef | None = None,
                  bias_first: bool = False, origin: tuple[tuple[str, str], ...] = ()) -> Spec:
-    return _epilogue_infer(_spec(REGISTRY["matmul"].infer(x, w)), b, activation, bias_first)
+    return _epilogue_infer(_spec(matmul_p.infer(x, w)), b, activation, bias_first)
 
 
-_MATMUL = REGISTRY["matmul"].kernel
+_MATMUL = matmul_p.kernel
 
 
 @register("fused_dense", infer=_dense_infer, out_arg=True)
-def _fused_dense(xp, x, w, *b, activation=None, bias_first=False, origin=(), out=None):
-    matmul = _kernel("matmul", xp)
+def fused_dense_p(xp, x, w, *b, activation=None, bias_first=False, origin=(), out=None):
+    matmul = matmul_p.kernel
     try:
         # NOTE: np.matmul into a C-contiguous ``out`` runs the BLAS call it runs into its own
         # result, bit for bit; into another layout (a transposed buffer) it may round differently
@@ -184,21 +162,24 @@ def _fused_dense(xp, x, w, *b, activation=None, bias_first=False, origin=(), out
 
 
 def _conv_infer(x: Spec, f: Spec, *b: Spec, strides: tuple[int, int],
-                dilations: tuple[int, int], activation: str | None = None,
+                dilations: tuple[int, int], activation: OpDef | None = None,
                 bias_first: bool = False, origin: tuple[tuple[str, str], ...] = ()) -> Spec:
-    y = _spec(REGISTRY["conv2d"].infer(x, f, strides=strides, dilations=dilations))
+    y = _spec(conv2d_p.infer(x, f, strides=strides, dilations=dilations))
     return _epilogue_infer(y, b, activation, bias_first)
 
 
-@register("fused_conv2d", infer=_conv_infer)
-def _fused_conv2d(xp, x, f, *b, strides, dilations, activation=None, bias_first=False,
-                  origin=()):
+@register("fused_conv2d", infer=_conv_infer, fresh=True)
+def fused_conv2d_p(xp, x, f, *b, strides, dilations, activation=None, bias_first=False,
+                   origin=()):
     try:
-        out = _kernel("conv2d", xp)(xp, x, f, strides=strides, dilations=dilations)
+        out = conv2d_p.kernel(xp, x, f, strides=strides, dilations=dilations)
     except Exception as e:
         raise _failed(origin, 0, e) from e
     return _epilogue(xp, out, b, activation, bias_first, origin)
 
 
-refuse_vjp("fused_dense", NO_GRADIENT)
-refuse_vjp("fused_conv2d", NO_GRADIENT)
+refuse_vjp(fused_dense_p, NO_GRADIENT)
+refuse_vjp(fused_conv2d_p, NO_GRADIENT)
+# the fused op that takes each product's bias add and activation (the epilogue fusion pass)
+matmul_p.epilogue = fused_dense_p
+conv2d_p.epilogue = fused_conv2d_p

@@ -4,18 +4,21 @@ broadcast it back out, with shapes read at run time (so unknown dims work), and
 
 from __future__ import annotations
 
-from ..registry import REGISTRY, Spec, defvjp, register
-from ..tensor import Tensor, apply
+from typing import Any
 
-__all__: list[str] = []
+from ..fusable import Fusion, same_loop
+from ..registry import Spec, defvjp, register
+from ..tensor import Tensor, apply, as_tensor
+
+__all__ = ["unbroadcast", "broadcast_like", "stop_gradient"]
 
 
 def _like_infer(g: Spec, like: Spec) -> Spec:
     return Spec(like.shape, g.dtype)
 
 
-@register("sum_to_like", infer=_like_infer, kind="reduction", arity=2)
-def _sum_to_like(xp, g, like):
+@register("sum_to_like", infer=_like_infer, kind="reduction", arity=2, shape_only=(1,))
+def sum_to_like_p(xp, g, like):
     shape = like.shape
     if g.shape == shape:
         return g
@@ -25,30 +28,44 @@ def _sum_to_like(xp, g, like):
     return out.sum(axis=axes, keepdims=True) if axes else out
 
 
-@register("broadcast_like", infer=_like_infer, arity=2)
-def _broadcast_like(xp, g, like):
+@register("broadcast_like", infer=_like_infer, arity=2, shape_only=(1,))
+def broadcast_like_p(xp, g, like):
     return xp.broadcast_to(g, like.shape)
 
 
 @register("stop_gradient", infer=lambda x: Spec(x.shape, x.dtype), kind="elementwise",
-          arity=1, differentiable=False)
-def _stop_gradient(xp, x):
+          arity=1, fusion=Fusion(same_loop, lambda j, dt, a, attrs: ([], a[0])))
+def stop_gradient_p(xp, x):
     return x
+
+
+def stop_gradient(x: Any) -> Tensor:
+    """``x`` unchanged, but no gradient flows back through it (``tf.stop_gradient``).
+
+    >>> import graphexec as gx
+    >>> x = gx.constant(2.0)
+    >>> with gx.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = x * gx.stop_gradient(x)
+    >>> tape.gradient(y, x).numpy()
+    array(2.)
+    """
+    return apply(stop_gradient_p, as_tensor(x))
 
 
 def unbroadcast(g: Tensor, x: Tensor) -> Tensor:
     """``g`` summed over the axes along which ``x`` was broadcast, to ``x``'s shape."""
     if g.shape == x.shape and None not in g.shape:
         return g
-    return apply(REGISTRY["sum_to_like"], g, x)
+    return apply(sum_to_like_p, g, x)
 
 
 def broadcast_like(g: Tensor, x: Tensor) -> Tensor:
     """``g`` broadcast to ``x``'s shape (read at run time)."""
     if g.shape == x.shape and None not in g.shape:
         return g
-    return apply(REGISTRY["broadcast_like"], g, x)
+    return apply(broadcast_like_p, g, x)
 
 
-defvjp("sum_to_like", lambda g, out, x, like: (broadcast_like(g, x), None))
-defvjp("broadcast_like", lambda g, out, x, like: (unbroadcast(g, x), None))
+defvjp(sum_to_like_p, lambda g, out, x, like: (broadcast_like(g, x), None))
+defvjp(broadcast_like_p, lambda g, out, x, like: (unbroadcast(g, x), None))

@@ -15,16 +15,20 @@ import numpy as np
 
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
 from ..registry import (
-    REGISTRY,
     Spec,
     broadcast_shapes,
     defvjp,
     fmt_shape,
     normalize_axis,
+    refuse_vjp,
     register,
     ufunc_dtype,
 )
 from ..tensor import Tensor, apply, as_tensor
+from . import math as m
+from .array import cast, expand_dims, squeeze, transpose, where
+from .creation import zeros_like
+from .grad import unbroadcast
 
 __all__ = ["matmul"]
 
@@ -53,8 +57,8 @@ def _matmul_infer(x: Spec, y: Spec) -> Spec:
 
 
 # NOTE: np.matmul raises for every operand infer refuses, so eager mode skips infer
-@register("matmul", infer=_matmul_infer, arity=2, kernel_checks=True)
-def _matmul(xp, x, y):
+@register("matmul", infer=_matmul_infer, arity=2, kernel_checks=True, fresh=True)
+def matmul_p(xp, x, y):
     return xp.matmul(x, y)
 
 
@@ -67,7 +71,7 @@ def matmul(x: Any, y: Any) -> Tensor:
     >>> gx.matmul(a, np.ones((4, 5))).shape
     (2, 3, 5)
     """
-    return apply(REGISTRY["matmul"], as_tensor(x), as_tensor(y))
+    return apply(matmul_p, as_tensor(x), as_tensor(y))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,7 +116,7 @@ def _inv_infer(x: Spec) -> Spec:
 
 
 @register("inv", infer=_inv_infer, arity=1)
-def _inv(xp, x):
+def inv_p(xp, x):
     return xp.linalg.inv(x)
 
 
@@ -122,7 +126,7 @@ def _det_infer(x: Spec) -> Spec:
 
 
 @register("det", infer=_det_infer, arity=1)
-def _det(xp, x):
+def det_p(xp, x):
     return xp.linalg.det(x)
 
 
@@ -145,7 +149,7 @@ def _solve_infer(a: Spec, b: Spec) -> Spec:
 
 
 @register("solve", infer=_solve_infer, arity=2)
-def _solve(xp, a, b):
+def solve_p(xp, a, b):
     # NOTE: batch dims are broadcast here and a vector b becomes an (n, 1) matrix, so every
     # backend sees plain stacked matrices (cupy does not follow numpy 2's rule for b).
     vector = b.ndim == 1
@@ -165,7 +169,7 @@ def _eig_infer(x: Spec) -> tuple[Spec, Spec]:
 
 
 @register("eig", infer=_eig_infer, arity=1, n_outputs=2)
-def _eig(xp, x):
+def eig_p(xp, x):
     w, v = xp.linalg.eig(x)
     dtype = xp.result_type(w.dtype, xp.complex64)
     return w.astype(dtype, copy=False), v.astype(dtype, copy=False)
@@ -181,7 +185,7 @@ def _eigh_infer(x: Spec, UPLO: str) -> tuple[Spec, Spec]:
 
 
 @register("eigh", infer=_eigh_infer, arity=1, n_outputs=2)
-def _eigh(xp, x, UPLO):
+def eigh_p(xp, x, UPLO):
     w, v = xp.linalg.eigh(x, UPLO=UPLO)
     return w, v
 
@@ -202,7 +206,7 @@ def _svd_infer(x: Spec, full_matrices: bool, compute_uv: bool) -> tuple[Spec, ..
 
 
 @register("svd", infer=_svd_infer, arity=1, n_outputs=None)
-def _svd(xp, x, full_matrices, compute_uv):
+def svd_p(xp, x, full_matrices, compute_uv):
     if not compute_uv:
         return (xp.linalg.svd(x, compute_uv=False),)
     u, s, vh = xp.linalg.svd(x, full_matrices=full_matrices)
@@ -253,7 +257,7 @@ def _check_ord(x: Spec, ord: Any, axes: tuple[int, ...]) -> None:  # noqa: A002
 
 
 @register("norm", infer=_norm_infer, arity=1)
-def _norm(xp, x, ord, axis, keepdims):  # noqa: A002
+def norm_p(xp, x, ord, axis, keepdims):  # noqa: A002
     return xp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
 
 
@@ -265,7 +269,7 @@ def inv(x: Any) -> Tensor:
     array([[0.5 , 0.  ],
            [0.  , 0.25]])
     """
-    return apply(REGISTRY["inv"], as_tensor(x))
+    return apply(inv_p, as_tensor(x))
 
 
 def det(x: Any) -> Tensor:
@@ -275,7 +279,7 @@ def det(x: Any) -> Tensor:
     >>> gx.linalg.det([[2.0, 1.0], [0.0, 3.0]]).numpy()
     array(6.)
     """
-    return apply(REGISTRY["det"], as_tensor(x))
+    return apply(det_p, as_tensor(x))
 
 
 def solve(a: Any, b: Any) -> Tensor:
@@ -290,7 +294,7 @@ def solve(a: Any, b: Any) -> Tensor:
     array([[1. ],
            [0.5]])
     """
-    return apply(REGISTRY["solve"], as_tensor(a), as_tensor(b))
+    return apply(solve_p, as_tensor(a), as_tensor(b))
 
 
 def eig(x: Any) -> tuple[Tensor, Tensor]:
@@ -306,7 +310,7 @@ def eig(x: Any) -> tuple[Tensor, Tensor]:
     >>> w.numpy()
     array([2.+0.j, 3.+0.j])
     """
-    return apply(REGISTRY["eig"], as_tensor(x))
+    return apply(eig_p, as_tensor(x))
 
 
 def eigh(x: Any, UPLO: str = "L") -> tuple[Tensor, Tensor]:
@@ -319,7 +323,7 @@ def eigh(x: Any, UPLO: str = "L") -> tuple[Tensor, Tensor]:
     array([1., 3.])
     """
     uplo = UPLO.upper() if isinstance(UPLO, str) else UPLO
-    return apply(REGISTRY["eigh"], as_tensor(x), UPLO=uplo)
+    return apply(eigh_p, as_tensor(x), UPLO=uplo)
 
 
 def svd(x: Any, full_matrices: bool = False, compute_uv: bool = True
@@ -335,7 +339,7 @@ def svd(x: Any, full_matrices: bool = False, compute_uv: bool = True
     >>> gx.linalg.svd([[3.0, 0.0], [0.0, -4.0]], compute_uv=False).numpy()
     array([4., 3.])
     """
-    out = apply(REGISTRY["svd"], as_tensor(x), full_matrices=bool(full_matrices),
+    out = apply(svd_p, as_tensor(x), full_matrices=bool(full_matrices),
                 compute_uv=bool(compute_uv))
     return out if compute_uv else out[0]
 
@@ -370,13 +374,11 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False  # no
                            "vector norm) or two (a matrix norm)")
         if len(set(axis)) != len(axis):
             raise op_error(InvalidArgumentError, "norm", f"axis {axes!r} repeats an axis")
-    return apply(REGISTRY["norm"], x, ord=ord, axis=axis, keepdims=bool(keepdims))
+    return apply(norm_p, x, ord=ord, axis=axis, keepdims=bool(keepdims))
 
 
 def _matmul_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor,
                 needs: tuple[bool, bool] = (True, True)) -> tuple[Tensor | None, Tensor | None]:
-    from .array import expand_dims, squeeze
-    from .grad import unbroadcast
 
     # NOTE: vectors are matrices with a unit axis (x: 1 x k, y: k x 1), which g lacks too
     x2 = expand_dims(x, 0) if x.ndim == 1 else x
@@ -395,13 +397,12 @@ def _matmul_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor,
 
 def _swap(x: Tensor) -> Tensor:
     """``x`` with its last two axes swapped."""
-    from .array import transpose
 
     perm = (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
     return transpose(x, perm)
 
 
-defvjp("matmul", _matmul_vjp)
+defvjp(matmul_p, _matmul_vjp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,7 +416,6 @@ def _floating(x: Tensor) -> bool:
 
 def _as_dtype_of(g: Tensor, x: Tensor) -> Tensor:
     """``g`` in ``x``'s dtype (a float32 operand of a float64 result gets a float32 gradient)."""
-    from .math import cast
 
     return g if g.dtype == x.dtype else cast(g, x.dtype)
 
@@ -428,7 +428,6 @@ def _inv_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor | None]:
 
 
 def _det_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor | None]:
-    from .array import expand_dims
 
     if not _floating(x):
         return (None,)
@@ -438,8 +437,6 @@ def _det_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor | None]:
 
 def _solve_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor
                ) -> tuple[Tensor | None, Tensor | None]:
-    from .array import expand_dims, squeeze
-    from .grad import unbroadcast
 
     vector = b.ndim == 1  # then out is [..., n]: work with [..., n, 1] matrices
     g2 = expand_dims(g, -1) if vector else g
@@ -461,7 +458,6 @@ def _norm_vjp(g: Tensor, out: Tensor, x: Tensor, ord: Any,  # noqa: A002
     For complex ``x`` the elementwise norms give ``g * x / |x|``-style gradients (TF's
     convention); the singular-value norms (matrix ord 2, -2, "nuc") of complex ``x`` are an
     error, as their gradient needs a complex conjugate no graphexec op computes."""
-    from .array import expand_dims
 
     if not _floating(x):
         return (None,)
@@ -487,7 +483,6 @@ def _norm_vjp(g: Tensor, out: Tensor, x: Tensor, ord: Any,  # noqa: A002
 
 def _safe_divide(x: Tensor, out: Tensor) -> Tensor:
     """``x / out``, with 0 where ``out`` is 0 (the subgradient of a norm at 0)."""
-    from .array import where
 
     zero = out == 0
     return where(zero, 0.0, x / where(zero, 1.0, out))
@@ -499,15 +494,12 @@ def _two_norm_grad(x: Tensor, out: Tensor) -> Tensor:
 
 def _share(mask: Tensor, axes: tuple[int, ...], dtype: np.dtype) -> Tensor:
     """``mask`` as 0/1 values divided by the number of ones along ``axes`` (ties share)."""
-    from . import math as m
 
     ones = m.cast(mask, dtype)
     return ones / m.sum(ones, axis=axes, keepdims=True)
 
 
 def _vector_norm_grad(x: Tensor, out: Tensor, ord: Any, axis: int) -> Tensor:  # noqa: A002
-    from . import math as m
-    from .creation import zeros_like
 
     if ord is None or ord == 2:
         return _two_norm_grad(x, out)
@@ -526,7 +518,6 @@ def _vector_norm_grad(x: Tensor, out: Tensor, ord: Any, axis: int) -> Tensor:  #
 
 def _matrix_norm_grad(x: Tensor, out: Tensor, ord: Any,  # noqa: A002
                       axes: tuple[int, ...]) -> Tensor:
-    from . import math as m
 
     if ord in (None, "fro", "f"):
         return _two_norm_grad(x, out)
@@ -545,7 +536,6 @@ def _matrix_norm_grad(x: Tensor, out: Tensor, ord: Any,  # noqa: A002
 def _singular_norm_grad(x: Tensor, ord: Any, row: int, col: int) -> Tensor:  # noqa: A002
     """ord 2, -2 or "nuc" over axes (row, col): the largest or smallest singular value, or
     their sum, whose gradients are u_i v_i^T and U V^T (from the SVD, not its gradient)."""
-    from .array import transpose
 
     rank = x.ndim
     perm = (*(i for i in range(rank) if i not in (row, col)), row, col)
@@ -558,7 +548,10 @@ def _singular_norm_grad(x: Tensor, ord: Any, row: int, col: int) -> Tensor:  # n
     return transpose(matmul(u, _swap(v)), back)
 
 
-defvjp("inv", _inv_vjp)
-defvjp("det", _det_vjp)
-defvjp("solve", _solve_vjp)
-defvjp("norm", _norm_vjp)
+defvjp(inv_p, _inv_vjp)
+defvjp(det_p, _det_vjp)
+defvjp(solve_p, _solve_vjp)
+defvjp(norm_p, _norm_vjp)
+for _op in (eig_p, eigh_p, svd_p):
+    refuse_vjp(_op, "has no gradient rule; it is forward-only (differentiate around it, or "
+                    "wrap it in gx.stop_gradient)")

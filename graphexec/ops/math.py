@@ -1,4 +1,4 @@
-"""Elementwise math, comparisons, casts and reductions."""
+"""Elementwise math, comparisons and reductions."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_axes, check_axis, check_dtype
+from ..checks import check_axes, check_axis
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
+from ..fusable import Fusion, call, infix, np_name, ufunc_loop
 from ..registry import (
-    REGISTRY,
+    OpDef,
     Shape,
     Spec,
     defvjp,
@@ -21,13 +22,16 @@ from ..registry import (
     ufunc_dtype,
 )
 from ..tensor import Tensor, apply, as_tensor, weak
+from .array import cast, expand_dims, where
+from .creation import ones_like
+from .grad import broadcast_like, unbroadcast
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "floor_divide", "mod", "pow", "maximum", "minimum",
     "negative", "abs", "sign", "sqrt", "rsqrt", "log", "exp", "square", "round", "cos", "sin",
     "tanh", "tan", "reciprocal", "log1p", "expm1", "clip", "add_n",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-    "logical_not", "logical_and", "logical_or", "cast",
+    "logical_not", "logical_and", "logical_or",
     "sum", "mean", "max", "min", "prod", "argmax", "argmin", "logsumexp",
 ]
 
@@ -45,51 +49,150 @@ def _ufunc(name: str) -> Callable[..., Any]:
     return kernel
 
 
-def _register_ufuncs(table: dict[str, str], arity: int, differentiable: bool = True) -> None:
-    for op_name, ufunc in table.items():
-        register(op_name, infer=elementwise_infer(getattr(np, ufunc)), kind="elementwise",
-                 arity=arity, differentiable=differentiable, kernel_checks=True,
-                 out_arg=True)(_ufunc(ufunc))
+def _ufunc_op(name: str, ufunc: str, arity: int, kinds: str | None = None,
+              emit: Any = None, transcendental: bool = False) -> OpDef:
+    """Register op ``name``, computed by numpy ufunc ``ufunc``; with ``emit`` it may join a
+    fused loop for operands of the dtype kinds ``kinds`` (see ``graphexec.fusable``)."""
+    fusion = None if emit is None else Fusion(ufunc_loop(ufunc, kinds or ""), emit,
+                                              transcendental)
+    return register(name, infer=elementwise_infer(getattr(np, ufunc)), kind="elementwise",
+                    arity=arity, kernel_checks=True, out_arg=True, ufunc=ufunc,
+                    fusion=fusion)(_ufunc(ufunc))
 
 
-# op name -> numpy ufunc name
-_register_ufuncs({
-    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "true_divide",
-    "pow": "power", "maximum": "maximum", "minimum": "minimum",
-}, 2)
-_register_ufuncs({"floor_divide": "floor_divide", "mod": "mod"}, 2, differentiable=False)
-_register_ufuncs({
-    "equal": "equal", "not_equal": "not_equal", "less": "less", "less_equal": "less_equal",
-    "greater": "greater", "greater_equal": "greater_equal",
-}, 2, differentiable=False)
-_register_ufuncs({"negative": "negative", "abs": "absolute"}, 1)
-_register_ufuncs({
-    "sqrt": "sqrt", "log": "log", "exp": "exp", "square": "square", "cos": "cos", "sin": "sin",
-    "tanh": "tanh", "tan": "tan", "reciprocal": "reciprocal", "log1p": "log1p", "expm1": "expm1",
-}, 1)
-_register_ufuncs({"sign": "sign", "round": "round", "logical_not": "logical_not"}, 1,
-                 differentiable=False)
-_register_ufuncs({"logical_and": "logical_and", "logical_or": "logical_or"}, 2,
-                 differentiable=False)
+def _extremum(cmp: str, bool_symbol: str) -> Any:
+    """``emit`` of maximum and minimum: NaN wins; on a tie of 0.0 and -0.0 the second operand,
+    as numpy's loop gives."""
+
+    def emit(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]) -> tuple[list[str], str]:
+        if dt.kind == "b":
+            return [], f"({a[0]} {bool_symbol} {a[1]})"
+        nan = f" or {a[0]} != {a[0]}" if dt.kind == "f" else ""
+        return [], f"({a[0]} if ({a[0]} {cmp} {a[1]}{nan}) else {a[1]})"
+
+    return emit
+
+
+def _logical(symbol: str) -> Any:
+    def emit(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]) -> tuple[list[str], str]:
+        truth = [x if dt.kind == "b" else f"({x} != 0)" for x in a]
+        return [], f"({truth[0]} {symbol} {truth[1]})"
+
+    return emit
+
+
+def _emit_not(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]) -> tuple[list[str], str]:
+    return [], f"(not {a[0]})" if dt.kind == "b" else f"({a[0]} == 0)"
+
+
+def _emit_abs(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]) -> tuple[list[str], str]:
+    return [], a[0] if dt.kind in "bu" else f"abs({a[0]})"
+
+
+def _emit_square(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+                 ) -> tuple[list[str], str]:
+    return [], a[0] if dt.kind == "b" else f"({a[0]} * {a[0]})"
+
+
+def _emit_sign(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]) -> tuple[list[str], str]:
+    T = np_name(dt)
+    if dt.kind == "u":
+        return [], f"({T}(1) if {a[0]} > 0 else {T}(0))"
+    last = f"({T}(0) if {a[0]} == 0 else {a[0]})" if dt.kind == "f" else f"{T}(0)"
+    return [], f"({T}(1) if {a[0]} > 0 else ({T}(-1) if {a[0]} < 0 else {last}))"
+
+
+def _emit_reciprocal(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+                     ) -> tuple[list[str], str]:
+    return [], f"({np_name(dt)}(1) / {a[0]})"
+
+
+def _emit_tanh(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+               ) -> tuple[list[str], str]:
+    if dt != np.float32:
+        return [], f"np.tanh({a[0]})"
+    # NOTE: in float64 (libm's float32 tanh is the less accurate one), through exp, about 3x
+    # faster than libm's tanh: (1 - e) / (1 + e) with e = exp(-2|x|) is accurate to a few
+    # float64 ulp for |x| > 0.25, where it cannot cancel; beyond 9.1 the float32 result is 1;
+    # NaN and -0.0 come out as they go in
+    x, ax, r, e = a[0], f"ax{j}", f"r{j}", f"e{j}"
+    return [f"{ax} = abs(np.float64({x}))",
+            f"if {ax} > 9.1:",
+            f"    {r} = 1.0",
+            f"elif {ax} > 0.25:",
+            f"    {e} = math.exp(-2.0 * {ax})",
+            f"    {r} = (1.0 - {e}) / (1.0 + {e})",
+            "else:",
+            f"    {r} = math.tanh({ax})"], f"math.copysign({r}, np.float64({x}))"
+
+
+# -- the ufunc ops: op name, numpy ufunc, arity, and how a fused loop computes it (the dtype
+# kinds it is exact for in the loop, its code, whether it calls libm)
+add_p = _ufunc_op("add", "add", 2, "biuf", infix("+", "|"))
+subtract_p = _ufunc_op("subtract", "subtract", 2, "iuf", infix("-"))
+multiply_p = _ufunc_op("multiply", "multiply", 2, "biuf", infix("*", "&"))
+divide_p = _ufunc_op("divide", "true_divide", 2, "f", infix("/"))
+pow_p = _ufunc_op("pow", "power", 2, "f", infix("**"), transcendental=True)
+maximum_p = _ufunc_op("maximum", "maximum", 2, "biuf", _extremum(">", "|"))
+minimum_p = _ufunc_op("minimum", "minimum", 2, "biuf", _extremum("<", "&"))
+floor_divide_p = _ufunc_op("floor_divide", "floor_divide", 2)
+mod_p = _ufunc_op("mod", "mod", 2)
+equal_p = _ufunc_op("equal", "equal", 2, "biuf", infix("=="))
+not_equal_p = _ufunc_op("not_equal", "not_equal", 2, "biuf", infix("!="))
+less_p = _ufunc_op("less", "less", 2, "biuf", infix("<"))
+less_equal_p = _ufunc_op("less_equal", "less_equal", 2, "biuf", infix("<="))
+greater_p = _ufunc_op("greater", "greater", 2, "biuf", infix(">"))
+greater_equal_p = _ufunc_op("greater_equal", "greater_equal", 2, "biuf", infix(">="))
+logical_and_p = _ufunc_op("logical_and", "logical_and", 2, "biuf", _logical("&"))
+logical_or_p = _ufunc_op("logical_or", "logical_or", 2, "biuf", _logical("|"))
+logical_not_p = _ufunc_op("logical_not", "logical_not", 1, "biuf", _emit_not)
+negative_p = _ufunc_op("negative", "negative", 1, "iuf", lambda j, dt, a, at: ([], f"(-{a[0]})"))
+abs_p = _ufunc_op("abs", "absolute", 1, "biuf", _emit_abs)
+square_p = _ufunc_op("square", "square", 1, "biuf", _emit_square)
+sqrt_p = _ufunc_op("sqrt", "sqrt", 1, "f", call("sqrt"))
+reciprocal_p = _ufunc_op("reciprocal", "reciprocal", 1, "f", _emit_reciprocal)
+sign_p = _ufunc_op("sign", "sign", 1, "iuf", _emit_sign)
+round_p = _ufunc_op("round", "round", 1)
+exp_p = _ufunc_op("exp", "exp", 1, "f", call("exp"), transcendental=True)
+expm1_p = _ufunc_op("expm1", "expm1", 1, "f", call("expm1"), transcendental=True)
+log_p = _ufunc_op("log", "log", 1, "f", call("log"), transcendental=True)
+log1p_p = _ufunc_op("log1p", "log1p", 1, "f", call("log1p"), transcendental=True)
+sin_p = _ufunc_op("sin", "sin", 1, "f", call("sin"), transcendental=True)
+cos_p = _ufunc_op("cos", "cos", 1, "f", call("cos"), transcendental=True)
+tan_p = _ufunc_op("tan", "tan", 1, "f", call("tan"), transcendental=True)
+tanh_p = _ufunc_op("tanh", "tanh", 1, "f", _emit_tanh, transcendental=True)
 
 
 def _np_rsqrt(x):
     return 1 / np.sqrt(x)
 
 
-@register("rsqrt", infer=elementwise_infer(_np_rsqrt), kind="elementwise", arity=1)
-def _rsqrt(xp, x):
+def _rsqrt_loop(dtypes: tuple[np.dtype, ...], out: np.dtype, attrs: Any
+                ) -> tuple[np.dtype, ...] | None:
+    s = np.sqrt.resolve_dtypes((dtypes[0], None))
+    return (s[0],) if not attrs and s[1] == out and out.kind == "f" else None
+
+
+def _emit_rsqrt(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+                ) -> tuple[list[str], str]:
+    T = np_name(dt)  # 1 / sqrt(x), in sqrt's dtype
+    return [], f"({T}(1) / {T}(np.sqrt({a[0]})))"
+
+
+@register("rsqrt", infer=elementwise_infer(_np_rsqrt), kind="elementwise", arity=1,
+          fusion=Fusion(_rsqrt_loop, _emit_rsqrt))
+def rsqrt_p(xp, x):
     return 1 / xp.sqrt(x)
 
 
-def _binary(name: str, x: Any, y: Any) -> Tensor:
+def _binary(op: OpDef, x: Any, y: Any) -> Tensor:
     if not isinstance(x, Tensor):
         if not isinstance(y, Tensor):
             y = as_tensor(y)
         x = weak(x, y)
     elif not isinstance(y, Tensor):
         y = weak(y, x)
-    return apply(REGISTRY[name], x, y)
+    return apply(op, x, y)
 
 
 def add(x: Any, y: Any) -> Tensor:
@@ -99,7 +202,7 @@ def add(x: Any, y: Any) -> Tensor:
     >>> gx.add(gx.constant([1.0, 2.0]), 1.0).numpy()
     array([2., 3.])
     """
-    return _binary("add", x, y)
+    return _binary(add_p, x, y)
 
 
 def subtract(x: Any, y: Any) -> Tensor:
@@ -109,7 +212,7 @@ def subtract(x: Any, y: Any) -> Tensor:
     >>> gx.subtract(gx.constant([3.0, 5.0]), 1.0).numpy()
     array([2., 4.])
     """
-    return _binary("subtract", x, y)
+    return _binary(subtract_p, x, y)
 
 
 def multiply(x: Any, y: Any) -> Tensor:
@@ -120,7 +223,7 @@ def multiply(x: Any, y: Any) -> Tensor:
     array([[3., 4.],
            [6., 8.]])
     """
-    return _binary("multiply", x, y)
+    return _binary(multiply_p, x, y)
 
 
 def divide(x: Any, y: Any) -> Tensor:
@@ -130,7 +233,7 @@ def divide(x: Any, y: Any) -> Tensor:
     >>> gx.divide(gx.constant([1, 3]), 2).numpy()
     array([0.5, 1.5])
     """
-    return _binary("divide", x, y)
+    return _binary(divide_p, x, y)
 
 
 def floor_divide(x: Any, y: Any) -> Tensor:
@@ -140,7 +243,7 @@ def floor_divide(x: Any, y: Any) -> Tensor:
     >>> gx.floor_divide(gx.constant([7, -7]), 2).numpy()
     array([ 3, -4])
     """
-    return _binary("floor_divide", x, y)
+    return _binary(floor_divide_p, x, y)
 
 
 def mod(x: Any, y: Any) -> Tensor:
@@ -150,7 +253,7 @@ def mod(x: Any, y: Any) -> Tensor:
     >>> gx.mod(gx.constant([7, -7]), 3).numpy()
     array([1, 2])
     """
-    return _binary("mod", x, y)
+    return _binary(mod_p, x, y)
 
 
 def pow(x: Any, y: Any) -> Tensor:  # noqa: A001 - the TF name
@@ -163,7 +266,7 @@ def pow(x: Any, y: Any) -> Tensor:  # noqa: A001 - the TF name
     >>> gx.pow(gx.constant([2.0, 3.0]), 2).numpy()
     array([4., 9.])
     """
-    return _binary("pow", x, y)
+    return _binary(pow_p, x, y)
 
 
 def negative(x: Any) -> Tensor:
@@ -173,7 +276,7 @@ def negative(x: Any) -> Tensor:
     >>> gx.negative(gx.constant([1.0, -2.0])).numpy()
     array([-1.,  2.])
     """
-    return apply(REGISTRY["negative"], as_tensor(x))
+    return apply(negative_p, as_tensor(x))
 
 
 def abs(x: Any) -> Tensor:  # noqa: A001 - the TF name
@@ -183,7 +286,7 @@ def abs(x: Any) -> Tensor:  # noqa: A001 - the TF name
     >>> gx.abs(gx.constant([-1.5, 2.0])).numpy()
     array([1.5, 2. ])
     """
-    return apply(REGISTRY["abs"], as_tensor(x))
+    return apply(abs_p, as_tensor(x))
 
 
 def maximum(x: Any, y: Any) -> Tensor:
@@ -201,7 +304,7 @@ def maximum(x: Any, y: Any) -> Tensor:
     >>> [g.numpy() for g in tape.gradient(z, [x, y])]
     [array([0., 1., 1.]), array(1.)]
     """
-    return _binary("maximum", x, y)
+    return _binary(maximum_p, x, y)
 
 
 def minimum(x: Any, y: Any) -> Tensor:
@@ -213,11 +316,11 @@ def minimum(x: Any, y: Any) -> Tensor:
     >>> gx.minimum(gx.constant([1.0, 5.0]), 3.0).numpy()
     array([1., 3.])
     """
-    return _binary("minimum", x, y)
+    return _binary(minimum_p, x, y)
 
 
-def _unary(name: str, x: Any) -> Tensor:
-    return apply(REGISTRY[name], as_tensor(x))
+def _unary(op: OpDef, x: Any) -> Tensor:
+    return apply(op, as_tensor(x))
 
 
 def sign(x: Any) -> Tensor:
@@ -227,7 +330,7 @@ def sign(x: Any) -> Tensor:
     >>> gx.sign(gx.constant([-2.0, 0.0, 3.0])).numpy()
     array([-1.,  0.,  1.])
     """
-    return _unary("sign", x)
+    return _unary(sign_p, x)
 
 
 def sqrt(x: Any) -> Tensor:
@@ -237,7 +340,7 @@ def sqrt(x: Any) -> Tensor:
     >>> gx.sqrt(gx.constant([4.0, 9.0])).numpy()
     array([2., 3.])
     """
-    return _unary("sqrt", x)
+    return _unary(sqrt_p, x)
 
 
 def rsqrt(x: Any) -> Tensor:
@@ -247,7 +350,7 @@ def rsqrt(x: Any) -> Tensor:
     >>> gx.rsqrt(gx.constant([4.0, 0.25])).numpy()
     array([0.5, 2. ])
     """
-    return _unary("rsqrt", x)
+    return _unary(rsqrt_p, x)
 
 
 def log(x: Any) -> Tensor:
@@ -257,7 +360,7 @@ def log(x: Any) -> Tensor:
     >>> gx.log(gx.constant([1.0])).numpy()
     array([0.])
     """
-    return _unary("log", x)
+    return _unary(log_p, x)
 
 
 def exp(x: Any) -> Tensor:
@@ -267,7 +370,7 @@ def exp(x: Any) -> Tensor:
     >>> gx.exp(gx.constant([0.0, 1.0])).numpy()
     array([1.        , 2.71828183])
     """
-    return _unary("exp", x)
+    return _unary(exp_p, x)
 
 
 def square(x: Any) -> Tensor:
@@ -277,7 +380,7 @@ def square(x: Any) -> Tensor:
     >>> gx.square(gx.constant([-3, 2])).numpy()
     array([9, 4])
     """
-    return _unary("square", x)
+    return _unary(square_p, x)
 
 
 def round(x: Any) -> Tensor:  # noqa: A001 - the TF name
@@ -288,7 +391,7 @@ def round(x: Any) -> Tensor:  # noqa: A001 - the TF name
     >>> gx.round(gx.constant([0.5, 1.5, 2.5, -0.5])).numpy()
     array([ 0.,  2.,  2., -0.])
     """
-    return _unary("round", x)
+    return _unary(round_p, x)
 
 
 def cos(x: Any) -> Tensor:
@@ -298,7 +401,7 @@ def cos(x: Any) -> Tensor:
     >>> gx.cos(gx.constant([0.0])).numpy()
     array([1.])
     """
-    return _unary("cos", x)
+    return _unary(cos_p, x)
 
 
 def sin(x: Any) -> Tensor:
@@ -308,7 +411,7 @@ def sin(x: Any) -> Tensor:
     >>> gx.sin(gx.constant([0.0])).numpy()
     array([0.])
     """
-    return _unary("sin", x)
+    return _unary(sin_p, x)
 
 
 def tan(x: Any) -> Tensor:
@@ -318,7 +421,7 @@ def tan(x: Any) -> Tensor:
     >>> gx.tan(gx.constant([0.0])).numpy()
     array([0.])
     """
-    return _unary("tan", x)
+    return _unary(tan_p, x)
 
 
 def tanh(x: Any) -> Tensor:
@@ -328,7 +431,7 @@ def tanh(x: Any) -> Tensor:
     >>> gx.tanh(gx.constant([0.0])).numpy()
     array([0.])
     """
-    return _unary("tanh", x)
+    return _unary(tanh_p, x)
 
 
 def reciprocal(x: Any) -> Tensor:
@@ -338,7 +441,7 @@ def reciprocal(x: Any) -> Tensor:
     >>> gx.reciprocal(gx.constant([2.0, 4.0])).numpy()
     array([0.5 , 0.25])
     """
-    return _unary("reciprocal", x)
+    return _unary(reciprocal_p, x)
 
 
 def log1p(x: Any) -> Tensor:
@@ -348,7 +451,7 @@ def log1p(x: Any) -> Tensor:
     >>> gx.log1p(gx.constant([1e-20])).numpy()
     array([1.e-20])
     """
-    return _unary("log1p", x)
+    return _unary(log1p_p, x)
 
 
 def expm1(x: Any) -> Tensor:
@@ -358,7 +461,7 @@ def expm1(x: Any) -> Tensor:
     >>> gx.expm1(gx.constant([1e-20])).numpy()
     array([1.e-20])
     """
-    return _unary("expm1", x)
+    return _unary(expm1_p, x)
 
 
 def equal(x: Any, y: Any) -> Tensor:
@@ -368,7 +471,7 @@ def equal(x: Any, y: Any) -> Tensor:
     >>> gx.equal(gx.constant([1, 2]), 2).numpy()
     array([False,  True])
     """
-    return _binary("equal", x, y)
+    return _binary(equal_p, x, y)
 
 
 def not_equal(x: Any, y: Any) -> Tensor:
@@ -378,7 +481,7 @@ def not_equal(x: Any, y: Any) -> Tensor:
     >>> gx.not_equal(gx.constant([1, 2]), 2).numpy()
     array([ True, False])
     """
-    return _binary("not_equal", x, y)
+    return _binary(not_equal_p, x, y)
 
 
 def less(x: Any, y: Any) -> Tensor:
@@ -388,7 +491,7 @@ def less(x: Any, y: Any) -> Tensor:
     >>> gx.less(gx.constant([1, 2, 3]), 2).numpy()
     array([ True, False, False])
     """
-    return _binary("less", x, y)
+    return _binary(less_p, x, y)
 
 
 def less_equal(x: Any, y: Any) -> Tensor:
@@ -398,7 +501,7 @@ def less_equal(x: Any, y: Any) -> Tensor:
     >>> gx.less_equal(gx.constant([1, 2, 3]), 2).numpy()
     array([ True,  True, False])
     """
-    return _binary("less_equal", x, y)
+    return _binary(less_equal_p, x, y)
 
 
 def greater(x: Any, y: Any) -> Tensor:
@@ -408,7 +511,7 @@ def greater(x: Any, y: Any) -> Tensor:
     >>> gx.greater(gx.constant([1, 2, 3]), 2).numpy()
     array([False, False,  True])
     """
-    return _binary("greater", x, y)
+    return _binary(greater_p, x, y)
 
 
 def greater_equal(x: Any, y: Any) -> Tensor:
@@ -418,7 +521,7 @@ def greater_equal(x: Any, y: Any) -> Tensor:
     >>> gx.greater_equal(gx.constant([1, 2, 3]), 2).numpy()
     array([False,  True,  True])
     """
-    return _binary("greater_equal", x, y)
+    return _binary(greater_equal_p, x, y)
 
 
 def logical_not(x: Any) -> Tensor:
@@ -428,7 +531,7 @@ def logical_not(x: Any) -> Tensor:
     >>> gx.logical_not(gx.constant([True, False])).numpy()
     array([False,  True])
     """
-    return _unary("logical_not", x)
+    return _unary(logical_not_p, x)
 
 
 def logical_and(x: Any, y: Any) -> Tensor:
@@ -438,7 +541,7 @@ def logical_and(x: Any, y: Any) -> Tensor:
     >>> gx.logical_and(gx.constant([True, True]), [True, False]).numpy()
     array([ True, False])
     """
-    return _binary("logical_and", x, y)
+    return _binary(logical_and_p, x, y)
 
 
 def logical_or(x: Any, y: Any) -> Tensor:
@@ -448,28 +551,7 @@ def logical_or(x: Any, y: Any) -> Tensor:
     >>> gx.logical_or(gx.constant([True, False]), False).numpy()
     array([ True, False])
     """
-    return _binary("logical_or", x, y)
-
-
-def _cast_infer(x: Spec, dtype: np.dtype) -> Spec:
-    return Spec(x.shape, dtype)
-
-
-@register("cast", infer=_cast_infer, kind="elementwise", arity=1)
-def _cast(xp, x, dtype):
-    return x.astype(dtype)
-
-
-def cast(x: Any, dtype: Any) -> Tensor:
-    """``x`` converted to ``dtype`` (float to int truncates toward zero, as numpy).  The
-    gradient is cast back to the dtype of ``x`` when both dtypes are floats; a cast to or from
-    another kind passes no gradient.
-
-    >>> import graphexec as gx
-    >>> gx.cast(gx.constant([1.7, -1.7]), "int32").numpy()
-    array([ 1, -1], dtype=int32)
-    """
-    return apply(REGISTRY["cast"], as_tensor(x), dtype=check_dtype(dtype, "cast"))
+    return _binary(logical_or_p, x, y)
 
 
 # -- clip and add_n ---------------------------------------------------------------------------
@@ -541,8 +623,23 @@ def _add_n_infer(*xs: Spec) -> Spec:
     return Spec(tuple(shape), xs[0].dtype)
 
 
-@register("add_n", infer=_add_n_infer, kind="elementwise", arity=None)
-def _add_n(xp, *xs):
+def _add_n_loop(dtypes: tuple[np.dtype, ...], out: np.dtype, attrs: Any
+                ) -> tuple[np.dtype, ...] | None:
+    return dtypes if not attrs and all(d == out for d in dtypes) else None
+
+
+def _emit_add_n(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+                ) -> tuple[list[str], str]:
+    t, T = f"t{j}", np_name(dt)
+    lines = [f"{t} = {a[0]}"]
+    for x in a[1:]:  # left to right, as the chain of adds
+        lines.append(f"{t} = ({t} | {x})" if dt.kind == "b" else f"{t} = {T}({t} + {x})")
+    return lines, t
+
+
+@register("add_n", infer=_add_n_infer, kind="elementwise", arity=None,
+          fusion=Fusion(_add_n_loop, _emit_add_n))
+def add_n_p(xp, *xs):
     if len(xs) == 1:
         return xs[0].copy()  # a fresh buffer, never an alias of an input
     # NOTE: the very calls of the chain ((x0 + x1) + x2) + ..., not in place: each result then
@@ -567,7 +664,7 @@ def add_n(inputs: Sequence[Any]) -> Tensor:
                        f"tensors, got {what}")
     if not inputs:
         raise op_error(InvalidArgumentError, "add_n", "needs at least one input")
-    return apply(REGISTRY["add_n"], *[as_tensor(x) for x in inputs])
+    return apply(add_n_p, *[as_tensor(x) for x in inputs])
 
 
 # -- reductions -------------------------------------------------------------------------------
@@ -617,14 +714,18 @@ def _reduction(name: str) -> Callable[..., Any]:
     return kernel
 
 
-def _register_reductions(names: tuple[str, ...], nonempty: bool) -> None:
-    for name in names:  # op name = numpy function name
-        register(name, infer=_reduction_infer(getattr(np, name), nonempty), kind="reduction",
-                 arity=1, kernel_checks=True)(_reduction(name))
+def _reduction_op(name: str, nonempty: bool) -> OpDef:
+    """Register the reduction ``name`` (numpy's function name); ``nonempty``: an empty axis is
+    an error (no identity)."""
+    return register(name, infer=_reduction_infer(getattr(np, name), nonempty),
+                    kind="reduction", arity=1, kernel_checks=True, fresh=True)(_reduction(name))
 
 
-_register_reductions(("sum", "mean", "prod"), nonempty=False)
-_register_reductions(("max", "min"), nonempty=True)  # numpy: no identity, an empty axis fails
+sum_p = _reduction_op("sum", nonempty=False)
+mean_p = _reduction_op("mean", nonempty=False)
+prod_p = _reduction_op("prod", nonempty=False)
+max_p = _reduction_op("max", nonempty=True)
+min_p = _reduction_op("min", nonempty=True)
 
 
 def _logsumexp_infer(x: Spec, axis: tuple[int, ...], keepdims: bool) -> Spec:
@@ -635,7 +736,7 @@ def _logsumexp_infer(x: Spec, axis: tuple[int, ...], keepdims: bool) -> Spec:
 
 
 @register("logsumexp", infer=_logsumexp_infer, kind="reduction", arity=1)
-def _logsumexp(xp, x, axis, keepdims):
+def logsumexp_p(xp, x, axis, keepdims):
     if x.dtype.kind != "f":
         x = x.astype(xp.float64)
     if any(x.shape[a] == 0 for a in axis):
@@ -664,20 +765,20 @@ def _arg_infer(x: Spec, axis: int | None, keepdims: bool) -> Spec:
     return Spec(shape, np.dtype(np.int64))
 
 
-@register("argmax", infer=_arg_infer, kind="reduction", arity=1, differentiable=False)
-def _argmax(xp, x, axis, keepdims):
+@register("argmax", infer=_arg_infer, kind="reduction", arity=1)
+def argmax_p(xp, x, axis, keepdims):
     return xp.argmax(x, axis=axis, keepdims=keepdims)
 
 
-@register("argmin", infer=_arg_infer, kind="reduction", arity=1, differentiable=False)
-def _argmin(xp, x, axis, keepdims):
+@register("argmin", infer=_arg_infer, kind="reduction", arity=1)
+def argmin_p(xp, x, axis, keepdims):
     return xp.argmin(x, axis=axis, keepdims=keepdims)
 
 
-def _reduce(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+def _reduce(op: OpDef, x: Any, axis: Any, keepdims: bool) -> Tensor:
     x = as_tensor(x)
-    axes = check_axes(axis, x.ndim, name, x.shape)
-    return apply(REGISTRY[name], x, axis=axes, keepdims=bool(keepdims))
+    axes = check_axes(axis, x.ndim, op.name, x.shape)
+    return apply(op, x, axis=axes, keepdims=bool(keepdims))
 
 
 def sum(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
@@ -690,7 +791,7 @@ def sum(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
     >>> gx.sum(x).numpy(), gx.sum(x, axis=0).numpy(), gx.sum(x, axis=1, keepdims=True).shape
     (array(21), array([5, 7, 9]), (2, 1))
     """
-    return _reduce("sum", x, axis, keepdims)
+    return _reduce(sum_p, x, axis, keepdims)
 
 
 def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
@@ -701,7 +802,7 @@ def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
     >>> gx.mean(gx.constant([[1, 2], [3, 5]]), axis=-1).numpy()
     array([1.5, 4. ])
     """
-    return _reduce("mean", x, axis, keepdims)
+    return _reduce(mean_p, x, axis, keepdims)
 
 
 def max(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
@@ -714,7 +815,7 @@ def max(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
     >>> gx.max(gx.constant([[1.0, 7.0], [3.0, 2.0]]), axis=(0, 1)).numpy()
     array(7.)
     """
-    return _reduce("max", x, axis, keepdims)
+    return _reduce(max_p, x, axis, keepdims)
 
 
 def min(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
@@ -727,7 +828,7 @@ def min(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
     >>> gx.min(gx.constant([[1.0, 7.0], [3.0, 2.0]]), axis=0).numpy()
     array([1., 2.])
     """
-    return _reduce("min", x, axis, keepdims)
+    return _reduce(min_p, x, axis, keepdims)
 
 
 def prod(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
@@ -739,7 +840,7 @@ def prod(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
     >>> gx.prod(gx.constant([[1.0, 2.0], [3.0, 4.0]]), axis=1).numpy()
     array([ 2., 12.])
     """
-    return _reduce("prod", x, axis, keepdims)
+    return _reduce(prod_p, x, axis, keepdims)
 
 
 def logsumexp(x: Any, axis: int | Sequence[int] | None = None,
@@ -752,13 +853,13 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None,
     >>> gx.logsumexp(gx.constant([1000.0, 1000.0])).numpy()
     array(1000.69314718)
     """
-    return _reduce("logsumexp", x, axis, keepdims)
+    return _reduce(logsumexp_p, x, axis, keepdims)
 
 
-def _arg(name: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
+def _arg(op: OpDef, x: Any, axis: int | None, keepdims: bool) -> Tensor:
     x = as_tensor(x)
-    axis = None if axis is None else check_axis(axis, x.ndim, name, x.shape)
-    return apply(REGISTRY[name], x, axis=axis, keepdims=bool(keepdims))
+    axis = None if axis is None else check_axis(axis, x.ndim, op.name, x.shape)
+    return apply(op, x, axis=axis, keepdims=bool(keepdims))
 
 
 def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
@@ -771,7 +872,7 @@ def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     >>> gx.argmax(x, axis=1).numpy(), gx.argmax(x).numpy()
     (array([1, 0]), array(1))
     """
-    return _arg("argmax", x, axis, keepdims)
+    return _arg(argmax_p, x, axis, keepdims)
 
 
 def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
@@ -784,7 +885,7 @@ def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     >>> gx.argmin(x, axis=0).numpy(), gx.argmin(x).numpy()
     (array([0, 1, 1]), array(4))
     """
-    return _arg("argmin", x, axis, keepdims)
+    return _arg(argmin_p, x, axis, keepdims)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -804,7 +905,7 @@ def _prod_others_infer(x: Spec, *ts: Spec, axis: tuple[int, ...]) -> Spec:
 
 
 @register("prod_others", infer=_prod_others_infer, arity=None)
-def _prod_others(xp, x, *ts, axis):
+def prod_others_p(xp, x, *ts, axis):
     """For each element of ``x``, the product of the other elements of its slice over
     ``axis`` (computed from prefix and suffix products, so zeros are exact); with tangents
     ``t1 .. tm`` (shaped like ``x``), the m-th mixed directional derivative of that product
@@ -880,92 +981,73 @@ def _keepdims(t: Tensor, axis: tuple[int, ...], keepdims: bool) -> Tensor:
     """A reduction's output or gradient with the reduced axes put back as size 1."""
     if keepdims or not axis:
         return t
-    from .array import expand_dims
-
     return expand_dims(t, axis)
 
 
-def _where(condition: Tensor, x: Any, y: Any) -> Tensor:
-    from .array import where  # NOTE: array.py imports this module (a cycle at import time)
-
-    return where(condition, x, y)
-
-
 def _vjps() -> None:
-    from .grad import broadcast_like, unbroadcast
-
-    defvjp("add", lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(g, y)))
-    defvjp("subtract", lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(-g, y)))
-    defvjp("multiply", lambda g, out, x, y: (unbroadcast(g * y, x), unbroadcast(g * x, y)))
-    defvjp("divide", lambda g, out, x, y: (unbroadcast(g / y, x),
+    defvjp(add_p, lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(g, y)))
+    defvjp(subtract_p, lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(-g, y)))
+    defvjp(multiply_p, lambda g, out, x, y: (unbroadcast(g * y, x), unbroadcast(g * x, y)))
+    defvjp(divide_p, lambda g, out, x, y: (unbroadcast(g / y, x),
                                            unbroadcast(-g * out / y, y)))
-    defvjp("negative", lambda g, out, x: (-g,))
-    defvjp("add_n", lambda g, out, *xs: tuple(g for _ in xs))
+    defvjp(negative_p, lambda g, out, x: (-g,))
+    defvjp(add_n_p, lambda g, out, *xs: tuple(g for _ in xs))
 
     # -- unary: d out / d x from x or from out
-    defvjp("abs", lambda g, out, x: (g * sign(x),))  # 0 at x == 0, as TF
-    defvjp("cos", lambda g, out, x: (-g * sin(x),))
-    defvjp("sin", lambda g, out, x: (g * cos(x),))
-    defvjp("tan", lambda g, out, x: (g * (1 + square(out)),))
-    defvjp("tanh", lambda g, out, x: (g * (1 - square(out)),))
-    defvjp("exp", lambda g, out, x: (g * out,))
-    defvjp("expm1", lambda g, out, x: (g * (out + 1),))
-    defvjp("log", lambda g, out, x: (g / x,))
-    defvjp("log1p", lambda g, out, x: (g / (1 + x),))
-    defvjp("sqrt", lambda g, out, x: (g * 0.5 / out,))
-    defvjp("rsqrt", lambda g, out, x: (g * -0.5 * out * square(out),))
-    defvjp("square", lambda g, out, x: (g * 2 * x,))
-    defvjp("reciprocal", lambda g, out, x: (-g * square(out),))
-
-    def cast_vjp(g: Tensor, out: Tensor, x: Tensor, dtype: np.dtype) -> tuple[Tensor | None]:
-        if np.dtype(x.dtype).kind != "f" or np.dtype(dtype).kind != "f":
-            return (None,)
-        return (cast(g, x.dtype) if g.dtype != x.dtype else g,)
-
-    defvjp("cast", cast_vjp)
+    defvjp(abs_p, lambda g, out, x: (g * sign(x),))  # 0 at x == 0, as TF
+    defvjp(cos_p, lambda g, out, x: (-g * sin(x),))
+    defvjp(sin_p, lambda g, out, x: (g * cos(x),))
+    defvjp(tan_p, lambda g, out, x: (g * (1 + square(out)),))
+    defvjp(tanh_p, lambda g, out, x: (g * (1 - square(out)),))
+    defvjp(exp_p, lambda g, out, x: (g * out,))
+    defvjp(expm1_p, lambda g, out, x: (g * (out + 1),))
+    defvjp(log_p, lambda g, out, x: (g / x,))
+    defvjp(log1p_p, lambda g, out, x: (g / (1 + x),))
+    defvjp(sqrt_p, lambda g, out, x: (g * 0.5 / out,))
+    defvjp(rsqrt_p, lambda g, out, x: (g * -0.5 * out * square(out),))
+    defvjp(square_p, lambda g, out, x: (g * 2 * x,))
+    defvjp(reciprocal_p, lambda g, out, x: (-g * square(out),))
 
     def pow_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         # d/dx = y * x**(y - 1); at x == y == 0 that is 0 * inf, but x**0 is constant: 0
         both_zero = logical_and(equal(x, 0), equal(y, 0))
-        dx = g * y * pow(x, _where(both_zero, 1, y) - 1)
+        dx = g * y * pow(x, where(both_zero, 1, y) - 1)
         # d/dy = out * log(x); where x <= 0 (log undefined) 0, as TF
         positive = x > 0
-        log_x = _where(positive, log(_where(positive, x, 1)), 0)
+        log_x = where(positive, log(where(positive, x, 1)), 0)
         dy = g * out * log_x
         return (_as_dtype_of(unbroadcast(dx, x), x), _as_dtype_of(unbroadcast(dy, y), y))
 
-    defvjp("pow", pow_vjp)
+    defvjp(pow_p, pow_vjp)
 
     def select_vjp(x_wins: Callable[[Tensor, Tensor], Tensor]) -> Callable[..., Any]:
         # the gradient goes to the selected operand; on ties all of it to x, as TF
         def vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
             to_x = x_wins(x, y)
-            return (_as_dtype_of(unbroadcast(_where(to_x, g, 0), x), x),
-                    _as_dtype_of(unbroadcast(_where(to_x, 0, g), y), y))
+            return (_as_dtype_of(unbroadcast(where(to_x, g, 0), x), x),
+                    _as_dtype_of(unbroadcast(where(to_x, 0, g), y), y))
 
         return vjp
 
-    defvjp("maximum", select_vjp(greater_equal))
-    defvjp("minimum", select_vjp(less_equal))
+    defvjp(maximum_p, select_vjp(greater_equal))
+    defvjp(minimum_p, select_vjp(less_equal))
 
     # -- reductions
     def reduce_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
                    keepdims: bool) -> tuple[Tensor]:
         return (broadcast_like(_keepdims(g, axis, keepdims), x),)
 
-    defvjp("sum", reduce_vjp)
+    defvjp(sum_p, reduce_vjp)
 
     def mean_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
                  keepdims: bool) -> tuple[Tensor]:
         (gx,) = reduce_vjp(g, out, x, axis, keepdims)
         dims = [x.shape[a] for a in axis]
         if None in dims:  # a count known only at run time
-            from .creation import ones_like
-
             return (gx / sum(ones_like(x), axis=axis, keepdims=True),)
         return (gx / float(np.prod(_known(dims))),)
 
-    defvjp("mean", mean_vjp)
+    defvjp(mean_p, mean_vjp)
 
     def extremum_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
                      keepdims: bool) -> tuple[Tensor]:
@@ -974,24 +1056,24 @@ def _vjps() -> None:
         share = hit / sum(hit, axis=axis, keepdims=True)
         return (share * _keepdims(g, axis, keepdims),)
 
-    defvjp("max", extremum_vjp)
-    defvjp("min", extremum_vjp)
+    defvjp(max_p, extremum_vjp)
+    defvjp(min_p, extremum_vjp)
 
     def prod_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
                  keepdims: bool) -> tuple[Tensor]:
         # the product of the other elements of each slice: exact with zeros (no out / x)
-        others = apply(REGISTRY["prod_others"], x, axis=axis)
+        others = apply(prod_others_p, x, axis=axis)
         return (_keepdims(g, axis, keepdims) * others,)
 
-    defvjp("prod", prod_vjp)
+    defvjp(prod_p, prod_vjp)
 
     def prod_others_vjp(g: Tensor, out: Tensor, x: Tensor, *ts: Tensor,
                         axis: tuple[int, ...]) -> tuple[Tensor, ...]:
-        op = REGISTRY["prod_others"]
+        op = prod_others_p
         gts = [apply(op, x, *ts[:r], g, *ts[r + 1:], axis=axis) for r in range(len(ts))]
         return (apply(op, x, *ts, g, axis=axis), *gts)
 
-    defvjp("prod_others", prod_others_vjp)
+    defvjp(prod_others_p, prod_others_vjp)
 
     def logsumexp_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
                       keepdims: bool) -> tuple[Tensor]:
@@ -999,7 +1081,7 @@ def _vjps() -> None:
         softmax = exp(x - _keepdims(out, axis, keepdims))
         return (softmax * _keepdims(g, axis, keepdims),)
 
-    defvjp("logsumexp", logsumexp_vjp)
+    defvjp(logsumexp_p, logsumexp_vjp)
 
 
 _vjps()

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
+from typing import cast as type_cast  # ``cast`` is the tensor op
 
 import numpy as np
 
-from ..checks import check_axis
+from ..checks import check_axis, check_dtype
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
+from ..fusable import Fusion, lit, np_name, same_loop
 from ..registry import (
-    REGISTRY,
+    OpDef,
     Spec,
     defvjp,
     fmt_shape,
@@ -21,11 +24,13 @@ from ..registry import (
 )
 from ..tensor import Tensor, apply, as_tensor
 from . import math as m
+from .array import expand_dims, reshape, where
+from .creation import constant, range_p
 from .pad import pad
 
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "erf",
-    "conv2d", "max_pool2d", "avg_pool2d", "nll_loss",
+    "conv2d", "max_pool2d", "avg_pool2d", "nll_loss", "one_hot",
 ]
 
 tanh = m.tanh
@@ -58,9 +63,18 @@ def _relu_infer(x: Spec) -> Spec:
 
 
 # NOTE: the kernel refuses what infer refuses (complex), so eager mode skips infer
+def _emit_relu(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+               ) -> tuple[list[str], str]:
+    if dt.kind == "b":
+        return [], a[0]
+    T = np_name(dt)
+    nan = f" or {a[0]} != {a[0]}" if dt.kind == "f" else ""  # NaN stays NaN, as np.maximum
+    return [], f"({a[0]} if ({a[0]} > {T}(0){nan}) else {T}(0))"
+
+
 @register("relu", infer=_relu_infer, kind="elementwise", arity=1, kernel_checks=True,
-          out_arg=True)
-def _relu(xp, x, out=None):
+          out_arg=True, fusion=Fusion(same_loop, _emit_relu))
+def relu_p(xp, x, out=None):
     if x.dtype.kind == "c":
         raise TypeError("relu of a complex tensor")
     # a typed zero keeps bool and small ints as they are
@@ -69,8 +83,38 @@ def _relu(xp, x, out=None):
     return xp.maximum(x, x.dtype.type(0), out=out)
 
 
-@register("sigmoid", infer=_float_infer, kind="elementwise", arity=1)
-def _sigmoid(xp, x):
+def _float_loop(dtypes: tuple[np.dtype, ...], out: np.dtype, attrs: Any
+                ) -> tuple[np.dtype, ...] | None:
+    """The loop of sigmoid and erf: computed in the float dtype exp gives the input."""
+    ok = not attrs and out.kind == "f" and np.exp.resolve_dtypes((dtypes[0], None))[1] == out
+    return (out,) if ok else None
+
+
+def _emit_sigmoid(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+                  ) -> tuple[list[str], str]:
+    # the kernel's steps, each rounded to the dtype as numpy rounds them
+    T, x, e, r = np_name(dt), a[0], f"e{j}", f"r{j}"
+    return [f"{e} = {T}(np.exp({T}(-abs({x}))))",
+            f"{r} = {T}({T}(1) / {T}({T}(1) + {e}))"], f"({r} if {x} >= 0 else {T}({e} * {r}))"
+
+
+def _sigmoid_into(xp: Any, out: Any) -> None:
+    # NOTE: the kernel's steps for a float input, same ufuncs and operand order, with two
+    # temporaries instead of seven (fused_dense applies it to its result in place)
+    keep = out >= 0
+    e = xp.abs(out)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
+    r = 1 + e
+    xp.true_divide(1, r, out=r)
+    xp.multiply(e, r, out=e)
+    xp.copyto(out, e)
+    xp.copyto(out, r, where=keep)
+
+
+@register("sigmoid", infer=_float_infer, kind="elementwise", arity=1, into=_sigmoid_into,
+          fusion=Fusion(_float_loop, _emit_sigmoid, transcendental=True, ulp={"float32": 8}))
+def sigmoid_p(xp, x):
     x = _as_float(x)
     e = xp.exp(-xp.abs(x))  # in (0, 1]: no overflow for any x
     r = 1 / (1 + e)
@@ -84,7 +128,7 @@ def _softmax_infer(x: Spec, axis: int) -> Spec:
 
 
 @register("softmax", infer=_softmax_infer, arity=1)
-def _softmax(xp, x, axis):
+def softmax_p(xp, x, axis):
     x = _as_float(x)
     if x.shape[axis] == 0:
         return xp.empty_like(x)
@@ -93,7 +137,7 @@ def _softmax(xp, x, axis):
 
 
 @register("log_softmax", infer=_softmax_infer, arity=1)
-def _log_softmax(xp, x, axis):
+def log_softmax_p(xp, x, axis):
     x = _as_float(x)
     if x.shape[axis] == 0:
         return xp.empty_like(x)
@@ -111,8 +155,49 @@ _ERF_SERIES = tuple(2.0**n / math.prod(range(1, 2 * n + 2, 2)) for n in range(40
 _ERF_LEVELS = 30
 
 
-@register("erf", infer=_float_infer, kind="elementwise", arity=1)
-def _erf(xp, x):
+def _erf_consts(dt: np.dtype) -> list[str]:
+    """The constants of the erf kernel in dtype ``dt``, for the fused loop: the series (Horner
+    order) and the numerators of the continued fraction (from its tail)."""
+    series = [lit(dt.type(c)) for c in _ERF_SERIES[-2::-1]]
+    halves = [lit(dt.type(k / 2)) for k in range(_ERF_LEVELS, 0, -1)]
+    c = dt.char
+    return [f"ERF_SPLIT_{c} = {lit(dt.type(_ERF_SPLIT))}",
+            f"ERF_K1_{c} = {lit(dt.type(2 / math.sqrt(math.pi)))}",
+            f"ERF_K2_{c} = {lit(dt.type(math.sqrt(math.pi)))}",
+            f"ERF_HEAD_{c} = {lit(dt.type(_ERF_SERIES[-1]))}",
+            f"ERF_SERIES_{c} = ({', '.join(series)},)",
+            f"ERF_HALVES_{c} = ({', '.join(halves)},)"]
+
+
+def _emit_erf(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+              ) -> tuple[list[str], str]:
+    # the kernel step by step: the same roundings in the same order
+    x, s, T = a[0], dt.char, np_name(dt)
+    c = {"split": f"ERF_SPLIT_{s}", "k1": f"ERF_K1_{s}", "k2": f"ERF_K2_{s}"}
+    lo, hi, z, p, f, v = (f"{n}{j}" for n in ("lo", "hi", "z", "p", "f", "v"))
+    return [
+        f"a{j} = abs({x})",
+        f"{lo} = a{j} if (a{j} < {c['split']} or a{j} != a{j}) else {c['split']}",
+        f"{z} = {T}({lo} * {lo})",
+        f"{p} = ERF_HEAD_{s}",
+        f"for c{j} in ERF_SERIES_{s}:",
+        f"    {p} = {T}({T}({p} * {z}) + c{j})",
+        f"{hi} = a{j} if (a{j} > {c['split']} or a{j} != a{j}) else {c['split']}",
+        f"{f} = {hi}",
+        f"for h{j} in ERF_HALVES_{s}:",
+        f"    {f} = {T}({T}(h{j} / {f}) + {hi})",
+        f"if a{j} < {c['split']}:",
+        f"    {v} = {T}({T}({T}({lo} * {p}) * {T}(np.exp({T}(-{z})))) * {c['k1']})",
+        "else:",
+        f"    {v} = {T}({T}(1) - {T}({T}(np.exp({T}({T}(-{hi}) * {hi}))) / "
+        f"{T}({f} * {c['k2']})))",
+    ], f"np.copysign({v}, {x})"
+
+
+@register("erf", infer=_float_infer, kind="elementwise", arity=1,
+          fusion=Fusion(_float_loop, _emit_erf, transcendental=True, ulp={"float32": 8},
+                        consts=_erf_consts))
+def erf_p(xp, x):
     x = _as_float(x)
     wide = x.astype(np.float32) if x.dtype == np.float16 else x
     a = xp.abs(wide)
@@ -139,7 +224,7 @@ def relu(x: Any) -> Tensor:
     >>> gx.nn.relu([-1.0, 0.5]).numpy()
     array([0. , 0.5])
     """
-    return apply(REGISTRY["relu"], as_tensor(x))
+    return apply(relu_p, as_tensor(x))
 
 
 def sigmoid(x: Any) -> Tensor:
@@ -149,7 +234,7 @@ def sigmoid(x: Any) -> Tensor:
     >>> gx.nn.sigmoid([-1000.0, 0.0, 1000.0]).numpy()
     array([0. , 0.5, 1. ])
     """
-    return apply(REGISTRY["sigmoid"], as_tensor(x))
+    return apply(sigmoid_p, as_tensor(x))
 
 
 def erf(x: Any) -> Tensor:
@@ -159,7 +244,7 @@ def erf(x: Any) -> Tensor:
     >>> round(float(gx.nn.erf(1.0)), 12)
     0.84270079295
     """
-    return apply(REGISTRY["erf"], as_tensor(x))
+    return apply(erf_p, as_tensor(x))
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
@@ -171,7 +256,7 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
            [0. , 1. ]])
     """
     x = as_tensor(x)
-    return apply(REGISTRY["softmax"], x, axis=check_axis(axis, x.ndim, "softmax", x.shape))
+    return apply(softmax_p, x, axis=check_axis(axis, x.ndim, "softmax", x.shape))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
@@ -182,7 +267,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     array([-2000.,     0.])
     """
     x = as_tensor(x)
-    return apply(REGISTRY["log_softmax"], x, axis=check_axis(axis, x.ndim, "log_softmax", x.shape))
+    return apply(log_softmax_p, x, axis=check_axis(axis, x.ndim, "log_softmax", x.shape))
 
 
 def gelu(x: Any, approximate: bool = False) -> Tensor:
@@ -234,7 +319,7 @@ def _explicit_pads(op: str, padding: Any) -> Pads:
     if len(rows) != 2 or any(len(p) != 2 or min(p) < 0 for p in rows):
         raise op_error(InvalidArgumentError, op, f"padding {padding!r}: expected 'VALID', "
                        "'SAME', or non-negative [[top, bottom], [left, right]]")
-    return cast(Pads, (rows[0], rows[1]))  # each row is a pair: checked above
+    return type_cast(Pads, (rows[0], rows[1]))  # each row is a pair: checked above
 
 
 def _padding(op: str, padding: Any) -> str | Pads:
@@ -295,7 +380,7 @@ def _conv2d_infer(x: Spec, f: Spec, strides: tuple[int, int],
 
 
 @register("conv2d", infer=_conv2d_infer, arity=2)
-def _conv2d(xp, x, f, strides, dilations):
+def conv2d_p(xp, x, f, strides, dilations):
     n, h, w, c = x.shape
     kh, kw = f.shape[:2]
     (sh, sw), (dh, dw) = strides, dilations
@@ -346,8 +431,8 @@ def _conv_input_grad_infer(g: Spec, f: Spec, like: Spec, strides: tuple[int, int
     return Spec(shape, ufunc_dtype(np.matmul, g.dtype, f.dtype))
 
 
-@register("conv2d_backprop_input", infer=_conv_input_grad_infer, arity=3)
-def _conv2d_backprop_input(xp, g, f, like, strides, dilations):
+@register("conv2d_backprop_input", infer=_conv_input_grad_infer, arity=3, shape_only=(2,))
+def conv2d_backprop_input_p(xp, g, f, like, strides, dilations):
     """The gradient of conv2d with respect to its input: each output pixel's ``g @ f^T``
     added back onto the input pixels of its window."""
     kh, kw = f.shape[:2]
@@ -372,8 +457,8 @@ def _conv_filter_grad_infer(x: Spec, g: Spec, like: Spec, strides: tuple[int, in
     return Spec(shape, ufunc_dtype(np.matmul, x.dtype, g.dtype))
 
 
-@register("conv2d_backprop_filter", infer=_conv_filter_grad_infer, arity=3)
-def _conv2d_backprop_filter(xp, x, g, like, strides, dilations):
+@register("conv2d_backprop_filter", infer=_conv_filter_grad_infer, arity=3, shape_only=(2,))
+def conv2d_backprop_filter_p(xp, x, g, like, strides, dilations):
     """The gradient of conv2d with respect to its filters: the im2col windows of ``x``
     contracted with ``g`` over batch and output positions."""
     n, _, _, c = x.shape
@@ -391,7 +476,7 @@ def _conv_pads(x: Tensor, f: Tensor, padding: str | Pads, strides: tuple[int, in
     if padding == "VALID":
         return (0, 0), (0, 0)
     if padding != "SAME":
-        return cast(Pads, padding)  # _padding gives "VALID", "SAME" or explicit pads
+        return type_cast(Pads, padding)  # _padding gives "VALID", "SAME" or explicit pads
     pads = []
     for i in (0, 1):
         size, k, s = x.shape[i + 1], f.shape[i], strides[i]
@@ -434,7 +519,7 @@ def conv2d(x: Any, filters: Any, strides: Any = 1, padding: Any = "VALID",
     (t, b), (left, r) = _conv_pads(x, filters, padding, strides, dilations)
     if t or b or left or r:
         x = pad(x, [[0, 0], [t, b], [left, r], [0, 0]])
-    return apply(REGISTRY["conv2d"], x, filters, strides=strides, dilations=dilations)
+    return apply(conv2d_p, x, filters, strides=strides, dilations=dilations)
 
 
 def _pool_pads(padding: str | Pads, h: int, w: int, ksize: tuple[int, int],
@@ -443,7 +528,7 @@ def _pool_pads(padding: str | Pads, h: int, w: int, ksize: tuple[int, int],
         return (0, 0), (0, 0)
     if padding == "SAME":
         return same_pads(h, ksize[0], strides[0]), same_pads(w, ksize[1], strides[1])
-    return cast(Pads, padding)
+    return type_cast(Pads, padding)
 
 
 def _pool_infer(x: Spec, ksize: tuple[int, int], strides: tuple[int, int],
@@ -456,7 +541,7 @@ def _pool_infer(x: Spec, ksize: tuple[int, int], strides: tuple[int, int],
             dims.append(None if size is None else -(-size // strides[i]))
             continue
         if size is not None and padding != "VALID":
-            size += sum(cast(Pads, padding)[i])
+            size += sum(type_cast(Pads, padding)[i])
         try:
             dims.append(_out_size("pooling", size, ksize[i], strides[i],
                                   what=f"(padded) input {('height', 'width')[i]}"))
@@ -491,7 +576,7 @@ def _lowest(dt: np.dtype) -> Any:
 
 
 @register("max_pool2d", infer=_max_pool_infer, arity=1)
-def _max_pool2d(xp, x, ksize, strides, padding):
+def max_pool2d_p(xp, x, ksize, strides, padding):
     pads = _pool_pads(padding, x.shape[1], x.shape[2], ksize, strides)
     return xp.max(_windows(xp, x, ksize, strides, pads, _lowest(x.dtype)), axis=(4, 5))
 
@@ -540,7 +625,7 @@ def _scatter_windows(xp, parts, shape, dtype, ksize, strides, pads):
 
 
 @register("max_pool2d_grad", infer=_max_pool_grad_infer, arity=2)
-def _max_pool2d_grad(xp, x, g, ksize, strides, padding):
+def max_pool2d_grad_p(xp, x, g, ksize, strides, padding):
     """The gradient of max_pool2d: ``g`` routed to the first maximum of each window (TF's
     rule for ties)."""
     arg, pads = _window_argmax(xp, x, ksize, strides, padding)
@@ -561,7 +646,7 @@ def _max_pool_grad_grad_infer(x: Spec, gg: Spec, ksize: tuple[int, int],
 
 
 @register("max_pool2d_grad_grad", infer=_max_pool_grad_grad_infer, arity=2)
-def _max_pool2d_grad_grad(xp, x, gg, ksize, strides, padding):
+def max_pool2d_grad_grad_p(xp, x, gg, ksize, strides, padding):
     """``gg`` (input-shaped) read at the first maximum of each window of ``x``: the adjoint
     of max_pool2d_grad."""
     arg, pads = _window_argmax(xp, x, ksize, strides, padding)
@@ -589,7 +674,7 @@ def _valid_counts(xp: Any, size: int, k: int, stride: int, before: int, n_out: i
 
 
 @register("avg_pool2d", infer=_avg_pool_infer, arity=1)
-def _avg_pool2d(xp, x, ksize, strides, padding):
+def avg_pool2d_p(xp, x, ksize, strides, padding):
     dt = _avg_dtype(x.dtype)
     pads = _pool_pads(padding, x.shape[1], x.shape[2], ksize, strides)
     total = xp.sum(_windows(xp, x, ksize, strides, pads, 0), axis=(4, 5), dtype=dt)
@@ -607,8 +692,8 @@ def _avg_pool_grad_infer(g: Spec, like: Spec, ksize: tuple[int, int], strides: t
     return Spec(_pool_grad_check(what, like, g, ksize, strides, padding), _avg_dtype(g.dtype))
 
 
-@register("avg_pool2d_grad", infer=_avg_pool_grad_infer, arity=2)
-def _avg_pool2d_grad(xp, g, like, ksize, strides, padding):
+@register("avg_pool2d_grad", infer=_avg_pool_grad_infer, arity=2, shape_only=(1,))
+def avg_pool2d_grad_p(xp, g, like, ksize, strides, padding):
     """The gradient of avg_pool2d: each window's ``g / count`` spread over its input pixels
     (with TF's SAME-padding counts)."""
     dt = _avg_dtype(g.dtype)
@@ -624,7 +709,8 @@ def _avg_pool2d_grad(xp, g, like, ksize, strides, padding):
     return _scatter_windows(xp, lambda a, b: g, like.shape, dt, ksize, strides, pads)
 
 
-def _pool(op: str, x: Any, ksize: Any, strides: Any, padding: Any, explicit: bool) -> Tensor:
+def _pool(opdef: OpDef, x: Any, ksize: Any, strides: Any, padding: Any, explicit: bool) -> Tensor:
+    op = opdef.name
     x = as_tensor(x)
     ksize, strides = _pair(op, "ksize", ksize), _pair(op, "strides", strides)
     padding = _padding(op, padding)
@@ -635,7 +721,7 @@ def _pool(op: str, x: Any, ksize: Any, strides: Any, padding: Any, explicit: boo
         if any(p >= k for pair, k in zip(padding, ksize) for p in pair):
             raise op_error(InvalidArgumentError, op, f"padding {padding} must be smaller than "
                            f"the window {ksize} on each side")
-    return apply(REGISTRY[op], x, ksize=ksize, strides=strides, padding=padding)
+    return apply(opdef, x, ksize=ksize, strides=strides, padding=padding)
 
 
 def max_pool2d(x: Any, ksize: Any, strides: Any, padding: Any = "VALID") -> Tensor:
@@ -649,7 +735,7 @@ def max_pool2d(x: Any, ksize: Any, strides: Any, padding: Any = "VALID") -> Tens
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    return _pool("max_pool2d", x, ksize, strides, padding, explicit=True)
+    return _pool(max_pool2d_p, x, ksize, strides, padding, explicit=True)
 
 
 def avg_pool2d(x: Any, ksize: Any, strides: Any, padding: Any = "VALID") -> Tensor:
@@ -662,7 +748,7 @@ def avg_pool2d(x: Any, ksize: Any, strides: Any, padding: Any = "VALID") -> Tens
     array([[2. , 3.5],
            [6.5, 8. ]])
     """
-    return _pool("avg_pool2d", x, ksize, strides, padding, explicit=False)
+    return _pool(avg_pool2d_p, x, ksize, strides, padding, explicit=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -684,7 +770,7 @@ def _nll_infer(logp: Spec, labels: Spec, axis: int) -> Spec:
 
 
 @register("nll_loss", infer=_nll_infer, arity=2)
-def _nll_loss(xp, logp, labels, axis):
+def nll_loss_p(xp, logp, labels, axis):
     n = logp.shape[axis]
     bad = (labels < 0) | (labels >= n)
     if bad.any():
@@ -708,8 +794,8 @@ def _nll_grad_infer(g: Spec, labels: Spec, like: Spec, axis: int) -> Spec:
     return Spec(tuple(shape), g.dtype)
 
 
-@register("nll_loss_grad", infer=_nll_grad_infer, arity=3)
-def _nll_loss_grad(xp, g, labels, like, axis):
+@register("nll_loss_grad", infer=_nll_grad_infer, arity=3, shape_only=(2,))
+def nll_loss_grad_p(xp, g, labels, like, axis):
     """The gradient of nll_loss: ``-g`` at each label's position along the class ``axis`` of
     a tensor shaped like the log-probabilities, zeros elsewhere."""
     n = like.shape[axis]
@@ -731,55 +817,82 @@ def nll_loss(log_probs: Any, labels: Any, axis: int = -1) -> Tensor:
     """
     logp, labels = as_tensor(log_probs), as_tensor(labels)
     axis = check_axis(axis, logp.ndim, "nll_loss", logp.shape)
-    return apply(REGISTRY["nll_loss"], logp, labels, axis=axis)
+    return apply(nll_loss_p, logp, labels, axis=axis)
+
+
+# -- one_hot (built from range, equal and where)
+
+def one_hot(indices: Any, depth: int, on_value: Any = 1, off_value: Any = 0, axis: int = -1,
+            dtype: Any = np.float32) -> Tensor:
+    """``on_value`` where position ``i`` along the new axis ``axis`` equals the index, else
+    ``off_value``; indices outside ``[0, depth)`` give a row of ``off_value`` (as TF).
+
+    >>> import graphexec as gx
+    >>> gx.one_hot([0, 2, -1], 3).numpy()
+    array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 0., 0.]], dtype=float32)
+    """
+    idx = as_tensor(indices)
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise op_error(DTypeError, "one_hot", f"indices must be integers, got {idx.dtype}")
+    depth = operator.index(depth)
+    if depth < 0:
+        raise op_error(InvalidArgumentError, "one_hot", f"depth must be >= 0, got {depth}")
+    axis = check_axis(axis, idx.ndim + 1, "one_hot")
+    grid = [1] * (idx.ndim + 1)
+    grid[axis] = depth
+    positions = reshape(apply(range_p, start=0, limit=depth, delta=1,
+                              dtype=np.dtype(np.int64)), grid)
+    hot = m.equal(expand_dims(idx, axis), positions)
+    dtype = check_dtype(dtype, "one_hot")
+    return where(hot, constant(on_value, dtype), constant(off_value, dtype))
 
 
 # ---------------------------------------------------------------------------------------------
 # gradient rules: vjp(g, out, *inputs, **attrs) -> one gradient (or None) per input
 
 def _relu_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor]:
-    from .array import where
-
     return (where(x > 0, g, 0.0),)
 
 
 def _vjps() -> None:
-    defvjp("relu", _relu_vjp)
-    defvjp("sigmoid", lambda g, out, x: (g * out * (1.0 - out),))
-    defvjp("erf", lambda g, out, x: (g * (2 / math.sqrt(math.pi)) * m.exp(-(x * x)),))
-    defvjp("softmax", lambda g, out, x, axis: (
+    defvjp(relu_p, _relu_vjp)
+    defvjp(sigmoid_p, lambda g, out, x: (g * out * (1.0 - out),))
+    defvjp(erf_p, lambda g, out, x: (g * (2 / math.sqrt(math.pi)) * m.exp(-(x * x)),))
+    defvjp(softmax_p, lambda g, out, x, axis: (
         out * (g - m.sum(g * out, axis=axis, keepdims=True)),))
-    defvjp("log_softmax", lambda g, out, x, axis: (
+    defvjp(log_softmax_p, lambda g, out, x, axis: (
         g - m.exp(out) * m.sum(g, axis=axis, keepdims=True),))
 
     # the backward primitives come in adjoint pairs, so each one's rule is built from the
     # other (which gives gradients of any order)
-    def op(name: str, *inputs: Tensor, **attrs: Any) -> Tensor:
-        return apply(REGISTRY[name], *inputs, **attrs)
+    def op(opdef: OpDef, *inputs: Tensor, **attrs: Any) -> Tensor:
+        return apply(opdef, *inputs, **attrs)
 
-    defvjp("nll_loss", lambda g, out, logp, labels, axis: (
-        op("nll_loss_grad", g, labels, logp, axis=axis), None))
-    defvjp("nll_loss_grad", lambda gg, out, g, labels, like, axis: (
-        op("nll_loss", gg, labels, axis=axis), None, None))
+    defvjp(nll_loss_p, lambda g, out, logp, labels, axis: (
+        op(nll_loss_grad_p, g, labels, logp, axis=axis), None))
+    defvjp(nll_loss_grad_p, lambda gg, out, g, labels, like, axis: (
+        op(nll_loss_p, gg, labels, axis=axis), None, None))
 
     # NOTE: conv2d is VALID here: SAME and explicit padding are a pad node in front of it
-    defvjp("conv2d", lambda g, out, x, f, needs=(True, True), **at: (
-        op("conv2d_backprop_input", g, f, x, **at) if needs[0] else None,
-        op("conv2d_backprop_filter", x, g, f, **at) if needs[1] else None))
-    defvjp("conv2d_backprop_input", lambda gg, out, g, f, like, **at: (
-        op("conv2d", gg, f, **at), op("conv2d_backprop_filter", gg, g, f, **at), None))
-    defvjp("conv2d_backprop_filter", lambda gg, out, x, g, like, **at: (
-        op("conv2d_backprop_input", g, gg, x, **at), op("conv2d", x, gg, **at), None))
+    defvjp(conv2d_p, lambda g, out, x, f, needs=(True, True), **at: (
+        op(conv2d_backprop_input_p, g, f, x, **at) if needs[0] else None,
+        op(conv2d_backprop_filter_p, x, g, f, **at) if needs[1] else None))
+    defvjp(conv2d_backprop_input_p, lambda gg, out, g, f, like, **at: (
+        op(conv2d_p, gg, f, **at), op(conv2d_backprop_filter_p, gg, g, f, **at), None))
+    defvjp(conv2d_backprop_filter_p, lambda gg, out, x, g, like, **at: (
+        op(conv2d_backprop_input_p, g, gg, x, **at), op(conv2d_p, x, gg, **at), None))
 
     # max pooling routes gradients by the argmax of x, which is locally constant in x
-    defvjp("max_pool2d", lambda g, out, x, **at: (op("max_pool2d_grad", x, g, **at),))
-    defvjp("max_pool2d_grad", lambda gg, out, x, g, **at: (
-        None, op("max_pool2d_grad_grad", x, gg, **at)))
-    defvjp("max_pool2d_grad_grad", lambda g, out, x, gg, **at: (
-        None, op("max_pool2d_grad", x, g, **at)))
+    defvjp(max_pool2d_p, lambda g, out, x, **at: (op(max_pool2d_grad_p, x, g, **at),))
+    defvjp(max_pool2d_grad_p, lambda gg, out, x, g, **at: (
+        None, op(max_pool2d_grad_grad_p, x, gg, **at)))
+    defvjp(max_pool2d_grad_grad_p, lambda g, out, x, gg, **at: (
+        None, op(max_pool2d_grad_p, x, g, **at)))
 
-    defvjp("avg_pool2d", lambda g, out, x, **at: (op("avg_pool2d_grad", g, x, **at),))
-    defvjp("avg_pool2d_grad", lambda gg, out, g, like, **at: (op("avg_pool2d", gg, **at), None))
+    defvjp(avg_pool2d_p, lambda g, out, x, **at: (op(avg_pool2d_grad_p, g, x, **at),))
+    defvjp(avg_pool2d_grad_p, lambda gg, out, g, like, **at: (op(avg_pool2d_p, gg, **at), None))
 
 
 _vjps()

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError, ShapeError, op_error
-from ..registry import REGISTRY, Spec, defvjp, fmt_shape, register
-from ..tensor import Tensor, apply, as_tensor, static_value
+from ..registry import Spec, defvjp, fmt_shape, register
+from ..tensor import Tensor, apply, as_tensor
+from .array import getitem
+from .state import static_value
 
 __all__ = ["pad"]
 
@@ -75,7 +77,7 @@ def _pad_infer(x: Spec, paddings: tuple[tuple[int, int], ...], mode: str,
 
 
 @register("pad", infer=_pad_infer, kind="opaque", arity=1)
-def _pad(xp, x, paddings, mode, constant_values):
+def pad_p(xp, x, paddings, mode, constant_values):
     if mode == "constant":
         shape = tuple(d + b + a for d, (b, a) in zip(x.shape, paddings, strict=True))
         out = xp.full(shape, constant_values, dtype=x.dtype)
@@ -171,7 +173,7 @@ def pad(x: Any, paddings: Any, mode: str = "constant", constant_values: Any = 0)
     elif mode in MODES and not _is_zero(constant_values):
         raise op_error(InvalidArgumentError, "pad", f"constant_values={constant_values!r} is "
                        f"only for mode 'constant'; mode {mode!r} takes no fill value")
-    return apply(REGISTRY["pad"], x, paddings=pairs, mode=mode, constant_values=value)
+    return apply(pad_p, x, paddings=pairs, mode=mode, constant_values=value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,7 +220,7 @@ def _pad_grad_infer(g: Spec, paddings: tuple[tuple[int, int], ...], mode: str,
 
 
 @register("pad_grad", infer=_pad_grad_infer, kind="opaque", arity=1)
-def _pad_grad(xp, g, paddings, mode, constant_values):
+def pad_grad_p(xp, g, paddings, mode, constant_values):
     """Adjoint of ``pad``: the sum of ``g`` over the output positions reading each input
     element (the interior alone for "constant")."""
     if mode == "constant":
@@ -249,17 +251,15 @@ def _pad_vjp(g: Tensor, out: Tensor, x: Tensor, paddings: tuple[tuple[int, int],
     if not any(b or a for b, a in paddings):
         return (g,)
     if mode == "constant":
-        from .array import getitem
-
         return (getitem(g, tuple(slice(b, -a if a else None) for b, a in paddings)),)
-    return (apply(REGISTRY["pad_grad"], g, paddings=paddings, mode=mode, constant_values=None),)
+    return (apply(pad_grad_p, g, paddings=paddings, mode=mode, constant_values=None),)
 
 
 def _pad_grad_vjp(g: Tensor, out: Tensor, x: Tensor, paddings: tuple[tuple[int, int], ...],
                   mode: str, constant_values: Any) -> tuple[Tensor]:
     fill = 0 if mode == "constant" else None
-    return (apply(REGISTRY["pad"], g, paddings=paddings, mode=mode, constant_values=fill),)
+    return (apply(pad_p, g, paddings=paddings, mode=mode, constant_values=fill),)
 
 
-defvjp("pad", _pad_vjp)
-defvjp("pad_grad", _pad_grad_vjp)
+defvjp(pad_p, _pad_vjp)
+defvjp(pad_grad_p, _pad_grad_vjp)

@@ -1,4 +1,4 @@
-"""Graph optimization: the passes and ``optimize``, which runs them level by level to a fixed
+"""GraphIR optimization: the passes and ``optimize``, which runs them level by level to a fixed
 point and reports what each did.
 """
 
@@ -10,10 +10,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidArgumentError
-from ..ir import Graph
+from ..config import LEVELS, check_level
+from ..ir import GraphIR
 from .basic import common_subexpression_elimination, constant_folding, dead_code_elimination
-from .core import replace_uses
+from .core import keep_names, replace_uses
+from .epilogue import epilogue_fusion
+from .fusion import elementwise_fusion
+from .memory import memory_plan
+from .simplify import algebraic_simplification
 
 __all__ = [
     "dead_code_elimination",
@@ -115,18 +119,7 @@ class OptimizationReport:
         return "\n".join(lines)
 
 
-#: what each level runs
-LEVELS = {
-    0: "none",
-    1: "basic: common subexpressions, constant folding, algebraic simplification, dead code",
-    2: "extended: basic + dense/conv epilogue fusion + elementwise fusion",
-    3: "all: extended + memory planning (buffer reuse, in-place elementwise ops)",
-}
-
-
 def _basic_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
-    from .simplify import algebraic_simplification
-
     return [
         ("common_subexpression_elimination",
          functools.partial(common_subexpression_elimination, keep=keep)),
@@ -137,9 +130,6 @@ def _basic_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
 
 
 def _fusion_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
-    from .epilogue import epilogue_fusion
-    from .fusion import elementwise_fusion
-
     return [
         ("epilogue_fusion", functools.partial(epilogue_fusion, keep=keep)),
         ("elementwise_fusion", functools.partial(elementwise_fusion, keep=keep)),
@@ -147,7 +137,7 @@ def _fusion_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
     ]
 
 
-def _to_fixed_point(graph: Graph, report: OptimizationReport,
+def _to_fixed_point(graph: GraphIR, report: OptimizationReport,
                     passes: list[tuple[str, Callable[..., bool]]], max_rounds: int) -> None:
     for _ in range(max_rounds):
         rnd = report.rounds + 1
@@ -164,7 +154,7 @@ def _to_fixed_point(graph: Graph, report: OptimizationReport,
             break
 
 
-def optimize(graph: Graph, level: int = 1, keep: Iterable[Any] = (),
+def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
              max_rounds: int = 10, validate: bool = True) -> OptimizationReport:
     """Optimize ``graph`` in place and report what each pass did.
 
@@ -178,7 +168,7 @@ def optimize(graph: Graph, level: int = 1, keep: Iterable[Any] = (),
       into inputs that die at them and dead buffers are reused (``graph.plan_memory``).
 
     Name every node you will fetch in ``keep`` (node names or tensors): other nodes may be
-    merged away, fused or removed.  ``Graph.run(..., optimize=level)``, ``Graph.compile`` and
+    merged away, fused or removed.  ``GraphIR.run(..., optimize=level)``, ``GraphIR.compile`` and
     ``gx.function(optimize=level)`` do this on a copy of the graph for you.
 
     >>> import graphexec as gx
@@ -196,10 +186,7 @@ def optimize(graph: Graph, level: int = 1, keep: Iterable[Any] = (),
       sin: f64[2] = sin(x) ...
       add: f64[2] = add(sin, sin) ...
     """
-    if level not in LEVELS:
-        raise InvalidArgumentError(f"optimize: unknown level {level!r}; levels are "
-                                   + "; ".join(f"{k} ({v.partition(':')[0]})"
-                                               for k, v in LEVELS.items()))
+    level = check_level(level, "optimize")
     keep = list(keep)
     report = OptimizationReport(graph.name, level)
     if level == 0:
@@ -220,16 +207,12 @@ def optimize(graph: Graph, level: int = 1, keep: Iterable[Any] = (),
     return report
 
 
-def _memory_preview(graph: Graph, keep: list[Any]) -> Any:
-    """The memory plan for fetching the kept nodes (None when nothing is kept)."""
-    from ..executor import lower
-    from .core import keep_names
-
+def _memory_preview(graph: GraphIR, keep: list[Any]) -> Any:
+    """The memory plan for fetching the kept nodes (None when nothing is kept); lowering the
+    same fetches later reuses it."""
     names = dict.fromkeys(n for k in keep for n in keep_names([k]))  # in the order kept
     refs = tuple((n, i) for n in names if n in graph.nx
                  for i in range(len(graph.nx.nodes[n]["specs"])))
     if not refs:
         return None
-    plan = lower(graph, refs, plan_memory=True)
-    graph._preview = (refs, plan)  # Graph.compile runs it when it fetches just these
-    return plan.memory
+    return memory_plan(graph, refs)

@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Graph
-from ..registry import REGISTRY
-from .core import SOURCES, is_pure, keep_names, node_key, remove_node, replace_uses
+from ..ir import GraphIR
+from ..ops.state import constant_p, placeholder_p
+from .core import keep_names, node_key, remove_node, replace_uses
 
 __all__ = ["dead_code_elimination", "common_subexpression_elimination", "constant_folding"]
 
 
 # -- passes --------------------------------------------------------------------------------------
-def dead_code_elimination(graph: Graph, keep: Iterable[Any] = (),
+def dead_code_elimination(graph: GraphIR, keep: Iterable[Any] = (),
                           actions: list[str] | None = None) -> bool:
     """Remove nodes nothing can need: a node with no consumers is dead unless it is impure
     (``assign``, ``read_variable``, random ops), a placeholder, or named in ``keep`` (node
@@ -47,8 +47,7 @@ def dead_code_elimination(graph: Graph, keep: Iterable[Any] = (),
 
     def dead(n: str) -> bool:
         op = g.nodes[n]["op"]
-        return (not g.succ[n] and n not in kept and op != "placeholder"
-                and is_pure(op))
+        return not g.succ[n] and n not in kept and op is not placeholder_p and op.pure
 
     work = [n for n in g if dead(n)]
     removed = 0
@@ -61,12 +60,12 @@ def dead_code_elimination(graph: Graph, keep: Iterable[Any] = (),
         remove_node(graph, n)
         removed += 1
         if actions is not None:
-            actions.append(f"removed {n} ({op})")
+            actions.append(f"removed {n} ({op.name})")
         work.extend(p for p in preds if p in g and dead(p))
     return removed > 0
 
 
-def common_subexpression_elimination(graph: Graph, keep: Iterable[Any] = (),
+def common_subexpression_elimination(graph: GraphIR, keep: Iterable[Any] = (),
                                      actions: list[str] | None = None) -> bool:
     """Merge pure nodes computing the same thing: same op, inputs and attributes (floats
     compared by type and repr, so ``0.0`` and ``-0.0`` stay apart), and constants with equal
@@ -91,7 +90,7 @@ def common_subexpression_elimination(graph: Graph, keep: Iterable[Any] = (),
     for n in graph.topological_order():
         d = g.nodes[n]
         op = d["op"]
-        if op in ("placeholder", "read_variable") or not is_pure(op):
+        if (op.kind == "source" and op is not constant_p) or not op.pure:
             continue
         try:
             key = node_key(d)
@@ -108,11 +107,11 @@ def common_subexpression_elimination(graph: Graph, keep: Iterable[Any] = (),
         remove_node(graph, n)
         merged += 1
         if actions is not None:
-            actions.append(f"merged {n} into {first} ({op})")
+            actions.append(f"merged {n} into {first} ({op.name})")
     return merged > 0
 
 
-def constant_folding(graph: Graph, max_bytes: int = 1 << 20,
+def constant_folding(graph: GraphIR, max_bytes: int = 1 << 20,
                      actions: list[str] | None = None) -> bool:
     """Evaluate each pure single-output node whose inputs are all constants once, with its
     registered kernel, and turn it into a constant node (same name, same spec).  Results
@@ -126,19 +125,18 @@ def constant_folding(graph: Graph, max_bytes: int = 1 << 20,
     ...     y = x + gx.exp(gx.constant([0.0, 1.0]))
     >>> g.apply_pass(constant_folding)
     True
-    >>> g.nx.nodes["exp"]["op"], g.run(y, {x: [1.0, 1.0]})
+    >>> g.nx.nodes["exp"]["op"].name, g.run(y, {x: [1.0, 1.0]})
     ('constant', array([2.        , 3.71828183]))
     """
     g = graph.nx
     folded = 0
     for n in graph.topological_order():
         d = g.nodes[n]
-        op = d["op"]
-        opdef = REGISTRY.get(op)
-        if (opdef is None or op in SOURCES or not opdef.pure or opdef.n_outputs != 1
+        opdef = d["op"]
+        if (opdef.kind == "source" or not opdef.pure or opdef.n_outputs != 1
                 or len(d["specs"]) != 1):
             continue
-        if not all(g.nodes[src]["op"] == "constant" for src, _ in d["inputs"]):
+        if not all(g.nodes[src]["op"] is constant_p for src, _ in d["inputs"]):
             continue
         spec = d["specs"][0]
         if None in spec.shape or int(np.prod(spec.shape)) * spec.dtype.itemsize > max_bytes:
@@ -161,11 +159,12 @@ def constant_folding(graph: Graph, max_bytes: int = 1 << 20,
             continue
         value = np.array(out)  # own the memory: never a view of another constant
         for u, _, k in list(g.in_edges(n, keys=True)):
-            g.remove_edge(u, n, key=k)
-        d.update(op="constant", attrs={"value": value}, inputs=())
+            if isinstance(k, int):  # data edges; control edges stay
+                g.remove_edge(u, n, key=k)
+        d.update(op=constant_p, attrs={"value": value}, inputs=())
         folded += 1
         if actions is not None:
-            actions.append(f"folded {n} ({op}) to {spec!r}")
+            actions.append(f"folded {n} ({opdef.name}) to {spec!r}")
     return folded > 0
 
 

@@ -7,17 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Graph
-from ..registry import REGISTRY
+from ..ir import GraphIR, Ref, control_key
+from ..ops.state import constant_p
+from ..registry import REGISTRY, OpDef
 
-__all__ = ["replace_uses", "rewrite_node", "remove_node", "keep_names", "is_pure", "node_key",
-           "Ref", "SOURCES"]
-
-Ref = tuple[str, int]
-SOURCES = ("constant", "placeholder", "read_variable")
+__all__ = ["replace_uses", "rewrite_node", "remove_node", "keep_names", "node_key", "Ref"]
 
 # -- helpers -------------------------------------------------------------------------------------
-def replace_uses(graph: Graph, old: Ref, new: Ref) -> int:
+def replace_uses(graph: GraphIR, old: Ref, new: Ref) -> int:
     """Make every input slot fed by tensor ``old`` read tensor ``new`` instead, updating both
     the consumers' ``inputs`` tuples and their keyed edges; returns how many slots changed.
 
@@ -34,7 +31,7 @@ def replace_uses(graph: Graph, old: Ref, new: Ref) -> int:
     g = graph.nx
     src, idx = old
     uses = [(dst, slot) for _, dst, slot, d in g.out_edges(src, keys=True, data=True)
-            if d["out_index"] == idx]
+            if d["out_index"] == idx and isinstance(slot, int)]
     for dst, slot in uses:
         inputs = list(g.nodes[dst]["inputs"])
         inputs[slot] = new
@@ -49,10 +46,11 @@ def replace_uses(graph: Graph, old: Ref, new: Ref) -> int:
     return len(uses)
 
 
-def rewrite_node(graph: Graph, node: str, op: str, inputs: Iterable[Ref],
+def rewrite_node(graph: GraphIR, node: str, op: OpDef | str, inputs: Iterable[Ref],
                  attrs: dict[str, Any], specs: tuple[Any, ...] | None = None) -> None:
-    """Turn ``node`` into ``op(inputs, **attrs)`` in place: it keeps its name, its ``loc`` and
-    its consumers (so fetches and ``keep`` by name still find it); its input edges are redone.
+    """Turn ``node`` into ``op(inputs, **attrs)`` in place: it keeps its name, its ``loc``, its
+    control inputs and its consumers (so fetches and ``keep`` by name still find it); its input
+    edges are redone.
     ``specs`` (default: unchanged) must give the same number of outputs.
 
     >>> import graphexec as gx
@@ -68,9 +66,10 @@ def rewrite_node(graph: Graph, node: str, op: str, inputs: Iterable[Ref],
     g = graph.nx
     d = g.nodes[node]
     for u, _, k in list(g.in_edges(node, keys=True)):
-        g.remove_edge(u, node, key=k)
+        if isinstance(k, int):  # data edges; control edges stay
+            g.remove_edge(u, node, key=k)
     inputs = tuple(inputs)
-    d.update(op=op, attrs=attrs, inputs=inputs)
+    d.update(op=REGISTRY[op] if isinstance(op, str) else op, attrs=attrs, inputs=inputs)
     if specs is not None:
         if len(specs) != len(d["specs"]):
             raise ValueError(f"rewrite_node: {node!r} has {len(d['specs'])} outputs, "
@@ -80,8 +79,18 @@ def rewrite_node(graph: Graph, node: str, op: str, inputs: Iterable[Ref],
         g.add_edge(src, node, key=slot, out_index=idx)
 
 
-def remove_node(graph: Graph, node: str) -> None:
-    graph.nx.remove_node(node)
+def remove_node(graph: GraphIR, node: str) -> None:
+    """Remove ``node``; nodes that had to run after it (control inputs) now run after what it
+    waited for (its inputs and control inputs), so no ordering is lost."""
+    g = graph.nx
+    waiters = [dst for _, dst, k in g.out_edges(node, keys=True) if not isinstance(k, int)]
+    if waiters:
+        d = g.nodes[node]
+        before = [src for src, _ in d["inputs"]] + list(d["control"])
+        for w in dict.fromkeys(waiters):
+            ctrl = [c for c in g.nodes[w]["control"] if c != node]
+            set_control(graph, w, tuple(dict.fromkeys(ctrl + [b for b in before if b != w])))
+    g.remove_node(node)
     captures = getattr(graph, "_captures", None)
     if captures:
         for k in [k for k, (_, ref) in captures.items() if ref[0] == node]:
@@ -98,19 +107,23 @@ def keep_names(keep: Iterable[Any]) -> set[str]:
     return names
 
 
-def is_pure(op: str) -> bool:
-    opdef = REGISTRY.get(op)
-    return opdef is not None and opdef.pure
-
-
-class _Unhashable:
-    """Marker for an attribute value with no canonical key: such a node is never merged."""
+def set_control(graph: GraphIR, node: str, control: tuple[str, ...]) -> None:
+    """Give ``node`` the control inputs ``control`` (its control edges redone)."""
+    g = graph.nx
+    for u, _, k in list(g.in_edges(node, keys=True)):
+        if not isinstance(k, int):
+            g.remove_edge(u, node, key=k)
+    g.nodes[node]["control"] = control
+    for k, src in enumerate(control):
+        g.add_edge(src, node, key=control_key(k), out_index=None)
 
 
 def _canon(v: Any) -> Any:
     """A hashable key for an attribute value, equal only for values that act the same."""
     if getattr(type(v), "structural_eq", False):  # e.g. a FusedProgram: compares by structure
         return (type(v), v)
+    if isinstance(v, OpDef):
+        return (OpDef, v.name)
     if v is None or isinstance(v, str | bool | int | np.integer | np.bool_):
         return (type(v), v)
     if isinstance(v, float | np.floating):
@@ -130,10 +143,22 @@ def _canon(v: Any) -> Any:
 
 
 def node_key(d: dict[str, Any]) -> Any:
-    if d["op"] == "constant":
+    """What CSE compares nodes by: the op, the inputs, the attributes (canonically: ``0.0`` and
+    ``-0.0`` apart, NaN payloads apart), the specs and the control inputs; a constant by dtype,
+    shape and bytes.  TypeError for an attribute value with no canonical key.
+
+    >>> import graphexec as gx
+    >>> from graphexec.passes.core import node_key
+    >>> with gx.graph() as g:
+    ...     a = gx.constant(0.0) + 1.0
+    >>> node_key(g.nx.nodes["add"])[0]
+    'add'
+    """
+    op = d["op"]
+    if op is constant_p:
         value = np.asarray(d["attrs"]["value"])
         return ("constant", value.dtype.str, value.shape, value.tobytes())
     attrs = tuple(sorted((k, _canon(v)) for k, v in d["attrs"].items()))
-    return (d["op"], tuple(d["inputs"]), attrs, tuple(d["specs"]))
+    return (op.name, tuple(d["inputs"]), attrs, tuple(d["specs"]), tuple(d["control"]))
 
 

@@ -10,46 +10,41 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import GraphexecError
-from ..ir import Graph
+from ..ir import GraphIR
 from ..ops.fused_nn import bias_keeps_shape, fusable_activation
-from ..registry import REGISTRY
+from ..ops.math import add_p
+from ..registry import OpDef
 from .core import Ref, keep_names, remove_node, replace_uses, rewrite_node
 
 __all__ = ["epilogue_fusion"]
-
-# root op -> (fused op, label in the actions)
-_ROOTS = {"matmul": ("fused_dense", "dense"), "conv2d": ("fused_conv2d", "conv2d")}
-
-
-# NOTE: input slots whose value is never read, only its shape and dtype: the ``like`` operands
-# of the gradient primitives (the gradient of ``mm + b`` reads ``mm`` so).  Such a use of an
-# absorbed tensor reads the fused result instead, which has the same spec and run-time shape.
-_SHAPE_ONLY = frozenset({
-    ("sum_to_like", 1), ("broadcast_like", 1), ("reshape_like", 1), ("tile_grad", 1),
-    ("getitem_grad", 1), ("gather_grad", 2), ("full_like", 0), ("avg_pool2d_grad", 1),
-    ("conv2d_backprop_input", 2), ("conv2d_backprop_filter", 2), ("nll_loss_grad", 2),
-})
 
 
 def _is_activation(d: dict[str, Any]) -> bool:
     return len(d["inputs"]) == 1 and not d["attrs"] and fusable_activation(d["op"])
 
 
+def _label(fused: OpDef) -> str:
+    return fused.name.removeprefix("fused_")  # fused_dense -> dense
+
+
 def _reader(g: Any, n: str) -> tuple[str | None, bool]:
     """The one node reading the value of ``n`` (None if there are more, or none), and
-    whether other nodes read its shape only."""
+    whether other nodes read its shape only (``OpDef.shape_only``: the ``like`` operands of the
+    gradient primitives, as the gradient of ``mm + b`` reads ``mm``).  Such a use of an absorbed
+    tensor reads the fused result instead, which has the same spec and run-time shape; a
+    control use keeps the node as it is."""
     readers, shape_uses = [], False
     for dst, slots in g.succ[n].items():
         op = g.nodes[dst]["op"]
         for slot in slots:
-            if (op, slot) in _SHAPE_ONLY:
+            if slot in op.shape_only:
                 shape_uses = True
             else:
                 readers.append(dst)
     return (readers[0] if len(readers) == 1 else None), shape_uses
 
 
-def epilogue_fusion(graph: Graph, keep: Iterable[Any] = (),
+def epilogue_fusion(graph: GraphIR, keep: Iterable[Any] = (),
                     actions: list[str] | None = None) -> bool:
     """Fuse ``matmul -> add(bias) -> activation`` into one ``fused_dense`` node and
     ``conv2d -> add(bias) -> activation`` into one ``fused_conv2d`` node; the bias add (on
@@ -78,22 +73,22 @@ def epilogue_fusion(graph: Graph, keep: Iterable[Any] = (),
     True
     >>> actions
     ['dense: dense/matmul + dense/add + dense/relu -> dense/relu']
-    >>> g.nx.nodes["dense/relu"]["op"], bool((g.run(y, {x: xv}, optimize=0) == before).all())
+    >>> g.nx.nodes["dense/relu"]["op"].name, bool((g.run(y, {x: xv}, optimize=0) == before).all())
     ('fused_dense', True)
     """
     g = graph.nx
     kept = keep_names(keep)
-    roots = [n for n, d in g.nodes(data=True) if d["op"] in _ROOTS]
+    roots = [n for n, d in g.nodes(data=True) if d["op"].epilogue is not None]
     fused = 0
     for root in roots:
         nxt, shape_uses = _reader(g, root)
         if root in kept or nxt is None:
             continue
-        label = _ROOTS[g.nodes[root]["op"]][1]
+        label = _label(g.nodes[root]["op"].epilogue)
         d = g.nodes[nxt]
         # candidate chains, longest first: (nodes, bias, bias_first, activation, shape uses)
         chains: list[tuple[list[str], Ref | None, bool, str | None, bool]] = []
-        if d["op"] == "add":
+        if d["op"] is add_p:
             bias_first = d["inputs"][1] == (root, 0)
             bias = d["inputs"][0 if bias_first else 1]
             last, more = _reader(g, nxt)
@@ -116,14 +111,14 @@ def epilogue_fusion(graph: Graph, keep: Iterable[Any] = (),
     return fused > 0
 
 
-def _fuse(graph: Graph, chain: list[str], bias: Ref | None, bias_first: bool,
+def _fuse(graph: GraphIR, chain: list[str], bias: Ref | None, bias_first: bool,
           act: str | None, rewire: bool) -> bool:
     """Rewrite ``chain[-1]`` into the fused op of ``chain[0]``, move the shape uses of the rest
     of the chain to it and remove them; False (nothing changed) where the fused op's infer rule
     refuses or gives another spec."""
     g = graph.nx
     root = g.nodes[chain[0]]
-    op = _ROOTS[root["op"]][0]
+    op = root["op"].epilogue
     attrs: dict[str, Any] = {**root["attrs"], "activation": act}
     if bias_first:
         attrs["bias_first"] = True
@@ -132,7 +127,7 @@ def _fuse(graph: Graph, chain: list[str], bias: Ref | None, bias_first: bool,
     if bias is not None and not bias_keeps_shape(root["specs"][0].shape, specs[-1].shape):
         return False
     try:
-        spec = REGISTRY[op].infer(*specs, **attrs)
+        spec = op.infer(*specs, **attrs)
     except GraphexecError:
         return False
     last = chain[-1]

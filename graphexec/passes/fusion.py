@@ -1,6 +1,6 @@
 """Elementwise fusion: each maximal group of elementwise nodes becomes one
 ``fused_elementwise`` node, which computes the group in one pass over memory (see
-``graphexec.ops.fused``).
+``graphexec.fusion``).
 
 A group grows from its output node towards its inputs: a producer joins when it is a pure,
 single-output elementwise op the fused kernel supports, is not named in ``keep``, and all of
@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Graph
-from ..ops.fused import FusedProgram, Member, fusible
-from ..registry import REGISTRY
-from .core import Ref, is_pure, keep_names, remove_node, rewrite_node
+from ..fusion import FusedProgram, Member, fused_elementwise_p, fusible
+from ..ir import GraphIR
+from ..ops.state import constant_p
+from .core import Ref, keep_names, remove_node, rewrite_node
 
 __all__ = ["elementwise_fusion"]
 
 
-def elementwise_fusion(graph: Graph, keep: Iterable[Any] = (), actions: list[str] | None = None,
+def elementwise_fusion(graph: GraphIR, keep: Iterable[Any] = (), actions: list[str] | None = None,
                        min_size: int = 2) -> bool:
     """Fuse maximal groups of elementwise nodes (of at least ``min_size`` members) into one
     ``fused_elementwise`` node each.  The group's output node is rewritten in place, so it
@@ -91,7 +91,7 @@ def elementwise_fusion(graph: Graph, keep: Iterable[Any] = (), actions: list[str
         if _fuse(graph, members):
             changed = True
             if actions is not None:
-                ops = ", ".join(nodes[m]["op"] for m in members[:-1])
+                ops = ", ".join(nodes[m]["op"].name for m in members[:-1])
                 actions.append(f"fused {root} <- [{ops}]")
             for m in members[:-1]:
                 remove_node(graph, m)
@@ -100,7 +100,7 @@ def elementwise_fusion(graph: Graph, keep: Iterable[Any] = (), actions: list[str
 
 def _literal(d: dict[str, Any]) -> np.ndarray | None:
     """The value of a constant node of one element (a literal of a fused program), else None."""
-    if d["op"] != "constant":
+    if d["op"] is not constant_p:
         return None
     value = np.asarray(d["attrs"]["value"])
     return value if value.size == 1 else None
@@ -109,15 +109,14 @@ def _literal(d: dict[str, Any]) -> np.ndarray | None:
 def _fusible(g: Any, n: str) -> bool:
     d = g.nodes[n]
     op = d["op"]
-    opdef = REGISTRY.get(op)
-    if (opdef is None or opdef.kind != "elementwise" or not is_pure(op) or op == "constant"
-            or op == "fused_elementwise" or len(d["specs"]) != 1 or opdef.n_outputs != 1):
+    if (op.fusion is None or not op.pure or len(d["specs"]) != 1 or op.n_outputs != 1
+            or d["control"]):
         return False
     dtypes = [g.nodes[src]["specs"][i].dtype for src, i in d["inputs"]]
     return fusible(op, dtypes, d["specs"][0].dtype, d["attrs"])
 
 
-def _fuse(graph: Graph, members: list[str]) -> bool:
+def _fuse(graph: GraphIR, members: list[str]) -> bool:
     """Rewrite the last of ``members`` (in evaluation order) into the fused node of them all;
     False (and nothing changed) when the group reads no tensor but literals."""
     g = graph.nx
@@ -149,5 +148,5 @@ def _fuse(graph: Graph, members: list[str]) -> bool:
         return False  # constants only: constant folding's job
     specs = [g.nodes[src]["specs"][i] for src, i in inputs]
     program = FusedProgram(specs, program_members, lit_values)
-    rewrite_node(graph, members[-1], "fused_elementwise", list(inputs), {"program": program})
+    rewrite_node(graph, members[-1], fused_elementwise_p, list(inputs), {"program": program})
     return True

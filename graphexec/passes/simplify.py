@@ -53,9 +53,21 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..ir import Graph
-from ..registry import Spec
-from .core import Ref, is_pure, keep_names, remove_node, replace_uses, rewrite_node
+from ..ir import GraphIR
+from ..ops.array import cast_p, expand_dims_p, reshape_p, squeeze_p, transpose_p
+from ..ops.math import (
+    add_n_p,
+    add_p,
+    divide_p,
+    logical_not_p,
+    multiply_p,
+    negative_p,
+    pow_p,
+    subtract_p,
+)
+from ..ops.state import constant_p, placeholder_p
+from ..registry import OpDef, Spec
+from .core import Ref, keep_names, remove_node, replace_uses, rewrite_node
 
 __all__ = ["algebraic_simplification"]
 
@@ -70,7 +82,7 @@ class _Alias(NamedTuple):
 class _Rewrite(NamedTuple):
     """The node becomes ``op(inputs, **attrs)``, with the same spec."""
 
-    op: str
+    op: OpDef
     inputs: tuple[Ref, ...]
     attrs: dict[str, Any]
     what: str
@@ -119,7 +131,7 @@ def _exact_cast(src: np.dtype, dst: np.dtype) -> bool:
 class _Walk:
     """State of one pass: the graph, the kept names, the actions and a cache of constants."""
 
-    def __init__(self, graph: Graph, kept: set[str], actions: list[str] | None,
+    def __init__(self, graph: GraphIR, kept: set[str], actions: list[str] | None,
                  max_bytes: int) -> None:
         self.graph = graph
         self.g = graph.nx
@@ -135,7 +147,7 @@ class _Walk:
     def const(self, ref: Ref) -> _Consts | None:
         """What constant ``ref`` holds, or None when it is not a constant node."""
         d = self.g.nodes[ref[0]]
-        if d["op"] != "constant":
+        if d["op"] is not constant_p:
             return None
         hit = self._consts.get(ref[0])
         if hit is None:
@@ -160,7 +172,7 @@ class _Walk:
             if n not in self.g or self.g.succ[n] or n in self.kept:
                 continue
             d = self.g.nodes[n]
-            if d["op"] == "placeholder" or not is_pure(d["op"]):
+            if d["op"] is placeholder_p or not d["op"].pure:
                 continue
             work.extend(src for src, _ in d["inputs"])
             self._consts.pop(n, None)
@@ -222,13 +234,13 @@ class _Walk:
                 operands.append(ref)
         if not absorbed:
             return
-        rewrite_node(self.graph, n, "add_n", operands, {})
+        rewrite_node(self.graph, n, add_n_p, operands, {})
         for c in absorbed:
             remove_node(self.graph, c)
         self.done(n, f"add chain -> add_n of {len(operands)}")
 
 
-_SUMS = ("add", "add_n")
+_SUMS = (add_p, add_n_p)
 
 
 # -- rules: (walk, node, node data) -> _Alias | _Rewrite | None ------------------------------
@@ -245,12 +257,12 @@ def _one(c: _Consts, dtype: np.dtype) -> bool:
 
 
 # op -> (result dtype kinds, {slot of the constant: (its test, the action's text)})
-_IDENTITIES: dict[str, tuple[str, dict[int, tuple[Callable[[_Consts, np.dtype], bool], str]]]] = {
-    "multiply": ("biuf", {1: (_one, "x*1"), 0: (_one, "1*x")}),
-    "add": ("biuf", {1: (_add_zero, "x+0"), 0: (_add_zero, "0+x")}),
-    "subtract": ("iuf", {1: (_sub_zero, "x-0")}),
-    "divide": ("f", {1: (_one, "x/1")}),
-    "pow": ("iu", {1: (_one, "x**1")}),
+_IDENTITIES: dict[OpDef, tuple[str, dict[int, tuple[Callable[[_Consts, np.dtype], bool], str]]]] = {
+    multiply_p: ("biuf", {1: (_one, "x*1"), 0: (_one, "1*x")}),
+    add_p: ("biuf", {1: (_add_zero, "x+0"), 0: (_add_zero, "0+x")}),
+    subtract_p: ("iuf", {1: (_sub_zero, "x-0")}),
+    divide_p: ("f", {1: (_one, "x/1")}),
+    pow_p: ("iu", {1: (_one, "x**1")}),
 }
 
 
@@ -265,13 +277,13 @@ def _identity(w: _Walk, n: str, d: dict[str, Any]) -> _Alias | _Rewrite | None:
         x = inputs[1 - slot]
         if c is not None and test(c, spec.dtype) and w.spec(x) == spec:
             return _Alias(x, f"{what} -> x")
-    if (d["op"] == "multiply" and spec.dtype.kind in "biu" and None not in spec.shape
+    if (d["op"] is multiply_p and spec.dtype.kind in "biu" and None not in spec.shape
             and int(np.prod(spec.shape)) * spec.dtype.itemsize <= w.max_bytes):
         for slot in (1, 0):
             c = w.const(inputs[slot])
             if c is not None and c.zeros:
                 what = "x*0" if slot else "0*x"
-                return _Rewrite("constant", (), {"value": np.zeros(spec.shape, spec.dtype)},
+                return _Rewrite(constant_p, (), {"value": np.zeros(spec.shape, spec.dtype)},
                                 f"{what} -> zeros")
     return None
 
@@ -279,8 +291,8 @@ def _identity(w: _Walk, n: str, d: dict[str, Any]) -> _Alias | _Rewrite | None:
 def _involution(w: _Walk, n: str, d: dict[str, Any]) -> _Alias | None:
     (src, _), = d["inputs"]
     inner = w.g.nodes[src]
-    if inner["op"] == d["op"] and w.spec(inner["inputs"][0]) == d["specs"][0]:
-        what = "-(-x) -> x" if d["op"] == "negative" else "not(not x) -> x"
+    if inner["op"] is d["op"] and w.spec(inner["inputs"][0]) == d["specs"][0]:
+        what = "-(-x) -> x" if d["op"] is negative_p else "not(not x) -> x"
         return _Alias(inner["inputs"][0], what)
     return None
 
@@ -289,9 +301,9 @@ def _transpose(w: _Walk, n: str, d: dict[str, Any]) -> _Alias | _Rewrite | None:
     ref, = d["inputs"]
     perm = tuple(d["attrs"]["perm"])
     inner = w.g.nodes[ref[0]]
-    if inner["op"] == "transpose":
+    if inner["op"] is transpose_p:
         first = tuple(inner["attrs"]["perm"])
-        return _Rewrite("transpose", inner["inputs"], {"perm": tuple(first[p] for p in perm)},
+        return _Rewrite(transpose_p, inner["inputs"], {"perm": tuple(first[p] for p in perm)},
                         "transpose(transpose(x)) -> transpose(x)")
     if perm == tuple(range(len(perm))) and w.spec(ref) == d["specs"][0]:
         return _Alias(ref, "identity transpose -> x")
@@ -311,12 +323,12 @@ def _cast(w: _Walk, n: str, d: dict[str, Any]) -> _Alias | _Rewrite | None:
     ref, = d["inputs"]
     dtype = np.dtype(d["attrs"]["dtype"])
     inner = w.g.nodes[ref[0]]
-    if inner["op"] == "cast":
+    if inner["op"] is cast_p:
         x = inner["inputs"][0]
         src = w.spec(x).dtype
         if (_exact_cast(src, np.dtype(inner["attrs"]["dtype"]))
                 and (dtype == src or _exact_cast(src, dtype))):
-            return _Rewrite("cast", inner["inputs"], {"dtype": dtype},
+            return _Rewrite(cast_p, inner["inputs"], {"dtype": dtype},
                             "cast(cast(x)) -> cast(x)")
     if w.spec(ref) == d["specs"][0]:
         return _Alias(ref, "cast to the same dtype -> x")
@@ -326,28 +338,28 @@ def _cast(w: _Walk, n: str, d: dict[str, Any]) -> _Alias | _Rewrite | None:
 def _squeeze_expand(w: _Walk, n: str, d: dict[str, Any]) -> _Alias | None:
     ref, = d["inputs"]
     inner = w.g.nodes[ref[0]]
-    pair = {"squeeze": "expand_dims", "expand_dims": "squeeze"}[d["op"]]
-    if (inner["op"] == pair
+    pair = expand_dims_p if d["op"] is squeeze_p else squeeze_p
+    if (inner["op"] is pair
             and tuple(inner["attrs"]["axis"]) == tuple(d["attrs"]["axis"])
             and w.spec(inner["inputs"][0]) == d["specs"][0]):
-        return _Alias(inner["inputs"][0], f"{d['op']}({pair}(x)) -> x")
+        return _Alias(inner["inputs"][0], f"{d['op'].name}({pair.name}(x)) -> x")
     return None
 
 
-_RULES: dict[str, Callable[[_Walk, str, dict[str, Any]], _Alias | _Rewrite | None]] = {
+_RULES: dict[OpDef, Callable[[_Walk, str, dict[str, Any]], _Alias | _Rewrite | None]] = {
     **dict.fromkeys(_IDENTITIES, _identity),
-    "negative": _involution,
-    "logical_not": _involution,
-    "transpose": _transpose,
-    "reshape": _reshape,
-    "cast": _cast,
-    "squeeze": _squeeze_expand,
-    "expand_dims": _squeeze_expand,
+    negative_p: _involution,
+    logical_not_p: _involution,
+    transpose_p: _transpose,
+    reshape_p: _reshape,
+    cast_p: _cast,
+    squeeze_p: _squeeze_expand,
+    expand_dims_p: _squeeze_expand,
 }
 
 
 # -- the pass ------------------------------------------------------------------------------------
-def algebraic_simplification(graph: Graph, keep: Iterable[Any] = (),
+def algebraic_simplification(graph: GraphIR, keep: Iterable[Any] = (),
                              actions: list[str] | None = None,
                              max_bytes: int = 1 << 20) -> bool:
     """Simplify ``graph`` in place with the exact rewrites listed in this module's docstring,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from graphexec.ops.fused import FusedProgram, Member
+from graphexec.fusion import FusedProgram, Member
 from graphexec.registry import Spec
 
 from ..helpers import rand

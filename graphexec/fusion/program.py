@@ -1,0 +1,465 @@
+"""Fused elementwise groups: the ``fused_elementwise`` op and the program it runs.
+
+The elementwise fusion pass (``graphexec.passes.fusion``) turns a group of elementwise nodes
+into one ``fused_elementwise`` node whose ``program`` attribute, a :class:`FusedProgram`, lists
+the original members.  The program runs in one of two ways (``config.set_fusion_backend``):
+
+- **numba** (CPU, the ``jit`` extra): one loop kernel per program, written by
+  ``graphexec.fusion.codegen`` from each member's own code (``OpDef.fusion``) and compiled and
+  cached by ``graphexec.fusion.jit``.  A group made mostly of transcendental ops
+  (``SIMD_RATIO``) runs as numpy's vectorised ufuncs instead once its inputs reach
+  ``SIMD_MIN_SIZE`` elements: numba calls scalar libm for them.
+- **numpy** (no numba, the ``"numpy"`` backend, or arrays of another module such as cupy):
+  the members run one by one with the ops' own kernels, in place (``out=``) on as few reused
+  buffers as possible.  Results are bit-identical to the unfused graph.
+
+Either way the result is laid out in memory as the unfused ops would leave it (numpy's ufuncs
+follow their operands' memory order, and a matmul or sum reading the result rounds by that
+order), and a run-time shape error is the one the unfused graph raises, naming the member.
+
+Exactness of the numba kernel against the unfused ops: add, subtract, multiply, divide,
+negative, abs, square, reciprocal, add_n, sqrt, rsqrt, the comparisons and logical ops, where,
+relu, maximum and minimum (NaN wins; on a tie of 0.0 and -0.0 the second operand, as in numpy),
+sign, cast and stop_gradient are bit-identical: they are IEEE operations with an explicit
+conversion of every member to its dtype. (A NaN result is NaN, but its sign may differ: IEEE
+754 leaves it open for arithmetic, and the compiler may swap operands or fold a negation into a
+constant, as numpy's own loops differ in it.) The transcendental ops (exp, expm1, log, log1p,
+sin, cos, tan, tanh, pow, sigmoid, erf: ``OpDef.fusion.transcendental``) call libm where numpy
+uses its own SIMD code: they stay within ``OpDef.fusion.ulp_for(dtype)`` ulp of numpy (4 ulp;
+erf and sigmoid in float32, which carry exp's difference through longer formulas, 8 ulp), as the
+tests measure. A float to integer cast of
+NaN, an infinity or an out-of-range value is undefined in numpy (it warns) and may differ.
+Dtypes fused: bool, signed and unsigned ints, float32 and float64; floor_divide, mod and round
+are never fused, nor pow and reciprocal of integers.
+
+>>> import numpy as np, graphexec as gx
+>>> from graphexec.passes.fusion import elementwise_fusion
+>>> with gx.graph() as g:
+...     x = gx.placeholder((2, 2), "float32", name="x")
+...     y = gx.nn.relu(x * 1.5 + 0.25)
+>>> elementwise_fusion(g, keep=[y])
+True
+>>> g.nx.nodes[y.name]["attrs"]["program"]
+<fused 3: multiply, add, relu>
+>>> g.run(y, {x: np.array([[1, -1], [2, 0]], "float32")})
+array([[1.75, 0.  ],
+       [3.25, 0.25]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any, NamedTuple, cast
+
+import numpy as np
+
+from .. import config
+from ..errors import DTypeError, GraphexecError, InvalidArgumentError, node_failed
+from ..fusable import DTYPES
+from ..ops.fused_nn import NO_GRADIENT
+from ..registry import REGISTRY, OpDef, Spec, broadcast_shapes, refuse_vjp, register
+from . import jit
+from .codegen import PARALLEL_MIN_SIZE, kernel_source
+
+__all__ = ["FusedProgram", "Member", "fusible", "fused_elementwise_p", "PARALLEL_MIN_SIZE",
+           "SIMD_MIN_SIZE", "SIMD_RATIO"]
+
+#: with numba, a group with transcendental members runs as numpy's (SIMD) ufuncs in place when
+#: its largest input has ``SIMD_MIN_SIZE`` elements or more and it has fewer than ``SIMD_RATIO``
+#: other members per transcendental one
+SIMD_MIN_SIZE = 1 << 14
+SIMD_RATIO = 8
+
+Operand = tuple[str, int]  # ("input", i) | ("member", j) | ("literal", k)
+
+
+class Member(NamedTuple):
+    """One node of a fused group: its original ``name``, ``op``, operands (``("input", i)``,
+    ``("member", j)`` for an earlier member, ``("literal", k)``), output ``spec``, small
+    ``attrs`` as sorted ``(key, value)`` pairs (cast's dtype) and the user's ``loc``.
+
+    >>> import numpy as np
+    >>> from graphexec.fusion import Member
+    >>> from graphexec.registry import Spec
+    >>> Member("neg", "negative", (("input", 0),), Spec((3,), np.dtype("float32")))
+    Member(name='neg', op='negative', operands=(('input', 0),), spec=f32[3], attrs=(), loc='')
+    """
+
+    name: str
+    op: Any  # the OpDef (a name is looked up when the program is made)
+    operands: tuple[Operand, ...]
+    spec: Spec
+    attrs: tuple[tuple[str, Any], ...] = ()
+    loc: str = ""
+
+
+@lru_cache(maxsize=4096)
+def _loop_dtypes(op: OpDef, dtypes: tuple[np.dtype, ...], out: np.dtype,
+                 attrs: tuple[tuple[str, Any], ...]) -> tuple[np.dtype, ...] | None:
+    """The dtypes the operands of ``op`` are converted to before it computes (numpy's loop),
+    or None if the op, its dtypes or its attributes are not fused."""
+    if op.fusion is None or out not in DTYPES or not all(d in DTYPES for d in dtypes):
+        return None
+    return op.fusion.loop(dtypes, out, attrs)
+
+
+def fusible(op: Any, dtypes: Sequence[Any], out: Any, attrs: dict[str, Any] | None = None
+            ) -> bool:
+    """Whether a node of ``op`` with operands of ``dtypes`` and output dtype ``out`` (and
+    ``attrs``) may be a member of a fused group.
+
+    >>> from graphexec.fusion import fusible
+    >>> fusible("add", ["float32", "float32"], "float32"), fusible("mod", ["int32"] * 2, "int32")
+    (True, False)
+    >>> fusible("pow", ["int64", "int64"], "int64"), fusible("cast", ["float64"], "int8",
+    ...                                                      {"dtype": "int8"})
+    (False, True)
+    """
+    if isinstance(op, str):
+        op = REGISTRY.get(op)
+        if op is None:
+            return False
+    items = tuple(sorted((attrs or {}).items()))
+    try:
+        key = tuple(np.dtype(d) for d in dtypes)
+        hash(items)
+    except TypeError:
+        return False
+    return _loop_dtypes(op, key, np.dtype(out), items) is not None
+
+
+def _literal_key(v: np.ndarray) -> tuple[Any, ...]:
+    return (v.dtype.str, v.shape, v.tobytes())
+
+
+class FusedProgram:
+    """An immutable fused group: external ``inputs`` (their specs: dtype and rank count), the
+    ``members`` in evaluation order, size-1 ``literals`` (typed: a float32 literal stays
+    float32) and ``output``, the index of the member whose value the group returns (the
+    last).  Equal programs compute the same function: equality and hash ignore names, source
+    locations and static dims, so CSE may merge two fused nodes of equal programs.
+
+    Calling it as ``program(xp, *arrays, out=None)`` runs it (``fused_elementwise`` does).
+
+    >>> import numpy as np
+    >>> from graphexec.fusion import FusedProgram, Member
+    >>> from graphexec.registry import Spec
+    >>> f32 = Spec((None,), np.dtype("float32"))
+    >>> p = FusedProgram([f32], [Member("m", "multiply", (("input", 0), ("literal", 0)), f32),
+    ...                          Member("e", "exp", (("member", 0),), f32)],
+    ...                  literals=[np.float32(0.5)])
+    >>> p, p.output, [m.op.name for m in p.members]
+    (<fused 2: multiply, exp>, 1, ['multiply', 'exp'])
+    >>> p(np, np.array([0.0, 2.0], "float32"))
+    array([1.       , 2.7182817], dtype=float32)
+    """
+
+    #: equality and hash are by structure: CSE may key nodes by the program itself
+    structural_eq = True
+
+    def __init__(self, inputs: Sequence[Spec], members: Sequence[Member],
+                 literals: Sequence[Any] = ()) -> None:
+        self.inputs: tuple[Spec, ...] = tuple(inputs)
+        self.members: tuple[Member, ...] = tuple(
+            m._replace(op=REGISTRY[m.op]) if isinstance(m.op, str) else m for m in members)
+        lits = []
+        for v in literals:
+            a = np.array(v)  # a copy: the program owns its literals
+            if a.size != 1 or a.dtype not in DTYPES:
+                raise InvalidArgumentError(f"a literal must be one number of a fused dtype, "
+                                           f"got {a.dtype} of shape {a.shape}")
+            a.flags.writeable = False
+            lits.append(a)
+        self.literals: tuple[np.ndarray, ...] = tuple(lits)
+        if not self.inputs or not self.members:
+            raise InvalidArgumentError("a fused program needs at least one input and member")
+        self._loops = [self._check(j, m) for j, m in enumerate(self.members)]
+        n_trans = sum(m.op.fusion.transcendental for m in self.members)
+        # NOTE: numba calls scalar libm for exp/tanh/..., numpy its SIMD loops (about 7x faster
+        # for float32 tanh): on large outputs a group dominated by such ops runs faster as
+        # in-place ufuncs, while plain arithmetic gains most from the single loop
+        self._prefer_ufuncs = n_trans * SIMD_RATIO > len(self.members) - n_trans
+        self.output = len(self.members) - 1
+        self.spec: Spec = self.members[-1].spec
+        self._ndim = len(self.spec.shape)
+        self._dtype = self.spec.dtype
+        if any(len(s.shape) > self._ndim for s in self.inputs):
+            raise InvalidArgumentError("an input has more dims than the output")
+        self._kernels: dict[tuple[bool, bool, tuple[bool, ...]], Callable[..., Any]] = {}
+        self._generation = -1
+        self._key_cache: tuple[Any, ...] | None = None
+        self._frees: list[list[int]] | None = None  # the numpy path's plan, made on first use
+        self._xp_literals: dict[str, tuple[Any, ...]] = {"numpy": self.literals}
+
+    def _check(self, j: int, m: Member) -> tuple[np.dtype, ...]:
+        where = f"fused member {j} ({m.name}: {getattr(m.op, 'name', m.op)})"
+        dtypes = []
+        for kind, i in m.operands:
+            if kind == "input" and 0 <= i < len(self.inputs):
+                dtypes.append(self.inputs[i].dtype)
+            elif kind == "member" and 0 <= i < j:
+                dtypes.append(self.members[i].spec.dtype)
+            elif kind == "literal" and 0 <= i < len(self.literals):
+                dtypes.append(self.literals[i].dtype)
+            else:
+                raise InvalidArgumentError(f"{where}: bad operand {(kind, i)}")
+        if not isinstance(m.op, OpDef):
+            raise InvalidArgumentError(f"{where}: not an op")
+        loop = _loop_dtypes(m.op, tuple(dtypes), m.spec.dtype, tuple(m.attrs))
+        if loop is None:
+            raise DTypeError(f"{where}: not fusible with operands of "
+                             f"{', '.join(map(str, dtypes))} giving {m.spec.dtype}")
+        return loop
+
+    # -- identity --------------------------------------------------------------------------
+    @property
+    def _key(self) -> tuple[Any, ...]:
+        if self._key_cache is None:
+            self._key_cache = (
+                tuple((s.dtype.str, len(s.shape)) for s in self.inputs),
+                tuple(_literal_key(v) for v in self.literals),
+                tuple((m.op.name, m.operands, m.spec.dtype.str, len(m.spec.shape),
+                       tuple((k, np.dtype(v).str) for k, v in m.attrs)) for m in self.members),
+            )
+        return self._key_cache
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FusedProgram) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        return f"<fused {len(self.members)}: {', '.join(m.op.name for m in self.members)}>"
+
+    # -- running ---------------------------------------------------------------------------
+    def __call__(self, xp: Any, *inputs: Any, out: Any = None) -> Any:
+        if (xp is np and config.fusion_backend() == "numba"
+                and not (self._prefer_ufuncs and inputs
+                         and max(a.size for a in inputs) >= SIMD_MIN_SIZE)):
+            return self._run_numba(inputs, out)
+        return self._run_numpy(xp, inputs, out)
+
+    def out_shape(self, shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+        """The output shape for inputs of ``shapes``: numpy broadcasting, then leading 1s up
+        to the output's rank (a literal of shape ``(1, 1)`` adds rank, not size).
+
+        >>> import numpy as np
+        >>> from graphexec.fusion import FusedProgram, Member
+        >>> from graphexec.registry import Spec
+        >>> p = FusedProgram([Spec((3,), np.dtype("int32"))],
+        ...                  [Member("n", "negative", (("input", 0),),
+        ...                          Spec((1, 3), np.dtype("int32")))])
+        >>> p.out_shape([(3,)])
+        (1, 3)
+        """
+        shape = shapes[0]
+        for s in shapes:
+            if s != shape:
+                shape = np.broadcast_shapes(*shapes)
+                break
+        if len(shape) < self._ndim:
+            shape = (1,) * (self._ndim - len(shape)) + tuple(shape)
+        return tuple(shape)
+
+    def _run_numba(self, inputs: Sequence[Any], out: Any) -> Any:
+        shape = inputs[0].shape
+        same = len(shape) == self._ndim
+        contiguous = True
+        for a in inputs:
+            if a.shape != shape:
+                same = False
+            if not a.flags.c_contiguous:
+                contiguous = False
+        scalars: tuple[bool, ...] = ()
+        if not same:
+            try:
+                shape = self.out_shape([a.shape for a in inputs])
+            except ValueError:  # raise what the unfused graph raises
+                return self._run_unfused(np, inputs, out)
+            # NOTE: one-element inputs (a learning rate, a scale) are read once, before the
+            # loop, so the others may still be walked by their flat index
+            scalars = tuple(a.size == 1 and a.shape != shape for a in inputs)
+            same = all(s or a.shape == shape for a, s in zip(inputs, scalars, strict=True))
+            if not any(scalars):
+                scalars = ()
+        target = out
+        if out is None:
+            out = target = (np.empty(shape, self._dtype) if contiguous
+                            else self._empty_as_numpy(inputs, shape))
+        else:
+            if out.shape != shape or out.dtype != self._dtype:
+                raise InvalidArgumentError(f"fused_elementwise: out is {out.dtype} of shape "
+                                           f"{out.shape}, the result {self._dtype} of {shape}")
+            for a in inputs:  # another view of out's memory would be read after a write
+                if a is not out and np.may_share_memory(a, out):
+                    target = np.empty(shape, self._dtype)
+                    break
+        size = target.size
+        if size == 0:
+            return out
+        flat = same and contiguous and target.flags.c_contiguous
+        if not flat:
+            scalars = ()
+        elif scalars:
+            inputs = [a.reshape(1) if s else a for a, s in zip(inputs, scalars, strict=True)]
+        key = (flat, size >= PARALLEL_MIN_SIZE, scalars)
+        if self._generation != jit.generation():
+            self._kernels.clear()
+            self._generation = jit.generation()
+        fn = self._kernels.get(key)
+        if fn is None:
+            fn = self._kernels[key] = jit.compile_kernel(kernel_source(self, *key))
+        fn(target, *inputs)
+        if target is not out:
+            np.copyto(out, target)
+        return out
+
+    def _empty_as_numpy(self, inputs: Sequence[Any], shape: tuple[int, ...]) -> Any:
+        """An output laid out in memory as the unfused ops would leave it: numpy's ufuncs
+        follow their operands' memory order, and what reads the result next (a matmul, a
+        sum) may round differently in another order.  The order is found by running the
+        unfused ops on slices of at most 2 along each axis of the inputs."""
+        probes = [a[(slice(0, 2),) * a.ndim] for a in inputs]
+        with np.errstate(all="ignore"):
+            strides = self._run_unfused(np, probes, None).strides
+        perm = sorted(range(len(shape)), key=lambda d: -strides[d])  # ties: C order
+        buf = np.empty([shape[d] for d in perm], self._dtype)
+        return buf.transpose(np.argsort(perm))
+
+    # -- the numpy path --------------------------------------------------------------------
+    def _plan_numpy(self) -> None:
+        n = len(self.members)
+        last_input = [-1] * len(self.inputs)
+        last_member = [-1] * n
+        for j, m in enumerate(self.members):
+            for kind, i in m.operands:
+                if kind == "input":
+                    last_input[i] = j
+                elif kind == "member":
+                    last_member[i] = j
+        self._last_input = last_input
+        frees: list[list[int]] = [[] for _ in range(n)]  # members dying at each step
+        for i, j in enumerate(last_member):
+            if j >= 0:
+                frees[j].append(i)
+        # members whose kernel takes ``out=`` can run in place in a dying operand's buffer;
+        # the others run their kernel, then a copy
+        ufuncs = [m.op.out_arg for m in self.members]
+        # NOTE: built in locals and published whole, ``_frees`` last: threads running the
+        # program for the first time at once never see half a plan
+        self._ufuncs = ufuncs
+        self._frees = frees
+
+    def _run_unfused(self, xp: Any, inputs: Sequence[Any], out: Any) -> Any:
+        """The members' own kernels one by one, as the unfused graph runs them: the same
+        values, and results laid out in memory as numpy lays them out."""
+        lits = self._literals(xp)
+        vals: list[Any] = []
+        for m in self.members:
+            args = [inputs[i] if kind == "input" else vals[i] if kind == "member" else lits[i]
+                    for kind, i in m.operands]
+            try:
+                vals.append(xp.asarray(m.op.kernel(xp, *args, **dict(m.attrs))))
+            except GraphexecError:
+                raise
+            except Exception as e:  # worded as the executor words a failing node
+                raise node_failed(m.name, m.loc, e) from e
+        result = vals[-1]
+        if out is None:
+            # NOTE: the op's result is always a fresh array (the memory planner counts on it),
+            # but a member such as stop_gradient hands back its input itself
+            share = getattr(xp, "may_share_memory", None)
+            if any(result is a or (share(result, a) if share else result.base is not None)
+                   for a in inputs):
+                result = xp.copy(result, order="K")
+            return result
+        xp.copyto(out, result)
+        return out
+
+    def _literals(self, xp: Any) -> tuple[Any, ...]:
+        lits = self._xp_literals.get(xp.__name__)
+        if lits is None:
+            lits = self._xp_literals[xp.__name__] = tuple(xp.asarray(v) for v in self.literals)
+        return lits
+
+    def _run_numpy(self, xp: Any, inputs: Sequence[Any], out: Any) -> Any:
+        for a in inputs:
+            if not a.flags.c_contiguous:  # results follow the inputs' memory order
+                return self._run_unfused(xp, inputs, out)
+        if self._frees is None:
+            self._plan_numpy()
+        frees = cast("list[list[int]]", self._frees)
+        lits = self._literals(xp)
+        try:
+            shape = self.out_shape([a.shape for a in inputs])
+        except ValueError:
+            return self._run_unfused(xp, inputs, out)
+        last = len(self.members) - 1
+        out_from = -1  # the step from which ``out`` may hold intermediates
+        if out is None:
+            out = xp.empty(shape, self._dtype)
+        else:
+            share = getattr(xp, "may_share_memory", None)
+            for i, a in enumerate(inputs):
+                if a is out:
+                    out_from = max(out_from, self._last_input[i])
+                elif share is None or share(a, out):
+                    out_from = last  # only the final step writes it
+        pool: dict[tuple[Any, ...], list[Any]] = {}
+        if out_from < 0:
+            pool[(out.shape, out.dtype)] = [out]
+        vals: list[Any] = [None] * len(self.members)
+        for j, m in enumerate(self.members):
+            args = [inputs[i] if kind == "input" else vals[i] if kind == "member" else lits[i]
+                    for kind, i in m.operands]
+            uf = self._ufuncs[j]
+            if j == out_from and uf:
+                pool.setdefault((out.shape, out.dtype), []).append(out)
+            if uf:  # a kernel writing into ``out`` may write into a dying operand: free them
+                for i in frees[j]:
+                    pool.setdefault((vals[i].shape, vals[i].dtype), []).append(vals[i])
+            if j == last:
+                target = out
+            else:
+                s = args[0].shape
+                for a in args:
+                    if a.shape != s:
+                        s = np.broadcast_shapes(*[a.shape for a in args])
+                        break
+                bucket = pool.get((tuple(s), m.spec.dtype))
+                target = bucket.pop() if bucket else xp.empty(s, m.spec.dtype)
+            if uf:
+                m.op.kernel(xp, *args, out=target)
+            else:
+                xp.copyto(target, m.op.kernel(xp, *args, **dict(m.attrs)))
+            vals[j] = target
+            if not uf:
+                for i in frees[j]:
+                    pool.setdefault((vals[i].shape, vals[i].dtype), []).append(vals[i])
+            if j == out_from and not uf and j != last:
+                pool.setdefault((out.shape, out.dtype), []).append(out)
+        return out
+
+
+# -- the op --------------------------------------------------------------------------------------
+def _fused_infer(*specs: Spec, program: FusedProgram) -> Spec:
+    if len(specs) != len(program.inputs):
+        raise InvalidArgumentError(f"{program!r} takes {len(program.inputs)} inputs, "
+                                   f"got {len(specs)}")
+    for i, (s, want) in enumerate(zip(specs, program.inputs, strict=True)):
+        if s.dtype != want.dtype or len(s.shape) != len(want.shape):
+            raise DTypeError(f"input {i} is {s!r}; {program!r} takes {want!r}")
+    shape = broadcast_shapes(*[s.shape for s in specs])
+    nd = len(program.spec.shape)
+    return Spec((1,) * (nd - len(shape)) + tuple(shape), program.spec.dtype)
+
+
+@register("fused_elementwise", infer=_fused_infer, kind="elementwise",
+          out_arg=True)
+def fused_elementwise_p(xp, *inputs, program, out=None):
+    return program(xp, *inputs, out=out)
+
+
+refuse_vjp(fused_elementwise_p, NO_GRADIENT)

@@ -1,0 +1,269 @@
+"""The runnable graph: ``gx.graph()`` builds a ``Graph``, which adds to the IR (``graphexec.ir``)
+what running needs — ``run``, ``compile``, the feed checks and the plan caches (as torch.fx's
+``GraphModule`` adds running to its ``Graph``) — plus ``gx.placeholder``,
+``gx.control_dependencies`` and ``gx.group``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import config, tree
+from .compiler import CompiledGraph
+from .context import _GRAPH
+from .errors import FeedError, GraphError, user_location
+from .executor import Plan, lower
+from .ir import GraphIR, Ref, is_ref
+from .ops.state import no_op_p, placeholder_p
+from .registry import Spec, fmt_shape, shapes_match
+from .tensor import SymbolicTensor, Tensor, as_tensor, convert
+
+__all__ = ["Graph", "graph", "placeholder", "control_dependencies", "group"]
+
+
+class Graph(GraphIR):
+    """A static dataflow graph built inside ``with gx.graph() as g:``, that runs.
+
+    >>> import numpy as np, graphexec as gx
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((None, 3), "float32", name="x")
+    ...     y = gx.sum(x * x, axis=1)
+    >>> print(g)  # doctest: +ELLIPSIS
+    graph g... (3 nodes)
+      x: f32[?,3] = placeholder() ...
+      multiply: f32[?,3] = multiply(x, x) ...
+      sum: f32[?] = sum[axis=(1,), keepdims=False](multiply) ...
+    >>> g.run(y, feeds={x: np.ones((2, 3), "float32")})
+    array([3., 3.], dtype=float32)
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self._plans: dict[Any, Plan] = {}
+        self._compiled: dict[Any, CompiledGraph] = {}
+
+    def run(self, fetches: Any, feeds: Mapping[Any, Any] | None = None, *,
+            backend: str = "numpy", optimize: int | None = None) -> Any:
+        """Run the graph: compute ``fetches`` (a tensor, a list/tuple or a dict of tensors).
+
+        ``feeds`` maps placeholders (tensors or their names) to values; they are checked
+        against the placeholders' shapes and dtypes before any kernel runs.  Fetched values
+        of constants and variables are read-only: copy them to change them.
+
+        ``optimize`` (0–3, default ``gx.config.default_level()``, initially 1) is the
+        optimization level (see ``gx.optimize``): the part of the graph the fetches need is
+        copied, optimized and lowered once per set of fetches, and cached; the graph itself
+        is left as built.  Level 0 runs the nodes as built.
+
+        >>> import graphexec as gx
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((2,), "float64", name="x")
+        ...     y = x * 2.0
+        >>> g.run(y, {x: [1.0, 2.0]})
+        array([2., 4.])
+        >>> g.run({"y": y, "x": x}, feeds={"x": [3.0, 4.0]})
+        {'y': array([6., 8.]), 'x': array([3., 4.])}
+        """
+        if isinstance(fetches, Tensor) and fetches._graph is self:  # the common case, fast
+            refs: tuple[Ref, ...] = ((fetches._node, fetches._index),)
+            treedef = None
+        else:
+            flat, treedef = tree.flatten(fetches, is_leaf=is_ref)
+            refs = tuple(self._fetch_ref(t) for t in flat)
+        level = config.default_level() if optimize is None else optimize
+        plan = self._plans.get((refs, backend, level))
+        if plan is None or plan.version != self.version:
+            plan = self._lower(refs, backend, level)
+        values = plan.run(self._check_feeds(plan, feeds))
+        return values[0] if treedef is None else treedef.unflatten(values)
+
+    def _lower(self, refs: tuple[Ref, ...], backend: str, optimize: int) -> Plan:
+        level = config.check_level(optimize, "run")
+        if len(self._plans) > 64:
+            self._plans.clear()
+            self._compiled.clear()
+        if level == 0:
+            plan = lower(self, refs, backend, plan_memory=self.plan_memory)
+        else:
+            plan = self.compile(list(refs), optimize=level, backend=backend).plan
+        self._plans[(refs, backend, level)] = plan
+        return plan
+
+    def compile(self, fetches: Any, *, optimize: int | None = None,
+                backend: str = "numpy") -> CompiledGraph:
+        """An optimized, lowered copy of the part of the graph ``fetches`` need: a
+        ``CompiledGraph`` to call with feeds, with the optimized ``graph``, the optimizer's
+        ``report`` and the lowered ``plan`` (``plan.source`` is the generated code).  Cached
+        per fetches, level and backend until the graph changes.
+
+        >>> import numpy as np, graphexec as gx
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((2,), "float64", name="x")
+        ...     y = gx.exp(x) * 1.0 + gx.exp(x)
+        >>> f = g.compile(y, optimize=1)
+        >>> print(f.graph)  # doctest: +ELLIPSIS
+        graph g...@O1 (3 nodes)
+          x: f64[2] = placeholder() ...
+          exp: f64[2] = exp(x) ...
+          add: f64[2] = add(exp, exp) ...
+        >>> f({x: [0.0, 0.0]})
+        array([2., 2.])
+        """
+        level = config.check_level(optimize, "compile")
+        flat, treedef = tree.flatten(fetches, is_leaf=is_ref)
+        key = (tuple(self._fetch_ref(t) for t in flat), backend, level, treedef)
+        hit = self._compiled.get(key)
+        if hit is None or hit.version != self.version:
+            hit = self._compiled[key] = CompiledGraph(self, fetches, level, backend)
+        return hit
+
+    def _check_feeds(self, plan: Plan, feeds: Mapping[Any, Any] | None) -> dict[str, Any]:
+        checked: dict[str, Any] = {}
+        for key, value in (feeds or {}).items():
+            if key.__class__ is SymbolicTensor and key._graph is self:
+                node = key._node
+            else:
+                node = self._feed_node(key)
+            want = plan.feed_checks.get(node)
+            # NOTE: the fast path: an ndarray of exactly the placeholder's dtype and shape
+            if (want is not None and value.__class__ is np.ndarray and value.dtype == want[0]
+                    and (value.shape == want[1] if want[1] is not None
+                         else shapes_match(value.shape, want[2]))):
+                checked[node] = value
+                continue
+            d = self.nx.nodes[node]
+            if d["op"] is not placeholder_p:
+                raise FeedError(f"run: can only feed placeholders; {node!r} is a "
+                                f"{d['op'].name} node")
+            checked[node] = _check_feed(node, d["specs"][0], value, d["loc"])
+        if len(checked) < len(plan.placeholders):
+            missing = [n for n in plan.placeholders if n not in checked]
+            if missing:
+                specs = ", ".join(f"{n}: {self.nx.nodes[n]['specs'][0]!r}" for n in missing)
+                raise FeedError(f"run: no feed for placeholder(s) {specs} needed by the fetches")
+        return checked
+
+    def _feed_node(self, key: Any) -> str:
+        node = key if isinstance(key, str) else None
+        if isinstance(key, Tensor):
+            if key._graph is not self:
+                raise FeedError(f"run: feed key {key!r} is not a tensor of graph {self.name}")
+            node = key._node
+        if node is None or node not in self.nx:
+            raise FeedError(f"run: feed key {key!r} names no node of graph {self.name}")
+        return node
+
+
+
+def _check_feed(node: str, spec: Spec, value: Any, loc: str) -> Any:
+    if hasattr(value, "__cuda_array_interface__") and value.dtype == spec.dtype:
+        arr = value  # a device array: checked, not moved
+    else:
+        arr = convert(value, spec.dtype, f"run: feed for placeholder {node!r} ({spec!r}, {loc})",
+                      FeedError)
+    if not shapes_match(spec.shape, arr.shape):
+        raise FeedError(f"run: feed for placeholder {node!r} has shape {fmt_shape(arr.shape)}; "
+                        f"the placeholder ({loc}) takes {fmt_shape(spec.shape)}")
+    return arr
+
+
+
+
+def placeholder(shape: Sequence[int | None], dtype: Any = "float32",
+                name: str | None = None) -> Tensor:
+    """A graph input to feed at ``run`` time; ``None`` dims take any size.
+
+    >>> import graphexec as gx
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((None, 3), "float32", name="x")
+    >>> x
+    <Tensor 'x' shape=(None, 3) dtype=float32 graph=...>
+    """
+    g = _GRAPH.get()
+    if g is None:
+        raise GraphError(f"placeholder {name or ''!r} outside a graph block: use it inside "
+                         f"`with gx.graph() as g:` — at {user_location()}")
+    return g.placeholder(shape, dtype, name)
+
+
+@contextlib.contextmanager
+def graph(g: Graph | None = None, name: str | None = None) -> Iterator[Graph]:
+    """Record the ops of the block into a static graph instead of running them.
+
+    Pass an existing graph to add more nodes to it.
+
+    >>> import numpy as np, graphexec as gx
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((None, 2), "float32", name="x")
+    ...     y = x * 2.0 + 1.0
+    >>> y.shape
+    (None, 2)
+    >>> g.run(y, feeds={x: np.ones((1, 2), "float32")})
+    array([[3., 3.]], dtype=float32)
+    """
+    g = Graph(name=name) if g is None else g
+    token = _GRAPH.set(g)
+    try:
+        yield g
+    finally:
+        _GRAPH.reset(token)
+
+
+@contextlib.contextmanager
+def control_dependencies(control_inputs: Any) -> Iterator[None]:
+    """Every node built in the block runs after ``control_inputs`` (tensors of the graph being
+    built, or a list of them), though it reads none of their values — TF's
+    ``tf.control_dependencies``.  Eagerly ops run in program order anyway: the block does
+    nothing.
+
+    >>> import graphexec as gx
+    >>> v = gx.Variable(1.0, name="v")
+    >>> with gx.graph() as g:
+    ...     update = v.assign(5.0)
+    ...     with gx.control_dependencies([update]):
+    ...         y = gx.constant(2.0) * 3.0
+    >>> g.run(y), v.numpy()
+    (array(6.), array(5.))
+    """
+    g = _GRAPH.get()
+    if g is None:
+        yield
+        return
+    nodes = tuple(dict.fromkeys(_control_node(g, t) for t in tree.leaves(control_inputs)))
+    g._control_stack.append(nodes)
+    try:
+        yield
+    finally:
+        g._control_stack.pop()
+
+
+def group(*inputs: Any, name: str | None = None) -> Tensor:
+    """One op that runs all of ``inputs`` (tensors, or lists of them) and gives no value —
+    TF's ``tf.group``; in eager mode they have run already and ``group`` gives an empty tensor.
+
+    >>> import graphexec as gx
+    >>> a, b = gx.Variable(0.0, name="a"), gx.Variable(0.0, name="b")
+    >>> with gx.graph() as g:
+    ...     step = gx.group(a.assign(1.0), b.assign(2.0))
+    >>> g.run(step).shape, a.numpy(), b.numpy()
+    ((0,), array(1.), array(2.))
+    """
+    g = _GRAPH.get()
+    if g is None:
+        return as_tensor(np.zeros(0, np.float32))
+    ctrl = tuple(dict.fromkeys(_control_node(g, t) for t in tree.leaves(list(inputs))))
+    spec = Spec((0,), np.dtype(np.float32))
+    node = g.add_node(no_op_p, (), {}, (spec,), user_location(), name=name or "group",
+                      control=ctrl)
+    return g._tensors(node, (spec,), False)
+
+
+def _control_node(g: GraphIR, t: Any) -> str:
+    if not isinstance(t, Tensor) or t._graph is not g:
+        raise GraphError(f"control_dependencies: {t!r} is not a tensor of graph {g.name} being "
+                         f"built — at {user_location()}")
+    return t._node

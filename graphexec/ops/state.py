@@ -1,0 +1,212 @@
+"""State and source ops: ``Variable``, constants, placeholders, variable reads and assignments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..context import _GRAPH, scope_prefix
+from ..errors import DTypeError, GraphError, ShapeError, user_location
+from ..registry import Spec, register, shapes_match
+from ..tensor import Tensor, _frozen, apply, as_tensor, convert, to_numpy
+
+__all__ = ["Variable", "static_value", "constant_p", "placeholder_p", "read_variable_p",
+           "assign_p", "no_op_p"]
+
+
+def _no_inputs(*specs, **attrs):
+    raise AssertionError("source ops are never inferred through apply")
+
+
+@register("constant", infer=_no_inputs, kind="source", arity=0)
+def constant_p(xp, value):
+    return xp.asarray(value)
+
+
+@register("placeholder", infer=_no_inputs, kind="source", arity=0)
+def placeholder_p(xp, shape, dtype):
+    raise RuntimeError("a placeholder is fed, never executed")
+
+
+@register("read_variable", infer=_no_inputs, kind="source", pure=False, arity=0)
+def read_variable_p(xp, var):
+    return xp.asarray(var._value)
+
+
+@register("no_op", infer=_no_inputs, kind="source", pure=False, arity=0)
+def no_op_p(xp):
+    """What ``gx.group`` runs: nothing, after its control inputs; an empty float32 tensor."""
+    return xp.zeros(0, xp.float32)
+
+
+def _assign_infer(value: Spec, var: Variable) -> Spec:
+    if value.dtype != var.dtype:
+        raise DTypeError(f"value dtype {value.dtype} differs from variable {var.var_name}'s "
+                         f"{var.dtype}")
+    if not shapes_match(value.shape, var.shape):
+        raise ShapeError(f"value shape {value.shape} differs from variable {var.var_name}'s "
+                         f"{var.shape}")
+    return Spec(tuple(var.shape), var.dtype)
+
+
+@register("assign", infer=_assign_infer, pure=False, arity=1)
+def assign_p(xp, value, var):
+    # NOTE: variables live on the host as read-only arrays, so a fetched read cannot change
+    # one.  A writable array that owns its memory is a fresh kernel result (feeds, constants
+    # and variable reads reach kernels as read-only views): it is taken over without a copy.
+    host = to_numpy(value)
+    if type(host) is np.ndarray and host.flags.writeable and host.base is None:
+        stored = host
+    else:
+        stored = np.array(host)  # also turns a 0-d kernel result into an array
+    stored.flags.writeable = False
+    var._value = stored
+    return value
+
+
+class Variable(Tensor):
+    """A mutable tensor that keeps its value across steps and graph runs.
+
+    >>> import graphexec as gx
+    >>> v = gx.Variable([1.0, 2.0], name="v")
+    >>> v.assign_add([1.0, 1.0]).numpy()
+    array([2., 3.])
+    """
+
+    __slots__ = ("trainable", "var_name")
+    _count = 0
+
+    def __init__(self, initial_value: Any, dtype: Any = None, name: str | None = None,
+                 trainable: bool = True) -> None:
+        if isinstance(initial_value, Tensor) and initial_value._graph is not None:
+            raise GraphError(
+                "Variable needs a concrete initial value, got symbolic tensor "
+                f"{initial_value.name!r}; create it in eager mode (gx.eager())"
+            )
+        # NOTE: a private, read-only copy: fetched reads of it cannot change it behind its back
+        value = _frozen(np.array(to_numpy(initial_value), dtype=dtype))
+        super().__init__(value)
+        Variable._count += 1
+        # NOTE: like tf.Variable, the name carries the enclosing name scopes (dense/kernel)
+        self.var_name = scope_prefix() + (name or f"Variable_{Variable._count}")
+        self.trainable = trainable
+
+    @property
+    def name(self) -> str:
+        """The variable's name, prefixed by the name scopes it was created in.
+
+        >>> import graphexec as gx
+        >>> with gx.name_scope("dense"):
+        ...     v = gx.Variable(0.0, name="bias")
+        >>> v.name
+        'dense/bias'
+        """
+        return self.var_name
+
+    def numpy(self) -> np.ndarray:
+        """A copy of the current value (changing it does not change the variable).
+
+        >>> import graphexec as gx
+        >>> gx.Variable([1, 2], name="v").numpy()
+        array([1, 2])
+        """
+        return to_numpy(self._value).copy()
+
+    def value(self) -> Tensor:
+        """The current value: an eager snapshot, or a read node in graph mode.
+
+        >>> import graphexec as gx
+        >>> v = gx.Variable([1.0, 2.0], name="v")
+        >>> v.value()
+        Tensor([1., 2.], shape=(2,), dtype=float64)
+        >>> with gx.graph():
+        ...     print(v.value().name)
+        v
+        """
+        g = _GRAPH.get()
+        return Tensor(self._value) if g is None else g.read_variable(self)
+
+    def _checked(self, value: Any) -> Any:
+        if isinstance(value, Tensor) and value._graph is not None:
+            return value  # symbolic: the assign node's infer rule checks it
+        what = f"assign to {self.var_name}"
+        if isinstance(value, Tensor):
+            arr = value._value
+            # NOTE: a tensor's array is graphexec's own and never written to: share it
+            if (type(arr) is np.ndarray and arr.dtype == self.dtype and arr.base is None
+                    and arr.shape == self._value.shape):
+                arr.flags.writeable = False
+                return arr
+        arr = convert(value, self.dtype, what, DTypeError)
+        if arr.shape != self._value.shape:
+            raise ShapeError(f"{what}: shape {arr.shape} differs from the variable's "
+                             f"{self._value.shape} — at {user_location()}")
+        return _frozen(arr)
+
+    def assign(self, value: Any) -> Tensor:
+        """Set the value (eager: now, returns the variable; graph: an ``assign`` node that sets
+        it each time it runs).  The value keeps the variable's shape and dtype: data is
+        converted only where no information is lost.
+
+        >>> import graphexec as gx
+        >>> v = gx.Variable([0.0, 0.0], name="v")
+        >>> v.assign([1.0, 2.0]).numpy()
+        array([1., 2.])
+        >>> with gx.graph() as g:
+        ...     double = v.assign(v * 2.0)
+        >>> g.run(double), g.run(double), v.numpy()
+        (array([2., 4.]), array([4., 8.]), array([4., 8.]))
+        """
+        g = _GRAPH.get()
+        value = self._checked(value)
+        if g is None:
+            if isinstance(value, Tensor):
+                raise GraphError(f"assign to {self.var_name}: symbolic value {value.name!r} "
+                                 "used in eager mode")
+            self._value = value
+            return self
+        return apply(assign_p, as_tensor(value), var=self)
+
+    def assign_add(self, delta: Any) -> Tensor:
+        """``assign(value() + delta)``.
+
+        >>> import graphexec as gx
+        >>> gx.Variable([1.0, 2.0], name="v").assign_add(0.5).numpy()
+        array([1.5, 2.5])
+        """
+        return self.assign(self.value() + delta)
+
+    def assign_sub(self, delta: Any) -> Tensor:
+        """``assign(value() - delta)``.
+
+        >>> import graphexec as gx
+        >>> gx.Variable([1.0, 2.0], name="v").assign_sub([1.0, 1.0]).numpy()
+        array([0., 1.])
+        """
+        return self.assign(self.value() - delta)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="Variable(")
+        return f"Variable({body}, name={self.var_name!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def static_value(x: Any) -> np.ndarray | None:
+    """The value of ``x`` if it is known while the program is built, else ``None``: Python and
+    numpy data, eager tensors, and constant nodes of a graph (a Variable read inside a graph is
+    only known when the graph runs).
+
+    >>> import graphexec as gx
+    >>> from graphexec.ops.state import static_value
+    >>> with gx.graph():
+    ...     c = gx.constant([1.0, 2.0])
+    ...     x = gx.placeholder((2,), name="x")
+    ...     print(static_value(c), static_value(x))
+    [1. 2.] None
+    """
+    if not isinstance(x, Tensor):
+        return np.asarray(x)
+    if x._graph is None:
+        return None if isinstance(x, Variable) and _GRAPH.get() is not None else x.numpy()
+    d = x._graph.nx.nodes[x._node]
+    return d["attrs"]["value"] if d["op"] == "constant" else None
