@@ -20,8 +20,11 @@ demo: $(VENV)/.base
 	$(PY) examples/quickstart.py
 
 lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check graphexec tests examples benchmarks
+	$(VENV)/bin/ruff check graphexec tests examples benchmarks scripts
 	$(VENV)/bin/mypy graphexec
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/import_cycles.py
+	$(PY) scripts/sz.py
 
 test: lint
 	$(PY) -m pytest -n 2 -q

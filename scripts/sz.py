@@ -1,0 +1,54 @@
+"""The size of the core package, as tinygrad's sz.py counts it: lines of code per file (not
+blank, not comments, not docstrings), and a ceiling that ``make lint`` holds the total to.
+
+    python scripts/sz.py [--files]  # total and ceiling (and a table of files); exits 1 above it
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import pathlib
+import sys
+import tokenize
+
+#: the most lines of code graphexec/ may hold; raise it on purpose, in its own commit
+CEILING = 6800
+
+
+def code_lines(source: str) -> int:
+    """Lines holding code: comments, blank lines and docstrings do not count."""
+    doc_lines: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
+                body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            doc = body[0]
+            doc_lines.update(range(doc.lineno, (doc.end_lineno or doc.lineno) + 1))
+    lines: set[int] = set()
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
+                        tokenize.DEDENT, tokenize.ENDMARKER):
+            continue
+        lines.update(range(tok.start[0], tok.end[0] + 1))
+    return len(lines - doc_lines)
+
+
+def main() -> int:
+    root = pathlib.Path(__file__).resolve().parent.parent / "graphexec"
+    sizes = sorted(((code_lines(p.read_text()), str(p.relative_to(root.parent)))
+                    for p in root.rglob("*.py")), reverse=True)
+    if "--files" in sys.argv:
+        for n, name in sizes:
+            print(f"{n:6d}  {name}")
+    total = sum(n for n, _ in sizes)
+    print(f"{total:6d}  total lines of code in {len(sizes)} files (ceiling {CEILING})")
+    if total > CEILING:
+        print(f"graphexec/ has {total} lines of code, over the ceiling of {CEILING}: make it "
+              "smaller, or raise CEILING in scripts/sz.py on purpose")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
