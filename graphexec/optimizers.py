@@ -7,8 +7,9 @@ math runs in both modes:
 - inside ``gx.graph()`` it adds the update to the graph and returns the variables' ``assign``
   nodes, one per variable with a gradient.  Nothing changes until they run: the caller fetches
   them together, ``g.run(updates, feeds)``, and each run performs one step: the slot updates
-  and the step counter's update feed the variable updates through data dependencies, so
-  fetching the list runs every part of the step exactly once.
+  feed the variable updates through data dependencies, and each variable update has the step
+  counter's update as a control input (``gx.control_dependencies``), so fetching the list runs
+  every part of the step exactly once.
 
 Slots (``momentum``, ``velocity``) and the step counter ``iterations`` are non-trainable
 Variables: a variable's slots are created, with its dtype and shape, the first time the
@@ -123,16 +124,13 @@ class Optimizer:
         else:
             self._learning_rate = _hyper(type(self).__name__, "learning_rate", value, 0.0)
 
-    def _step_learning_rate(self, dtype: np.dtype, step: Tensor) -> Tensor:
-        """The learning rate as a 0-d tensor of ``dtype`` (a tensor rate is cast, as Keras
-        does), times ``step >= 1``.  That factor is always exactly 1; it makes each variable's
-        update depend on the step counter's, so fetching the variable updates counts the step
-        even where the update rule does not use the step number."""
-        one = cast(_m.greater_equal(step, 1), dtype)
+    def _step_learning_rate(self, dtype: np.dtype) -> Any:
+        """The learning rate: a tensor rate cast to ``dtype`` (as Keras does), a Python rate
+        as it is (weak-typed next to the variable's dtype)."""
         lr = self._learning_rate
         if isinstance(lr, Tensor):
-            return one * (lr if lr.dtype == dtype else cast(lr, dtype))
-        return one * lr
+            return lr if lr.dtype == dtype else cast(lr, dtype)
+        return lr
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (a tensor learning rate as it is).
@@ -249,8 +247,8 @@ class Optimizer:
         Eagerly the variables change now and the result is ``None``.  Inside a graph block
         nothing changes yet: the result is the list of the variables' ``assign`` nodes (one
         per variable with a gradient, in the order given), each of which runs that variable's
-        slot updates and the step counter's update first.  The caller fetches them together:
-        every ``g.run(updates, feeds)`` performs one step.
+        slot updates and (a control input) the step counter's update first.  The caller
+        fetches them together: every ``g.run(updates, feeds)`` performs one step.
 
         >>> import numpy as np, graphexec as gx
         >>> w = gx.Variable([1.0, -1.0], name="w")
@@ -292,9 +290,14 @@ class Optimizer:
                     grad = cast(grad, dtype)
                 lr = rates.get(dtype)
                 if lr is None:
-                    lr = rates[dtype] = self._step_learning_rate(dtype, step)
+                    lr = rates[dtype] = self._step_learning_rate(dtype)
                 updates.append(self._update_step(grad, var, var_slots, lr, step))
-        return None if current_graph() is None else updates
+        g = current_graph()
+        if g is None:
+            return None
+        for u in updates:  # NOTE: fetching any update runs the step counter's too
+            g.add_control(u._node, [step._node])
+        return updates
 
     def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Variable]]
                         ) -> list[Tensor] | None:
