@@ -41,7 +41,8 @@ import numpy as np
 from timing import median_time
 
 import graphexec as gx
-from graphexec.ops import fused
+from graphexec.fusion import jit_stats
+from graphexec.fusion import program as fused
 
 LEVELS = (0, 1, 2, 3)
 RESULTS: list[tuple[str, str, bool | None]] = []  # (target, measured, met) for the summary
@@ -447,7 +448,7 @@ def compile_once(case: Case, level: int) -> dict[str, Any]:
     compile, what the first run took beyond the second, the numba counters gained and the
     optimizer's report."""
     g, y, feeds = case.graph()
-    before = fused.jit_stats()
+    before = jit_stats()
     t0 = time.perf_counter()
     compiled = g.compile(y, optimize=level)
     t1 = time.perf_counter()
@@ -457,7 +458,7 @@ def compile_once(case: Case, level: int) -> dict[str, Any]:
     t3 = time.perf_counter()
     return {"seconds": compiled.seconds, "compile": t1 - t0,
             "optimize": sum(r.seconds for r in compiled.report.records),
-            "first_run": (t2 - t1) - (t3 - t2), "jit": stats_delta(before, fused.jit_stats()),
+            "first_run": (t2 - t1) - (t3 - t2), "jit": stats_delta(before, jit_stats()),
             "report": str(compiled.report)}
 
 
@@ -467,7 +468,7 @@ def worker(name: str) -> None:
     case = cases(quick=True)[name]
     first = compile_once(case, 3)
     again = compile_once(case, 3)
-    print(json.dumps({"first": first, "again": again, "stats": fused.jit_stats()}))
+    print(json.dumps({"first": first, "again": again, "stats": jit_stats()}))
 
 
 def run_worker(name: str, cache_dir: str) -> dict[str, Any]:

@@ -82,8 +82,8 @@ def main() -> None:
         ys = gx.placeholder((None,), "int64", name="y")
         loss = gx.losses.sparse_categorical_crossentropy(ys, model_fn(graph_vars, xs),
                                                          from_logits=True)
-        updates = opt_g.apply(gx.gradients(loss, graph_vars), graph_vars)
-    fetches = [loss, *updates]
+        step = opt_g.apply(gx.gradients(loss, graph_vars), graph_vars)
+    fetches = [loss, step]
     feeds = {xs: x, ys: y}
 
     # the three agree on the first step

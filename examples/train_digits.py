@@ -111,11 +111,11 @@ def train_graph(model: gx.nn.Sequential, x: np.ndarray, y: np.ndarray, *, epochs
         model(xb)  # builds the layers' variables (eagerly) on the first call
         variables = model.trainable_variables
         loss = loss_fn(model, xb, yb)
-        updates = opt.apply(gx.gradients(loss, variables), variables)
+        step = opt.apply(gx.gradients(loss, variables), variables)
     losses = []
     steps = list(batches(len(y), batch_size, epochs, seed))
     for idx in tqdm(steps, desc="graph", leave=False):
-        out = g.run([loss, *updates], {xb: x[idx], yb: y[idx]}, optimize=optimize)
+        out = g.run([loss, step], {xb: x[idx], yb: y[idx]}, optimize=optimize)
         losses.append(float(out[0]))
     return losses
 

@@ -54,17 +54,13 @@ class GraphIR:
     """A static dataflow graph: the data ``gx.graph()`` builds (``graphexec.graph.Graph`` adds
     running and compiling to it).
 
-    >>> import numpy as np, graphexec as gx
+    >>> import graphexec as gx
     >>> with gx.graph() as g:
     ...     x = gx.placeholder((None, 3), "float32", name="x")
-    ...     y = gx.sum(x * x, axis=1)
-    >>> print(g)  # doctest: +ELLIPSIS
-    graph g... (3 nodes)
-      x: f32[?,3] = placeholder() ...
-      multiply: f32[?,3] = multiply(x, x) ...
-      sum: f32[?] = sum[axis=(1,), keepdims=False](multiply) ...
-    >>> g.run(y, feeds={x: np.ones((2, 3), "float32")})
-    array([3., 3.], dtype=float32)
+    ...     y = x * x
+    >>> d = g.nx.nodes["multiply"]
+    >>> d["op"], d["inputs"], d["specs"], d["control"]
+    (<op multiply (elementwise)>, (('x', 0), ('x', 0)), (f32[?,3],), ())
     """
 
     def __init__(self, name: str | None = None) -> None:

@@ -4,12 +4,10 @@ Each optimizer writes its update once, with graphexec ops and ``Variable.assign`
 math runs in both modes:
 
 - eagerly, ``opt.apply(grads, variables)`` updates the variables now and returns ``None``;
-- inside ``gx.graph()`` it adds the update to the graph and returns the variables' ``assign``
-  nodes, one per variable with a gradient.  Nothing changes until they run: the caller fetches
-  them together, ``g.run(updates, feeds)``, and each run performs one step: the slot updates
-  feed the variable updates through data dependencies, and each variable update has the step
-  counter's update as a control input (``gx.control_dependencies``), so fetching the list runs
-  every part of the step exactly once.
+- inside ``gx.graph()`` it adds the update to the graph and returns one op (``gx.group``)
+  whose control inputs are every variable's ``assign`` and the step counter's: nothing changes
+  until it runs, and each ``g.run(step_op, feeds)`` performs one whole step exactly once (the
+  slot updates feed the variable updates through data dependencies).
 
 Slots (``momentum``, ``velocity``) and the step counter ``iterations`` are non-trainable
 Variables: a variable's slots are created, with its dtype and shape, the first time the
@@ -29,9 +27,9 @@ The same step as a graph, built once and run twice:
 
 >>> with gx.graph() as g:
 ...     loss = gx.sum(w * w)
-...     updates = opt.apply(gx.gradients(loss, [w]), [w])
->>> _ = g.run(updates)
->>> _ = g.run(updates)
+...     step = opt.apply(gx.gradients(loss, [w]), [w])
+>>> _ = g.run(step)
+>>> _ = g.run(step)
 >>> w.numpy().round(6), opt.iterations.numpy()
 (array([0.512, 1.024], dtype=float32), array(3))
 """
@@ -46,6 +44,7 @@ import numpy as np
 
 from .context import current_graph, eager, name_scope
 from .errors import DTypeError, GraphError, InvalidArgumentError, ShapeError, op_error
+from .graph import group
 from .ops import math as _m
 from .ops.array import cast
 from .ops.state import Variable
@@ -238,26 +237,25 @@ class Optimizer:
                            f"{fmt_shape(var.shape)} of variable {var.name!r}")
         return grad
 
-    def apply(self, grads: Sequence[Any], variables: Sequence[Variable]) -> list[Tensor] | None:
+    def apply(self, grads: Sequence[Any], variables: Sequence[Variable]) -> Tensor | None:
         """Apply one step of ``grads`` to ``variables`` (two lists of the same length).
 
         A ``None`` gradient leaves its variable (and its slots) alone; gradients of another
         dtype are cast to the variable's, as Keras does.  ``iterations`` counts the steps.
 
         Eagerly the variables change now and the result is ``None``.  Inside a graph block
-        nothing changes yet: the result is the list of the variables' ``assign`` nodes (one
-        per variable with a gradient, in the order given), each of which runs that variable's
-        slot updates and (a control input) the step counter's update first.  The caller
-        fetches them together: every ``g.run(updates, feeds)`` performs one step.
+        nothing changes yet: the result is one op (``gx.group``) that runs every variable's
+        update (with its slots') and the step counter's: every ``g.run(step_op, feeds)``
+        performs one step.  Reads of the variables built after ``apply`` see the new values.
 
         >>> import numpy as np, graphexec as gx
         >>> w = gx.Variable([1.0, -1.0], name="w")
         >>> opt = gx.optimizers.Adam(learning_rate=0.1)
         >>> with gx.graph() as g:
         ...     grad = gx.placeholder((2,), "float64", name="grad")
-        ...     updates = opt.apply([grad], [w])
+        ...     step = opt.apply([grad], [w])
         >>> for _ in range(3):
-        ...     _ = g.run(updates, {grad: np.array([0.5, -0.5])})
+        ...     _ = g.run(step, {grad: np.array([0.5, -0.5])})
         >>> w.numpy(), opt.iterations.numpy()
         (array([ 0.7, -0.7]), array(3))
         """
@@ -282,7 +280,7 @@ class Optimizer:
         slots = [self._slots_for(var) for _, var in pairs]  # eagerly, before any node
         with name_scope(self.name):
             step = self.iterations.assign_add(1)
-            rates: dict[np.dtype, Tensor] = {}
+            rates: dict[np.dtype, Any] = {}
             updates = []
             for (grad, var), var_slots in zip(pairs, slots, strict=True):
                 dtype = var.dtype
@@ -292,15 +290,10 @@ class Optimizer:
                 if lr is None:
                     lr = rates[dtype] = self._step_learning_rate(dtype)
                 updates.append(self._update_step(grad, var, var_slots, lr, step))
-        g = current_graph()
-        if g is None:
-            return None
-        for u in updates:  # NOTE: fetching any update runs the step counter's too
-            g.add_control(u._node, [step._node])
-        return updates
+            return None if current_graph() is None else group(step, *updates, name="step")
 
     def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Variable]]
-                        ) -> list[Tensor] | None:
+                        ) -> Tensor | None:
         """``apply`` for a list of ``(gradient, variable)`` pairs, as Keras takes them.
 
         >>> import graphexec as gx

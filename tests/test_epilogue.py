@@ -386,15 +386,15 @@ def _train(fused: bool, steps: int = 3):
         logits = model(x)  # builds the variables on this first call
         variables = model.trainable_variables
         loss = gx.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-        updates = opt.apply(gx.gradients(loss, variables), variables)
+        step = opt.apply(gx.gradients(loss, variables), variables)
     actions: list[str] = []
     if fused:
-        assert fuse(g, keep=[loss, *updates], actions=actions)
+        assert fuse(g, keep=[loss, step], actions=actions)
     rng = np.random.default_rng(0)
     losses = []
     for _ in range(steps):
         feeds = {x: rng.standard_normal((5, 6, 6, 1)), y: rng.integers(0, 4, 5)}
-        losses.append(run(g, [loss, *updates], feeds)[0])
+        losses.append(run(g, [loss, step], feeds)[0])
     return losses, [v.numpy().copy() for v in variables], actions, ops_of(g)
 
 

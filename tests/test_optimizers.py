@@ -133,12 +133,13 @@ def _run_eager(opt, ws, grads):
 def _run_graph(opt, ws, grads):
     with gx.graph() as g:
         phs = [gx.placeholder(w.shape, w.dtype, name=f"g{i}") for i, w in enumerate(ws)]
-        updates = opt.apply(phs, ws)
+        step = opt.apply(phs, ws)
     g.validate()
-    assert isinstance(updates, list) and all(u.graph is g for u in updates)
+    assert isinstance(step, gx.Tensor) and step.graph is g
+    assert g.nx.nodes[step._node]["op"] == "no_op"
     history = []
     for gs in grads:
-        g.run(updates, dict(zip(phs, gs)))
+        g.run(step, dict(zip(phs, gs)))
         history.append(_state(opt, ws))
     return history
 
@@ -199,45 +200,48 @@ def test_eager_apply_returns_none_and_graph_apply_changes_nothing_until_run():
     w = gx.Variable([1.0, 2.0], name="w")
     opt = optimizers.SGD(0.5, momentum=0.5)
     with gx.graph() as g:
-        updates = opt.apply([gx.constant([1.0, 1.0])], [w])
-    (update,) = updates  # the variable's assign node
-    assert g.nx.nodes[update._node]["op"] == "assign" and update.shape == (2,)
+        step = opt.apply([gx.constant([1.0, 1.0])], [w])
+    counter, update = g.nx.nodes[step._node]["control"]  # the step counter's, the variable's
+    assert g.nx.nodes[counter]["attrs"]["var"] is opt.iterations
+    assert g.nx.nodes[update]["attrs"]["var"] is w
+    assert all(g.nx.nodes[n]["op"] == "assign" for n in (counter, update))
     np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])
     np.testing.assert_array_equal(opt.get_slot(w, "momentum").numpy(), [0.0, 0.0])
     assert opt.iterations.numpy() == 0
-    out = g.run(updates)
-    np.testing.assert_array_equal(out[0], [0.5, 1.5])
+    out = g.run(step)
+    assert out.shape == (0,)
     np.testing.assert_array_equal(w.numpy(), [0.5, 1.5])
-    g.run(updates)
+    g.run(step)
     np.testing.assert_array_equal(w.numpy(), [-0.25, 0.75])  # m = -0.75
     assert opt.iterations.numpy() == 2
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
-def test_each_variable_update_runs_its_slots_and_the_step_counter(config):
+def test_the_step_op_runs_every_update_its_slots_and_the_step_counter(config):
     cls, _, kwargs = CONFIGS[config]
     inits, grads = _data("float64")
     opt, ws = cls(**kwargs), _variables(inits)
     with gx.graph() as g:
-        updates = opt.apply([gx.constant(x) for x in grads[0]], ws)
-    assert len(updates) == len(ws)
+        step = opt.apply([gx.constant(x) for x in grads[0]], ws)
+    counter, *updates = g.nx.nodes[step._node]["control"]
+    assert g.nx.nodes[counter]["attrs"]["var"] is opt.iterations
+    assert [id(g.nx.nodes[u]["attrs"]["var"]) for u in updates] == [id(w) for w in ws]
     assigns = {n for n, d in g.nx.nodes(data=True) if d["op"] == "assign"}
     written = {}
     for n in assigns:
         written.setdefault(g.nx.nodes[n]["attrs"]["var"].name, []).append(n)
     assert all(len(nodes) == 1 for nodes in written.values())  # each state is written once
     assert len(assigns) == 1 + len(ws) * (1 + len(opt.slot_names))
-    for w, update in zip(ws, updates):
-        ancestors = nx.ancestors(g.nx, update._node)
-        owned = [opt.iterations.name, *(opt.get_slot(w, n).name for n in opt.slot_names)]
+    for w, update in zip(ws, updates, strict=True):
+        ancestors = nx.ancestors(g.nx, update)
+        owned = [opt.get_slot(w, n).name for n in opt.slot_names]
         assert {written[name][0] for name in owned} <= ancestors
-    g.run(updates[0])  # the first variable's step alone
+    g.run(step)  # one whole step: every variable, every slot, the counter once
     assert opt.iterations.numpy() == 1
-    assert not np.array_equal(ws[0].numpy(), inits[0])
-    np.testing.assert_array_equal(ws[1].numpy(), inits[1])
-    for n in opt.slot_names:
-        assert np.any(opt.get_slot(ws[0], n).numpy() != 0)
-        assert not np.any(opt.get_slot(ws[1], n).numpy())
+    for w, init in zip(ws, inits, strict=True):
+        assert not np.array_equal(w.numpy(), init)
+        for n in opt.slot_names:
+            assert np.any(opt.get_slot(w, n).numpy() != 0)
 
 
 def test_eager_and_graph_steps_share_slots_and_counter():
@@ -265,9 +269,10 @@ def test_apply_gradients_takes_pairs():
         assert opt_b.apply_gradients(zip(gs, b)) is None
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
-    with gx.graph():
-        updates = opt_b.apply_gradients([(gx.constant(grads[0][0]), b[0])])
-    assert len(updates) == 1
+    with gx.graph() as g:
+        step = opt_b.apply_gradients([(gx.constant(grads[0][0]), b[0])])
+    counter, update = g.nx.nodes[step._node]["control"]
+    assert g.nx.nodes[update]["attrs"]["var"] is b[0]
 
 
 def test_gradients_are_taken_as_arrays_and_cast_to_the_variable_dtype():
@@ -322,10 +327,11 @@ def test_none_gradient_skips_its_variable(mode):
         opt.apply([None, gx.constant([1.0, 1.0])], [a, b])
     else:
         with gx.graph() as g:
-            updates = opt.apply([None, gx.constant([1.0, 1.0])], [a, b])
-        assert len(updates) == 1  # b's
-        g.run(updates)
-        g.run(updates)
+            step = opt.apply([None, gx.constant([1.0, 1.0])], [a, b])
+        counter, update = g.nx.nodes[step._node]["control"]  # b's alone
+        assert g.nx.nodes[update]["attrs"]["var"] is b
+        g.run(step)
+        g.run(step)
     np.testing.assert_array_equal(a.numpy(), [1.0, 2.0])
     assert_close(b.numpy(), np.array([2.8, 3.8]), rtol=1e-6)
     assert opt.iterations.numpy() == 2

@@ -37,9 +37,10 @@ def test_graph_step_is_one_graph_with_gradient_and_update_nodes():
         x = gx.placeholder((None, 8, 8, 1), "float32")
         y = gx.placeholder((None,), "int64")
         loss = td.loss_fn(model, x, y)
-        updates = opt.apply(gx.gradients(loss, model.trainable_variables),
-                            model.trainable_variables)
+        step = opt.apply(gx.gradients(loss, model.trainable_variables),
+                         model.trainable_variables)
     ops = {d["op"] for _, d in g.nx.nodes(data=True)}
     assert {"matmul", "assign", "read_variable", "log_softmax"} <= ops
-    assert len(updates) == len(model.trainable_variables)
+    # one op: the step counter's update and one per variable, as control inputs
+    assert len(g.nx.nodes[step._node]["control"]) == 1 + len(model.trainable_variables)
     g.validate()

@@ -3,9 +3,17 @@ the JIT cache (``jit``).  The elementwise fusion pass (``graphexec.passes.fusion
 ``fused_elementwise`` nodes that run them.
 """
 
-from .codegen import PARALLEL_MIN_SIZE, kernel_source
+from .codegen import kernel_source
 from .jit import cache_dir, clear_jit_cache, jit_stats
-from .program import SIMD_MIN_SIZE, SIMD_RATIO, FusedProgram, Member, fused_elementwise_p, fusible
+from .program import (
+    PARALLEL_MIN_SIZE,
+    SIMD_MIN_SIZE,
+    SIMD_RATIO,
+    FusedProgram,
+    Member,
+    fused_elementwise_p,
+    fusible,
+)
 
 __all__ = ["FusedProgram", "Member", "fusible", "fused_elementwise_p", "kernel_source",
            "jit_stats", "clear_jit_cache", "cache_dir", "PARALLEL_MIN_SIZE", "SIMD_MIN_SIZE",

@@ -3,8 +3,8 @@ Python source from the members' own code (``OpDef.fusion``) and compiled by ``nu
 (``graphexec.fusion.jit``).
 
 The kernel loops over the flat index when every input has the output's shape and all are
-C-contiguous, else over the output's N-d index with broadcast inputs; outputs of
-``PARALLEL_MIN_SIZE`` elements or more run in parallel (``prange``).
+C-contiguous, else over the output's N-d index with broadcast inputs, in parallel (``prange``)
+when the program asks for it (``program.PARALLEL_MIN_SIZE``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,7 @@ from .jit import CACHE_LINE
 if TYPE_CHECKING:
     from .program import FusedProgram
 
-__all__ = ["kernel_source", "PARALLEL_MIN_SIZE"]
-
-#: outputs with at least this many elements run the parallel (prange) kernel: below it, waking
-#: the threads costs more than the loop (measured on 2 cores)
-PARALLEL_MIN_SIZE = 1 << 20
+__all__ = ["kernel_source"]
 
 
 def kernel_source(program: FusedProgram, flat: bool, parallel: bool,

@@ -60,7 +60,7 @@ from ..fusable import DTYPES
 from ..ops.fused_nn import NO_GRADIENT
 from ..registry import REGISTRY, OpDef, Spec, broadcast_shapes, refuse_vjp, register
 from . import jit
-from .codegen import PARALLEL_MIN_SIZE, kernel_source
+from .codegen import kernel_source
 
 __all__ = ["FusedProgram", "Member", "fusible", "fused_elementwise_p", "PARALLEL_MIN_SIZE",
            "SIMD_MIN_SIZE", "SIMD_RATIO"]
@@ -69,6 +69,9 @@ __all__ = ["FusedProgram", "Member", "fusible", "fused_elementwise_p", "PARALLEL
 #: its largest input has ``SIMD_MIN_SIZE`` elements or more and it has fewer than ``SIMD_RATIO``
 #: other members per transcendental one
 SIMD_MIN_SIZE = 1 << 14
+#: outputs with at least this many elements run the parallel (prange) kernel: below it, waking
+#: the threads costs more than the loop (measured on 2 cores)
+PARALLEL_MIN_SIZE = 1 << 20
 SIMD_RATIO = 8
 
 Operand = tuple[str, int]  # ("input", i) | ("member", j) | ("literal", k)
