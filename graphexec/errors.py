@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -21,6 +22,9 @@ __all__ = [
 ]
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: frames that are never the user's line: graphexec's own, and contextlib's (the ``with``
+#: statements of gx.graph(), gx.name_scope(), gx.control_dependencies() run through it)
+_NOT_USER = (_PKG_DIR, os.path.splitext(contextlib.__file__)[0])
 
 
 class GraphexecError(Exception):
@@ -123,7 +127,7 @@ def user_location(skip: int = 1) -> str:
     '<doctest ...>:1'
     """
     f: FrameType | None = sys._getframe(skip)
-    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+    while f is not None and f.f_code.co_filename.startswith(_NOT_USER):
         f = f.f_back
     if f is None:
         return "<unknown>"

@@ -173,26 +173,6 @@ class GraphIR:
                              loc or user_location(), name=name)
         return self._tensors(node, (spec,), False)
 
-    def add_control(self, node: str, control: Iterable[str]) -> None:
-        """Make ``node`` run after the nodes ``control`` too (control inputs: ordering only).
-
-        >>> import graphexec as gx
-        >>> v = gx.Variable(0.0, name="v")
-        >>> with gx.graph() as g:
-        ...     a = v.assign(1.0)
-        ...     y = gx.constant(2.0) * 1.5
-        >>> g.add_control(y.name, [a.name])
-        >>> g.run(y), v.numpy()
-        (array(3.), array(1.))
-        """
-        d = self.nx.nodes[node]
-        start = len(d["control"])
-        new = [c for c in dict.fromkeys(control) if c not in d["control"] and c != node]
-        d["control"] = (*d["control"], *new)
-        for k, src in enumerate(new, start):
-            self.nx.add_edge(src, node, key=control_key(k), out_index=None)
-        self.version += 1
-
     def placeholder(self, shape: Sequence[int | None], dtype: Any,
                     name: str | None = None) -> Tensor:
         """Add a placeholder node; ``gx.placeholder`` calls this in graph mode.

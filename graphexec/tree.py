@@ -17,6 +17,7 @@ new leaves; a ``TreeDef`` is hashable, so it can be part of a cache key.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -50,7 +51,8 @@ class TreeDef:
             return "*"
         inner = ", ".join(map(repr, self.children))
         if self.kind == "dict":
-            inner = ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.meta[1], self.children))
+            inner = ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.meta[1], self.children,
+                                                               strict=True))
             return "{" + inner + "}"
         return f"[{inner}]" if self.kind == "list" else f"({inner})"
 
@@ -75,9 +77,11 @@ class TreeDef:
             return tuple(items) if self.meta is tuple else self.meta(items)
         if self.kind == "namedtuple":
             return self.meta(*items)
-        typ, keys = self.meta
+        typ, keys, factory = self.meta
         out = dict(zip(keys, items, strict=True))
-        return out if typ is dict else typ(out)
+        if typ is dict:
+            return out
+        return typ(factory, out) if issubclass(typ, defaultdict) else typ(out)
 
 
 _END = object()
@@ -94,7 +98,10 @@ def _flatten(x: Any, out: list[Any], is_leaf: Callable[[Any], bool] | None) -> T
         return TreeDef(kind, type(x), tuple(_flatten(v, out, is_leaf) for v in x))
     if isinstance(x, dict):
         keys = tuple(x)
-        return TreeDef("dict", (type(x), keys), tuple(_flatten(x[k], out, is_leaf) for k in keys))
+        # NOTE: a defaultdict is rebuilt with its factory, which its constructor takes first
+        factory = x.default_factory if isinstance(x, defaultdict) else None
+        return TreeDef("dict", (type(x), keys, factory),
+                       tuple(_flatten(x[k], out, is_leaf) for k in keys))
     out.append(x)
     return _LEAF_DEF
 

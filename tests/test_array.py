@@ -1,10 +1,14 @@
 """Transformation and indexing ops vs numpy, eagerly and as a graph; their errors in both modes."""
 
+import copy
+
 import numpy as np
 import pytest
 
 import graphexec as gx
 from graphexec import DTypeError, ExecutionError, InvalidArgumentError, ShapeError
+from graphexec.passes import common_subexpression_elimination
+from graphexec.passes.core import node_key
 
 from .helpers import assert_close, check_op, rand, run_graph
 
@@ -451,7 +455,15 @@ def test_getitem_key_is_hashable_and_canonical():
     keys = [d["attrs"]["key"] for _, d in g.nx.nodes(data=True) if d["op"] == "getitem"]
     assert keys[0] == keys[1] == (("s", 1, None, 1),)
     assert keys[2] == (("i", -1), ("s", None, None, -1))
-    assert all(hash(k) for k in keys)
+    nodes = [n for n, d in g.nx.nodes(data=True) if d["op"] == "getitem"]
+    k0, k1, k2 = (node_key(g.nx.nodes[n]) for n in nodes)
+    assert k0 == k1 and hash(k0) == hash(k1) and k0 != k2
+    a = rand(4, 3, dtype="float32")
+    got = g.run([g.tensor(n) for n in nodes], {"placeholder": a}, optimize=1)
+    for o, w in zip(got, [a[1:], a[1:], a[-1, ::-1]], strict=True):
+        np.testing.assert_array_equal(o, w)
+    assert g.apply_pass(common_subexpression_elimination)  # the equal keys merge, only they
+    assert [n for n, d in g.nx.nodes(data=True) if d["op"] == "getitem"] == [nodes[0], nodes[2]]
 
 
 def test_getitem_errors():
@@ -502,7 +514,9 @@ def test_attrs_are_hashable_and_shapes_may_be_graph_constants():
     g.validate()
     for _, d in g.nx.nodes(data=True):
         if d["op"] != "constant":
-            assert hash(tuple(sorted(d["attrs"].items()))) is not None
+            key = node_key(d)  # every attribute has a canonical CSE key, by value
+            twin = node_key({**d, "attrs": copy.deepcopy(d["attrs"])})
+            assert twin == key and hash(twin) == hash(key)
 
 
 def test_where_python_scalar_next_to_numpy_array_is_weak():

@@ -191,6 +191,15 @@ def reshape(tensor: Any, shape: Any) -> Tensor:
     return apply(reshape_p, as_tensor(tensor), shape=shape)
 
 
+def _reshape_vjp(g: Tensor, out: Tensor, x: Tensor, shape: tuple[int, ...]) -> tuple[Tensor]:
+    if None in x.shape:  # x's shape is known only at run time
+        return (apply(reshape_like_p, g, x),)
+    return (reshape(g, x.shape),)
+
+
+defvjp(reshape_p, _reshape_vjp)
+
+
 # ---------------------------------------------------------------------------------------------
 # transpose, expand_dims, squeeze, broadcast_to, tile
 
@@ -221,6 +230,14 @@ def transpose(a: Any, perm: Any = None) -> Tensor:
         perm = tuple(reversed(range(x.ndim)))
     perm = tuple(p + x.ndim if -x.ndim <= p < 0 else p for p in _ints(perm, "transpose", "perm"))
     return apply(transpose_p, x, perm=perm)
+
+
+def _transpose_vjp(g: Tensor, out: Tensor, x: Tensor, perm: tuple[int, ...]) -> tuple[Tensor]:
+    inverse = tuple(sorted(range(len(perm)), key=perm.__getitem__))
+    return (transpose(g, inverse),)
+
+
+defvjp(transpose_p, _transpose_vjp)
 
 
 def _expand_dims_infer(x: Spec, axis: tuple[int, ...]) -> Spec:
@@ -254,6 +271,9 @@ def expand_dims(input: Any, axis: Any) -> Tensor:  # noqa: A002 - the TF name
     if len(norm) != len(axes):
         raise op_error(InvalidArgumentError, "expand_dims", f"repeated axis in {axis}")
     return apply(expand_dims_p, x, axis=norm)
+
+
+defvjp(expand_dims_p, lambda g, out, x, axis: (squeeze(g, axis),))
 
 
 def _squeeze_infer(x: Spec, axis: tuple[int, ...]) -> Spec:
@@ -290,6 +310,9 @@ def squeeze(input: Any, axis: Any = None) -> Tensor:  # noqa: A002 - the TF name
     return apply(squeeze_p, x, axis=axes)
 
 
+defvjp(squeeze_p, lambda g, out, x, axis: (expand_dims(g, axis),))
+
+
 def _broadcast_to_infer(x: Spec, shape: tuple[int, ...]) -> Spec:
     lead = len(shape) - len(x.shape)
     if lead < 0 or any(d not in (1, None, s) for d, s in zip(x.shape, shape[lead:])):
@@ -311,6 +334,9 @@ def broadcast_to(input: Any, shape: Any) -> Tensor:  # noqa: A002 - the TF name
            [1, 2, 3]])
     """
     return apply(broadcast_to_p, as_tensor(input), shape=_shape(shape, "broadcast_to"))
+
+
+defvjp(broadcast_to_p, lambda g, out, x, shape: (unbroadcast(g, x),))
 
 
 def _tile_infer(x: Spec, multiples: tuple[int, ...]) -> Spec:
@@ -341,6 +367,13 @@ def tile(input: Any, multiples: Any) -> Tensor:  # noqa: A002 - the TF name
                                                                       "multiples"))
 
 
+def _tile_vjp(g: Tensor, out: Tensor, x: Tensor, multiples: tuple[int, ...]) -> tuple[Tensor]:
+    return (apply(tile_grad_p, g, x, multiples=multiples),)
+
+
+defvjp(tile_p, _tile_vjp)
+
+
 # ---------------------------------------------------------------------------------------------
 # joining and splitting
 
@@ -369,6 +402,9 @@ def stack(values: Any, axis: int = 0) -> Tensor:
     """
     xs = _tensors(values, "stack")
     return apply(stack_p, *xs, axis=check_axis(axis, xs[0].ndim + 1, "stack"))
+
+
+defvjp(stack_p, lambda g, out, *xs, axis: tuple(unstack(g, len(xs), axis)))
 
 
 def _unstack_infer(x: Spec, num: int, axis: int) -> tuple[Spec, ...]:
@@ -407,6 +443,9 @@ def unstack(value: Any, num: int | None = None, axis: int = 0) -> list[Tensor]:
     return list(apply(unstack_p, x, num=operator.index(num), axis=axis))
 
 
+defvjp(unstack_p, lambda g, out, x, num, axis: (stack(list(g), axis),))
+
+
 def _concat_infer(*xs: Spec, axis: int) -> Spec:
     shapes = ", ".join(fmt_shape(x.shape) for x in xs)
     if {len(x.shape) for x in xs} != {len(xs[0].shape)}:
@@ -437,6 +476,16 @@ def concat(values: Any, axis: int) -> Tensor:
     if xs[0].ndim == 0:
         raise op_error(ShapeError, "concat", "0-d tensors cannot be concatenated")
     return apply(concat_p, *xs, axis=check_axis(axis, xs[0].ndim, "concat"))
+
+
+def _concat_vjp(g: Tensor, out: Tensor, *xs: Tensor, axis: int) -> tuple[Tensor, ...]:
+    sizes = [x.shape[axis] for x in xs]
+    if sizes.count(None) > 1:  # the cut points are known only at run time
+        return tuple(apply(split_like_p, g, *xs, axis=axis))
+    return tuple(split(g, [-1 if s is None else s for s in sizes], axis))
+
+
+defvjp(concat_p, _concat_vjp)
 
 
 def _split_sizes(d: int | None, splits: int | tuple[int, ...], shape: Shape,
@@ -508,6 +557,9 @@ def split(value: Any, num_or_size_splits: Any, axis: int = 0) -> list[Tensor]:
     return list(apply(split_p, x, splits=splits, axis=axis))
 
 
+defvjp(split_p, lambda g, out, x, splits, axis: (concat(list(g), axis),))
+
+
 # ---------------------------------------------------------------------------------------------
 # gather, where
 
@@ -542,6 +594,14 @@ def gather(params: Any, indices: Any, axis: int = 0) -> Tensor:
     if not isinstance(indices, Tensor) and idx.dtype.kind == "f" and idx.shape == (0,):
         idx = as_tensor(indices, np.intp)  # [] is an empty index list, not float data
     return apply(gather_p, x, idx, axis=check_axis(axis, x.ndim, "gather"))
+
+
+def _gather_vjp(g: Tensor, out: Tensor, params: Tensor, indices: Tensor,
+                axis: int) -> tuple[Tensor, None]:
+    return (apply(gather_grad_p, g, indices, params, axis=axis), None)
+
+
+defvjp(gather_p, _gather_vjp)
 
 
 def _where_infer(c: Spec, x: Spec, y: Spec) -> Spec:
@@ -580,6 +640,16 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
         x = as_tensor(x)
         y = weak(y, x)
     return apply(where_p, c, x, y)
+
+
+def _where_vjp(g: Tensor, out: Tensor, c: Tensor, x: Tensor,
+               y: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
+    return (None,
+            unbroadcast(where(c, g, 0), x) if _float(x) else None,
+            unbroadcast(where(c, 0, g), y) if _float(y) else None)
+
+
+defvjp(where_p, _where_vjp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -711,6 +781,10 @@ def reshape_like_p(xp, g, like):
     return xp.reshape(g, like.shape)
 
 
+# the backward primitives: each is linear in g, so its gradient is the forward op again
+defvjp(reshape_like_p, lambda g, out, x, like: (apply(reshape_like_p, g, x), None))
+
+
 def _tile_grad_infer(g: Spec, like: Spec, multiples: tuple[int, ...]) -> Spec:
     return _grad_like_infer(g, like, _tile_infer(like, multiples).shape)
 
@@ -723,6 +797,9 @@ def tile_grad_p(xp, g, like, multiples):
     dims = (1,) * (n - like.ndim) + like.shape
     parts = xp.reshape(g, tuple(v for rd in zip(reps, dims) for v in rd))
     return xp.reshape(parts.sum(axis=tuple(range(0, 2 * n, 2))), like.shape)
+
+
+defvjp(tile_grad_p, lambda g, out, x, like, multiples: (tile(g, multiples), None))
 
 
 def _split_like_infer(g: Spec, *likes: Spec, axis: int) -> tuple[Spec, ...]:
@@ -748,6 +825,10 @@ def split_like_p(xp, g, *likes, axis):
     return out
 
 
+defvjp(split_like_p, lambda g, out, x, *likes, axis: (concat(list(g), axis),
+                                                       *(None,) * len(likes)))
+
+
 def _getitem_grad_infer(g: Spec, like: Spec, key: tuple[tuple, ...]) -> Spec:
     return _grad_like_infer(g, like, _getitem_infer(like, key).shape)
 
@@ -757,6 +838,13 @@ def getitem_grad_p(xp, g, like, key):
     out = xp.zeros(like.shape, g.dtype)
     out[tuple(_index(k) for k in key)] = g
     return out
+
+
+defvjp(getitem_p, lambda g, out, x, key: (apply(getitem_grad_p, g, x, key=key),))
+
+
+defvjp(getitem_grad_p, lambda g, out, x, like, key: (
+    apply(getitem_p, g, key=key), None))
 
 
 def _gather_grad_infer(g: Spec, indices: Spec, like: Spec, axis: int) -> Spec:
@@ -773,70 +861,12 @@ def gather_grad_p(xp, g, indices, like, axis):
     return out
 
 
+defvjp(gather_grad_p, lambda g, out, x, indices, like, axis: (
+    gather(g, indices, axis), None, None))
+
+
 # ---------------------------------------------------------------------------------------------
-# gradient rules: vjp(g, out, *inputs, **attrs) -> one gradient (or None) per input
+# helpers the gradient rules share (each rule stands with its op above)
 
 def _float(x: Tensor) -> bool:
     return np.dtype(x.dtype).kind in "fc"
-
-
-def _reshape_vjp(g: Tensor, out: Tensor, x: Tensor, shape: tuple[int, ...]) -> tuple[Tensor]:
-    if None in x.shape:  # x's shape is known only at run time
-        return (apply(reshape_like_p, g, x),)
-    return (reshape(g, x.shape),)
-
-
-def _transpose_vjp(g: Tensor, out: Tensor, x: Tensor, perm: tuple[int, ...]) -> tuple[Tensor]:
-    inverse = tuple(sorted(range(len(perm)), key=perm.__getitem__))
-    return (transpose(g, inverse),)
-
-
-def _tile_vjp(g: Tensor, out: Tensor, x: Tensor, multiples: tuple[int, ...]) -> tuple[Tensor]:
-    return (apply(tile_grad_p, g, x, multiples=multiples),)
-
-
-def _concat_vjp(g: Tensor, out: Tensor, *xs: Tensor, axis: int) -> tuple[Tensor, ...]:
-    sizes = [x.shape[axis] for x in xs]
-    if sizes.count(None) > 1:  # the cut points are known only at run time
-        return tuple(apply(split_like_p, g, *xs, axis=axis))
-    return tuple(split(g, [-1 if s is None else s for s in sizes], axis))
-
-
-def _gather_vjp(g: Tensor, out: Tensor, params: Tensor, indices: Tensor,
-                axis: int) -> tuple[Tensor, None]:
-    return (apply(gather_grad_p, g, indices, params, axis=axis), None)
-
-
-def _where_vjp(g: Tensor, out: Tensor, c: Tensor, x: Tensor,
-               y: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
-    return (None,
-            unbroadcast(where(c, g, 0), x) if _float(x) else None,
-            unbroadcast(where(c, 0, g), y) if _float(y) else None)
-
-
-def _vjps() -> None:
-    defvjp(reshape_p, _reshape_vjp)
-    defvjp(transpose_p, _transpose_vjp)
-    defvjp(expand_dims_p, lambda g, out, x, axis: (squeeze(g, axis),))
-    defvjp(squeeze_p, lambda g, out, x, axis: (expand_dims(g, axis),))
-    defvjp(broadcast_to_p, lambda g, out, x, shape: (unbroadcast(g, x),))
-    defvjp(tile_p, _tile_vjp)
-    defvjp(stack_p, lambda g, out, *xs, axis: tuple(unstack(g, len(xs), axis)))
-    defvjp(unstack_p, lambda g, out, x, num, axis: (stack(list(g), axis),))
-    defvjp(concat_p, _concat_vjp)
-    defvjp(split_p, lambda g, out, x, splits, axis: (concat(list(g), axis),))
-    defvjp(gather_p, _gather_vjp)
-    defvjp(where_p, _where_vjp)
-    defvjp(getitem_p, lambda g, out, x, key: (apply(getitem_grad_p, g, x, key=key),))
-    # the backward primitives: each is linear in g, so its gradient is the forward op again
-    defvjp(reshape_like_p, lambda g, out, x, like: (apply(reshape_like_p, g, x), None))
-    defvjp(tile_grad_p, lambda g, out, x, like, multiples: (tile(g, multiples), None))
-    defvjp(split_like_p, lambda g, out, x, *likes, axis: (concat(list(g), axis),
-                                                           *(None,) * len(likes)))
-    defvjp(getitem_grad_p, lambda g, out, x, like, key: (
-        apply(getitem_p, g, key=key), None))
-    defvjp(gather_grad_p, lambda g, out, x, indices, like, axis: (
-        gather(g, indices, axis), None, None))
-
-
-_vjps()

@@ -30,6 +30,10 @@ from .array import cast, expand_dims, squeeze, transpose, where
 from .creation import zeros_like
 from .grad import unbroadcast
 
+#: why eig, eigh and svd refuse gradients
+_FORWARD_ONLY = ("has no gradient rule; it is forward-only (differentiate around it, or wrap it "
+                 "in gx.stop_gradient)")
+
 __all__ = ["matmul"]
 
 
@@ -72,6 +76,27 @@ def matmul(x: Any, y: Any) -> Tensor:
     (2, 3, 5)
     """
     return apply(matmul_p, as_tensor(x), as_tensor(y))
+
+
+def _matmul_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor,
+                needs: tuple[bool, bool] = (True, True)) -> tuple[Tensor | None, Tensor | None]:
+
+    # NOTE: vectors are matrices with a unit axis (x: 1 x k, y: k x 1), which g lacks too
+    x2 = expand_dims(x, 0) if x.ndim == 1 else x
+    y2 = expand_dims(y, -1) if y.ndim == 1 else y
+    g2 = expand_dims(g, -2 if y.ndim > 1 else -1) if x.ndim == 1 else g
+    g2 = expand_dims(g2, -1) if y.ndim == 1 else g2
+    gx = gy = None
+    if needs[0]:
+        gx = unbroadcast(matmul(g2, _swap(y2)), x2)
+        gx = squeeze(gx, 0) if x.ndim == 1 else gx
+    if needs[1]:
+        gy = unbroadcast(matmul(_swap(x2), g2), y2)
+        gy = squeeze(gy, -1) if y.ndim == 1 else gy
+    return gx, gy
+
+
+defvjp(matmul_p, _matmul_vjp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,6 +297,16 @@ def inv(x: Any) -> Tensor:
     return apply(inv_p, as_tensor(x))
 
 
+def _inv_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor | None]:
+    if not _floating(x):
+        return (None,)
+    inv_t = _swap(out)
+    return (_as_dtype_of(-matmul(inv_t, matmul(g, inv_t)), x),)
+
+
+defvjp(inv_p, _inv_vjp)
+
+
 def det(x: Any) -> Tensor:
     """Determinant of each square matrix in ``x``: shape [..., n, n] -> [...].
 
@@ -280,6 +315,17 @@ def det(x: Any) -> Tensor:
     array(6.)
     """
     return apply(det_p, as_tensor(x))
+
+
+def _det_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor | None]:
+
+    if not _floating(x):
+        return (None,)
+    scale = expand_dims(g * out, (-2, -1) if out.ndim else (0, 1))
+    return (_as_dtype_of(scale * _swap(inv(x)), x),)
+
+
+defvjp(det_p, _det_vjp)
 
 
 def solve(a: Any, b: Any) -> Tensor:
@@ -295,6 +341,24 @@ def solve(a: Any, b: Any) -> Tensor:
            [0.5]])
     """
     return apply(solve_p, as_tensor(a), as_tensor(b))
+
+
+def _solve_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor
+               ) -> tuple[Tensor | None, Tensor | None]:
+
+    vector = b.ndim == 1  # then out is [..., n]: work with [..., n, 1] matrices
+    g2 = expand_dims(g, -1) if vector else g
+    x2 = expand_dims(out, -1) if vector else out
+    gb2 = solve(_swap(a), g2)
+    ga = unbroadcast(-matmul(gb2, _swap(x2)), a) if _floating(a) else None
+    gb = None
+    if _floating(b):
+        gb = unbroadcast(squeeze(gb2, -1) if vector else gb2, b)
+        gb = _as_dtype_of(gb, b)
+    return (None if ga is None else _as_dtype_of(ga, a), gb)
+
+
+defvjp(solve_p, _solve_vjp)
 
 
 def eig(x: Any) -> tuple[Tensor, Tensor]:
@@ -313,6 +377,8 @@ def eig(x: Any) -> tuple[Tensor, Tensor]:
     return apply(eig_p, as_tensor(x))
 
 
+refuse_vjp(eig_p, _FORWARD_ONLY)
+
 def eigh(x: Any, UPLO: str = "L") -> tuple[Tensor, Tensor]:
     """Eigenvalues ``w`` (real, ascending) and eigenvectors ``v`` of real symmetric or complex
     Hermitian matrices [..., n, n]; only the lower (``UPLO="L"``) or upper triangle is read.
@@ -325,6 +391,8 @@ def eigh(x: Any, UPLO: str = "L") -> tuple[Tensor, Tensor]:
     uplo = UPLO.upper() if isinstance(UPLO, str) else UPLO
     return apply(eigh_p, as_tensor(x), UPLO=uplo)
 
+
+refuse_vjp(eigh_p, _FORWARD_ONLY)
 
 def svd(x: Any, full_matrices: bool = False, compute_uv: bool = True
         ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
@@ -343,6 +411,8 @@ def svd(x: Any, full_matrices: bool = False, compute_uv: bool = True
                 compute_uv=bool(compute_uv))
     return out if compute_uv else out[0]
 
+
+refuse_vjp(svd_p, _FORWARD_ONLY)
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False  # noqa: A002
          ) -> Tensor:
@@ -377,79 +447,6 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False  # no
     return apply(norm_p, x, ord=ord, axis=axis, keepdims=bool(keepdims))
 
 
-def _matmul_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor,
-                needs: tuple[bool, bool] = (True, True)) -> tuple[Tensor | None, Tensor | None]:
-
-    # NOTE: vectors are matrices with a unit axis (x: 1 x k, y: k x 1), which g lacks too
-    x2 = expand_dims(x, 0) if x.ndim == 1 else x
-    y2 = expand_dims(y, -1) if y.ndim == 1 else y
-    g2 = expand_dims(g, -2 if y.ndim > 1 else -1) if x.ndim == 1 else g
-    g2 = expand_dims(g2, -1) if y.ndim == 1 else g2
-    gx = gy = None
-    if needs[0]:
-        gx = unbroadcast(matmul(g2, _swap(y2)), x2)
-        gx = squeeze(gx, 0) if x.ndim == 1 else gx
-    if needs[1]:
-        gy = unbroadcast(matmul(_swap(x2), g2), y2)
-        gy = squeeze(gy, -1) if y.ndim == 1 else gy
-    return gx, gy
-
-
-def _swap(x: Tensor) -> Tensor:
-    """``x`` with its last two axes swapped."""
-
-    perm = (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
-    return transpose(x, perm)
-
-
-defvjp(matmul_p, _matmul_vjp)
-
-
-# ---------------------------------------------------------------------------------------------
-# gradient rules of gx.linalg (eig, eigh and svd are forward-only).  Like matmul's, they use
-# plain transposes: for complex operands they give the transpose of the complex derivative.
-# det's rule is det * inv(x)^T, so it fails (as inv does) on a singular matrix.
-
-def _floating(x: Tensor) -> bool:
-    return np.dtype(x.dtype).kind in "fc"
-
-
-def _as_dtype_of(g: Tensor, x: Tensor) -> Tensor:
-    """``g`` in ``x``'s dtype (a float32 operand of a float64 result gets a float32 gradient)."""
-
-    return g if g.dtype == x.dtype else cast(g, x.dtype)
-
-
-def _inv_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor | None]:
-    if not _floating(x):
-        return (None,)
-    inv_t = _swap(out)
-    return (_as_dtype_of(-matmul(inv_t, matmul(g, inv_t)), x),)
-
-
-def _det_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor | None]:
-
-    if not _floating(x):
-        return (None,)
-    scale = expand_dims(g * out, (-2, -1) if out.ndim else (0, 1))
-    return (_as_dtype_of(scale * _swap(inv(x)), x),)
-
-
-def _solve_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor
-               ) -> tuple[Tensor | None, Tensor | None]:
-
-    vector = b.ndim == 1  # then out is [..., n]: work with [..., n, 1] matrices
-    g2 = expand_dims(g, -1) if vector else g
-    x2 = expand_dims(out, -1) if vector else out
-    gb2 = solve(_swap(a), g2)
-    ga = unbroadcast(-matmul(gb2, _swap(x2)), a) if _floating(a) else None
-    gb = None
-    if _floating(b):
-        gb = unbroadcast(squeeze(gb2, -1) if vector else gb2, b)
-        gb = _as_dtype_of(gb, b)
-    return (None if ga is None else _as_dtype_of(ga, a), gb)
-
-
 def _norm_vjp(g: Tensor, out: Tensor, x: Tensor, ord: Any,  # noqa: A002
               axis: tuple[int, ...] | None, keepdims: bool) -> tuple[Tensor | None]:
     """Gradient of every norm numpy.linalg.norm computes.  Where the norm is not
@@ -458,7 +455,6 @@ def _norm_vjp(g: Tensor, out: Tensor, x: Tensor, ord: Any,  # noqa: A002
     For complex ``x`` the elementwise norms give ``g * x / |x|``-style gradients (TF's
     convention); the singular-value norms (matrix ord 2, -2, "nuc") of complex ``x`` are an
     error, as their gradient needs a complex conjugate no graphexec op computes."""
-
     if not _floating(x):
         return (None,)
     rank = x.ndim
@@ -481,9 +477,31 @@ def _norm_vjp(g: Tensor, out: Tensor, x: Tensor, ord: Any,  # noqa: A002
     return (_as_dtype_of(g * grad, x),)
 
 
+defvjp(norm_p, _norm_vjp)
+
+
+def _swap(x: Tensor) -> Tensor:
+    """``x`` with its last two axes swapped."""
+    perm = (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
+    return transpose(x, perm)
+
+
+# ---------------------------------------------------------------------------------------------
+# gradient rules of gx.linalg (eig, eigh and svd are forward-only).  Like matmul's, they use
+# plain transposes: for complex operands they give the transpose of the complex derivative.
+# det's rule is det * inv(x)^T, so it fails (as inv does) on a singular matrix.
+
+def _floating(x: Tensor) -> bool:
+    return np.dtype(x.dtype).kind in "fc"
+
+
+def _as_dtype_of(g: Tensor, x: Tensor) -> Tensor:
+    """``g`` in ``x``'s dtype (a float32 operand of a float64 result gets a float32 gradient)."""
+    return g if g.dtype == x.dtype else cast(g, x.dtype)
+
+
 def _safe_divide(x: Tensor, out: Tensor) -> Tensor:
     """``x / out``, with 0 where ``out`` is 0 (the subgradient of a norm at 0)."""
-
     zero = out == 0
     return where(zero, 0.0, x / where(zero, 1.0, out))
 
@@ -494,7 +512,6 @@ def _two_norm_grad(x: Tensor, out: Tensor) -> Tensor:
 
 def _share(mask: Tensor, axes: tuple[int, ...], dtype: np.dtype) -> Tensor:
     """``mask`` as 0/1 values divided by the number of ones along ``axes`` (ties share)."""
-
     ones = m.cast(mask, dtype)
     return ones / m.sum(ones, axis=axes, keepdims=True)
 
@@ -536,7 +553,6 @@ def _matrix_norm_grad(x: Tensor, out: Tensor, ord: Any,  # noqa: A002
 def _singular_norm_grad(x: Tensor, ord: Any, row: int, col: int) -> Tensor:  # noqa: A002
     """ord 2, -2 or "nuc" over axes (row, col): the largest or smallest singular value, or
     their sum, whose gradients are u_i v_i^T and U V^T (from the SVD, not its gradient)."""
-
     rank = x.ndim
     perm = (*(i for i in range(rank) if i not in (row, col)), row, col)
     back = tuple(int(i) for i in np.argsort(perm))
@@ -546,12 +562,3 @@ def _singular_norm_grad(x: Tensor, ord: Any, row: int, col: int) -> Tensor:  # n
     elif ord == -2:
         u, v = u[..., -1:], v[..., -1:]
     return transpose(matmul(u, _swap(v)), back)
-
-
-defvjp(inv_p, _inv_vjp)
-defvjp(det_p, _det_vjp)
-defvjp(solve_p, _solve_vjp)
-defvjp(norm_p, _norm_vjp)
-for _op in (eig_p, eigh_p, svd_p):
-    refuse_vjp(_op, "has no gradient rule; it is forward-only (differentiate around it, or "
-                    "wrap it in gx.stop_gradient)")

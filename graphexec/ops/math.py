@@ -39,7 +39,6 @@ __all__ = [
 def _ufunc(name: str) -> Callable[..., Any]:
     """Kernel calling ufunc ``name`` of whichever array module ``xp`` is (into ``out`` when
     the memory planner gives one)."""
-
     def kernel(xp, *xs, out=None):
         if out is None:
             return getattr(xp, name)(*xs)
@@ -63,7 +62,6 @@ def _ufunc_op(name: str, ufunc: str, arity: int, kinds: str | None = None,
 def _extremum(cmp: str, bool_symbol: str) -> Any:
     """``emit`` of maximum and minimum: NaN wins; on a tie of 0.0 and -0.0 the second operand,
     as numpy's loop gives."""
-
     def emit(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]) -> tuple[list[str], str]:
         if dt.kind == "b":
             return [], f"({a[0]} {bool_symbol} {a[1]})"
@@ -126,43 +124,6 @@ def _emit_tanh(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
             f"    {r} = math.tanh({ax})"], f"math.copysign({r}, np.float64({x}))"
 
 
-# -- the ufunc ops: op name, numpy ufunc, arity, and how a fused loop computes it (the dtype
-# kinds it is exact for in the loop, its code, whether it calls libm)
-add_p = _ufunc_op("add", "add", 2, "biuf", infix("+", "|"))
-subtract_p = _ufunc_op("subtract", "subtract", 2, "iuf", infix("-"))
-multiply_p = _ufunc_op("multiply", "multiply", 2, "biuf", infix("*", "&"))
-divide_p = _ufunc_op("divide", "true_divide", 2, "f", infix("/"))
-pow_p = _ufunc_op("pow", "power", 2, "f", infix("**"), transcendental=True)
-maximum_p = _ufunc_op("maximum", "maximum", 2, "biuf", _extremum(">", "|"))
-minimum_p = _ufunc_op("minimum", "minimum", 2, "biuf", _extremum("<", "&"))
-floor_divide_p = _ufunc_op("floor_divide", "floor_divide", 2)
-mod_p = _ufunc_op("mod", "mod", 2)
-equal_p = _ufunc_op("equal", "equal", 2, "biuf", infix("=="))
-not_equal_p = _ufunc_op("not_equal", "not_equal", 2, "biuf", infix("!="))
-less_p = _ufunc_op("less", "less", 2, "biuf", infix("<"))
-less_equal_p = _ufunc_op("less_equal", "less_equal", 2, "biuf", infix("<="))
-greater_p = _ufunc_op("greater", "greater", 2, "biuf", infix(">"))
-greater_equal_p = _ufunc_op("greater_equal", "greater_equal", 2, "biuf", infix(">="))
-logical_and_p = _ufunc_op("logical_and", "logical_and", 2, "biuf", _logical("&"))
-logical_or_p = _ufunc_op("logical_or", "logical_or", 2, "biuf", _logical("|"))
-logical_not_p = _ufunc_op("logical_not", "logical_not", 1, "biuf", _emit_not)
-negative_p = _ufunc_op("negative", "negative", 1, "iuf", lambda j, dt, a, at: ([], f"(-{a[0]})"))
-abs_p = _ufunc_op("abs", "absolute", 1, "biuf", _emit_abs)
-square_p = _ufunc_op("square", "square", 1, "biuf", _emit_square)
-sqrt_p = _ufunc_op("sqrt", "sqrt", 1, "f", call("sqrt"))
-reciprocal_p = _ufunc_op("reciprocal", "reciprocal", 1, "f", _emit_reciprocal)
-sign_p = _ufunc_op("sign", "sign", 1, "iuf", _emit_sign)
-round_p = _ufunc_op("round", "round", 1)
-exp_p = _ufunc_op("exp", "exp", 1, "f", call("exp"), transcendental=True)
-expm1_p = _ufunc_op("expm1", "expm1", 1, "f", call("expm1"), transcendental=True)
-log_p = _ufunc_op("log", "log", 1, "f", call("log"), transcendental=True)
-log1p_p = _ufunc_op("log1p", "log1p", 1, "f", call("log1p"), transcendental=True)
-sin_p = _ufunc_op("sin", "sin", 1, "f", call("sin"), transcendental=True)
-cos_p = _ufunc_op("cos", "cos", 1, "f", call("cos"), transcendental=True)
-tan_p = _ufunc_op("tan", "tan", 1, "f", call("tan"), transcendental=True)
-tanh_p = _ufunc_op("tanh", "tanh", 1, "f", _emit_tanh, transcendental=True)
-
-
 def _np_rsqrt(x):
     return 1 / np.sqrt(x)
 
@@ -195,6 +156,9 @@ def _binary(op: OpDef, x: Any, y: Any) -> Tensor:
     return apply(op, x, y)
 
 
+add_p = _ufunc_op("add", "add", 2, "biuf", infix("+", "|"))
+
+
 def add(x: Any, y: Any) -> Tensor:
     """``x + y`` elementwise, broadcasting as numpy.
 
@@ -205,6 +169,12 @@ def add(x: Any, y: Any) -> Tensor:
     return _binary(add_p, x, y)
 
 
+defvjp(add_p, lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(g, y)))
+
+
+subtract_p = _ufunc_op("subtract", "subtract", 2, "iuf", infix("-"))
+
+
 def subtract(x: Any, y: Any) -> Tensor:
     """``x - y`` elementwise, broadcasting as numpy.
 
@@ -213,6 +183,12 @@ def subtract(x: Any, y: Any) -> Tensor:
     array([2., 4.])
     """
     return _binary(subtract_p, x, y)
+
+
+defvjp(subtract_p, lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(-g, y)))
+
+
+multiply_p = _ufunc_op("multiply", "multiply", 2, "biuf", infix("*", "&"))
 
 
 def multiply(x: Any, y: Any) -> Tensor:
@@ -226,6 +202,12 @@ def multiply(x: Any, y: Any) -> Tensor:
     return _binary(multiply_p, x, y)
 
 
+defvjp(multiply_p, lambda g, out, x, y: (unbroadcast(g * y, x), unbroadcast(g * x, y)))
+
+
+divide_p = _ufunc_op("divide", "true_divide", 2, "f", infix("/"))
+
+
 def divide(x: Any, y: Any) -> Tensor:
     """``x / y`` (true division; integers give float64 as in numpy).
 
@@ -234,6 +216,13 @@ def divide(x: Any, y: Any) -> Tensor:
     array([0.5, 1.5])
     """
     return _binary(divide_p, x, y)
+
+
+defvjp(divide_p, lambda g, out, x, y: (unbroadcast(g / y, x),
+                                       unbroadcast(-g * out / y, y)))
+
+
+floor_divide_p = _ufunc_op("floor_divide", "floor_divide", 2)
 
 
 def floor_divide(x: Any, y: Any) -> Tensor:
@@ -246,6 +235,9 @@ def floor_divide(x: Any, y: Any) -> Tensor:
     return _binary(floor_divide_p, x, y)
 
 
+mod_p = _ufunc_op("mod", "mod", 2)
+
+
 def mod(x: Any, y: Any) -> Tensor:
     """``x % y`` elementwise (sign of the divisor, as numpy and Python).
 
@@ -254,6 +246,9 @@ def mod(x: Any, y: Any) -> Tensor:
     array([1, 2])
     """
     return _binary(mod_p, x, y)
+
+
+pow_p = _ufunc_op("pow", "power", 2, "f", infix("**"), transcendental=True)
 
 
 def pow(x: Any, y: Any) -> Tensor:  # noqa: A001 - the TF name
@@ -269,6 +264,23 @@ def pow(x: Any, y: Any) -> Tensor:  # noqa: A001 - the TF name
     return _binary(pow_p, x, y)
 
 
+def _pow_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    # d/dx = y * x**(y - 1); at x == y == 0 that is 0 * inf, but x**0 is constant: 0
+    both_zero = logical_and(equal(x, 0), equal(y, 0))
+    dx = g * y * pow(x, where(both_zero, 1, y) - 1)
+    # d/dy = out * log(x); where x <= 0 (log undefined) 0, as TF
+    positive = x > 0
+    log_x = where(positive, log(where(positive, x, 1)), 0)
+    dy = g * out * log_x
+    return (_as_dtype_of(unbroadcast(dx, x), x), _as_dtype_of(unbroadcast(dy, y), y))
+
+
+defvjp(pow_p, _pow_vjp)
+
+
+negative_p = _ufunc_op("negative", "negative", 1, "iuf", lambda j, dt, a, at: ([], f"(-{a[0]})"))
+
+
 def negative(x: Any) -> Tensor:
     """``-x`` elementwise.
 
@@ -279,6 +291,12 @@ def negative(x: Any) -> Tensor:
     return apply(negative_p, as_tensor(x))
 
 
+defvjp(negative_p, lambda g, out, x: (-g,))
+
+
+abs_p = _ufunc_op("abs", "absolute", 1, "biuf", _emit_abs)
+
+
 def abs(x: Any) -> Tensor:  # noqa: A001 - the TF name
     """``|x|`` elementwise.
 
@@ -287,6 +305,12 @@ def abs(x: Any) -> Tensor:  # noqa: A001 - the TF name
     array([1.5, 2. ])
     """
     return apply(abs_p, as_tensor(x))
+
+
+defvjp(abs_p, lambda g, out, x: (g * sign(x),))  # 0 at x == 0, as TF
+
+
+maximum_p = _ufunc_op("maximum", "maximum", 2, "biuf", _extremum(">", "|"))
 
 
 def maximum(x: Any, y: Any) -> Tensor:
@@ -307,6 +331,22 @@ def maximum(x: Any, y: Any) -> Tensor:
     return _binary(maximum_p, x, y)
 
 
+def _select_vjp(x_wins: Callable[[Tensor, Tensor], Tensor]) -> Callable[..., Any]:
+    # the gradient goes to the selected operand; on ties all of it to x, as TF
+    def vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        to_x = x_wins(x, y)
+        return (_as_dtype_of(unbroadcast(where(to_x, g, 0), x), x),
+                _as_dtype_of(unbroadcast(where(to_x, 0, g), y), y))
+
+    return vjp
+
+
+defvjp(maximum_p, _select_vjp(lambda x, y: x >= y))
+
+
+minimum_p = _ufunc_op("minimum", "minimum", 2, "biuf", _extremum("<", "&"))
+
+
 def minimum(x: Any, y: Any) -> Tensor:
     """The smaller of ``x`` and ``y`` elementwise (NaN wins, as ``np.minimum``).
 
@@ -319,8 +359,14 @@ def minimum(x: Any, y: Any) -> Tensor:
     return _binary(minimum_p, x, y)
 
 
+defvjp(minimum_p, _select_vjp(lambda x, y: x <= y))
+
+
 def _unary(op: OpDef, x: Any) -> Tensor:
     return apply(op, as_tensor(x))
+
+
+sign_p = _ufunc_op("sign", "sign", 1, "iuf", _emit_sign)
 
 
 def sign(x: Any) -> Tensor:
@@ -333,6 +379,9 @@ def sign(x: Any) -> Tensor:
     return _unary(sign_p, x)
 
 
+sqrt_p = _ufunc_op("sqrt", "sqrt", 1, "f", call("sqrt"))
+
+
 def sqrt(x: Any) -> Tensor:
     """Square root elementwise (integers give floats as in numpy).
 
@@ -341,6 +390,9 @@ def sqrt(x: Any) -> Tensor:
     array([2., 3.])
     """
     return _unary(sqrt_p, x)
+
+
+defvjp(sqrt_p, lambda g, out, x: (g * 0.5 / out,))
 
 
 def rsqrt(x: Any) -> Tensor:
@@ -353,6 +405,12 @@ def rsqrt(x: Any) -> Tensor:
     return _unary(rsqrt_p, x)
 
 
+defvjp(rsqrt_p, lambda g, out, x: (g * -0.5 * out * square(out),))
+
+
+log_p = _ufunc_op("log", "log", 1, "f", call("log"), transcendental=True)
+
+
 def log(x: Any) -> Tensor:
     """Natural logarithm elementwise.
 
@@ -361,6 +419,12 @@ def log(x: Any) -> Tensor:
     array([0.])
     """
     return _unary(log_p, x)
+
+
+defvjp(log_p, lambda g, out, x: (g / x,))
+
+
+exp_p = _ufunc_op("exp", "exp", 1, "f", call("exp"), transcendental=True)
 
 
 def exp(x: Any) -> Tensor:
@@ -373,6 +437,12 @@ def exp(x: Any) -> Tensor:
     return _unary(exp_p, x)
 
 
+defvjp(exp_p, lambda g, out, x: (g * out,))
+
+
+square_p = _ufunc_op("square", "square", 1, "biuf", _emit_square)
+
+
 def square(x: Any) -> Tensor:
     """``x * x`` elementwise.
 
@@ -381,6 +451,12 @@ def square(x: Any) -> Tensor:
     array([9, 4])
     """
     return _unary(square_p, x)
+
+
+defvjp(square_p, lambda g, out, x: (g * 2 * x,))
+
+
+round_p = _ufunc_op("round", "round", 1)
 
 
 def round(x: Any) -> Tensor:  # noqa: A001 - the TF name
@@ -394,6 +470,9 @@ def round(x: Any) -> Tensor:  # noqa: A001 - the TF name
     return _unary(round_p, x)
 
 
+cos_p = _ufunc_op("cos", "cos", 1, "f", call("cos"), transcendental=True)
+
+
 def cos(x: Any) -> Tensor:
     """Cosine elementwise (radians).
 
@@ -402,6 +481,12 @@ def cos(x: Any) -> Tensor:
     array([1.])
     """
     return _unary(cos_p, x)
+
+
+defvjp(cos_p, lambda g, out, x: (-g * sin(x),))
+
+
+sin_p = _ufunc_op("sin", "sin", 1, "f", call("sin"), transcendental=True)
 
 
 def sin(x: Any) -> Tensor:
@@ -414,6 +499,12 @@ def sin(x: Any) -> Tensor:
     return _unary(sin_p, x)
 
 
+defvjp(sin_p, lambda g, out, x: (g * cos(x),))
+
+
+tan_p = _ufunc_op("tan", "tan", 1, "f", call("tan"), transcendental=True)
+
+
 def tan(x: Any) -> Tensor:
     """Tangent elementwise (radians).
 
@@ -422,6 +513,12 @@ def tan(x: Any) -> Tensor:
     array([0.])
     """
     return _unary(tan_p, x)
+
+
+defvjp(tan_p, lambda g, out, x: (g * (1 + square(out)),))
+
+
+tanh_p = _ufunc_op("tanh", "tanh", 1, "f", _emit_tanh, transcendental=True)
 
 
 def tanh(x: Any) -> Tensor:
@@ -434,6 +531,12 @@ def tanh(x: Any) -> Tensor:
     return _unary(tanh_p, x)
 
 
+defvjp(tanh_p, lambda g, out, x: (g * (1 - square(out)),))
+
+
+reciprocal_p = _ufunc_op("reciprocal", "reciprocal", 1, "f", _emit_reciprocal)
+
+
 def reciprocal(x: Any) -> Tensor:
     """``1 / x`` elementwise (integer division for integers, as ``np.reciprocal``).
 
@@ -442,6 +545,12 @@ def reciprocal(x: Any) -> Tensor:
     array([0.5 , 0.25])
     """
     return _unary(reciprocal_p, x)
+
+
+defvjp(reciprocal_p, lambda g, out, x: (-g * square(out),))
+
+
+log1p_p = _ufunc_op("log1p", "log1p", 1, "f", call("log1p"), transcendental=True)
 
 
 def log1p(x: Any) -> Tensor:
@@ -454,6 +563,12 @@ def log1p(x: Any) -> Tensor:
     return _unary(log1p_p, x)
 
 
+defvjp(log1p_p, lambda g, out, x: (g / (1 + x),))
+
+
+expm1_p = _ufunc_op("expm1", "expm1", 1, "f", call("expm1"), transcendental=True)
+
+
 def expm1(x: Any) -> Tensor:
     """``exp(x) - 1``, accurate for small ``x``.
 
@@ -462,6 +577,12 @@ def expm1(x: Any) -> Tensor:
     array([1.e-20])
     """
     return _unary(expm1_p, x)
+
+
+defvjp(expm1_p, lambda g, out, x: (g * (out + 1),))
+
+
+equal_p = _ufunc_op("equal", "equal", 2, "biuf", infix("=="))
 
 
 def equal(x: Any, y: Any) -> Tensor:
@@ -474,6 +595,9 @@ def equal(x: Any, y: Any) -> Tensor:
     return _binary(equal_p, x, y)
 
 
+not_equal_p = _ufunc_op("not_equal", "not_equal", 2, "biuf", infix("!="))
+
+
 def not_equal(x: Any, y: Any) -> Tensor:
     """``x != y`` elementwise, a bool tensor.
 
@@ -482,6 +606,9 @@ def not_equal(x: Any, y: Any) -> Tensor:
     array([ True, False])
     """
     return _binary(not_equal_p, x, y)
+
+
+less_p = _ufunc_op("less", "less", 2, "biuf", infix("<"))
 
 
 def less(x: Any, y: Any) -> Tensor:
@@ -494,6 +621,9 @@ def less(x: Any, y: Any) -> Tensor:
     return _binary(less_p, x, y)
 
 
+less_equal_p = _ufunc_op("less_equal", "less_equal", 2, "biuf", infix("<="))
+
+
 def less_equal(x: Any, y: Any) -> Tensor:
     """``x <= y`` elementwise, a bool tensor.
 
@@ -502,6 +632,9 @@ def less_equal(x: Any, y: Any) -> Tensor:
     array([ True,  True, False])
     """
     return _binary(less_equal_p, x, y)
+
+
+greater_p = _ufunc_op("greater", "greater", 2, "biuf", infix(">"))
 
 
 def greater(x: Any, y: Any) -> Tensor:
@@ -514,6 +647,9 @@ def greater(x: Any, y: Any) -> Tensor:
     return _binary(greater_p, x, y)
 
 
+greater_equal_p = _ufunc_op("greater_equal", "greater_equal", 2, "biuf", infix(">="))
+
+
 def greater_equal(x: Any, y: Any) -> Tensor:
     """``x >= y`` elementwise, a bool tensor.
 
@@ -522,6 +658,9 @@ def greater_equal(x: Any, y: Any) -> Tensor:
     array([False,  True,  True])
     """
     return _binary(greater_equal_p, x, y)
+
+
+logical_not_p = _ufunc_op("logical_not", "logical_not", 1, "biuf", _emit_not)
 
 
 def logical_not(x: Any) -> Tensor:
@@ -534,6 +673,9 @@ def logical_not(x: Any) -> Tensor:
     return _unary(logical_not_p, x)
 
 
+logical_and_p = _ufunc_op("logical_and", "logical_and", 2, "biuf", _logical("&"))
+
+
 def logical_and(x: Any, y: Any) -> Tensor:
     """``x and y`` elementwise, a bool tensor, broadcasting as numpy.
 
@@ -542,6 +684,9 @@ def logical_and(x: Any, y: Any) -> Tensor:
     array([ True, False])
     """
     return _binary(logical_and_p, x, y)
+
+
+logical_or_p = _ufunc_op("logical_or", "logical_or", 2, "biuf", _logical("|"))
 
 
 def logical_or(x: Any, y: Any) -> Tensor:
@@ -667,6 +812,9 @@ def add_n(inputs: Sequence[Any]) -> Tensor:
     return apply(add_n_p, *[as_tensor(x) for x in inputs])
 
 
+defvjp(add_n_p, lambda g, out, *xs: tuple(g for _ in xs))
+
+
 # -- reductions -------------------------------------------------------------------------------
 
 def _reduced_shape(x: Spec, axis: tuple[int, ...], keepdims: bool) -> Shape:
@@ -706,7 +854,6 @@ def _reduction_infer(fn: Any, nonempty: bool) -> Any:
 def _reduction(name: str) -> Callable[..., Any]:
     """Kernel calling the array method ``name`` (numpy's and cupy's ndarrays both have it; the
     method skips the module function's dispatch layer)."""
-
     def kernel(xp, x, axis, keepdims):
         return getattr(x, name)(axis=axis, keepdims=keepdims)
 
@@ -794,6 +941,14 @@ def sum(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
     return _reduce(sum_p, x, axis, keepdims)
 
 
+def _reduce_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
+               keepdims: bool) -> tuple[Tensor]:
+    return (broadcast_like(_keepdims(g, axis, keepdims), x),)
+
+
+defvjp(sum_p, _reduce_vjp)
+
+
 def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
     """Arithmetic mean over ``axis`` (int, tuple or ``None`` for all); integers give float64,
     as in numpy, and an empty slice gives NaN.
@@ -803,6 +958,18 @@ def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
     array([1.5, 4. ])
     """
     return _reduce(mean_p, x, axis, keepdims)
+
+
+def _mean_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
+             keepdims: bool) -> tuple[Tensor]:
+    (gx,) = _reduce_vjp(g, out, x, axis, keepdims)
+    dims = [x.shape[a] for a in axis]
+    if None in dims:  # a count known only at run time
+        return (gx / sum(ones_like(x), axis=axis, keepdims=True),)
+    return (gx / float(np.prod(_known(dims))),)
+
+
+defvjp(mean_p, _mean_vjp)
 
 
 def max(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
@@ -818,6 +985,17 @@ def max(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
     return _reduce(max_p, x, axis, keepdims)
 
 
+def _extremum_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
+                 keepdims: bool) -> tuple[Tensor]:
+    # to the positions holding the extremum; ties share it equally, as TF
+    hit = cast(equal(x, _keepdims(out, axis, keepdims)), g.dtype)
+    share = hit / sum(hit, axis=axis, keepdims=True)
+    return (share * _keepdims(g, axis, keepdims),)
+
+
+defvjp(max_p, _extremum_vjp)
+
+
 def min(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
         keepdims: bool = False) -> Tensor:
     """Smallest value over ``axis`` (int, tuple or ``None`` for all); NaN wins.  Reducing an
@@ -829,6 +1007,9 @@ def min(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
     array([1., 2.])
     """
     return _reduce(min_p, x, axis, keepdims)
+
+
+defvjp(min_p, _extremum_vjp)
 
 
 def prod(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
@@ -843,6 +1024,16 @@ def prod(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
     return _reduce(prod_p, x, axis, keepdims)
 
 
+def _prod_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
+             keepdims: bool) -> tuple[Tensor]:
+    # the product of the other elements of each slice: exact with zeros (no out / x)
+    others = apply(prod_others_p, x, axis=axis)
+    return (_keepdims(g, axis, keepdims) * others,)
+
+
+defvjp(prod_p, _prod_vjp)
+
+
 def logsumexp(x: Any, axis: int | Sequence[int] | None = None,
               keepdims: bool = False) -> Tensor:
     """``log(sum(exp(x)))`` over ``axis``, computed without overflow by shifting by the max
@@ -854,6 +1045,16 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None,
     array(1000.69314718)
     """
     return _reduce(logsumexp_p, x, axis, keepdims)
+
+
+def _logsumexp_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
+                  keepdims: bool) -> tuple[Tensor]:
+    # softmax of x over the reduced axes, times g
+    softmax = exp(x - _keepdims(out, axis, keepdims))
+    return (softmax * _keepdims(g, axis, keepdims),)
+
+
+defvjp(logsumexp_p, _logsumexp_vjp)
 
 
 def _arg(op: OpDef, x: Any, axis: int | None, keepdims: bool) -> Tensor:
@@ -931,6 +1132,16 @@ def prod_others_p(xp, x, *ts, axis):
     return xp.transpose(out, inverse)
 
 
+def _prod_others_vjp(g: Tensor, out: Tensor, x: Tensor, *ts: Tensor,
+                    axis: tuple[int, ...]) -> tuple[Tensor, ...]:
+    op = prod_others_p
+    gts = [apply(op, x, *ts[:r], g, *ts[r + 1:], axis=axis) for r in range(len(ts))]
+    return (apply(op, x, *ts, g, axis=axis), *gts)
+
+
+defvjp(prod_others_p, _prod_others_vjp)
+
+
 def _exclusive_products(xp, x, ts, dtype):
     """Along the last axis: the product of the other elements, or with tangents the
     coefficient of e1*..*em in the product of the others of (x + e1*t1 + .. + em*tm) with
@@ -966,7 +1177,7 @@ def _exclusive_products(xp, x, ts, dtype):
 
 
 # ---------------------------------------------------------------------------------------------
-# gradient rules: vjp(g, out, *inputs, **attrs) -> one gradient (or None) per input
+# helpers the gradient rules share (each rule stands with its op above)
 
 def _known(dims: list[int | None]) -> list[int]:
     return [int(d) for d in dims if d is not None]
@@ -982,106 +1193,3 @@ def _keepdims(t: Tensor, axis: tuple[int, ...], keepdims: bool) -> Tensor:
     if keepdims or not axis:
         return t
     return expand_dims(t, axis)
-
-
-def _vjps() -> None:
-    defvjp(add_p, lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(g, y)))
-    defvjp(subtract_p, lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(-g, y)))
-    defvjp(multiply_p, lambda g, out, x, y: (unbroadcast(g * y, x), unbroadcast(g * x, y)))
-    defvjp(divide_p, lambda g, out, x, y: (unbroadcast(g / y, x),
-                                           unbroadcast(-g * out / y, y)))
-    defvjp(negative_p, lambda g, out, x: (-g,))
-    defvjp(add_n_p, lambda g, out, *xs: tuple(g for _ in xs))
-
-    # -- unary: d out / d x from x or from out
-    defvjp(abs_p, lambda g, out, x: (g * sign(x),))  # 0 at x == 0, as TF
-    defvjp(cos_p, lambda g, out, x: (-g * sin(x),))
-    defvjp(sin_p, lambda g, out, x: (g * cos(x),))
-    defvjp(tan_p, lambda g, out, x: (g * (1 + square(out)),))
-    defvjp(tanh_p, lambda g, out, x: (g * (1 - square(out)),))
-    defvjp(exp_p, lambda g, out, x: (g * out,))
-    defvjp(expm1_p, lambda g, out, x: (g * (out + 1),))
-    defvjp(log_p, lambda g, out, x: (g / x,))
-    defvjp(log1p_p, lambda g, out, x: (g / (1 + x),))
-    defvjp(sqrt_p, lambda g, out, x: (g * 0.5 / out,))
-    defvjp(rsqrt_p, lambda g, out, x: (g * -0.5 * out * square(out),))
-    defvjp(square_p, lambda g, out, x: (g * 2 * x,))
-    defvjp(reciprocal_p, lambda g, out, x: (-g * square(out),))
-
-    def pow_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        # d/dx = y * x**(y - 1); at x == y == 0 that is 0 * inf, but x**0 is constant: 0
-        both_zero = logical_and(equal(x, 0), equal(y, 0))
-        dx = g * y * pow(x, where(both_zero, 1, y) - 1)
-        # d/dy = out * log(x); where x <= 0 (log undefined) 0, as TF
-        positive = x > 0
-        log_x = where(positive, log(where(positive, x, 1)), 0)
-        dy = g * out * log_x
-        return (_as_dtype_of(unbroadcast(dx, x), x), _as_dtype_of(unbroadcast(dy, y), y))
-
-    defvjp(pow_p, pow_vjp)
-
-    def select_vjp(x_wins: Callable[[Tensor, Tensor], Tensor]) -> Callable[..., Any]:
-        # the gradient goes to the selected operand; on ties all of it to x, as TF
-        def vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-            to_x = x_wins(x, y)
-            return (_as_dtype_of(unbroadcast(where(to_x, g, 0), x), x),
-                    _as_dtype_of(unbroadcast(where(to_x, 0, g), y), y))
-
-        return vjp
-
-    defvjp(maximum_p, select_vjp(greater_equal))
-    defvjp(minimum_p, select_vjp(less_equal))
-
-    # -- reductions
-    def reduce_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
-                   keepdims: bool) -> tuple[Tensor]:
-        return (broadcast_like(_keepdims(g, axis, keepdims), x),)
-
-    defvjp(sum_p, reduce_vjp)
-
-    def mean_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
-                 keepdims: bool) -> tuple[Tensor]:
-        (gx,) = reduce_vjp(g, out, x, axis, keepdims)
-        dims = [x.shape[a] for a in axis]
-        if None in dims:  # a count known only at run time
-            return (gx / sum(ones_like(x), axis=axis, keepdims=True),)
-        return (gx / float(np.prod(_known(dims))),)
-
-    defvjp(mean_p, mean_vjp)
-
-    def extremum_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
-                     keepdims: bool) -> tuple[Tensor]:
-        # to the positions holding the extremum; ties share it equally, as TF
-        hit = cast(equal(x, _keepdims(out, axis, keepdims)), g.dtype)
-        share = hit / sum(hit, axis=axis, keepdims=True)
-        return (share * _keepdims(g, axis, keepdims),)
-
-    defvjp(max_p, extremum_vjp)
-    defvjp(min_p, extremum_vjp)
-
-    def prod_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
-                 keepdims: bool) -> tuple[Tensor]:
-        # the product of the other elements of each slice: exact with zeros (no out / x)
-        others = apply(prod_others_p, x, axis=axis)
-        return (_keepdims(g, axis, keepdims) * others,)
-
-    defvjp(prod_p, prod_vjp)
-
-    def prod_others_vjp(g: Tensor, out: Tensor, x: Tensor, *ts: Tensor,
-                        axis: tuple[int, ...]) -> tuple[Tensor, ...]:
-        op = prod_others_p
-        gts = [apply(op, x, *ts[:r], g, *ts[r + 1:], axis=axis) for r in range(len(ts))]
-        return (apply(op, x, *ts, g, axis=axis), *gts)
-
-    defvjp(prod_others_p, prod_others_vjp)
-
-    def logsumexp_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...],
-                      keepdims: bool) -> tuple[Tensor]:
-        # softmax of x over the reduced axes, times g
-        softmax = exp(x - _keepdims(out, axis, keepdims))
-        return (softmax * _keepdims(g, axis, keepdims),)
-
-    defvjp(logsumexp_p, logsumexp_vjp)
-
-
-_vjps()

@@ -227,6 +227,13 @@ def relu(x: Any) -> Tensor:
     return apply(relu_p, as_tensor(x))
 
 
+def _relu_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor]:
+    return (where(x > 0, g, 0.0),)
+
+
+defvjp(relu_p, _relu_vjp)
+
+
 def sigmoid(x: Any) -> Tensor:
     """``1 / (1 + exp(-x))``, computed without overflow for any ``x``.
 
@@ -237,6 +244,9 @@ def sigmoid(x: Any) -> Tensor:
     return apply(sigmoid_p, as_tensor(x))
 
 
+defvjp(sigmoid_p, lambda g, out, x: (g * out * (1.0 - out),))
+
+
 def erf(x: Any) -> Tensor:
     """The error function, accurate to about 1e-15 in float64.
 
@@ -245,6 +255,9 @@ def erf(x: Any) -> Tensor:
     0.84270079295
     """
     return apply(erf_p, as_tensor(x))
+
+
+defvjp(erf_p, lambda g, out, x: (g * (2 / math.sqrt(math.pi)) * m.exp(-(x * x)),))
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
@@ -259,6 +272,10 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     return apply(softmax_p, x, axis=check_axis(axis, x.ndim, "softmax", x.shape))
 
 
+defvjp(softmax_p, lambda g, out, x, axis: (
+    out * (g - m.sum(g * out, axis=axis, keepdims=True)),))
+
+
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """``x - logsumexp(x)`` along ``axis``: finite for logits of any size.
 
@@ -268,6 +285,10 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """
     x = as_tensor(x)
     return apply(log_softmax_p, x, axis=check_axis(axis, x.ndim, "log_softmax", x.shape))
+
+
+defvjp(log_softmax_p, lambda g, out, x, axis: (
+    g - m.exp(out) * m.sum(g, axis=axis, keepdims=True),))
 
 
 def gelu(x: Any, approximate: bool = False) -> Tensor:
@@ -447,6 +468,10 @@ def conv2d_backprop_input_p(xp, g, f, like, strides, dilations):
     return dx
 
 
+# NOTE: the backward primitives come in adjoint pairs, so each one's rule is built from the
+# other (which gives gradients of any order)
+
+
 def _conv_filter_grad_infer(x: Spec, g: Spec, like: Spec, strides: tuple[int, int],
                             dilations: tuple[int, int]) -> Spec:
     what = f"input {fmt_shape(x.shape)}, gradient {fmt_shape(g.shape)}, filters " \
@@ -469,6 +494,14 @@ def conv2d_backprop_filter_p(xp, x, g, like, strides, dilations):
     patches = xp.lib.stride_tricks.as_strided(
         x, (n, oh, ow, kh, kw, c), (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3))
     return xp.tensordot(patches, g, axes=([0, 1, 2], [0, 1, 2]))
+
+
+defvjp(conv2d_backprop_input_p, lambda gg, out, g, f, like, **at: (
+    apply(conv2d_p, gg, f, **at), apply(conv2d_backprop_filter_p, gg, g, f, **at), None))
+
+
+defvjp(conv2d_backprop_filter_p, lambda gg, out, x, g, like, **at: (
+    apply(conv2d_backprop_input_p, g, gg, x, **at), apply(conv2d_p, x, gg, **at), None))
 
 
 def _conv_pads(x: Tensor, f: Tensor, padding: str | Pads, strides: tuple[int, int],
@@ -520,6 +553,12 @@ def conv2d(x: Any, filters: Any, strides: Any = 1, padding: Any = "VALID",
     if t or b or left or r:
         x = pad(x, [[0, 0], [t, b], [left, r], [0, 0]])
     return apply(conv2d_p, x, filters, strides=strides, dilations=dilations)
+
+
+# NOTE: conv2d is VALID here: SAME and explicit padding are a pad node in front of it
+defvjp(conv2d_p, lambda g, out, x, f, needs=(True, True), **at: (
+    apply(conv2d_backprop_input_p, g, f, x, **at) if needs[0] else None,
+    apply(conv2d_backprop_filter_p, x, g, f, **at) if needs[1] else None))
 
 
 def _pool_pads(padding: str | Pads, h: int, w: int, ksize: tuple[int, int],
@@ -656,6 +695,14 @@ def max_pool2d_grad_grad_p(xp, x, gg, ksize, strides, padding):
     return picked[..., 0]
 
 
+defvjp(max_pool2d_grad_p, lambda gg, out, x, g, **at: (
+    None, apply(max_pool2d_grad_grad_p, x, gg, **at)))
+
+
+defvjp(max_pool2d_grad_grad_p, lambda g, out, x, gg, **at: (
+    None, apply(max_pool2d_grad_p, x, g, **at)))
+
+
 def _avg_dtype(dtype: np.dtype) -> np.dtype:
     if dtype.kind == "c":
         raise DTypeError(f"avg_pool2d of a complex tensor ({dtype}) is not supported")
@@ -709,6 +756,9 @@ def avg_pool2d_grad_p(xp, g, like, ksize, strides, padding):
     return _scatter_windows(xp, lambda a, b: g, like.shape, dt, ksize, strides, pads)
 
 
+defvjp(avg_pool2d_grad_p, lambda gg, out, g, like, **at: (apply(avg_pool2d_p, gg, **at), None))
+
+
 def _pool(opdef: OpDef, x: Any, ksize: Any, strides: Any, padding: Any, explicit: bool) -> Tensor:
     op = opdef.name
     x = as_tensor(x)
@@ -738,6 +788,10 @@ def max_pool2d(x: Any, ksize: Any, strides: Any, padding: Any = "VALID") -> Tens
     return _pool(max_pool2d_p, x, ksize, strides, padding, explicit=True)
 
 
+# max pooling routes gradients by the argmax of x, which is locally constant in x
+defvjp(max_pool2d_p, lambda g, out, x, **at: (apply(max_pool2d_grad_p, x, g, **at),))
+
+
 def avg_pool2d(x: Any, ksize: Any, strides: Any, padding: Any = "VALID") -> Tensor:
     """Mean over ``ksize`` windows of NHWC ``x``, as ``tf.nn.avg_pool2d``; with ``"SAME"``
     padding a border window averages only the elements inside the input.
@@ -749,6 +803,9 @@ def avg_pool2d(x: Any, ksize: Any, strides: Any, padding: Any = "VALID") -> Tens
            [6.5, 8. ]])
     """
     return _pool(avg_pool2d_p, x, ksize, strides, padding, explicit=False)
+
+
+defvjp(avg_pool2d_p, lambda g, out, x, **at: (apply(avg_pool2d_grad_p, g, x, **at),))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -805,6 +862,10 @@ def nll_loss_grad_p(xp, g, labels, like, axis):
     return xp.where(hot, -xp.expand_dims(g, axis), g.dtype.type(0))
 
 
+defvjp(nll_loss_grad_p, lambda gg, out, g, labels, like, axis: (
+    apply(nll_loss_p, gg, labels, axis=axis), None, None))
+
+
 def nll_loss(log_probs: Any, labels: Any, axis: int = -1) -> Tensor:
     """``-log_probs[..., labels[...], ...]``: the negative log-probability of each integer
     label along the class ``axis`` (no reduction).  A label outside ``[0, classes)`` is an
@@ -818,6 +879,10 @@ def nll_loss(log_probs: Any, labels: Any, axis: int = -1) -> Tensor:
     logp, labels = as_tensor(log_probs), as_tensor(labels)
     axis = check_axis(axis, logp.ndim, "nll_loss", logp.shape)
     return apply(nll_loss_p, logp, labels, axis=axis)
+
+
+defvjp(nll_loss_p, lambda g, out, logp, labels, axis: (
+    apply(nll_loss_grad_p, g, labels, logp, axis=axis), None))
 
 
 # -- one_hot (built from range, equal and where)
@@ -847,52 +912,3 @@ def one_hot(indices: Any, depth: int, on_value: Any = 1, off_value: Any = 0, axi
     hot = m.equal(expand_dims(idx, axis), positions)
     dtype = check_dtype(dtype, "one_hot")
     return where(hot, constant(on_value, dtype), constant(off_value, dtype))
-
-
-# ---------------------------------------------------------------------------------------------
-# gradient rules: vjp(g, out, *inputs, **attrs) -> one gradient (or None) per input
-
-def _relu_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor]:
-    return (where(x > 0, g, 0.0),)
-
-
-def _vjps() -> None:
-    defvjp(relu_p, _relu_vjp)
-    defvjp(sigmoid_p, lambda g, out, x: (g * out * (1.0 - out),))
-    defvjp(erf_p, lambda g, out, x: (g * (2 / math.sqrt(math.pi)) * m.exp(-(x * x)),))
-    defvjp(softmax_p, lambda g, out, x, axis: (
-        out * (g - m.sum(g * out, axis=axis, keepdims=True)),))
-    defvjp(log_softmax_p, lambda g, out, x, axis: (
-        g - m.exp(out) * m.sum(g, axis=axis, keepdims=True),))
-
-    # the backward primitives come in adjoint pairs, so each one's rule is built from the
-    # other (which gives gradients of any order)
-    def op(opdef: OpDef, *inputs: Tensor, **attrs: Any) -> Tensor:
-        return apply(opdef, *inputs, **attrs)
-
-    defvjp(nll_loss_p, lambda g, out, logp, labels, axis: (
-        op(nll_loss_grad_p, g, labels, logp, axis=axis), None))
-    defvjp(nll_loss_grad_p, lambda gg, out, g, labels, like, axis: (
-        op(nll_loss_p, gg, labels, axis=axis), None, None))
-
-    # NOTE: conv2d is VALID here: SAME and explicit padding are a pad node in front of it
-    defvjp(conv2d_p, lambda g, out, x, f, needs=(True, True), **at: (
-        op(conv2d_backprop_input_p, g, f, x, **at) if needs[0] else None,
-        op(conv2d_backprop_filter_p, x, g, f, **at) if needs[1] else None))
-    defvjp(conv2d_backprop_input_p, lambda gg, out, g, f, like, **at: (
-        op(conv2d_p, gg, f, **at), op(conv2d_backprop_filter_p, gg, g, f, **at), None))
-    defvjp(conv2d_backprop_filter_p, lambda gg, out, x, g, like, **at: (
-        op(conv2d_backprop_input_p, g, gg, x, **at), op(conv2d_p, x, gg, **at), None))
-
-    # max pooling routes gradients by the argmax of x, which is locally constant in x
-    defvjp(max_pool2d_p, lambda g, out, x, **at: (op(max_pool2d_grad_p, x, g, **at),))
-    defvjp(max_pool2d_grad_p, lambda gg, out, x, g, **at: (
-        None, op(max_pool2d_grad_grad_p, x, gg, **at)))
-    defvjp(max_pool2d_grad_grad_p, lambda g, out, x, gg, **at: (
-        None, op(max_pool2d_grad_p, x, g, **at)))
-
-    defvjp(avg_pool2d_p, lambda g, out, x, **at: (op(avg_pool2d_grad_p, g, x, **at),))
-    defvjp(avg_pool2d_grad_p, lambda gg, out, g, like, **at: (op(avg_pool2d_p, gg, **at), None))
-
-
-_vjps()

@@ -136,8 +136,9 @@ def constant_folding(graph: GraphIR, max_bytes: int = 1 << 20,
         if (opdef.kind == "source" or not opdef.pure or opdef.n_outputs != 1
                 or len(d["specs"]) != 1):
             continue
-        if not all(g.nodes[src]["op"] is constant_p for src, _ in d["inputs"]):
-            continue
+        if not all(g.nodes[src]["op"] is constant_p and not g.nodes[src]["control"]
+                   for src, _ in d["inputs"]):
+            continue  # NOTE: a constant with control inputs is a barrier: never folded in
         spec = d["specs"][0]
         if None in spec.shape or int(np.prod(spec.shape)) * spec.dtype.itemsize > max_bytes:
             continue

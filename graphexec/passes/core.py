@@ -157,7 +157,7 @@ def node_key(d: dict[str, Any]) -> Any:
     op = d["op"]
     if op is constant_p:
         value = np.asarray(d["attrs"]["value"])
-        return ("constant", value.dtype.str, value.shape, value.tobytes())
+        return ("constant", value.dtype.str, value.shape, value.tobytes(), tuple(d["control"]))
     attrs = tuple(sorted((k, _canon(v)) for k, v in d["attrs"].items()))
     return (op.name, tuple(d["inputs"]), attrs, tuple(d["specs"]), tuple(d["control"]))
 

@@ -99,6 +99,8 @@ def epilogue_fusion(graph: GraphIR, keep: Iterable[Any] = (),
         elif _is_activation(d):
             chains.append(([root, nxt], None, False, d["op"], shape_uses))
         for chain, bias, bias_first, act, rewire in chains:
+            if any(g.nodes[n]["control"] for n in chain):
+                continue  # NOTE: nodes with control inputs are barriers: never absorbed
             # NOTE: shape uses move to the fused node, which must then not depend on them: its
             # inputs are the root's (made before the root) and a bias that is a source node
             if rewire and bias is not None and g.nodes[bias[0]]["inputs"]:

@@ -100,7 +100,7 @@ def elementwise_fusion(graph: GraphIR, keep: Iterable[Any] = (), actions: list[s
 
 def _literal(d: dict[str, Any]) -> np.ndarray | None:
     """The value of a constant node of one element (a literal of a fused program), else None."""
-    if d["op"] is not constant_p:
+    if d["op"] is not constant_p or d["control"]:
         return None
     value = np.asarray(d["attrs"]["value"])
     return value if value.size == 1 else None

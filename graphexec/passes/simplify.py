@@ -180,6 +180,8 @@ class _Walk:
 
     def visit(self, n: str) -> None:
         d = self.g.nodes[n]
+        if d["control"] or any(self.g.nodes[src]["control"] for src, _ in d["inputs"]):
+            return  # NOTE: nodes with control inputs are barriers: never removed or absorbed
         rule = _RULES.get(d["op"])
         while rule is not None:
             out = rule(self, n, d)
@@ -212,7 +214,8 @@ class _Walk:
     def absorbable(self, ref: Ref, slot: int, assoc: bool) -> bool:
         """Whether the operand ``ref`` in input ``slot`` of a summable node can be inlined."""
         c = ref[0]
-        return (slot == 0 or assoc) and c not in self.kept and self.one_use(c) and self.summable(c)
+        return ((slot == 0 or assoc) and c not in self.kept and not self.g.nodes[c]["control"]
+                and self.one_use(c) and self.summable(c))
 
     def flatten_sum(self, n: str) -> None:
         if not self.summable(n):
