@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import tree
 from .context import _TAPES, current_graph
 from .errors import (
     GraphError,
@@ -141,14 +142,14 @@ class GradientTape:
                              "only once; use GradientTape(persistent=True) — at "
                              f"{user_location()}")
         seeds = _seeds(target, output_gradients)
-        targets = _flat(target)
+        targets = tree.leaves(target)
         if self._graph is not None:
             g = self._graph
             inside = set(list(g.nx)[self._start:])
             reads = {id(v): [g.tensor(n) for n in inside
                              if g.nx.nodes[n]["op"] == "read_variable"
                              and g.nx.nodes[n]["attrs"]["var"] is v]
-                     for v in _flat(sources) if isinstance(v, Variable) and self._watches(v)}
+                     for v in tree.leaves(sources) if isinstance(v, Variable) and self._watches(v)}
             watched = self._watched
             if not self.persistent:
                 self._entries = None
@@ -194,7 +195,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None,
     if g is None:
         raise GraphError(f"gx.gradients builds graph nodes: call it inside a graph block; "
                          f"eagerly, use gx.GradientTape — at {user_location()}")
-    targets = _flat(ys)
+    targets = tree.leaves(ys)
 
     def expand(s: Any) -> list[Tensor]:
         if isinstance(s, Variable):
@@ -241,30 +242,19 @@ def _sum_per_source(flat: list[Any], expand: Callable[[Any], list[Tensor]],
 # ---------------------------------------------------------------------------------------------
 # the engine
 
-def _flat(x: Any) -> list[Any]:
-    if isinstance(x, list | tuple):
-        return [y for item in x for y in _flat(item)]
-    return [x]
-
-
 def _seeds(targets: Any, output_gradients: Any) -> list[Any] | None:
     """The output gradients as a flat list matching the flattened targets."""
     if output_gradients is None:
         return None
-    return _flat(output_gradients) if isinstance(targets, list | tuple) else [output_gradients]
+    if isinstance(targets, list | tuple | dict):
+        return tree.leaves(output_gradients)
+    return [output_gradients]
 
 
 def _structured(sources: Any, fn: Any) -> Any:
     """Call ``fn`` on the flattened sources and give its results back in their structure."""
-    flat = _flat(sources)
-    results = iter(fn(flat))
-
-    def rebuild(s: Any) -> Any:
-        if isinstance(s, list | tuple):
-            return type(s)(rebuild(item) for item in s)
-        return next(results)
-
-    return rebuild(sources)
+    flat, treedef = tree.flatten(sources)
+    return treedef.unflatten(fn(flat))
 
 
 def _graph_entries(g: Any, targets: list[Tensor], sources: list[Tensor],

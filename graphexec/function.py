@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from . import tree
 from .checks import check_dtype, check_shape
 from .compiler import CompiledGraph
 from .config import check_level, functions_run_eagerly
@@ -132,8 +133,13 @@ def _symbolic_error(fn: str, path: str, t: Tensor) -> GraphError:
 
 
 def _encode(fn: str, v: Any, path: str, leaves: list[tuple[str, Any]]) -> Any:
-    """The cache-key component of argument value ``v``; appends each tensor leaf as
-    ``(path, array)`` to ``leaves``."""
+    """The cache-key component of argument value ``v``: its structure and one component per
+    leaf; appends each tensor leaf as ``(path, array)`` to ``leaves``."""
+    pairs, treedef = tree.flatten_with_paths(v, path)
+    return ("tree", treedef, tuple(_encode_leaf(fn, x, p, leaves) for p, x in pairs))
+
+
+def _encode_leaf(fn: str, v: Any, path: str, leaves: list[tuple[str, Any]]) -> Any:
     if isinstance(v, Variable):
         return ("variable", _ById(v))
     if isinstance(v, Tensor):
@@ -146,14 +152,6 @@ def _encode(fn: str, v: Any, path: str, leaves: list[tuple[str, Any]]) -> Any:
         arr = np.asarray(v) if isinstance(v, np.generic) else v
         leaves.append((path, arr))
         return ("tensor", arr.shape, arr.dtype)
-    if isinstance(v, list):
-        return ("list", tuple(_encode(fn, x, f"{path}[{i}]", leaves) for i, x in enumerate(v)))
-    if isinstance(v, tuple):
-        return ("tuple", type(v),
-                tuple(_encode(fn, x, f"{path}[{i}]", leaves) for i, x in enumerate(v)))
-    if isinstance(v, dict):
-        return ("dict", type(v),
-                tuple((k, _encode(fn, x, f"{path}[{k!r}]", leaves)) for k, x in v.items()))
     try:
         hash(v)
     except TypeError:
@@ -164,57 +162,38 @@ def _encode(fn: str, v: Any, path: str, leaves: list[tuple[str, Any]]) -> Any:
     return ("static", type(v), v)
 
 
-def _rebuild(v: Any, leaves: Any) -> Any:
-    """``v`` with its tensor leaves replaced, in ``_encode`` order, by the next of ``leaves``."""
-    if isinstance(v, Variable):
-        return v
-    if isinstance(v, Tensor) or _is_array(v):
-        return next(leaves)
-    if isinstance(v, list):
-        return [_rebuild(x, leaves) for x in v]
-    if isinstance(v, tuple):
-        items = [_rebuild(x, leaves) for x in v]
-        return type(v)(*items) if hasattr(v, "_fields") else type(v)(items)
-    if isinstance(v, dict):
-        out = {k: _rebuild(x, leaves) for k, x in v.items()}
-        return out if type(v) is dict else type(v)(out)
-    return v
+def _is_tensor_leaf(v: Any) -> bool:
+    """A leaf ``_encode`` feeds as a placeholder (a Variable is read, not fed)."""
+    return not isinstance(v, Variable) and (isinstance(v, Tensor) or _is_array(v))
 
 
 def _describe(c: Any) -> str:
     """A key component as a short readable value."""
     kind = c[0]
+    if kind == "tree":
+        return c[1].format([_describe(x) for x in c[2]])
     if kind == "tensor":
         return repr(Spec(c[1], c[2]))
     if kind == "variable":
         return f"Variable {c[1].obj.var_name!r}"
     if kind == "static":
         return repr(c[2])
-    if kind == "list":
-        return "[" + ", ".join(_describe(x) for x in c[1]) + "]"
-    if kind == "tuple":
-        return "(" + ", ".join(_describe(x) for x in c[2]) + ("," if len(c[2]) == 1 else "") + ")"
-    if kind == "dict":
-        return "{" + ", ".join(f"{k!r}: {_describe(x)}" for k, x in c[2]) + "}"
     return "TensorSpec input"
 
 
 def _first_difference(a: Any, b: Any, path: str) -> tuple[str, Any, Any]:
-    """The deepest path where key components ``a`` and ``b`` differ."""
-    if a[0] == b[0] == "list" and len(a[1]) == len(b[1]):
-        for i, (x, y) in enumerate(zip(a[1], b[1], strict=True)):
+    """The leaf where key components ``a`` and ``b`` differ when their structures agree, else
+    the whole argument."""
+    if a[0] == b[0] == "tree" and a[1] == b[1]:
+        for p, x, y in zip(a[1].paths(path), a[2], b[2], strict=True):
             if x != y:
-                return _first_difference(x, y, f"{path}[{i}]")
-    if a[0] == b[0] == "tuple" and a[1] is b[1] and len(a[2]) == len(b[2]):
-        for i, (x, y) in enumerate(zip(a[2], b[2], strict=True)):
-            if x != y:
-                return _first_difference(x, y, f"{path}[{i}]")
-    if (a[0] == b[0] == "dict" and a[1] is b[1]
-            and [k for k, _ in a[2]] == [k for k, _ in b[2]]):
-        for (k, x), (_, y) in zip(a[2], b[2], strict=True):
-            if x != y:
-                return _first_difference(x, y, f"{path}[{k!r}]")
-    return path, a, b
+                return p, x, y
+    return path, _single(a), _single(b)
+
+
+def _single(c: Any) -> Any:
+    """The leaf's component of an argument that is one leaf, else the component itself."""
+    return c[2][0] if c[0] == "tree" and c[1].kind == "leaf" else c
 
 
 def _retrace_message(name: str, n: int, prev: tuple[Any, ...] | None,
@@ -332,52 +311,32 @@ def _match(fn: str, v: Any, spec: Any, path: str, leaves: list[tuple[str, Any]])
         _match(fn, v[k], s, f"{path}[{k!r}]", leaves)
 
 
-def _from_signature(spec: Any, leaves: Any) -> Any:
-    """The structure of a signature entry with its TensorSpecs replaced by the next leaves."""
-    if isinstance(spec, TensorSpec):
-        return next(leaves)
-    if isinstance(spec, list | tuple):
-        items = [_from_signature(s, leaves) for s in spec]
-        return type(spec)(*items) if hasattr(spec, "_fields") else type(spec)(items)
-    return {k: _from_signature(s, leaves) for k, s in spec.items()}
-
-
 # ---------------------------------------------------------------------------------------------
 # outputs
 
 
 def _outputs(fn: str, out: Any, g: Graph, fetches: list[Tensor]) -> Any:
     """A recipe to rebuild ``out`` from fetched values; appends the tensors to fetch."""
-    if isinstance(out, Variable):  # its value when the graph runs
-        fetches.append(g.read_variable(out))
-        return ("fetch", len(fetches) - 1)
-    if isinstance(out, Tensor):
-        if out._graph is g:
-            fetches.append(out)
-            return ("fetch", len(fetches) - 1)
-        if out._graph is None:  # an eager tensor computed while tracing: a constant
-            return ("value", out)
-        raise GraphError(f"{fn}: returns tensor {out.name!r} of graph {out._graph.name}, not of "
-                         "the function's own trace")
-    if isinstance(out, list | tuple):
-        return ("seq", type(out), hasattr(out, "_fields"),
-                [_outputs(fn, x, g, fetches) for x in out])
-    if isinstance(out, dict):
-        return ("dict", type(out), [(k, _outputs(fn, x, g, fetches)) for k, x in out.items()])
-    return ("value", out)  # None and other Python values come back as they are
+    flat, treedef = tree.flatten(out)
+    items: list[tuple[str, Any]] = []
+    for x in flat:
+        if isinstance(x, Variable):  # its value when the graph runs
+            fetches.append(g.read_variable(x))
+            items.append(("fetch", len(fetches) - 1))
+        elif isinstance(x, Tensor) and x._graph is g:
+            fetches.append(x)
+            items.append(("fetch", len(fetches) - 1))
+        elif isinstance(x, Tensor) and x._graph is not None:
+            raise GraphError(f"{fn}: returns tensor {x.name!r} of graph {x._graph.name}, not "
+                             "of the function's own trace")
+        else:  # an eager tensor computed while tracing (a constant), None, a Python value
+            items.append(("value", x))
+    return treedef, items
 
 
 def _restore(recipe: Any, values: list[Any]) -> Any:
-    kind = recipe[0]
-    if kind == "fetch":
-        return values[recipe[1]]
-    if kind == "value":
-        return recipe[1]
-    if kind == "seq":
-        items = [_restore(r, values) for r in recipe[3]]
-        return recipe[1](*items) if recipe[2] else recipe[1](items)
-    out = {k: _restore(r, values) for k, r in recipe[2]}
-    return out if recipe[1] is dict else recipe[1](out)
+    treedef, items = recipe
+    return treedef.unflatten(values[v] if kind == "fetch" else v for kind, v in items)
 
 
 def _arg_name(path: str) -> str:
@@ -652,15 +611,15 @@ class Function:
             if signature is None:
                 specs = [(path, arr.shape, arr.dtype) for path, arr in leaves]
             else:
-                flat: list[TensorSpec] = []
-                _flat_specs(signature, flat)
+                flat: list[TensorSpec] = tree.leaves(list(signature))
                 specs = [(s.name or path, s.shape, s.dtype)
                          for (path, _), s in zip(leaves, flat, strict=True)]
             phs = [g.placeholder(shape, dtype, name=_arg_name(path))
                    for path, shape, dtype in specs]
             it = iter(phs)
             if signature is None:
-                traced = [_rebuild(v, it) for v in values]
+                traced = [tree.map_leaves(lambda x: next(it) if _is_tensor_leaf(x) else x, v)
+                          for v in values]
                 if self._sig is None:
                     n_pos = sum(1 for n in names if n.startswith("args["))
                     out = self._fn(*traced[:n_pos], **dict(zip(names[n_pos:], traced[n_pos:],
@@ -671,7 +630,7 @@ class Function:
                         b.arguments[n] = v
                     out = self._fn(*b.args, **b.kwargs)
             else:
-                out = self._fn(*[_from_signature(s, it) for s in signature])
+                out = self._fn(*tree.flatten(list(signature))[1].unflatten(it))
             fetches: list[Tensor] = []
             recipe = _outputs(self._name, out, g, fetches)
         created = Variable._count - created_before
@@ -684,17 +643,6 @@ class Function:
         assigns = [g.tensor(n) for n, d in g.nx.nodes(data=True) if d["op"] is assign_p]
         self._traced = True
         return _Trace(g, key, phs, fetches, recipe, assigns, self._level)
-
-
-def _flat_specs(s: Any, out: list[TensorSpec]) -> None:
-    if isinstance(s, TensorSpec):
-        out.append(s)
-    elif isinstance(s, dict):
-        for x in s.values():
-            _flat_specs(x, out)
-    else:
-        for x in s:
-            _flat_specs(x, out)
 
 
 def function(fn: Callable[..., Any] | None = None,

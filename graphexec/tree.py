@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["TreeDef", "flatten", "unflatten", "leaves", "map_leaves"]
+__all__ = ["TreeDef", "flatten", "flatten_with_paths", "unflatten", "leaves", "map_leaves"]
 
 _LEAF = "leaf"
 
@@ -55,6 +55,33 @@ class TreeDef:
                                                                strict=True))
             return "{" + inner + "}"
         return f"[{inner}]" if self.kind == "list" else f"({inner})"
+
+    def paths(self, prefix: str = "") -> list[str]:
+        """The path of each leaf from ``prefix``, as ``flatten_with_paths`` gives them."""
+        out: list[str] = []
+        _paths(self, prefix, out)
+        return out
+
+    def format(self, texts: Any) -> str:
+        """The structure written out with ``texts`` (one string per leaf) as its leaves.
+
+        >>> from graphexec import tree
+        >>> tree.flatten({"a": [1, 2], "b": (3,)})[1].format(["x", "y", "z"])
+        "{'a': [x, y], 'b': (z,)}"
+        """
+        it = iter(texts)
+        return self._format(it)
+
+    def _format(self, it: Iterator[str]) -> str:
+        if self.kind == _LEAF:
+            return next(it)
+        parts = [c._format(it) for c in self.children]
+        if self.kind == "dict":
+            return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(self.meta[1], parts,
+                                                                  strict=True)) + "}"
+        if self.kind == "list":
+            return "[" + ", ".join(parts) + "]"
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
     def unflatten(self, leaves: Any) -> Any:
         """The structure with ``leaves`` (an iterable, consumed in order) as its leaves."""
@@ -115,6 +142,29 @@ def flatten(x: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list[
     out: list[Any] = []
     treedef = _flatten(x, out, is_leaf)
     return out, treedef
+
+
+def flatten_with_paths(x: Any, prefix: str = "",
+                       is_leaf: Callable[[Any], bool] | None = None
+                       ) -> tuple[list[tuple[str, Any]], TreeDef]:
+    """``flatten``, with each leaf's path from ``prefix`` (``x[0]['a']``), for error messages
+    and names.
+
+    >>> from graphexec import tree
+    >>> tree.flatten_with_paths({"a": [1, 2]}, "x")[0]
+    [("x['a'][0]", 1), ("x['a'][1]", 2)]
+    """
+    flat, treedef = flatten(x, is_leaf)
+    return list(zip(treedef.paths(prefix), flat, strict=True)), treedef
+
+
+def _paths(treedef: TreeDef, path: str, out: list[str]) -> None:
+    if treedef.kind == _LEAF:
+        out.append(path)
+        return
+    keys = treedef.meta[1] if treedef.kind == "dict" else range(len(treedef.children))
+    for k, child in zip(keys, treedef.children, strict=True):
+        _paths(child, f"{path}[{k!r}]", out)
 
 
 def unflatten(treedef: TreeDef, leaves: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 import graphexec as gx
+from graphexec import tree
 
 TOL = {
     np.dtype("float16"): dict(rtol=1e-3, atol=1e-3),
@@ -18,16 +19,10 @@ TOL = {
 }
 
 
-def _flatten(out: Any) -> list[Any]:
-    if isinstance(out, list | tuple):
-        return [y for x in out for y in _flatten(x)]
-    return [out]
-
-
 def run_eager(fn: Callable[..., Any], *arrays: np.ndarray) -> list[np.ndarray]:
     with gx.eager():
         out = fn(*[gx.constant(a) for a in arrays])
-    return [o.numpy() for o in _flatten(out)]
+    return [o.numpy() for o in tree.leaves(out)]
 
 
 def run_graph(fn: Callable[..., Any], *arrays: np.ndarray, dynamic: bool = False
@@ -36,7 +31,7 @@ def run_graph(fn: Callable[..., Any], *arrays: np.ndarray, dynamic: bool = False
     with gx.graph() as g:
         phs = [gx.placeholder((None,) * a.ndim if dynamic else a.shape, a.dtype, name=f"in{i}")
                for i, a in enumerate(arrays)]
-        out = _flatten(fn(*phs))
+        out = tree.leaves(fn(*phs))
     g.validate()
     return [np.asarray(v) for v in g.run(out, dict(zip(phs, arrays, strict=True)))]
 
@@ -59,7 +54,7 @@ def check_op(fn: Callable[..., Any], ref: Callable[..., Any], *arrays: np.ndarra
     """``fn`` on tensors must match ``ref`` on arrays, eagerly and in graph mode; the two
     modes must agree bit for bit (they run the same kernels)."""
     arrays = tuple(np.asarray(a) for a in arrays)
-    expected = _flatten(ref(*arrays))
+    expected = tree.leaves(ref(*arrays))
     eager = run_eager(fn, *arrays)
     graph = run_graph(fn, *arrays, dynamic=dynamic)
     assert len(eager) == len(expected) == len(graph)
