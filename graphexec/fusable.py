@@ -148,3 +148,187 @@ def lit(v: Any) -> str:
     """
     v = np.asarray(v)
     return f"_lit({v.dtype.str!r}, {v.tobytes().hex()!r})"
+
+
+# -- formulas written once: whole arrays in the kernel, one element in the fused loop ----------
+class ArraySteps:
+    """The steps of a formula on whole arrays, each the ``xp`` call a kernel makes (constants
+    stay Python numbers, which numpy converts to the operands' dtype)."""
+
+    def __init__(self, xp: Any) -> None:
+        self.xp = xp
+
+    def const(self, v: float) -> Any:
+        return v
+
+    def abs(self, a: Any) -> Any:
+        return self.xp.abs(a)
+
+    def neg(self, a: Any) -> Any:
+        return -a
+
+    def add(self, a: Any, b: Any) -> Any:
+        return a + b
+
+    def sub(self, a: Any, b: Any) -> Any:
+        return a - b
+
+    def mul(self, a: Any, b: Any) -> Any:
+        return a * b
+
+    def div(self, a: Any, b: Any) -> Any:
+        return a / b
+
+    def exp(self, a: Any) -> Any:
+        return self.xp.exp(a)
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        return self.xp.minimum(a, b)
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        return self.xp.maximum(a, b)
+
+    def lt(self, a: Any, b: Any) -> Any:
+        return a < b
+
+    def ge(self, a: Any, b: Any) -> Any:
+        return a >= b
+
+    def where(self, c: Any, a: Any, b: Any) -> Any:
+        return self.xp.where(c, a, b)
+
+    def copysign(self, a: Any, b: Any) -> Any:
+        return self.xp.copysign(a, b)
+
+    def horner(self, z: Any, coeffs: tuple[float, ...]) -> Any:
+        """``((c0 z + c1) z + c2) ...``, rounded after every step (in place)."""
+        p = self.xp.full_like(z, coeffs[0])
+        for c in coeffs[1:]:
+            p *= z
+            p += c
+        return p
+
+    def fraction(self, x: Any, numerators: tuple[float, ...]) -> Any:
+        """``f = x; f = n / f + x`` for each numerator in turn (a continued fraction from its
+        tail), rounded after every step (in place)."""
+        f = self.xp.array(x)  # a fresh array even for 0-d input, where ufuncs give scalars
+        for n in numerators:
+            self.xp.divide(n, f, out=f)
+            f += x
+        return f
+
+
+class LoopSteps:
+    """The same steps on one element, as lines of the fused loop: every step is rounded to the
+    loop dtype as numpy rounds it, and every temporary of member ``j`` is named ``s{j}_{k}``,
+    so no member can capture another's or the kernel's names.  Constants are module-level
+    lines (``consts``), named by op, dtype and position, so that ``Fusion.consts`` and
+    ``Fusion.emit`` running the formula give the same names."""
+
+    def __init__(self, op: str, j: int, dt: np.dtype) -> None:
+        self.T = np_name(dt)
+        self.dt = dt
+        self.j = j
+        self.lines: list[str] = []
+        self.consts: list[str] = []
+        self._prefix = f"{op.upper()}_{dt.char}"
+        self._n = 0
+
+    def _tmp(self, expr: str) -> str:
+        name = f"s{self.j}_{self._n}"
+        self._n += 1
+        self.lines.append(f"{name} = {expr}")
+        return name
+
+    def _const(self, value: Any) -> str:
+        name = f"{self._prefix}_{len(self.consts)}"
+        self.consts.append(f"{name} = {value}")
+        return name
+
+    def _round(self, expr: str) -> str:
+        return self._tmp(f"{self.T}({expr})")
+
+    def const(self, v: float) -> str:
+        return self._const(lit(self.dt.type(v)))
+
+    def abs(self, a: str) -> str:
+        return self._round(f"abs({a})")
+
+    def neg(self, a: str) -> str:
+        return self._round(f"-{a}")
+
+    def add(self, a: str, b: str) -> str:
+        return self._round(f"{a} + {b}")
+
+    def sub(self, a: str, b: str) -> str:
+        return self._round(f"{a} - {b}")
+
+    def mul(self, a: str, b: str) -> str:
+        return self._round(f"{a} * {b}")
+
+    def div(self, a: str, b: str) -> str:
+        return self._round(f"{a} / {b}")
+
+    def exp(self, a: str) -> str:
+        return self._round(f"np.exp({a})")
+
+    def minimum(self, a: str, b: str) -> str:  # NaN wins, as np.minimum
+        return self._tmp(f"{a} if ({a} < {b} or {a} != {a}) else {b}")
+
+    def maximum(self, a: str, b: str) -> str:
+        return self._tmp(f"{a} if ({a} > {b} or {a} != {a}) else {b}")
+
+    def lt(self, a: str, b: str) -> str:
+        return self._tmp(f"{a} < {b}")
+
+    def ge(self, a: str, b: str) -> str:
+        return self._tmp(f"{a} >= {b}")
+
+    def where(self, c: str, a: str, b: str) -> str:
+        return self._tmp(f"{a} if {c} else {b}")
+
+    def copysign(self, a: str, b: str) -> str:
+        return self._round(f"np.copysign({a}, {b})")
+
+    def horner(self, z: str, coeffs: tuple[float, ...]) -> str:
+        head = self.const(coeffs[0])
+        rest = self._const("(" + ", ".join(lit(self.dt.type(c)) for c in coeffs[1:]) + ",)")
+        p = self._tmp(head)
+        c = f"c{self.j}_{self._n}"
+        self.lines += [f"for {c} in {rest}:", f"    {p} = {self.T}({self.T}({p} * {z}) + {c})"]
+        return p
+
+    def fraction(self, x: str, numerators: tuple[float, ...]) -> str:
+        nums = self._const("(" + ", ".join(lit(self.dt.type(n)) for n in numerators) + ",)")
+        f = self._tmp(x)
+        n = f"c{self.j}_{self._n}"
+        self.lines += [f"for {n} in {nums}:", f"    {f} = {self.T}({self.T}({n} / {f}) + {x})"]
+        return f
+
+
+Formula = Callable[[Any, Any], Any]
+
+
+def formula_fusion(op: str, formula: Formula, loop: Loop, **facts: Any) -> Fusion:
+    """The ``Fusion`` of an op whose kernel runs ``formula(ArraySteps(xp), x)``: the fused loop
+    runs the very same formula on one element (``LoopSteps``), so the two cannot drift apart.
+
+    >>> import numpy as np
+    >>> from graphexec.fusable import LoopSteps, formula_fusion, same_loop
+    >>> double = formula_fusion("double", lambda m, x: m.mul(x, m.const(2)), same_loop)
+    >>> double.consts(np.dtype("float32")), double.emit(0, np.dtype("float32"), ["v0"], {})
+    (["DOUBLE_f_0 = _lit('<f4', '00000040')"], (['s0_0 = np.float32(v0 * DOUBLE_f_0)'], 's0_0'))
+    """
+
+    def emit(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+             ) -> tuple[list[str], str]:
+        steps = LoopSteps(op, j, dt)
+        out = formula(steps, a[0])
+        return steps.lines, out
+
+    def consts(dt: np.dtype) -> list[str]:
+        steps = LoopSteps(op, 0, dt)
+        formula(steps, "x")
+        return steps.consts
+
+    return Fusion(loop, emit, consts=consts, **facts)

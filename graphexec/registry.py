@@ -90,9 +90,6 @@ class OpDef:
     #: input slots whose value is never read, only their shape and dtype (the ``like``
     #: operands of the gradient primitives)
     shape_only: frozenset[int] = frozenset()
-    #: ``into(xp, out)`` applies this one-input op to ``out`` in place, bit for bit as the
-    #: kernel (for ops whose kernel takes no ``out=``)
-    into: Callable[..., Any] | None = None
     #: the fused op that takes this op's bias add and activation (matmul -> fused_dense)
     epilogue: OpDef | None = None
 
@@ -135,7 +132,6 @@ def register(
     ufunc: str | None = None,
     fusion: Any = None,
     shape_only: tuple[int, ...] = (),
-    into: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], OpDef]:
     """Decorator registering ``kernel(xp, *arrays, **attrs)`` as the primitive ``name``; it
     returns the ``OpDef``, which frontends pass to ``apply``.  ``infer(*specs, **attrs)`` gives
@@ -159,7 +155,7 @@ def register(
             raise ValueError(f"op {name!r} registered twice")
         op = OpDef(name, kernel, infer, kind, pure, n_outputs, arity, kernel_checks,
                    out_arg=out_arg, fresh=fresh or out_arg, ufunc=ufunc, fusion=fusion,
-                   shape_only=frozenset(shape_only), into=into)
+                   shape_only=frozenset(shape_only))
         REGISTRY[name] = op
         return op
 

@@ -30,17 +30,16 @@ NO_GRADIENT = ("made by the graph optimizer and has no gradient rule: take gradi
 
 
 def fusable_activation(op: Any) -> bool:
-    """Whether the fused ops can apply ``op`` in place as their activation: a pure one-input
-    elementwise op whose kernel takes ``out=`` (relu, tanh, exp, ...) or that says how to apply
-    it in place (``OpDef.into``: sigmoid).
+    """Whether the fused ops can apply ``op`` to their result as its activation: a pure
+    one-input elementwise op (relu, tanh, sigmoid, ...).  One whose kernel takes ``out=`` writes
+    into the result; another's result is copied into it.
 
     >>> import graphexec as gx
     >>> from graphexec.ops.fused_nn import fusable_activation
     >>> [fusable_activation(gx.REGISTRY[n]) for n in ("relu", "sigmoid", "softmax")]
     [True, True, False]
     """
-    return (isinstance(op, OpDef) and op.kind == "elementwise" and op.arity == 1 and op.pure
-            and (op.out_arg or op.into is not None))
+    return isinstance(op, OpDef) and op.kind == "elementwise" and op.arity == 1 and op.pure
 
 
 def _failed(origin: tuple[tuple[str, str], ...], stage: int, e: Exception) -> Exception:
@@ -79,8 +78,7 @@ def _epilogue_steps(xp: Any, out: Any, b: tuple[Any, ...], activation: OpDef | N
         if activation.out_arg:
             activation.kernel(xp, work, out=work)
         else:
-            assert activation.into is not None  # fusable_activation checked it
-            activation.into(xp, work)
+            xp.copyto(work, activation.kernel(xp, work))
     return out
 
 
@@ -125,9 +123,8 @@ def _epilogue_infer(y: Spec, b: tuple[Spec, ...], activation: OpDef | None,
         out = s
     if activation is not None:
         if not fusable_activation(activation):
-            raise InvalidArgumentError(f"activation {activation!r} cannot be applied in place; "
-                                       "use relu, sigmoid or a one-input elementwise op taking "
-                                       "out=")
+            raise InvalidArgumentError(f"activation {activation!r} is not a pure one-input "
+                                       "elementwise op (relu, sigmoid, tanh, ...)")
         s = _spec(activation.infer(out))
         if s.dtype != out.dtype:
             raise DTypeError(f"{activation} of a {out.dtype} result gives {s.dtype}; the "

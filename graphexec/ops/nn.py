@@ -12,7 +12,7 @@ import numpy as np
 
 from ..checks import check_axis, check_dtype
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
-from ..fusable import Fusion, lit, np_name, same_loop
+from ..fusable import ArraySteps, Fusion, formula_fusion, np_name, same_loop
 from ..registry import (
     OpDef,
     Spec,
@@ -90,35 +90,19 @@ def _float_loop(dtypes: tuple[np.dtype, ...], out: np.dtype, attrs: Any
     return (out,) if ok else None
 
 
-def _emit_sigmoid(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
-                  ) -> tuple[list[str], str]:
-    # the kernel's steps, each rounded to the dtype as numpy rounds them
-    T, x, e, r = np_name(dt), a[0], f"e{j}", f"r{j}"
-    return [f"{e} = {T}(np.exp({T}(-abs({x}))))",
-            f"{r} = {T}({T}(1) / {T}({T}(1) + {e}))"], f"({r} if {x} >= 0 else {T}({e} * {r}))"
+def _sigmoid_steps(m: Any, x: Any) -> Any:
+    """The sigmoid, written once for the kernel and the fused loop (``fusable.formula_fusion``):
+    ``exp`` of ``-|x|`` is in (0, 1], so no step overflows for any ``x``."""
+    e = m.exp(m.neg(m.abs(x)))
+    r = m.div(m.const(1), m.add(m.const(1), e))
+    return m.where(m.ge(x, m.const(0)), r, m.mul(e, r))
 
 
-def _sigmoid_into(xp: Any, out: Any) -> None:
-    # NOTE: the kernel's steps for a float input, same ufuncs and operand order, with two
-    # temporaries instead of seven (fused_dense applies it to its result in place)
-    keep = out >= 0
-    e = xp.abs(out)
-    xp.negative(e, out=e)
-    xp.exp(e, out=e)
-    r = 1 + e
-    xp.true_divide(1, r, out=r)
-    xp.multiply(e, r, out=e)
-    xp.copyto(out, e)
-    xp.copyto(out, r, where=keep)
-
-
-@register("sigmoid", infer=_float_infer, kind="elementwise", arity=1, into=_sigmoid_into,
-          fusion=Fusion(_float_loop, _emit_sigmoid, transcendental=True, ulp={"float32": 8}))
+@register("sigmoid", infer=_float_infer, kind="elementwise", arity=1,
+          fusion=formula_fusion("sigmoid", _sigmoid_steps, _float_loop, transcendental=True,
+                                ulp={"float32": 8}))
 def sigmoid_p(xp, x):
-    x = _as_float(x)
-    e = xp.exp(-xp.abs(x))  # in (0, 1]: no overflow for any x
-    r = 1 / (1 + e)
-    return xp.where(x >= 0, r, e * r)
+    return _sigmoid_steps(ArraySteps(xp), _as_float(x))
 
 
 def _softmax_infer(x: Spec, axis: int) -> Spec:
@@ -155,66 +139,27 @@ _ERF_SERIES = tuple(2.0**n / math.prod(range(1, 2 * n + 2, 2)) for n in range(40
 _ERF_LEVELS = 30
 
 
-def _erf_consts(dt: np.dtype) -> list[str]:
-    """The constants of the erf kernel in dtype ``dt``, for the fused loop: the series (Horner
-    order) and the numerators of the continued fraction (from its tail)."""
-    series = [lit(dt.type(c)) for c in _ERF_SERIES[-2::-1]]
-    halves = [lit(dt.type(k / 2)) for k in range(_ERF_LEVELS, 0, -1)]
-    c = dt.char
-    return [f"ERF_SPLIT_{c} = {lit(dt.type(_ERF_SPLIT))}",
-            f"ERF_K1_{c} = {lit(dt.type(2 / math.sqrt(math.pi)))}",
-            f"ERF_K2_{c} = {lit(dt.type(math.sqrt(math.pi)))}",
-            f"ERF_HEAD_{c} = {lit(dt.type(_ERF_SERIES[-1]))}",
-            f"ERF_SERIES_{c} = ({', '.join(series)},)",
-            f"ERF_HALVES_{c} = ({', '.join(halves)},)"]
-
-
-def _emit_erf(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
-              ) -> tuple[list[str], str]:
-    # the kernel step by step: the same roundings in the same order
-    x, s, T = a[0], dt.char, np_name(dt)
-    c = {"split": f"ERF_SPLIT_{s}", "k1": f"ERF_K1_{s}", "k2": f"ERF_K2_{s}"}
-    lo, hi, z, p, f, v = (f"{n}{j}" for n in ("lo", "hi", "z", "p", "f", "v"))
-    return [
-        f"a{j} = abs({x})",
-        f"{lo} = a{j} if (a{j} < {c['split']} or a{j} != a{j}) else {c['split']}",
-        f"{z} = {T}({lo} * {lo})",
-        f"{p} = ERF_HEAD_{s}",
-        f"for c{j} in ERF_SERIES_{s}:",
-        f"    {p} = {T}({T}({p} * {z}) + c{j})",
-        f"{hi} = a{j} if (a{j} > {c['split']} or a{j} != a{j}) else {c['split']}",
-        f"{f} = {hi}",
-        f"for h{j} in ERF_HALVES_{s}:",
-        f"    {f} = {T}({T}(h{j} / {f}) + {hi})",
-        f"if a{j} < {c['split']}:",
-        f"    {v} = {T}({T}({T}({lo} * {p}) * {T}(np.exp({T}(-{z})))) * {c['k1']})",
-        "else:",
-        f"    {v} = {T}({T}(1) - {T}({T}(np.exp({T}({T}(-{hi}) * {hi}))) / "
-        f"{T}({f} * {c['k2']})))",
-    ], f"np.copysign({v}, {x})"
+def _erf_steps(m: Any, x: Any) -> Any:
+    """erf, written once for the kernel and the fused loop (``fusable.formula_fusion``)."""
+    a = m.abs(x)
+    lo = m.minimum(a, m.const(_ERF_SPLIT))
+    z = m.mul(lo, lo)
+    p = m.horner(z, _ERF_SERIES[::-1])  # in x^2
+    small = m.mul(m.mul(m.mul(lo, p), m.exp(m.neg(z))), m.const(2 / math.sqrt(math.pi)))
+    hi = m.maximum(a, m.const(_ERF_SPLIT))
+    f = m.fraction(hi, tuple(k / 2 for k in range(_ERF_LEVELS, 0, -1)))  # from its tail
+    big = m.sub(m.const(1), m.div(m.exp(m.mul(m.neg(hi), hi)),
+                                  m.mul(f, m.const(math.sqrt(math.pi)))))
+    return m.copysign(m.where(m.lt(a, m.const(_ERF_SPLIT)), small, big), x)
 
 
 @register("erf", infer=_float_infer, kind="elementwise", arity=1,
-          fusion=Fusion(_float_loop, _emit_erf, transcendental=True, ulp={"float32": 8},
-                        consts=_erf_consts))
+          fusion=formula_fusion("erf", _erf_steps, _float_loop, transcendental=True,
+                                ulp={"float32": 8}))
 def erf_p(xp, x):
     x = _as_float(x)
     wide = x.astype(np.float32) if x.dtype == np.float16 else x
-    a = xp.abs(wide)
-    lo = xp.minimum(a, _ERF_SPLIT)
-    z = lo * lo
-    p = xp.full_like(z, _ERF_SERIES[-1])
-    for c in reversed(_ERF_SERIES[:-1]):  # Horner in x^2, in place
-        p *= z
-        p += c
-    small = lo * p * xp.exp(-z) * (2 / math.sqrt(math.pi))
-    hi = xp.maximum(a, _ERF_SPLIT)
-    f = xp.array(hi)  # a fresh array even for 0-d input, where ufuncs give scalars
-    for k in range(_ERF_LEVELS, 0, -1):  # the fraction from its tail, in place
-        xp.divide(k / 2, f, out=f)
-        f += hi
-    big = 1 - xp.exp(-hi * hi) / (f * math.sqrt(math.pi))
-    return xp.copysign(xp.where(a < _ERF_SPLIT, small, big), wide).astype(x.dtype, copy=False)
+    return _erf_steps(ArraySteps(xp), wide).astype(x.dtype, copy=False)
 
 
 def relu(x: Any) -> Tensor:
