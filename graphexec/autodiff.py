@@ -27,7 +27,7 @@ from .errors import (
 from .ir import needed_nodes
 from .ops.creation import ones_like, zeros_like
 from .ops.grad import stop_gradient
-from .ops.state import Variable
+from .ops.state import Variable, read_variable_p
 from .registry import OpDef, fmt_shape, shapes_match
 from .tensor import TAPES_OPEN, SymbolicTensor, Tensor, as_tensor
 
@@ -147,7 +147,7 @@ class GradientTape:
             g = self._graph
             inside = set(list(g.nx)[self._start:])
             reads = {id(v): [g.tensor(n) for n in inside
-                             if g.nx.nodes[n]["op"] == "read_variable"
+                             if g.nx.nodes[n]["op"] is read_variable_p
                              and g.nx.nodes[n]["attrs"]["var"] is v]
                      for v in tree.leaves(sources) if isinstance(v, Variable) and self._watches(v)}
             watched = self._watched
@@ -200,7 +200,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None,
     def expand(s: Any) -> list[Tensor]:
         if isinstance(s, Variable):
             return [g.tensor(n) for n, d in g.nx.nodes(data=True)
-                    if d["op"] == "read_variable" and d["attrs"]["var"] is s]
+                    if d["op"] is read_variable_p and d["attrs"]["var"] is s]
         return [s]
 
     return _structured(xs, lambda flat: _differentiate(

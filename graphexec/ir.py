@@ -105,8 +105,10 @@ class GraphIR:
         """
         opdef = REGISTRY[op] if isinstance(op, str) else op
         node = self._unique(name or opdef.name, scoped)
-        ctrl = tuple(dict.fromkeys([*(c for block in self._control_stack for c in block),
-                                    *control]))
+        ctrl: tuple[str, ...] = ()
+        if self._control_stack or control:
+            ctrl = tuple(dict.fromkeys([*(c for block in self._control_stack for c in block),
+                                        *control]))
         self.nx.add_node(node, op=opdef, attrs=attrs, specs=specs, loc=loc,
                          inputs=tuple(inputs), control=ctrl)
         for slot, (src, idx) in enumerate(inputs):
@@ -270,12 +272,20 @@ class GraphIR:
         # order is usually the answer already: checking it is linear, sorting is n·log n with
         # a large constant
         rank = {n: i for i, n in enumerate(order)}
-        nodes_data = g.nodes
+        get = rank.get
+        nodes_data = g._node  # NOTE: networkx's own dict: no view object per lookup
         for i, n in enumerate(order):
             d = nodes_data[n]
-            if any(rank.get(src, -1) >= i for src, _ in d["inputs"]) or any(
-                    rank.get(src, -1) >= i for src in d.get("control", ())):
-                break
+            for src, _ in d["inputs"]:
+                if get(src, -1) >= i:
+                    break
+            else:
+                for src in d["control"]:
+                    if get(src, -1) >= i:
+                        break
+                else:
+                    continue
+            break
         else:
             return order
         sub = g if nodes is None else g.subgraph(nodes)
@@ -355,7 +365,7 @@ class GraphIR:
         ...     x = gx.placeholder((2,), "float64", name="x")
         ...     y = gx.exp(x)
         >>> def exp_to_square(graph):
-        ...     nodes = [n for n, d in graph.nx.nodes(data=True) if d["op"] == "exp"]
+        ...     nodes = [n for n, d in graph.nx.nodes(data=True) if d["op"].name == "exp"]
         ...     for n in nodes:
         ...         graph.nx.nodes[n]["op"] = gx.REGISTRY["square"]
         ...     return bool(nodes)

@@ -54,13 +54,13 @@ KINDS = ("elementwise", "reduction", "opaque", "source")
 class OpDef:
     """One registered primitive: its kernel, infer rule, gradient rule and the facts the
     executor, the passes and the fused-loop writers read.  Code holds the ``OpDef`` (as JAX
-    holds ``exp_p``); graph nodes store it under ``"op"``.  An ``OpDef`` compares equal to its
-    name, so ``node["op"] == "add"`` reads naturally in tests and notebooks.
+    holds ``exp_p``) and compares it by identity; graph nodes store it under ``"op"``
+    (``node["op"].name`` is its name).
 
     >>> import graphexec as gx
     >>> op = gx.REGISTRY["add"]
-    >>> op, op.arity, op.n_outputs, op.pure, op.ufunc, op == "add"
-    (<op add (elementwise)>, 2, 1, True, 'add', True)
+    >>> op, op.arity, op.n_outputs, op.pure, op.ufunc, op.name
+    (<op add (elementwise)>, 2, 1, True, 'add', 'add')
     """
 
     name: str
@@ -102,14 +102,6 @@ class OpDef:
     def is_source(self) -> bool:
         """An op with no inputs whose value comes from outside the graph's computation."""
         return self.kind == "source"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            return self.name == other
-        return self is other
-
-    def __hash__(self) -> int:
-        return hash(self.name)
 
     def __repr__(self) -> str:
         return f"<op {self.name} ({self.kind}{'' if self.pure else ', impure'})>"

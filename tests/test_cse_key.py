@@ -23,7 +23,7 @@ def cse(g, keep=()):
 
 
 def ops_of(g, name):
-    return sorted(n for n, d in g.nx.nodes(data=True) if d["op"] == name)
+    return sorted(n for n, d in g.nx.nodes(data=True) if d["op"].name == name)
 
 
 @pytest.mark.parametrize("a, b", [

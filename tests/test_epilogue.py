@@ -13,14 +13,16 @@ import graphexec.ops.fused_nn  # registers fused_dense and fused_conv2d
 from graphexec.errors import DTypeError, InvalidArgumentError, ShapeError
 from graphexec.ops.fused_nn import fusable_activation
 from graphexec.passes.epilogue import epilogue_fusion
-from graphexec.registry import REGISTRY
+from graphexec.registry import REGISTRY, OpDef
 
 FUSED_DENSE, FUSED_CONV = REGISTRY["fused_dense"], REGISTRY["fused_conv2d"]
 
 
 def _attrs(d):
-    """A fused node's attrs without ``origin`` (the fused nodes' names, for errors)."""
-    return {k: v for k, v in d["attrs"].items() if k != "origin"}
+    """A fused node's attrs without ``origin`` (the fused nodes' names, for errors), its
+    activation by name."""
+    return {k: v.name if isinstance(v, OpDef) else v for k, v in d["attrs"].items()
+            if k != "origin"}
 
 
 def run(g, fetches, feeds=None):
@@ -39,7 +41,7 @@ def fuse(g, keep=(), actions=None):
 
 
 def ops_of(g):
-    return Counter(d["op"] for _, d in g.nx.nodes(data=True))
+    return Counter(d["op"].name for _, d in g.nx.nodes(data=True))
 
 
 def data(shape, dtype, seed=0, scale=3.0):
@@ -68,7 +70,7 @@ def test_dense_layer_fuses_bit_identically(activation, use_bias, dtype):
         assert ops_of(g) == ops_before and actions == []
         return
     d = g.nx.nodes[y.name]
-    assert d["op"] == "fused_dense" and _attrs(d) == {"activation": activation}
+    assert d["op"].name == "fused_dense" and _attrs(d) == {"activation": activation}
     assert ops_of(g)["matmul"] == 0 and ops_of(g)["add"] == 0
     assert len(d["inputs"]) == 2 + use_bias
     chain = ["d/matmul"] + ["d/add"] * use_bias + [f"d/{activation}"] * (activation is not None)
@@ -188,9 +190,9 @@ def test_not_fused_where_an_intermediate_is_shared_or_kept():
         want = run(g, fetches, feeds)
         # the pre-activation is shared or kept: only the product and the bias fuse, into it
         assert fuse(g, keep=fetches if shared else [y, pre])
-        assert g.nx.nodes[pre.name]["op"] == "fused_dense"
+        assert g.nx.nodes[pre.name]["op"].name == "fused_dense"
         assert _attrs(g.nx.nodes[pre.name]) == {"activation": None}
-        assert g.nx.nodes[y.name]["op"] == "tanh"
+        assert g.nx.nodes[y.name]["op"].name == "tanh"
         for got, exp in zip(run(g, fetches, feeds), want, strict=True):
             assert same_bits(got, exp)
 
@@ -270,7 +272,7 @@ def test_conv2d_layer_fuses_bit_identically(kw, act, dtype):
     actions: list[str] = []
     assert fuse(g, keep=[y], actions=actions)
     d = g.nx.nodes[y.name]
-    assert d["op"] == "fused_conv2d" and d["attrs"]["activation"] == act
+    assert d["op"].name == "fused_conv2d" and _attrs(d)["activation"] == act
     strides = (2, 2) if "strides" in kw else (1, 1)
     dilations = (2, 2) if "dilation_rate" in kw else (1, 1)
     assert (d["attrs"]["strides"], d["attrs"]["dilations"]) == (strides, dilations)
@@ -338,7 +340,7 @@ def test_shape_uses_move_to_the_fused_node():
         fetches = [y, gw, gb]
         mm_name = mm.name
         shape_users = [dst for _, dst in g.nx.out_edges(mm_name)
-                       if g.nx.nodes[dst]["op"] == "sum_to_like"]
+                       if g.nx.nodes[dst]["op"].name == "sum_to_like"]
         assert len(shape_users) == 1  # the add's gradient reads the product's shape
         feeds = {x: data((5, 4), "float64"), w: data((4, 3), "float64", 1, 0.5),
                  b: data((3,), "float64", 2)}
@@ -346,7 +348,7 @@ def test_shape_uses_move_to_the_fused_node():
         # a bias computed from other nodes might depend on the shape use: left alone
         assert fuse(g, keep=fetches) == source_bias
         if source_bias:
-            assert mm_name not in g.nx and g.nx.nodes[y.name]["op"] == "fused_dense"
+            assert mm_name not in g.nx and g.nx.nodes[y.name]["op"].name == "fused_dense"
             assert g.nx.nodes[shape_users[0]]["inputs"][1] == (y.name, 0)
         for got, exp in zip(run(g, fetches, feeds), want, strict=True):
             assert same_bits(got, exp)

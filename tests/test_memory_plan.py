@@ -491,7 +491,7 @@ def test_level_3_fused_groups_write_in_place(fusion_backend, backend):
         x, w = gx.placeholder((8, 5), F64, name="x"), gx.placeholder((5, 6), F64, name="w")
         out = fn(x, w)
     c = g.compile(out, optimize=3)
-    ops = [c.graph.nx.nodes[s[0]]["op"] for s in c.plan.steps]
+    ops = [c.graph.nx.nodes[s[0]]["op"].name for s in c.plan.steps]
     assert ops == ["matmul", "fused_elementwise", "sum", "fused_elementwise"], ops
     # the first group writes into the matmul's result, the second into the first's
     assert c.plan.memory.in_place == 2 and c.plan.memory.reused == 0

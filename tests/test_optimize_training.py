@@ -145,7 +145,7 @@ def fusion_backend() -> Iterator[Callable[[str], None]]:
 
 
 def _ops(g: gx.Graph) -> list[str]:
-    return [d["op"] for _, d in g.nx.nodes(data=True)]
+    return [d["op"].name for _, d in g.nx.nodes(data=True)]
 
 
 def assert_optimized(compiled: gx.CompiledGraph, model: str, source: gx.Graph) -> None:

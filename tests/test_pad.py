@@ -129,7 +129,7 @@ def test_graph_node():
         y = gx.pad(x, 1, "Symmetric")
     assert y.shape == (None, 5) and y.dtype == np.float32
     node = g.nx.nodes[y.name]
-    assert node["op"] == "pad"
+    assert node["op"].name == "pad"
     assert node["attrs"] == {"paddings": ((1, 1), (1, 1)), "mode": "symmetric",
                              "constant_values": None}
     hash(tuple(node["attrs"].values()))  # attrs are hashable, for CSE

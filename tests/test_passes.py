@@ -131,7 +131,7 @@ def test_cse_does_not_merge_random_reads_or_signed_zeros():
     assert after_ops.count("random_normal") == 2
     assert after_ops.count("read_variable") == 2
     assert ops.count("constant") > 2
-    consts = [d["attrs"]["value"] for _, d in g.nx.nodes(data=True) if d["op"] == "constant"]
+    consts = [d["attrs"]["value"] for _, d in g.nx.nodes(data=True) if d["op"].name == "constant"]
     assert sorted(bool(np.signbit(c)) for c in consts) == [False, True]  # all 0.0 merged
     for b, a in zip(before, g.run(fetches, {x: xv}), strict=True):
         assert same_bits(a, b)
@@ -169,7 +169,7 @@ def test_folding_replaces_constant_subgraph():
     xv = np.array([1.0, 2.0, 3.0])
     before = g.run(y, {x: xv})
     assert apply(g, constant_folding)
-    assert g.nx.nodes[c.name]["op"] == "constant"
+    assert g.nx.nodes[c.name]["op"].name == "constant"
     assert g.nx.nodes[c.name]["specs"] == (c.spec,)
     assert same_bits(g.run(y, {x: xv}), before)
     assert apply(g, dead_code_elimination, keep=[y])
@@ -190,9 +190,9 @@ def test_folding_respects_size_cap():
     with gx.graph() as g:
         y = gx.exp(gx.constant(np.ones(1000)))
     assert not apply(g, constant_folding, max_bytes=100)
-    assert g.nx.nodes[y.name]["op"] == "exp"
+    assert g.nx.nodes[y.name]["op"].name == "exp"
     assert apply(g, constant_folding)
-    assert g.nx.nodes[y.name]["op"] == "constant"
+    assert g.nx.nodes[y.name]["op"].name == "constant"
 
 
 def test_folding_skips_random_and_variable_reads():
@@ -211,7 +211,7 @@ def test_folding_skips_multi_output_nodes():
     with gx.graph() as g:
         parts = gx.unstack(gx.constant(np.arange(4.0).reshape(2, 2)))
     assert not apply(g, constant_folding)
-    assert g.nx.nodes[parts[0]._node]["op"] == "unstack"
+    assert g.nx.nodes[parts[0]._node]["op"].name == "unstack"
 
 
 def test_folding_leaves_failing_kernels_to_run_time():

@@ -835,22 +835,22 @@ def check_structure(prog: Program, g: gx.Graph, pool: list[Any]) -> None:
     are made by its op, from its operands in order; nothing dangles."""
     g.validate()
     nodes = g.nx.nodes
-    ops = Counter(d["op"] for _, d in nodes(data=True))
+    ops = Counter(d["op"].name for _, d in nodes(data=True))
     n_const, n_scalars = ops.pop("constant", 0), sum(s.n_const for s in prog.steps)
     want = Counter(op for s in prog.steps for op in s.ops)
     want["placeholder"] = len(prog.inputs)
     assert +ops == +want, f"graph ops {dict(ops)} != program ops {dict(want)}"
     assert (n_scalars > 0) <= n_const <= n_scalars, (n_const, n_scalars)
     for node, d in nodes(data=True):
-        if d["op"] == "constant":
+        if d["op"].name == "constant":
             assert d["specs"][0].shape == () and g.nx.out_degree(node) > 0, (node, d)
     k = len(prog.inputs)
     for s in prog.steps:
         made = {_ref(t)[0] for t in pool[k:k + len(s.outs)]}
-        assert len(made) == 1 and nodes[made.pop()]["op"] == s.ops[-1], s.code
+        assert len(made) == 1 and nodes[made.pop()]["op"].name == s.ops[-1], s.code
         if len(s.ops) == 1:  # its inputs: the operands, in order, and constants for scalars
             node = _ref(pool[k])[0]
-            inputs = [r for r in nodes[node]["inputs"] if nodes[r[0]]["op"] != "constant"]
+            inputs = [r for r in nodes[node]["inputs"] if nodes[r[0]]["op"].name != "constant"]
             assert inputs == [_ref(pool[i]) for i in s.args], (s.code, nodes[node]["inputs"])
         k += len(s.outs)
     str(g)  # printing walks every node
@@ -1087,7 +1087,7 @@ def test_error_parity(case):
     assert em == gm
     assert eloc == gloc and eloc.startswith("test_programs.py:"), (eloc, gloc)
     # the failed op left nothing behind: no node of its own, no orphan constant
-    new = [(n, g.nx.nodes[n]["op"]) for n in g.nx if n not in before]
+    new = [(n, g.nx.nodes[n]["op"].name) for n in g.nx if n not in before]
     assert Counter(op for _, op in new if op not in ("constant", "placeholder")) == Counter(
         bad.pre_ops), new
     assert all(g.nx.out_degree(n) for n, op in new if op == "constant"), new

@@ -39,7 +39,7 @@ def test_graph_step_is_one_graph_with_gradient_and_update_nodes():
         loss = td.loss_fn(model, x, y)
         step = opt.apply(gx.gradients(loss, model.trainable_variables),
                          model.trainable_variables)
-    ops = {d["op"] for _, d in g.nx.nodes(data=True)}
+    ops = {d["op"].name for _, d in g.nx.nodes(data=True)}
     assert {"matmul", "assign", "read_variable", "log_softmax"} <= ops
     # one op: the step counter's update and one per variable, as control inputs
     assert len(g.nx.nodes[step._node]["control"]) == 1 + len(model.trainable_variables)

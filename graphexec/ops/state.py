@@ -209,4 +209,4 @@ def static_value(x: Any) -> np.ndarray | None:
     if x._graph is None:
         return None if isinstance(x, Variable) and _GRAPH.get() is not None else x.numpy()
     d = x._graph.nx.nodes[x._node]
-    return d["attrs"]["value"] if d["op"] == "constant" else None
+    return d["attrs"]["value"] if d["op"] is constant_p else None
