@@ -273,7 +273,7 @@ class GraphIR:
         # a large constant
         rank = {n: i for i, n in enumerate(order)}
         get = rank.get
-        nodes_data = g._node  # NOTE: networkx's own dict: no view object per lookup
+        nodes_data = g.nodes
         for i, n in enumerate(order):
             d = nodes_data[n]
             for src, _ in d["inputs"]:

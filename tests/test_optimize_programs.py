@@ -364,7 +364,8 @@ def _count(stats: Counter[str], level: int, c: gx.CompiledGraph) -> None:
                  "algebraic_simplification"):
         if level == 1 and r.actions(name):
             stats[name] += 1
-    if level >= 2 and any(d["op"].name == "fused_elementwise" for _, d in c.graph.nx.nodes(data=True)):
+    if level >= 2 and any(d["op"].name == "fused_elementwise"
+                          for _, d in c.graph.nx.nodes(data=True)):
         stats[f"fused at level {level}"] += 1
     if level == 3 and c.plan.memory is not None and c.plan.memory.in_place:
         stats["in place at level 3"] += 1
