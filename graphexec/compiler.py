@@ -12,7 +12,7 @@ from typing import Any
 from . import tree
 from .config import check_level
 from .executor import Plan, lower
-from .ir import is_ref, needed_nodes
+from .ir import is_ref, needed_nodes, ordered_subgraph
 from .ops.state import placeholder_p
 from .passes import optimize
 
@@ -47,7 +47,7 @@ class CompiledGraph:
         # NOTE: the copy is of the source's own class (the runnable graph), made from above
         g = type(source)(name=source.name if self.level == 0 else f"{source.name}@O{self.level}")
         needed = needed_nodes(source, [n for n, _ in self.fetches])
-        g.nx = source.nx.subgraph(needed).copy()
+        g.nx = ordered_subgraph(source, needed)
         g.nx.graph["name"] = g.name
         self.graph = g
         self.report = optimize(g, self.level, keep=[n for n, _ in self.fetches])

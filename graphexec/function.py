@@ -182,18 +182,26 @@ def _describe(c: Any) -> str:
 
 
 def _first_difference(a: Any, b: Any, path: str) -> tuple[str, Any, Any]:
-    """The leaf where key components ``a`` and ``b`` differ when their structures agree, else
-    the whole argument."""
-    if a[0] == b[0] == "tree" and a[1] == b[1]:
-        for p, x, y in zip(a[1].paths(path), a[2], b[2], strict=True):
-            if x != y:
-                return p, x, y
-    return path, _single(a), _single(b)
+    """The deepest path where key components ``a`` and ``b`` differ, descending while their
+    structures agree."""
+    if a[0] == b[0] == "tree":
+        return _tree_difference(a[1], a[2], b[1], b[2], path)
+    return path, a, b
 
 
-def _single(c: Any) -> Any:
-    """The leaf's component of an argument that is one leaf, else the component itself."""
-    return c[2][0] if c[0] == "tree" and c[1].kind == "leaf" else c
+def _tree_difference(ta: tree.TreeDef, ca: tuple[Any, ...], tb: tree.TreeDef,
+                     cb: tuple[Any, ...], path: str) -> tuple[str, Any, Any]:
+    if ta.kind == tb.kind == "leaf":
+        return path, ca[0], cb[0]
+    if ta.kind == tb.kind and ta.meta == tb.meta and len(ta.children) == len(tb.children):
+        keys = ta.meta[1] if ta.kind == "dict" else range(len(ta.children))
+        i = j = 0
+        for k, x, y in zip(keys, ta.children, tb.children, strict=True):
+            xa, yb = ca[i:i + x.num_leaves], cb[j:j + y.num_leaves]
+            if x != y or xa != yb:
+                return _tree_difference(x, xa, y, yb, f"{path}[{k!r}]")
+            i, j = i + x.num_leaves, j + y.num_leaves
+    return path, ("tree", ta, ca), ("tree", tb, cb)
 
 
 def _retrace_message(name: str, n: int, prev: tuple[Any, ...] | None,

@@ -309,16 +309,22 @@ class LoopSteps:
 Formula = Callable[[Any, Any], Any]
 
 
-def formula_fusion(op: str, formula: Formula, loop: Loop, **facts: Any) -> Fusion:
+def formula_fusion(formula: Formula, loop: Loop, **facts: Any) -> Fusion:
     """The ``Fusion`` of an op whose kernel runs ``formula(ArraySteps(xp), x)``: the fused loop
     runs the very same formula on one element (``LoopSteps``), so the two cannot drift apart.
+    Its module constants are named after the formula (``_double_steps`` -> ``DOUBLE_STEPS_f_0``).
 
     >>> import numpy as np
-    >>> from graphexec.fusable import LoopSteps, formula_fusion, same_loop
-    >>> double = formula_fusion("double", lambda m, x: m.mul(x, m.const(2)), same_loop)
-    >>> double.consts(np.dtype("float32")), double.emit(0, np.dtype("float32"), ["v0"], {})
-    (["DOUBLE_f_0 = _lit('<f4', '00000040')"], (['s0_0 = np.float32(v0 * DOUBLE_f_0)'], 's0_0'))
+    >>> from graphexec.fusable import formula_fusion, same_loop
+    >>> def _double_steps(m, x):
+    ...     return m.mul(x, m.const(2))
+    >>> double = formula_fusion(_double_steps, same_loop)
+    >>> double.consts(np.dtype("float32"))
+    ["DOUBLE_STEPS_f_0 = _lit('<f4', '00000040')"]
+    >>> double.emit(0, np.dtype("float32"), ["v0"], {})
+    (['s0_0 = np.float32(v0 * DOUBLE_STEPS_f_0)'], 's0_0')
     """
+    op = formula.__name__.strip("_")
 
     def emit(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
              ) -> tuple[list[str], str]:

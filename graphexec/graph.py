@@ -217,8 +217,8 @@ def graph(g: Graph | None = None, name: str | None = None) -> Iterator[Graph]:
 def control_dependencies(control_inputs: Any) -> Iterator[None]:
     """Every node built in the block runs after ``control_inputs`` (tensors of the graph being
     built, or a list of them), though it reads none of their values — TF's
-    ``tf.control_dependencies``.  Eagerly ops run in program order anyway: the block does
-    nothing.
+    ``tf.control_dependencies``; ``None`` clears the enclosing blocks' inputs inside it.
+    Eagerly ops run in program order anyway: the block does nothing.
 
     >>> import graphexec as gx
     >>> v = gx.Variable(1.0, name="v")
@@ -233,7 +233,8 @@ def control_dependencies(control_inputs: Any) -> Iterator[None]:
     if g is None:
         yield
         return
-    nodes = tuple(dict.fromkeys(_control_node(g, t) for t in tree.leaves(control_inputs)))
+    nodes = None if control_inputs is None else tuple(dict.fromkeys(
+        _control_node(g, t, "control_dependencies") for t in tree.leaves(control_inputs)))
     g._control_stack.append(nodes)
     try:
         yield
@@ -255,15 +256,15 @@ def group(*inputs: Any, name: str | None = None) -> Tensor:
     g = _GRAPH.get()
     if g is None:
         return as_tensor(np.zeros(0, np.float32))
-    ctrl = tuple(dict.fromkeys(_control_node(g, t) for t in tree.leaves(list(inputs))))
+    ctrl = tuple(dict.fromkeys(_control_node(g, t, "group") for t in tree.leaves(list(inputs))))
     spec = Spec((0,), np.dtype(np.float32))
     node = g.add_node(no_op_p, (), {}, (spec,), user_location(), name=name or "group",
                       control=ctrl)
     return g._tensors(node, (spec,), False)
 
 
-def _control_node(g: GraphIR, t: Any) -> str:
+def _control_node(g: GraphIR, t: Any, where: str) -> str:
     if not isinstance(t, Tensor) or t._graph is not g:
-        raise GraphError(f"control_dependencies: {t!r} is not a tensor of graph {g.name} being "
-                         f"built — at {user_location()}")
+        raise GraphError(f"{where}: {t!r} is not a tensor of graph {g.name} being built — at "
+                         f"{user_location()}")
     return t._node

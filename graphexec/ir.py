@@ -28,7 +28,7 @@ from .ops.state import Variable, constant_p, placeholder_p, read_variable_p
 from .registry import REGISTRY, OpDef, Spec, short_dtype
 from .tensor import SymbolicTensor, Tensor, to_numpy
 
-__all__ = ["GraphIR", "Ref", "needed_nodes", "control_key", "is_ref"]
+__all__ = ["GraphIR", "Ref", "needed_nodes", "ordered_subgraph", "control_key", "is_ref"]
 
 _graph_ids = itertools.count()
 Ref = tuple[str, int]
@@ -72,8 +72,9 @@ class GraphIR:
         #: lower with the memory planner (set by ``optimize(level=3)``)
         self.plan_memory = False
         self._preview: Any = None  # optimize's memory preview: (fetches, memory plan, version)
-        #: nodes every node added now must run after (``gx.control_dependencies`` blocks)
-        self._control_stack: list[tuple[str, ...]] = []
+        #: nodes every node added now must run after (``gx.control_dependencies`` blocks;
+        #: None for a ``control_dependencies(None)`` block, which clears the ones outside it)
+        self._control_stack: list[tuple[str, ...] | None] = []
 
     # -- building -----------------------------------------------------------------------
     def _unique(self, base: str, scoped: bool = True) -> str:
@@ -87,11 +88,12 @@ class GraphIR:
 
     def add_node(self, op: OpDef | str, inputs: Sequence[Ref], attrs: dict[str, Any],
                  specs: tuple[Spec, ...], loc: str, name: str | None = None,
-                 scoped: bool = True, control: Iterable[str] = ()) -> str:
+                 scoped: bool = True, control: Iterable[str] = (), ordered: bool = True) -> str:
         """Add one node (and its input and control edges); returns its unique name.  A
         low-level builder: nothing is checked, so the specs must be right (``add_op`` infers
         them).  ``op`` is an ``OpDef`` (or a registered op's name); ``control`` names nodes
-        that must run first, besides those of the enclosing ``gx.control_dependencies``.
+        that must run first, besides those of the enclosing ``gx.control_dependencies`` blocks
+        (unless ``ordered`` is false: a node shared by uses outside the blocks).
 
         >>> import numpy as np, graphexec as gx
         >>> g = gx.Graph()
@@ -106,8 +108,11 @@ class GraphIR:
         opdef = REGISTRY[op] if isinstance(op, str) else op
         node = self._unique(name or opdef.name, scoped)
         ctrl: tuple[str, ...] = ()
-        if self._control_stack or control:
-            ctrl = tuple(dict.fromkeys([*(c for block in self._control_stack for c in block),
+        if (self._control_stack and ordered) or control:
+            blocks = self._control_stack if ordered else []
+            if None in blocks:  # control_dependencies(None): the blocks outside it do not count
+                blocks = blocks[len(blocks) - blocks[::-1].index(None):]
+            ctrl = tuple(dict.fromkeys([*(c for block in blocks if block for c in block),
                                         *control]))
         self.nx.add_node(node, op=opdef, attrs=attrs, specs=specs, loc=loc,
                          inputs=tuple(inputs), control=ctrl)
@@ -131,8 +136,11 @@ class GraphIR:
             return (r._node, 0)
         hit = self._captures.get(id(x))
         if hit is None:  # capture an eager tensor's value (a copy) as a constant node, once
-            t = self.constant(np.array(to_numpy(x._value)), loc=user_location())
-            hit = self._captures[id(x)] = (x, (t._node, 0))
+            # NOTE: shared by every later use, so it takes no control_dependencies block's inputs
+            spec = Spec(np.shape(x._value), np.asarray(x._value).dtype)
+            node = self.add_node(constant_p, (), {"value": np.array(to_numpy(x._value))},
+                                 (spec,), user_location(), ordered=False)
+            hit = self._captures[id(x)] = (x, (node, 0))
         return hit[1]
 
     def add_op(self, op: OpDef, inputs: Sequence[Tensor], attrs: dict[str, Any]) -> Any:
@@ -399,8 +407,7 @@ class GraphIR:
         self.version += 1
 
     def _fetch_ref(self, t: Any) -> Ref:
-        if (isinstance(t, tuple) and len(t) == 2 and isinstance(t[0], str)
-                and isinstance(t[1], int)):  # a (node, output) reference
+        if is_ref(t):  # a (node, output) reference
             t = self.tensor(f"{t[0]}:{t[1]}")
         if isinstance(t, str):
             t = self.tensor(t)
@@ -458,3 +465,26 @@ def needed_nodes(graph: GraphIR, roots: Iterable[str]) -> set[str]:
             stack.extend(src for src, _ in d["inputs"])
             stack.extend(d["control"])
     return needed
+
+
+def ordered_subgraph(graph: GraphIR, nodes: set[str]) -> nx.MultiDiGraph[str]:
+    """A copy of the part of ``graph.nx`` on ``nodes``, in the graph's own node order: creation
+    order, which scheduling reads as the program order of variable reads and assignments
+    (networkx's subgraph copy walks a small node set in set order, which varies by run).
+
+    >>> import graphexec as gx
+    >>> from graphexec.ir import ordered_subgraph
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((2,), name="x")
+    ...     y = gx.sin(gx.exp(x))
+    ...     unused = [gx.cos(x) for _ in range(5)]
+    >>> list(ordered_subgraph(g, {"sin", "x", "exp"}))
+    ['x', 'exp', 'sin']
+    """
+    src = graph.nx
+    out: nx.MultiDiGraph[str] = nx.MultiDiGraph(**src.graph)
+    out.add_nodes_from((n, dict(src.nodes[n])) for n in src if n in nodes)
+    for u, v, k, e in src.edges(keys=True, data=True):
+        if u in nodes and v in nodes:
+            out.add_edge(u, v, key=k, **e)
+    return out

@@ -1,7 +1,9 @@
 """Nested structures of tensors (pytrees): the one flatten/unflatten graphexec uses for fetch
 structures, ``gx.function`` arguments and results, tape sources and targets.
 
-Lists, tuples (named tuples included) and dicts are containers; everything else is a leaf.
+Lists, tuples (named tuples included) and mappings are containers; everything else is a leaf.
+A dict subclass comes back as its own type (a defaultdict with its factory), another mapping as
+a dict.
 ``flatten`` gives the leaves in order and a ``TreeDef`` that rebuilds the same structure from
 new leaves; a ``TreeDef`` is hashable, so it can be part of a cache key.
 
@@ -18,7 +20,7 @@ new leaves; a ``TreeDef`` is hashable, so it can be part of a cache key.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 __all__ = ["TreeDef", "flatten", "flatten_with_paths", "unflatten", "leaves", "map_leaves"]
@@ -108,10 +110,25 @@ class TreeDef:
         out = dict(zip(keys, items, strict=True))
         if typ is dict:
             return out
-        return typ(factory, out) if issubclass(typ, defaultdict) else typ(out)
+        return typ(factory.obj, out) if factory is not None else typ(out)
 
 
 _END = object()
+
+
+class _Same:
+    """A defaultdict's factory in a TreeDef: equal only to itself (factories need not hash)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
 
 
 def _flatten(x: Any, out: list[Any], is_leaf: Callable[[Any], bool] | None) -> TreeDef:
@@ -123,11 +140,12 @@ def _flatten(x: Any, out: list[Any], is_leaf: Callable[[Any], bool] | None) -> T
     if isinstance(x, tuple):
         kind = "namedtuple" if hasattr(x, "_fields") else "tuple"
         return TreeDef(kind, type(x), tuple(_flatten(v, out, is_leaf) for v in x))
-    if isinstance(x, dict):
+    if isinstance(x, Mapping):
         keys = tuple(x)
         # NOTE: a defaultdict is rebuilt with its factory, which its constructor takes first
-        factory = x.default_factory if isinstance(x, defaultdict) else None
-        return TreeDef("dict", (type(x), keys, factory),
+        factory = _Same(x.default_factory) if isinstance(x, defaultdict) else None
+        typ = type(x) if isinstance(x, dict) else dict
+        return TreeDef("dict", (typ, keys, factory),
                        tuple(_flatten(x[k], out, is_leaf) for k in keys))
     out.append(x)
     return _LEAF_DEF

@@ -222,7 +222,7 @@ class FusedProgram:
             self._key_cache = (
                 tuple((s.dtype.str, len(s.shape)) for s in self.inputs),
                 tuple(_literal_key(v) for v in self.literals),
-                tuple((m.op.name, m.operands, m.spec.dtype.str, len(m.spec.shape),
+                tuple((m.op, m.operands, m.spec.dtype.str, len(m.spec.shape),
                        tuple((k, np.dtype(v).str) for k, v in m.attrs)) for m in self.members),
             )
         return self._key_cache

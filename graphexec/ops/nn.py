@@ -99,7 +99,7 @@ def _sigmoid_steps(m: Any, x: Any) -> Any:
 
 
 @register("sigmoid", infer=_float_infer, kind="elementwise", arity=1,
-          fusion=formula_fusion("sigmoid", _sigmoid_steps, _float_loop, transcendental=True,
+          fusion=formula_fusion(_sigmoid_steps, _float_loop, transcendental=True,
                                 ulp={"float32": 8}))
 def sigmoid_p(xp, x):
     return _sigmoid_steps(ArraySteps(xp), _as_float(x))
@@ -154,7 +154,7 @@ def _erf_steps(m: Any, x: Any) -> Any:
 
 
 @register("erf", infer=_float_infer, kind="elementwise", arity=1,
-          fusion=formula_fusion("erf", _erf_steps, _float_loop, transcendental=True,
+          fusion=formula_fusion(_erf_steps, _float_loop, transcendental=True,
                                 ulp={"float32": 8}))
 def erf_p(xp, x):
     x = _as_float(x)

@@ -124,7 +124,7 @@ def _canon(v: Any) -> Any:
     if getattr(type(v), "structural_eq", False):  # e.g. a FusedProgram: compares by structure
         return (type(v), v)
     if isinstance(v, OpDef):
-        return (OpDef, v.name)
+        return (OpDef, v)
     if v is None or isinstance(v, str | bool | int | np.integer | np.bool_):
         return (type(v), v)
     if isinstance(v, float | np.floating):
@@ -153,13 +153,13 @@ def node_key(d: dict[str, Any]) -> Any:
     >>> with gx.graph() as g:
     ...     a = gx.constant(0.0) + 1.0
     >>> node_key(g.nx.nodes["add"])[0]
-    'add'
+    <op add (elementwise)>
     """
     op = d["op"]
     if op is constant_p:
         value = np.asarray(d["attrs"]["value"])
         return ("constant", value.dtype.str, value.shape, value.tobytes(), tuple(d["control"]))
     attrs = tuple(sorted((k, _canon(v)) for k, v in d["attrs"].items()))
-    return (op.name, tuple(d["inputs"]), attrs, tuple(d["specs"]), tuple(d["control"]))
+    return (op, tuple(d["inputs"]), attrs, tuple(d["specs"]), tuple(d["control"]))
 
 

@@ -178,12 +178,14 @@ class _Walk:
             self._consts.pop(n, None)
             remove_node(self.graph, n)
 
+    def barrier(self, d: dict[str, Any]) -> bool:
+        """A node with control inputs, or reading one: no rule removes or absorbs such nodes."""
+        return bool(d["control"]) or any(self.g.nodes[src]["control"] for src, _ in d["inputs"])
+
     def visit(self, n: str) -> None:
         d = self.g.nodes[n]
-        if d["control"] or any(self.g.nodes[src]["control"] for src, _ in d["inputs"]):
-            return  # NOTE: nodes with control inputs are barriers: never removed or absorbed
         rule = _RULES.get(d["op"])
-        while rule is not None:
+        while rule is not None and not self.barrier(d):  # NOTE: again after each rewrite
             out = rule(self, n, d)
             if out is None:
                 break
@@ -199,7 +201,7 @@ class _Walk:
             self.done(n, out.what)
             self.drop(old)
             rule = _RULES.get(d["op"])
-        if d["op"] in _SUMS:
+        if d["op"] in _SUMS and not self.barrier(d):
             self.flatten_sum(n)
 
     # -- add chains -------------------------------------------------------------------------
