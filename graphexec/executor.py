@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import linecache
 import sys
+import weakref
 from typing import Any
 
 from .backend import get_xp
@@ -188,5 +189,7 @@ def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
         feed_checks[n] = (spec.dtype, static, spec.shape)
     plan = Plan(glb["run"], source, steps, placeholders, filename, line_nodes, graph.version,
                 feed_checks)
+    # NOTE: the source goes from linecache with the plan (a retracing function makes many)
+    weakref.finalize(plan, linecache.cache.pop, filename, None)
     plan.memory = mp
     return plan

@@ -33,6 +33,7 @@ from .context import _GRAPH, _TAPES
 from .errors import _PKG_DIR, GraphError, InvalidArgumentError
 from .graph import Graph, graph
 from .ops.state import Variable, assign_p, placeholder_p
+from .passes.core import canonical
 from .registry import Spec, fmt_shape, shapes_match
 from .tensor import Tensor, convert
 
@@ -121,6 +122,26 @@ class _ById:
         return isinstance(other, _ById) and other.obj is self.obj
 
 
+class _Exact:
+    """A static float argument in a trace key, equal by its bits as CSE keys constants: 0.0
+    and -0.0 divide differently, and NaN (never equal to itself) must not retrace every call."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.key = canonical(value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Exact) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
 def _is_array(v: Any) -> bool:
     return isinstance(v, np.ndarray | np.generic) or hasattr(v, "__cuda_array_interface__")
 
@@ -159,6 +180,8 @@ def _encode_leaf(fn: str, v: Any, path: str, leaves: list[tuple[str, Any]]) -> A
             f"{fn}: argument {path!r} is an unhashable {type(v).__name__} ({v!r}); non-tensor "
             "arguments are static (part of the trace key by value) and must be hashable: pass "
             "a tensor, an array, a list/tuple/dict, or a hashable value") from None
+    if isinstance(v, float | complex | np.floating | np.complexfloating):
+        return ("static", type(v), _Exact(v))
     return ("static", type(v), v)
 
 
@@ -613,7 +636,7 @@ class Function:
     def _trace(self, key: tuple[Any, ...], names: list[str], values: list[Any],
                leaves: list[tuple[str, Any]]) -> _Trace:
         g = Graph(name=f"{self._name}_{len(self._traces)}")
-        created_before = Variable._count
+        created_before = Variable.created_in_this_thread()
         signature = self._input_signature
         with graph(g):
             if signature is None:
@@ -641,7 +664,7 @@ class Function:
                 out = self._fn(*tree.flatten(list(signature))[1].unflatten(it))
             fetches: list[Tensor] = []
             recipe = _outputs(self._name, out, g, fetches)
-        created = Variable._count - created_before
+        created = Variable.created_in_this_thread() - created_before
         if created and self._traced:
             raise GraphError(
                 f"{self._name}: created {created} Variable(s) while tracing it again (trace "

@@ -122,6 +122,10 @@ class Graph(GraphIR):
         return hit
 
     def _check_feeds(self, plan: Plan, feeds: Mapping[Any, Any] | None) -> dict[str, Any]:
+        if feeds is not None and not isinstance(feeds, Mapping):
+            raise FeedError(f"run: feeds must be a mapping from placeholders (tensors or their "
+                            f"names) to values, got {type(feeds).__name__} — at "
+                            f"{user_location()}")
         checked: dict[str, Any] = {}
         for key, value in (feeds or {}).items():
             if key.__class__ is SymbolicTensor and key._graph is self:

@@ -119,3 +119,101 @@ def test_defaultdict_factories_compare_by_identity_and_need_not_hash():
     for _ in range(3):
         f(collections.defaultdict(fac, a=np.ones(2)))
     assert f.trace_count == 1
+
+
+def test_plans_take_their_source_out_of_linecache_when_they_go():
+    # issue 9, item 13: every lowered plan registered its source for tracebacks, for good
+    import gc
+    import linecache
+
+    def plan_entries():
+        return sum(1 for k in linecache.cache if str(k).startswith("<graphexec plan"))
+
+    gc.collect()
+    before = plan_entries()
+    for i in range(200):
+        with gx.graph() as g:
+            x = gx.placeholder((2,), "float64", name="x")
+            y = x * float(i) + 1.0
+        assert g.run(y, {x: np.ones(2)}, optimize=i % 4)[0] == i + 1.0
+        del g, x, y
+    gc.collect()
+    assert plan_entries() - before < 10
+
+
+def test_feeds_that_are_not_a_mapping_are_a_feed_error():
+    # issue 9, item 10
+    with gx.graph() as g:
+        x = gx.placeholder((3,), "float64", name="x")
+        y = x * 2.0
+    for bad in (np.ones(3), [np.ones(3)], "x"):
+        with pytest.raises(gx.FeedError, match=r"feeds must be a mapping .* got "
+                                               + type(bad).__name__):
+            g.run(y, bad)
+    with pytest.raises(gx.FeedError, match="feeds must be a mapping"):
+        g.compile(y)(np.ones(3))
+
+
+def test_static_float_arguments_are_keyed_by_their_bits():
+    # issue 9, item 4: 0.0 and -0.0 shared one trace; NaN retraced on every call
+    f = gx.function(lambda x, s: x / s)
+    one = np.ones(2)
+    with np.errstate(divide="ignore"):
+        assert list(f(one, 0.0).numpy()) == [np.inf, np.inf]
+        assert list(f(one, -0.0).numpy()) == [-np.inf, -np.inf]
+    assert f.trace_count == 2
+    g = gx.function(lambda x, s: x * s)
+    for _ in range(3):
+        assert np.isnan(g(one, float("nan")).numpy()).all()
+    assert g.trace_count == 1
+    h = gx.function(lambda x, s: x * s)
+    for s in (1, 1.0, True):
+        h(one, s)
+    assert h.trace_count == 3
+
+
+def test_variables_of_other_threads_do_not_fail_a_retrace():
+    # issue 9, item 6: the retrace check counted every thread's new Variables
+    import threading
+
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            gx.Variable(0.0)
+
+    f = gx.function(lambda x: x * 2.0)
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the retrace warnings, on purpose
+            for n in range(1, 31):
+                assert f(np.ones(n)).shape == (n,)
+    finally:
+        stop.set()
+        t.join()
+    assert f.trace_count == 30
+
+
+def test_fused_erf_keeps_its_inputs():
+    # issue 9, item 2: erf's loop temporaries captured the kernel's input names
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    want = gx.nn.erf(gx.constant(x / 2.0)).numpy()
+    with gx.graph() as g:
+        p = gx.placeholder((4,), "float64", name="p")
+        s = gx.placeholder((), "float64", name="s")
+        y = gx.nn.erf(p / s)
+        z = gx.nn.erf(p) + 1.0
+    for backend in ("numpy", "numba"):
+        if backend == "numba":
+            pytest.importorskip("numba")
+        gx.config.set_fusion_backend(backend)
+        try:
+            for level in (2, 3):
+                got = g.run([y, z], {p: x, s: np.float64(2.0)}, optimize=level)
+                np.testing.assert_allclose(got[0], want, rtol=1e-14)
+                np.testing.assert_allclose(got[1], gx.nn.erf(gx.constant(x)).numpy() + 1.0,
+                                           rtol=1e-14)
+        finally:
+            gx.config.set_fusion_backend("auto")

@@ -715,8 +715,8 @@ def clip(x: Any, clip_value_min: Any, clip_value_max: Any) -> Tensor:
     The bounds are scalars or tensors that broadcast to the shape of ``x``; the result has the
     shape of ``x`` and numpy's dtype for ``np.clip``.  A minimum above the maximum is an
     error when both bounds are given as data (Python or numpy values); tensor bounds are not
-    checked, in either mode, so eager and graph programs behave alike.  One bound may be
-    ``None`` (no bound on that side), as in ``np.clip``.
+    checked, in either mode, so eager and graph programs behave alike.  A bound may be
+    ``None`` (no bound on that side), as in ``np.clip``; with both ``None`` the result is ``x``.
 
     >>> import graphexec as gx
     >>> gx.clip(gx.constant([-2.0, 0.5, 3.0]), 0.0, 1.0).numpy()
@@ -725,9 +725,6 @@ def clip(x: Any, clip_value_min: Any, clip_value_max: Any) -> Tensor:
     array([-2. ,  0.5,  1. ])
     """
     x = as_tensor(x)
-    if clip_value_min is None and clip_value_max is None:
-        raise op_error(InvalidArgumentError, "clip", "give clip_value_min, clip_value_max or "
-                       "both; both are None")
     bounds = [(n, b) for n, b in (("clip_value_min", clip_value_min),
                                   ("clip_value_max", clip_value_max)) if b is not None]
     for name, b in bounds:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,9 @@ class Variable(Tensor):
 
     __slots__ = ("trainable", "var_name")
     _count = 0
+    #: per thread: how many Variables this thread has created (``gx.function`` checks that a
+    #: retrace creates none; another thread's Variables must not count)
+    _here = threading.local()
 
     def __init__(self, initial_value: Any, dtype: Any = None, name: str | None = None,
                  trainable: bool = True) -> None:
@@ -88,9 +92,22 @@ class Variable(Tensor):
         value = _frozen(np.array(to_numpy(initial_value), dtype=dtype))
         super().__init__(value)
         Variable._count += 1
+        Variable._here.count = getattr(Variable._here, "count", 0) + 1
         # NOTE: like tf.Variable, the name carries the enclosing name scopes (dense/kernel)
         self.var_name = scope_prefix() + (name or f"Variable_{Variable._count}")
         self.trainable = trainable
+
+    @staticmethod
+    def created_in_this_thread() -> int:
+        """How many Variables the calling thread has created so far.
+
+        >>> import graphexec as gx
+        >>> n = gx.Variable.created_in_this_thread()
+        >>> _ = gx.Variable(1.0)
+        >>> gx.Variable.created_in_this_thread() - n
+        1
+        """
+        return getattr(Variable._here, "count", 0)
 
     @property
     def name(self) -> str:

@@ -11,7 +11,8 @@ from ..ir import GraphIR, Ref, control_key
 from ..ops.state import constant_p
 from ..registry import REGISTRY, OpDef
 
-__all__ = ["replace_uses", "rewrite_node", "remove_node", "keep_names", "node_key", "Ref"]
+__all__ = ["replace_uses", "rewrite_node", "remove_node", "keep_names", "node_key", "canonical",
+           "Ref"]
 
 # -- helpers -------------------------------------------------------------------------------------
 def replace_uses(graph: GraphIR, old: Ref, new: Ref) -> int:
@@ -117,6 +118,18 @@ def set_control(graph: GraphIR, node: str, control: tuple[str, ...]) -> None:
     g.nodes[node]["control"] = control
     for k, src in enumerate(control):
         g.add_edge(src, node, key=control_key(k), out_index=None)
+
+
+def canonical(v: Any) -> Any:
+    """A hashable key for a value, equal only for values that act the same: ``0.0`` and
+    ``-0.0`` differ, NaN payloads differ, ``1`` and ``1.0`` and ``True`` differ; TypeError for
+    a value with no such key.  CSE keys attributes by it; ``gx.function`` keys static arguments.
+
+    >>> from graphexec.passes.core import canonical
+    >>> canonical(0.0) == canonical(-0.0), canonical(float("nan")) == canonical(float("nan"))
+    (False, True)
+    """
+    return _canon(v)
 
 
 def _canon(v: Any) -> Any:
