@@ -69,9 +69,16 @@ class Fusion(NamedTuple):
         return {**TRANSCENDENTAL_ULP, **self.ulp}.get(np.dtype(dtype).name, 4)
 
 
-def ufunc_loop(ufunc: str, kinds: str) -> Loop:
+#: dtypes whose overflow the numba loop leaves undefined (LLVM's signed arithmetic), where numpy
+#: wraps: ops that can overflow are not fused in them.  Narrower ints compute in int64 in the
+#: loop and wrap when converted back, as numpy's do.
+OVERFLOW_UNDEFINED = frozenset({np.dtype(np.int64)})
+
+
+def ufunc_loop(ufunc: str, kinds: str, overflows: bool = False) -> Loop:
     """The ``loop`` of an op computed by numpy ufunc ``ufunc``: numpy's own loop, when all its
-    operands share one dtype of a kind in ``kinds`` and it gives the node's dtype."""
+    operands share one dtype of a kind in ``kinds`` and it gives the node's dtype (and, for an
+    op whose result can overflow, not in ``OVERFLOW_UNDEFINED``)."""
     fn = getattr(np, ufunc)
 
     def loop(dtypes: tuple[np.dtype, ...], out: np.dtype,
@@ -84,6 +91,8 @@ def ufunc_loop(ufunc: str, kinds: str) -> Loop:
             return None
         loops, res = tuple(resolved[:-1]), resolved[-1]
         if res != out or len(set(loops)) != 1 or loops[0].kind not in kinds:
+            return None
+        if overflows and loops[0] in OVERFLOW_UNDEFINED:
             return None
         return loops if loops[0] in DTYPES else None
 

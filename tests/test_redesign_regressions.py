@@ -217,3 +217,28 @@ def test_fused_erf_keeps_its_inputs():
                                            rtol=1e-14)
         finally:
             gx.config.set_fusion_backend("auto")
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint32", "uint64"])
+def test_fused_integer_arithmetic_wraps_as_numpy_does(dtype):
+    # issue 9, item 3: int64 overflow in a numba loop is undefined; numpy wraps
+    info = np.iinfo(dtype)
+    x = np.array([info.max, info.min, info.max // 2 + 1, 3, 0, -1 if info.min else 1], dtype)
+    with gx.graph() as g:
+        p = gx.placeholder(x.shape, dtype, name="p")
+        outs = [gx.sign(p + p) if info.min else p + p, (p * p) != 0, gx.abs(p) + p,
+                p - p * p, gx.square(p) + 1, gx.add_n([p, p, p]) * 2]
+        if info.min:
+            outs.append(-p + p)
+    want = g.run(outs, {p: x}, optimize=1)
+    for backend in ("numpy", "numba"):
+        if backend == "numba":
+            pytest.importorskip("numba")
+        gx.config.set_fusion_backend(backend)
+        try:
+            for level in (2, 3):
+                got = g.run(outs, {p: x}, optimize=level)
+                for w, o in zip(want, got, strict=True):
+                    assert w.dtype == o.dtype and w.tobytes() == o.tobytes(), (backend, level)
+        finally:
+            gx.config.set_fusion_backend("auto")

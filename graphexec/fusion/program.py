@@ -30,7 +30,9 @@ erf and sigmoid in float32, which carry exp's difference through longer formulas
 tests measure. A float to integer cast of
 NaN, an infinity or an out-of-range value is undefined in numpy (it warns) and may differ.
 Dtypes fused: bool, signed and unsigned ints, float32 and float64; floor_divide, mod and round
-are never fused, nor pow and reciprocal of integers.
+are never fused, nor pow and reciprocal of integers, nor int64 arithmetic that can overflow (add,
+subtract, multiply, negative, abs, square, add_n): signed overflow is undefined in the numba
+loop, where numpy wraps (``fusable.OVERFLOW_UNDEFINED``).
 
 >>> import numpy as np, graphexec as gx
 >>> from graphexec.passes.fusion import elementwise_fusion

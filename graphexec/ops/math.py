@@ -9,7 +9,7 @@ import numpy as np
 
 from ..checks import check_axes, check_axis
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
-from ..fusable import Fusion, call, infix, np_name, ufunc_loop
+from ..fusable import OVERFLOW_UNDEFINED, Fusion, call, infix, np_name, ufunc_loop
 from ..registry import (
     OpDef,
     Shape,
@@ -49,10 +49,11 @@ def _ufunc(name: str) -> Callable[..., Any]:
 
 
 def _ufunc_op(name: str, ufunc: str, arity: int, kinds: str | None = None,
-              emit: Any = None, transcendental: bool = False) -> OpDef:
+              emit: Any = None, transcendental: bool = False, overflows: bool = False) -> OpDef:
     """Register op ``name``, computed by numpy ufunc ``ufunc``; with ``emit`` it may join a
-    fused loop for operands of the dtype kinds ``kinds`` (see ``graphexec.fusable``)."""
-    fusion = None if emit is None else Fusion(ufunc_loop(ufunc, kinds or ""), emit,
+    fused loop for operands of the dtype kinds ``kinds`` (see ``graphexec.fusable``), but not
+    in int64 where its result can overflow (``overflows``)."""
+    fusion = None if emit is None else Fusion(ufunc_loop(ufunc, kinds or "", overflows), emit,
                                               transcendental)
     return register(name, infer=elementwise_infer(getattr(np, ufunc)), kind="elementwise",
                     arity=arity, kernel_checks=True, out_arg=True, ufunc=ufunc,
@@ -156,7 +157,7 @@ def _binary(op: OpDef, x: Any, y: Any) -> Tensor:
     return apply(op, x, y)
 
 
-add_p = _ufunc_op("add", "add", 2, "biuf", infix("+", "|"))
+add_p = _ufunc_op("add", "add", 2, "biuf", infix("+", "|"), overflows=True)
 
 
 def add(x: Any, y: Any) -> Tensor:
@@ -172,7 +173,7 @@ def add(x: Any, y: Any) -> Tensor:
 defvjp(add_p, lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(g, y)))
 
 
-subtract_p = _ufunc_op("subtract", "subtract", 2, "iuf", infix("-"))
+subtract_p = _ufunc_op("subtract", "subtract", 2, "iuf", infix("-"), overflows=True)
 
 
 def subtract(x: Any, y: Any) -> Tensor:
@@ -188,7 +189,7 @@ def subtract(x: Any, y: Any) -> Tensor:
 defvjp(subtract_p, lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(-g, y)))
 
 
-multiply_p = _ufunc_op("multiply", "multiply", 2, "biuf", infix("*", "&"))
+multiply_p = _ufunc_op("multiply", "multiply", 2, "biuf", infix("*", "&"), overflows=True)
 
 
 def multiply(x: Any, y: Any) -> Tensor:
@@ -278,7 +279,8 @@ def _pow_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tens
 defvjp(pow_p, _pow_vjp)
 
 
-negative_p = _ufunc_op("negative", "negative", 1, "iuf", lambda j, dt, a, at: ([], f"(-{a[0]})"))
+negative_p = _ufunc_op("negative", "negative", 1, "iuf", lambda j, dt, a, at: ([], f"(-{a[0]})"),
+                       overflows=True)
 
 
 def negative(x: Any) -> Tensor:
@@ -294,7 +296,7 @@ def negative(x: Any) -> Tensor:
 defvjp(negative_p, lambda g, out, x: (-g,))
 
 
-abs_p = _ufunc_op("abs", "absolute", 1, "biuf", _emit_abs)
+abs_p = _ufunc_op("abs", "absolute", 1, "biuf", _emit_abs, overflows=True)
 
 
 def abs(x: Any) -> Tensor:  # noqa: A001 - the TF name
@@ -440,7 +442,7 @@ def exp(x: Any) -> Tensor:
 defvjp(exp_p, lambda g, out, x: (g * out,))
 
 
-square_p = _ufunc_op("square", "square", 1, "biuf", _emit_square)
+square_p = _ufunc_op("square", "square", 1, "biuf", _emit_square, overflows=True)
 
 
 def square(x: Any) -> Tensor:
@@ -767,7 +769,8 @@ def _add_n_infer(*xs: Spec) -> Spec:
 
 def _add_n_loop(dtypes: tuple[np.dtype, ...], out: np.dtype, attrs: Any
                 ) -> tuple[np.dtype, ...] | None:
-    return dtypes if not attrs and all(d == out for d in dtypes) else None
+    ok = not attrs and all(d == out for d in dtypes) and out not in OVERFLOW_UNDEFINED
+    return dtypes if ok else None
 
 
 def _emit_add_n(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
