@@ -242,3 +242,30 @@ def test_fused_integer_arithmetic_wraps_as_numpy_does(dtype):
                     assert w.dtype == o.dtype and w.tobytes() == o.tobytes(), (backend, level)
         finally:
             gx.config.set_fusion_backend("auto")
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
+def test_any_and_all_as_numpy_in_both_modes(axis):
+    # issue 9, item 18
+    from .helpers import check_op
+
+    for x in (np.array([[True, False, False], [False, False, False]]),
+              np.array([[0, 2, 0], [1, 1, 1]], "int32"), np.zeros((0, 3), "float32"),
+              np.array([[np.nan, 0.0, -0.0], [1.0, 2.0, 3.0]])):
+        check_op(lambda t, a=axis: gx.any(t, axis=a), lambda v, a=axis: np.any(v, axis=a), x)
+        check_op(lambda t, a=axis: gx.all(t, axis=a, keepdims=True),
+                 lambda v, a=axis: np.all(v, axis=a, keepdims=True), x)
+
+
+def test_bool_operators_in_both_modes():
+    # issue 9, item 18: &, |, ^, ~ are logical on bool tensors (TF's rule)
+    from .helpers import check_op
+
+    a = np.array([[True, False], [True, True]])
+    b = np.array([False, True])
+    check_op(lambda x, y: [x & y, x | y, x ^ y, ~x, y & True, False | x],
+             lambda x, y: [x & y, x | y, x ^ y, ~x, y & True, False | x], a, b)
+    for op in (lambda x: x & x, lambda x: x | 1, lambda x: ~x, lambda x: 2 ^ x):
+        with pytest.raises(gx.DTypeError, match=r"operator [&|^~]: needs bool tensors, got "
+                                                r"int64.* at test_redesign"):
+            op(gx.constant([1, 2]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ __all__ = [
     "tanh", "tan", "reciprocal", "log1p", "expm1", "clip", "add_n",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_not", "logical_and", "logical_or",
-    "sum", "mean", "max", "min", "prod", "argmax", "argmin", "logsumexp",
+    "sum", "mean", "max", "min", "prod", "any", "all", "argmax", "argmin", "logsumexp",
 ]
 
 
@@ -707,7 +708,7 @@ def _broadcasts_to(shape: Shape, target: Shape) -> bool:
     if len(shape) > len(target):
         return False
     tail = target[len(target) - len(shape):]
-    return all(d in (1, None) or t is None or d == t for d, t in zip(shape, tail))
+    return builtins.all(d in (1, None) or t is None or d == t for d, t in zip(shape, tail))
 
 
 def clip(x: Any, clip_value_min: Any, clip_value_max: Any) -> Tensor:
@@ -736,7 +737,7 @@ def clip(x: Any, clip_value_min: Any, clip_value_max: Any) -> Tensor:
                            f"broadcast to the shape {fmt_shape(x.shape)} of x")
     # NOTE: only bounds given as data are checked: a tensor bound is a value at run time in
     # graph mode, so checking it eagerly would make the two modes disagree
-    if len(bounds) == 2 and not any(isinstance(b, Tensor) for _, b in bounds):
+    if len(bounds) == 2 and not builtins.any(isinstance(b, Tensor) for _, b in bounds):
         lo, hi = np.asarray(clip_value_min), np.asarray(clip_value_max)
         lo, hi = np.broadcast_arrays(lo, hi)
         bad = lo > hi
@@ -769,7 +770,7 @@ def _add_n_infer(*xs: Spec) -> Spec:
 
 def _add_n_loop(dtypes: tuple[np.dtype, ...], out: np.dtype, attrs: Any
                 ) -> tuple[np.dtype, ...] | None:
-    ok = not attrs and all(d == out for d in dtypes) and out not in OVERFLOW_UNDEFINED
+    ok = not attrs and builtins.all(d == out for d in dtypes) and out not in OVERFLOW_UNDEFINED
     return dtypes if ok else None
 
 
@@ -873,6 +874,8 @@ mean_p = _reduction_op("mean", nonempty=False)
 prod_p = _reduction_op("prod", nonempty=False)
 max_p = _reduction_op("max", nonempty=True)
 min_p = _reduction_op("min", nonempty=True)
+any_p = _reduction_op("any", nonempty=False)
+all_p = _reduction_op("all", nonempty=False)
 
 
 def _logsumexp_infer(x: Spec, axis: tuple[int, ...], keepdims: bool) -> Spec:
@@ -886,7 +889,7 @@ def _logsumexp_infer(x: Spec, axis: tuple[int, ...], keepdims: bool) -> Spec:
 def logsumexp_p(xp, x, axis, keepdims):
     if x.dtype.kind != "f":
         x = x.astype(xp.float64)
-    if any(x.shape[a] == 0 for a in axis):
+    if builtins.any(x.shape[a] == 0 for a in axis):
         m = xp.zeros(tuple(1 if i in axis else d for i, d in enumerate(x.shape)), x.dtype)
     else:
         m = xp.max(x, axis=axis, keepdims=True)
@@ -1010,6 +1013,30 @@ def min(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
 
 
 defvjp(min_p, _extremum_vjp)
+
+
+def any(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
+        keepdims: bool = False) -> Tensor:
+    """Whether any element over ``axis`` (int, tuple or ``None`` for all) is true (nonzero); a
+    bool tensor, ``False`` for an empty slice (TF's ``reduce_any``).
+
+    >>> import graphexec as gx
+    >>> gx.any(gx.constant([[True, False], [False, False]]), axis=1).numpy()
+    array([ True, False])
+    """
+    return _reduce(any_p, x, axis, keepdims)
+
+
+def all(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's name
+        keepdims: bool = False) -> Tensor:
+    """Whether every element over ``axis`` (int, tuple or ``None`` for all) is true (nonzero);
+    a bool tensor, ``True`` for an empty slice (TF's ``reduce_all``).
+
+    >>> import graphexec as gx
+    >>> gx.all(gx.constant([[1, 2], [0, 3]]), axis=1).numpy()
+    array([ True, False])
+    """
+    return _reduce(all_p, x, axis, keepdims)
 
 
 def prod(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:

@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..tensor import Tensor
+import numpy as np
+
+from ..errors import DTypeError, op_error
+from ..tensor import Tensor, as_tensor
 from . import array, linalg
 from . import math as m
 
@@ -111,6 +114,28 @@ class TensorMethods:
     def __ge__(self, other: Any) -> Tensor:
         return m.greater_equal(self, other)
 
+    def __and__(self, other: Any) -> Tensor:
+        return m.logical_and(self, _bool_operand("&", self, other))
+
+    def __rand__(self, other: Any) -> Tensor:
+        return m.logical_and(_bool_operand("&", self, other), self)
+
+    def __or__(self, other: Any) -> Tensor:
+        return m.logical_or(self, _bool_operand("|", self, other))
+
+    def __ror__(self, other: Any) -> Tensor:
+        return m.logical_or(_bool_operand("|", self, other), self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return m.not_equal(self, _bool_operand("^", self, other))
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return m.not_equal(_bool_operand("^", self, other), self)
+
+    def __invert__(self) -> Tensor:
+        _bool_operand("~", self, True)
+        return m.logical_not(self)
+
     def __getitem__(self, key: Any) -> Tensor:
         return array.getitem(self, key)
 
@@ -203,6 +228,18 @@ class TensorMethods:
         array([0. , 0.5, 1. ])
         """
         return m.clip(self, clip_value_min, clip_value_max)
+
+
+def _bool_operand(symbol: str, x: Any, other: Any) -> Any:
+    """``other`` as the second operand of the bool operator ``symbol``; both must be bool
+    (``&``, ``|``, ``^``, ``~`` are logical, as TF's; on other dtypes they are an error rather
+    than numpy's bitwise ops)."""
+    other = other if isinstance(other, Tensor) else as_tensor(other)
+    for t in (x, other):
+        if t.dtype != np.bool_:
+            raise op_error(DTypeError, f"operator {symbol}", f"needs bool tensors, got "
+                           f"{t.dtype}; use gx.logical_and/or/not, or compare first (x > 0)")
+    return other
 
 
 def _install() -> None:

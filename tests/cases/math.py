@@ -24,7 +24,7 @@ CASES["add_n"] = [
     ([rand(dtype=i32), rand(dtype=i32, seed=1)], {}),
     ([rand(0, 3, dtype=f32), rand(0, 3, dtype=f32)], {}),
 ]
-for _name in ("sum", "mean", "prod", "max", "min", "logsumexp"):
+for _name in ("sum", "mean", "prod", "max", "min", "logsumexp", "any", "all"):
     CASES[_name] = [
         ([rand(2, 3, 4, dtype=f32)], {"axis": (0, 1, 2), "keepdims": False}),
         ([rand(2, 3, 4)], {"axis": (1,), "keepdims": True}),
