@@ -32,7 +32,7 @@ from .config import check_level, functions_run_eagerly
 from .context import _GRAPH, _TAPES
 from .errors import _PKG_DIR, GraphError, InvalidArgumentError
 from .graph import Graph, graph
-from .ops.state import Variable, assign_p, placeholder_p
+from .ops.state import Variable, assign_p
 from .passes.core import canonical
 from .registry import Spec, fmt_shape, shapes_match
 from .tensor import Tensor, convert
@@ -377,7 +377,7 @@ def _arg_name(path: str) -> str:
 class _Trace:
     """One traced graph: its placeholders (in leaf order), fetches and output recipe."""
 
-    __slots__ = ("assigns", "copy", "fetches", "graph", "key", "level", "n_out", "placeholders",
+    __slots__ = ("assigns", "fetches", "graph", "key", "level", "n_out", "placeholders",
                  "recipe")
 
     def __init__(self, graph: Graph, key: Any, placeholders: list[Tensor],
@@ -391,16 +391,13 @@ class _Trace:
         self.n_out = len(outputs)
         self.assigns = assigns
         self.fetches = [*outputs, *assigns]
-        # NOTE: a fetched placeholder is the caller's own array: copy it before handing it back
-        self.copy = [graph.nx.nodes[t._node]["op"] is placeholder_p for t in outputs]
 
     def run(self, values: list[Any]) -> Any:
         if not self.fetches:
             return _restore(self.recipe, [])
         feeds = dict(zip(self.placeholders, values, strict=True))
         got = self.graph.run(self.fetches, feeds, optimize=self.level)
-        outs = [Tensor(np.array(v) if c else v)
-                for v, c in zip(got[:self.n_out], self.copy, strict=True)]
+        outs = [Tensor(v) for v in got[:self.n_out]]
         return _restore(self.recipe, outs)
 
 

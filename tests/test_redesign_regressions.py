@@ -269,3 +269,27 @@ def test_bool_operators_in_both_modes():
         with pytest.raises(gx.DTypeError, match=r"operator [&|^~]: needs bool tensors, got "
                                                 r"int64.* at test_redesign"):
             op(gx.constant([1, 2]))
+
+
+def test_fetched_results_never_share_memory_with_feeds():
+    # issue 9, item 5: a transpose or a row of a feed was returned as a view of the caller's
+    # array, so later writes to that array changed earlier results
+    f = gx.function(lambda x: gx.transpose(x))
+    buf = np.zeros((2, 2))
+    outs = []
+    for k in range(3):
+        buf[:] = k
+        outs.append(f(buf))
+    assert [o.numpy()[0, 0] for o in outs] == [0.0, 1.0, 2.0]
+    with gx.graph() as g:
+        p = gx.placeholder((2, 2), "float64", name="p")
+        row, whole, fresh = p[0], p, gx.exp(p)
+    for level in (0, 1, 3):
+        b = np.ones((2, 2))
+        got = g.run([row, whole, fresh], {p: b}, optimize=level)
+        b[:] = 7.0
+        np.testing.assert_array_equal(got[0], [1.0, 1.0])
+        np.testing.assert_array_equal(got[1], np.ones((2, 2)))
+        assert not any(np.shares_memory(r, b) for r in got)
+    assert "_owned(" in g.compile([row, fresh]).plan.source  # only views are copied
+    assert "_owned" not in g.compile(fresh).plan.source
