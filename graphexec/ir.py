@@ -69,6 +69,7 @@ class GraphIR:
         self.version = 0  # bumped by every change; invalidates cached plans
         self._names: Counter[str] = Counter()
         self._captures: dict[int, tuple[Any, Ref]] = {}
+        self._fetch_reads: dict[int, tuple[Variable, str]] = {}  # Variables fetched by run
         #: lower with the memory planner (set by ``optimize(level=3)``)
         self.plan_memory = False
         self._preview: Any = None  # optimize's memory preview: (fetches, memory plan, version)
@@ -411,6 +412,11 @@ class GraphIR:
             t = self.tensor(f"{t[0]}:{t[1]}")
         if isinstance(t, str):
             t = self.tensor(t)
+        if isinstance(t, Variable):  # its value, as TF's sess.run(w): read after the graph's
+            hit = self._fetch_reads.get(id(t))  # assignments (a read made last, kept once)
+            if hit is None or hit[1] not in self.nx:
+                hit = self._fetch_reads[id(t)] = (t, self.read_variable(t)._node)
+            return (hit[1], 0)
         if not isinstance(t, Tensor):
             raise GraphError(f"run: fetch {t!r} is not a tensor of graph {self.name}")
         if t._graph is not self:

@@ -293,3 +293,16 @@ def test_fetched_results_never_share_memory_with_feeds():
         assert not any(np.shares_memory(r, b) for r in got)
     assert "_owned(" in g.compile([row, fresh]).plan.source  # only views are copied
     assert "_owned" not in g.compile(fresh).plan.source
+
+
+def test_a_variable_is_a_fetch_giving_its_value_after_the_run():
+    # issue 9, item 16: TF1's sess.run(w)
+    w = gx.Variable([1.0, 2.0], name="w")
+    with gx.graph() as g:
+        step = w.assign_add([1.0, 1.0])
+    np.testing.assert_array_equal(g.run(w), [1.0, 2.0])
+    n = len(g)
+    out = g.run({"step": step, "w": [w]}, optimize=1)
+    np.testing.assert_array_equal(out["w"][0], [2.0, 3.0])
+    np.testing.assert_array_equal(g.run(w), [2.0, 3.0])
+    assert len(g) == n  # one read node, kept for later fetches
