@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -72,3 +72,18 @@ def rand(*shape: int, dtype: Any = "float64", seed: int = 0, low: float = -2.0,
     if np.dtype(dtype) == np.bool_:
         return rng.random(shape) > 0.5
     return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def fused_runs(levels: tuple[int, ...] = (2, 3)) -> Iterator[tuple[str, int]]:
+    """``(backend, level)`` for each fusion backend (numba where installed) and each level,
+    with the backend set while the caller's loop body runs; the default is restored after."""
+    import importlib.util
+
+    backends = ["numpy"] + (["numba"] if importlib.util.find_spec("numba") else [])
+    try:
+        for backend in backends:
+            gx.config.set_fusion_backend(backend)
+            for level in levels:
+                yield backend, level
+    finally:
+        gx.config.set_fusion_backend("auto")

@@ -11,6 +11,8 @@ import graphexec as gx
 from graphexec import tree
 from graphexec.ir import ordered_subgraph
 
+from .helpers import fused_runs
+
 
 @pytest.mark.parametrize("kind", ["transpose", "cast"])
 def test_a_rewrite_chain_never_absorbs_a_node_with_control_inputs(kind):
@@ -205,18 +207,10 @@ def test_fused_erf_keeps_its_inputs():
         s = gx.placeholder((), "float64", name="s")
         y = gx.nn.erf(p / s)
         z = gx.nn.erf(p) + 1.0
-    for backend in ("numpy", "numba"):
-        if backend == "numba":
-            pytest.importorskip("numba")
-        gx.config.set_fusion_backend(backend)
-        try:
-            for level in (2, 3):
-                got = g.run([y, z], {p: x, s: np.float64(2.0)}, optimize=level)
-                np.testing.assert_allclose(got[0], want, rtol=1e-14)
-                np.testing.assert_allclose(got[1], gx.nn.erf(gx.constant(x)).numpy() + 1.0,
-                                           rtol=1e-14)
-        finally:
-            gx.config.set_fusion_backend("auto")
+    for _, level in fused_runs():
+        got = g.run([y, z], {p: x, s: np.float64(2.0)}, optimize=level)
+        np.testing.assert_allclose(got[0], want, rtol=1e-14)
+        np.testing.assert_allclose(got[1], gx.nn.erf(gx.constant(x)).numpy() + 1.0, rtol=1e-14)
 
 
 @pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint32", "uint64"])
@@ -231,17 +225,10 @@ def test_fused_integer_arithmetic_wraps_as_numpy_does(dtype):
         if info.min:
             outs.append(-p + p)
     want = g.run(outs, {p: x}, optimize=1)
-    for backend in ("numpy", "numba"):
-        if backend == "numba":
-            pytest.importorskip("numba")
-        gx.config.set_fusion_backend(backend)
-        try:
-            for level in (2, 3):
-                got = g.run(outs, {p: x}, optimize=level)
-                for w, o in zip(want, got, strict=True):
-                    assert w.dtype == o.dtype and w.tobytes() == o.tobytes(), (backend, level)
-        finally:
-            gx.config.set_fusion_backend("auto")
+    for backend, level in fused_runs():
+        got = g.run(outs, {p: x}, optimize=level)
+        for w, o in zip(want, got, strict=True):
+            assert w.dtype == o.dtype and w.tobytes() == o.tobytes(), (backend, level)
 
 
 @pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
