@@ -106,7 +106,7 @@ class GradientTape:
         return id(var) in self._watched_vars or (self.watch_accessed_variables and var.trainable)
 
     def _record(self, op: OpDef, inputs: Sequence[Tensor], attrs: dict[str, Any],
-                outputs: Any) -> None:
+                outputs: Any, snapshots: dict[int, Tensor]) -> None:
         if not op.differentiable or self._entries is None:
             return
         watched = self._watched
@@ -116,10 +116,16 @@ class GradientTape:
             if isinstance(x, Variable):
                 if self._watches(x):
                     # NOTE: record the value this op read, not the Variable: a later
-                    # assignment must not change what the gradient of this op sees
-                    snap = recorded[i] = Tensor(x._value)
-                    self._reads.setdefault(id(x), []).append(snap)
-                    watched[id(snap)] = snap
+                    # assignment must not change what the gradient of this op sees.  Every
+                    # tape records the same snapshot, so an outer tape sees the backward ops
+                    # an inner tape runs on it (higher-order gradients through Variables).
+                    snap = snapshots.get(id(x))
+                    if snap is None:
+                        snap = snapshots[id(x)] = Tensor(x._value)
+                    recorded[i] = snap
+                    if id(snap) not in watched:  # x*x reads once
+                        self._reads.setdefault(id(x), []).append(snap)
+                        watched[id(snap)] = snap
                     hit = True
             elif id(x) in watched:
                 hit = True

@@ -409,6 +409,7 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
     result = (Tensor(out if type(out) is _ndarray else np.asarray(out)) if op.n_outputs == 1
               else tuple(_eager_out(o) for o in out))
     if TAPES_OPEN[0]:  # NOTE: one list read is all the eager path pays when no tape is open
+        snapshots: dict[int, Tensor] = {}  # one snapshot per Variable read, shared by the tapes
         for tape in _TAPES.get():
-            tape._record(op, inputs, attrs, result)
+            tape._record(op, inputs, attrs, result, snapshots)
     return result

@@ -293,3 +293,69 @@ def test_a_variable_is_a_fetch_giving_its_value_after_the_run():
     np.testing.assert_array_equal(out["w"][0], [2.0, 3.0])
     np.testing.assert_array_equal(g.run(w), [2.0, 3.0])
     assert len(g) == n  # one read node, kept for later fetches
+
+
+_SECOND_ORDER = {  # f, f', f'' at 1.5
+    "cube": (lambda v: v * v * v, 6.75, 9.0),
+    "square": (lambda v: v * v, 3.0, 2.0),
+    "sin": (gx.sin, np.cos(1.5), -np.sin(1.5)),
+    "pow": (lambda v: v ** 3.0, 6.75, 9.0),
+    "mixed": (lambda v: gx.exp(v) * v, np.exp(1.5) * 2.5, np.exp(1.5) * 3.5),
+}
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+@pytest.mark.parametrize("name", sorted(_SECOND_ORDER))
+def test_nested_tapes_differentiate_through_a_variable(name, mode):
+    # each tape snapshotted the Variable on its own, so an outer tape never saw the backward
+    # ops an inner tape ran: d2(v*v*v)/dv2 came out 3.0 and d2(v*v)/dv2 None
+    f, d1, d2 = _SECOND_ORDER[name]
+    v = gx.Variable(1.5, dtype="float64")
+
+    def both():
+        with gx.GradientTape() as outer:
+            with gx.GradientTape() as inner:
+                y = f(v)
+            dy = inner.gradient(y, v)
+        return dy, outer.gradient(dy, v)
+
+    if mode == "eager":
+        dy, ddy = (t.numpy() for t in both())
+    else:
+        with gx.graph() as g:
+            fetches = both()
+        dy, ddy = g.run(list(fetches))
+    np.testing.assert_allclose([dy, ddy], [d1, d2], rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_third_order_and_matmul_gradients_through_variables(mode):
+    n = 3
+    v = gx.Variable(np.arange(9.0).reshape(n, n) / 10, dtype="float64")
+    s = gx.Variable(1.5, dtype="float64")
+
+    # d/dv sum(v @ v) = 1 v^T + v^T 1 and the derivative of its sum is 2n everywhere
+    def run():
+        with gx.GradientTape() as t3:
+            with gx.GradientTape(persistent=True) as t2:
+                with gx.GradientTape(persistent=True) as t1:
+                    y = s * s * s * s
+                    z = gx.sum(gx.matmul(v, v))
+                dy = t1.gradient(y, s)
+                dz = t1.gradient(z, v)
+                sdz = gx.sum(dz)
+            ddy = t2.gradient(dy, s)
+            ddz = t2.gradient(sdz, v)
+        return dy, ddy, t3.gradient(ddy, s), dz, ddz
+
+    if mode == "eager":
+        out = [t.numpy() for t in run()]
+    else:
+        with gx.graph() as g:
+            fetches = run()
+        out = g.run(list(fetches))
+    dy, ddy, dddy, dz, ddz = out
+    np.testing.assert_allclose([dy, ddy, dddy], [4 * 1.5**3, 12 * 1.5**2, 24 * 1.5], rtol=1e-12)
+    vv, one = np.arange(9.0).reshape(n, n) / 10, np.ones((n, n))
+    np.testing.assert_allclose(dz, one @ vv.T + vv.T @ one, rtol=1e-12)
+    np.testing.assert_allclose(ddz, np.full((n, n), 2.0 * n), rtol=1e-12)
