@@ -359,3 +359,26 @@ def test_third_order_and_matmul_gradients_through_variables(mode):
     vv, one = np.arange(9.0).reshape(n, n) / 10, np.ones((n, n))
     np.testing.assert_allclose(dz, one @ vv.T + vv.T @ one, rtol=1e-12)
     np.testing.assert_allclose(ddz, np.full((n, n), 2.0 * n), rtol=1e-12)
+
+
+_SHARED_OPERANDS = {
+    "cse_lhs_transposed": lambda x: gx.matmul(gx.transpose(gx.tanh(x)), gx.tanh(x)),
+    "cse_rhs_transposed": lambda x: gx.matmul(gx.tanh(x), gx.transpose(gx.tanh(x))),
+    "simplified_times_one": lambda x: gx.matmul(gx.transpose(x), x * 1.0),
+    "dense_epilogue": lambda x: gx.nn.relu(gx.matmul(gx.transpose(x), x * 1.0) + 1.0),
+}
+
+
+@pytest.mark.parametrize("n", [8, 17, 64])
+@pytest.mark.parametrize("name", sorted(_SHARED_OPERANDS))
+def test_matmul_rounds_the_same_whether_or_not_its_operands_share_memory(name, n):
+    # CSE merged the two tanh (or dropped * 1.0), numpy then saw a.T @ a on one buffer and
+    # took BLAS syrk, which rounds differently from the gemm eager mode gets
+    f = _SHARED_OPERANDS[name]
+    x = np.random.default_rng(n).standard_normal((n, n + 5))
+    want = f(gx.constant(x)).numpy()
+    for backend, level in fused_runs((0, 1, 2, 3)):
+        got = gx.function(f, optimize=level)(x).numpy()
+        np.testing.assert_array_equal(got, want, err_msg=f"{backend} level {level}")
+    a = np.tanh(x)
+    np.testing.assert_array_equal(gx.matmul(gx.transpose(a), a).numpy(), a.T @ a.copy())

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DTypeError, GraphexecError, InvalidArgumentError, ShapeError, node_failed
 from ..registry import OpDef, Spec, fmt_shape, refuse_vjp, register
-from .linalg import matmul_p
+from .linalg import matmul_p, unshared
 from .math import add_p
 from .nn import conv2d_p
 
@@ -148,7 +148,7 @@ def fused_dense_p(xp, x, w, *b, activation=None, bias_first=False, origin=(), ou
         # NOTE: np.matmul into a C-contiguous ``out`` runs the BLAS call it runs into its own
         # result, bit for bit; into another layout (a transposed buffer) it may round differently
         if out is not None and matmul is _MATMUL and xp is np and out.flags.c_contiguous:
-            xp.matmul(x, w, out=out)
+            xp.matmul(x, unshared(xp, x, w), out=out)
         elif out is not None:
             xp.copyto(out, matmul(xp, x, w))
         else:

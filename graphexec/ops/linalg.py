@@ -60,10 +60,22 @@ def _matmul_infer(x: Spec, y: Spec) -> Spec:
     return Spec(batch + rows + cols, dtype)
 
 
+def unshared(xp: Any, x: Any, y: Any) -> Any:
+    """``y``, copied (same layout) when it shares memory with ``x``.
+
+    ``np.matmul`` sends ``a.T @ a`` on one buffer to BLAS ``syrk``, which rounds differently
+    from the ``gemm`` that two equal buffers get; CSE and simplification merge equal operands,
+    so without this copy the result would depend on the optimization level.
+    """
+    if xp is np and x.ndim >= 2 and y.ndim >= 2 and np.may_share_memory(x, y):
+        return y.copy(order="K")
+    return y
+
+
 # NOTE: np.matmul raises for every operand infer refuses, so eager mode skips infer
 @register("matmul", infer=_matmul_infer, arity=2, kernel_checks=True, fresh=True)
 def matmul_p(xp, x, y):
-    return xp.matmul(x, y)
+    return xp.matmul(x, unshared(xp, x, y))
 
 
 def matmul(x: Any, y: Any) -> Tensor:
