@@ -382,3 +382,65 @@ def test_matmul_rounds_the_same_whether_or_not_its_operands_share_memory(name, n
         np.testing.assert_array_equal(got, want, err_msg=f"{backend} level {level}")
     a = np.tanh(x)
     np.testing.assert_array_equal(gx.matmul(gx.transpose(a), a).numpy(), a.T @ a.copy())
+
+
+def _bits_equal(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("exponent", [0.5, 2.0, -1.0])
+def test_exact_powers_at_every_level_and_backend(exponent, dtype):
+    # numpy sends a one-number 0.5 exponent to sqrt, the fused loop called libm pow:
+    # (x ** 0.5) * 1.5 at -inf and -0.0 gave [nan, -0.] at level 1 and [inf, 0.] at level 2
+    exact = {0.5: np.sqrt, 2.0: np.square, -1.0: np.reciprocal}[exponent]
+    x = np.concatenate([[-np.inf, -0.0, 0.0, np.inf, np.nan, -2.0],
+                        np.random.default_rng(0).random(300) * 10]).astype(dtype)
+    with np.errstate(all="ignore"):
+        want = exact(x) * np.asarray(1.5, dtype)
+        f = lambda x: (x ** exponent) * 1.5  # noqa: E731
+        assert _bits_equal(f(gx.constant(x)).numpy(), want)
+        for backend, level in fused_runs((0, 1, 2, 3)):
+            got = gx.function(f, optimize=level)(x).numpy()
+            assert _bits_equal(got, want), (backend, level)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pow_of_one_element_arrays_does_not_depend_on_memory_layout(dtype):
+    # a one-element x ** [0.5] took numpy's pow loop, the same written in place its sqrt
+    # shortcut: the numpy fusion backend (in place at level 3) was 1 ulp off eager mode
+    rng = np.random.default_rng(1)
+    with gx.graph() as g:
+        p = gx.placeholder((1,), dtype, name="p")
+        q = gx.placeholder((1,), dtype, name="q")
+        y = (p * 1.0 + 0.0) ** q * 1.0
+    gx.config.set_fusion_backend("numpy")
+    try:
+        for _ in range(200):
+            x = np.array([rng.random() * 100], dtype)
+            for e in (0.5, 2.0, -1.0):
+                ex = np.array([e], dtype)
+                eager = gx.pow(gx.constant(x), gx.constant(ex)).numpy()
+                assert _bits_equal(eager, {0.5: np.sqrt, 2.0: np.square,
+                                           -1.0: np.reciprocal}[e](x))
+                for level in (0, 1, 2, 3):
+                    got = g.run(y, {p: x, q: ex}, optimize=level)
+                    assert _bits_equal(got, eager * np.asarray(1.0, dtype)), (e, level)
+    finally:
+        gx.config.set_fusion_backend("auto")
+
+
+def test_exact_powers_hold_element_by_element_for_array_exponents():
+    x = np.array([-np.inf, -0.0, 4.0, 3.0, -np.inf, 9.0])
+    y = np.array([0.5, 0.5, 0.5, 2.0, 3.0, -1.0])
+    with np.errstate(all="ignore"):
+        want = np.concatenate([np.sqrt(x[:3]), np.square(x[3:4]), np.power(x[4:5], 3.0),
+                               np.reciprocal(x[5:])])
+        assert _bits_equal(gx.pow(gx.constant(x), gx.constant(y)).numpy(), want)
+        with gx.graph() as g:
+            a = gx.placeholder((6,), "float64", name="a")
+            b = gx.placeholder((6,), "float64", name="b")
+            out = gx.pow(a, b) * 1.0
+        for backend, level in fused_runs((0, 1, 2, 3)):
+            assert _bits_equal(g.run(out, {a: x, b: y}, optimize=level), want), (backend, level)

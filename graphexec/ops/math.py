@@ -250,11 +250,54 @@ def mod(x: Any, y: Any) -> Tensor:
     return _binary(mod_p, x, y)
 
 
-pow_p = _ufunc_op("pow", "power", 2, "f", infix("**"), transcendental=True)
+#: exponents whose float power is computed exactly, by another ufunc, as numpy's power loop
+#: does when the exponent is one number (``x ** 0.5`` is ``sqrt(x)``: NaN at -inf, -0.0 at -0.0)
+_EXACT_POWERS = ((0.5, "sqrt"), (2.0, "square"), (-1.0, "reciprocal"))
+
+
+def _power(xp, x, y, out=None):
+    # NOTE: numpy takes that shortcut only where the exponent's stride is 0, which depends on
+    # shapes, memory layout and aliasing (a one-element x ** [0.5] gets pow, and one written in
+    # place sqrt); here it holds element by element, so every layout, fused loop and device
+    # gives the same result
+    if x.dtype.kind != "f" and y.dtype.kind != "f":
+        return xp.power(x, y) if out is None else xp.power(x, y, out=out)
+    if xp is np and y.size == 1 and y.ndim <= x.ndim:
+        v = y.reshape(-1)[0]
+        for exact, name in _EXACT_POWERS:
+            if v == exact:
+                dtype = np.result_type(x, y)
+                return getattr(np, name)(x, dtype=dtype, **({} if out is None else {"out": out}))
+        return np.power(x, y) if out is None else np.power(x, y, out=out)
+    r = xp.power(x, y)
+    for exact, name in _EXACT_POWERS:
+        hit = y == exact
+        if xp is not np or hit.any():
+            r = xp.where(hit, getattr(xp, name)(xp.asarray(x, r.dtype)), r)
+    if out is None:
+        return r
+    xp.copyto(out, r)
+    return out
+
+
+def _pow_emit(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]) -> tuple[list[str], str]:
+    x, y = a
+    return [], (f"(math.sqrt({x}) if {y} == 0.5 else {x} * {x} if {y} == 2.0 "
+                f"else 1.0 / {x} if {y} == -1.0 else {x} ** {y})")
+
+
+pow_p = register("pow", infer=elementwise_infer(np.power), kind="elementwise", arity=2,
+                 kernel_checks=True, out_arg=True, ufunc="power",
+                 fusion=Fusion(ufunc_loop("power", "f"), _pow_emit, transcendental=True)
+                 )(_power)
 
 
 def pow(x: Any, y: Any) -> Tensor:  # noqa: A001 - the TF name
     """``x ** y`` elementwise.
+
+    Where ``y`` is 0.5, 2 or -1 the result is ``sqrt(x)``, ``x * x`` or ``1 / x`` (exact, and
+    ``(-inf) ** 0.5`` is NaN), as numpy's ``x ** 0.5`` gives, for every shape of ``y``, memory
+    layout, optimization level and device; elsewhere it is numpy's ``power``.
 
     Gradients, as TF: ``y * x ** (y - 1)`` for ``x`` (0 where ``x == y == 0``, where ``x ** 0``
     is constant) and ``x ** y * log(x)`` for ``y``, taken as 0 where ``x <= 0``.
