@@ -16,7 +16,6 @@ from typing import Any
 from .backend import get_xp
 from .errors import GraphexecError, node_failed
 from .ir import GraphIR, Ref
-from .ops.state import placeholder_p
 from .passes.memory import MemoryPlan, Slots, memory_plan
 
 __all__ = ["Plan", "lower"]
@@ -104,23 +103,21 @@ def _read_only(a: Any) -> Any:
 
 
 def _owned(a: Any) -> Any:
-    """A copy of ``a`` in its own memory (a fetched view of a feed)."""
+    """A copy of ``a`` in its own memory (a fetched view of a feed, constant or Variable)."""
     return a.copy()
 
 
-def _feed_views(graph: GraphIR, order: list[str], fetches: tuple[Ref, ...]) -> set[Ref]:
-    """The fetches that may be views of a fed array: a placeholder, or a result of ops that
-    may return a view (``OpDef.fresh`` false) all the way back to a placeholder."""
+def _borrowed(graph: GraphIR, order: list[str], fetches: tuple[Ref, ...]) -> set[Ref]:
+    """The fetches that may be views of memory a run does not own (a feed, a constant, a
+    Variable's value): a source, or a result of ops that may return a view (``OpDef.fresh``
+    false) all the way back to a source."""
     g = graph.nx
     views: dict[Ref, bool] = {}
     for n in order:
         d = g.nodes[n]
         op = d["op"]
-        if op is placeholder_p:
-            views[(n, 0)] = True
-            continue
-        alias = not op.fresh and op.kind != "source" and any(views.get(r, False)
-                                                               for r in d["inputs"])
+        alias = op.kind == "source" or (not op.fresh and any(views.get(r, False)
+                                                            for r in d["inputs"]))
         for i in range(len(d["specs"])):
             views[(n, i)] = alias
     return {r for r in fetches if views.get(r, False)}
@@ -199,9 +196,10 @@ def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
             lines.append(f"    del {', '.join(names[r] for r in dead)}")
         steps.append((n, op.name, [names[r] for r in d["inputs"]], [names[r] for r in outs],
                       [names[r] for r in dead]))
-    # NOTE: a fetched result that may be a view of a feed is copied on the way out: results
-    # never share memory with the caller's arrays, as eager results do not
-    aliased = _feed_views(graph, slots.order, fetches)
+    # NOTE: a fetched result that may be a view of a feed, a constant or a Variable is copied
+    # on the way out: every result is a writeable array of its own at every level, as eager
+    # results are (a folded constant must not come back read-only at level 1 only)
+    aliased = _borrowed(graph, slots.order, fetches)
     glb["_owned"] = _owned
     lines.append("    return [" + ", ".join(f"_owned({names[r]})" if r in aliased else names[r]
                                         for r in fetches) + "]")

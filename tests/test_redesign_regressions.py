@@ -444,3 +444,25 @@ def test_exact_powers_hold_element_by_element_for_array_exponents():
             out = gx.pow(a, b) * 1.0
         for backend, level in fused_runs((0, 1, 2, 3)):
             assert _bits_equal(g.run(out, {a: x, b: y}, optimize=level), want), (backend, level)
+
+
+def test_every_result_is_writeable_and_its_own_at_every_level():
+    # a folded constant came back read-only at level 1 (and a fetched constant, view of one or
+    # Variable at every level) while level 0 and eager results were writeable
+    f = lambda: gx.constant([1.0, 2.0]) * 2.0  # noqa: E731
+    assert f().numpy().flags.writeable
+    v = gx.Variable([1.0, 2.0], name="v")
+    with gx.graph() as g:
+        c = gx.constant([1.0, 2.0])
+        fetches = [c, c * 2.0, gx.reshape(c, (2, 1)), gx.transpose(c), v, v + 0.0]
+    for level in (0, 1, 2, 3):
+        out = gx.function(f, optimize=level)().numpy()
+        assert out.flags.writeable and out.tolist() == [2.0, 4.0], level
+        first = g.run(fetches, optimize=level)
+        assert all(a.flags.writeable for a in first), level
+        for a in first:
+            a[...] = -1.0  # the caller's to change: no later run, constant or Variable sees it
+        again = g.run(fetches, optimize=level)
+        assert [a.ravel().tolist() for a in again] == [[1.0, 2.0], [2.0, 4.0], [1.0, 2.0],
+                                                      [1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]
+        assert v.numpy().tolist() == [1.0, 2.0]
