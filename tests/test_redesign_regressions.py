@@ -466,3 +466,49 @@ def test_every_result_is_writeable_and_its_own_at_every_level():
         assert [a.ravel().tolist() for a in again] == [[1.0, 2.0], [2.0, 4.0], [1.0, 2.0],
                                                       [1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]
         assert v.numpy().tolist() == [1.0, 2.0]
+
+
+_OUT_OF_RANGE = [300, -300, -1, 128, -129, 256, 2**63, -2**63 - 1, 2**64, 2**70, -2**70]
+_COMPARISONS = ["lt", "le", "gt", "ge", "eq", "ne"]
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "int64", "uint64"])
+def test_comparisons_with_python_ints_beyond_the_dtype_as_numpy(dtype):
+    # int8_x < 300 and uint8_x == -2 raised DTypeError; numpy 2 gives every element's answer
+    import operator
+
+    info = np.iinfo(dtype)
+    data = np.array([info.min, info.min + 1, 0, 5, info.max - 1, info.max], dtype)
+    with gx.graph() as g:
+        p = gx.placeholder((None,), dtype, name="p")
+        fetches, wants = [], []
+        for v in _OUT_OF_RANGE:
+            for name in _COMPARISONS:
+                f = getattr(operator, name)
+                for swap in (False, True):
+                    wants.append(f(v, data) if swap else f(data, v))
+                    fetches.append(f(v, p) if swap else f(p, v))
+    c = gx.constant(data)
+    eager = [f(v, c) if swap else f(c, v) for v in _OUT_OF_RANGE
+             for f in (getattr(operator, name) for name in _COMPARISONS) for swap in (False, True)]
+    for got, want in zip(eager, wants, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want)
+    for level in (0, 1, 2, 3):
+        for got, want in zip(g.run(fetches, {p: data}, optimize=level), wants, strict=True):
+            assert got.dtype == np.bool_
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int64"])
+def test_true_division_by_python_ints_beyond_the_dtype_as_numpy(dtype):
+    data = np.array([1, 7, 100], dtype)
+    for v in (300, -2, 2**70, -2**70):
+        if v < 0 and dtype.startswith("u") and abs(v) < 256:
+            continue
+        want, rwant = data / v, v / data
+        assert gx.divide(gx.constant(data), v).numpy().tobytes() == want.tobytes()
+        assert (v / gx.constant(data)).numpy().tobytes() == rwant.tobytes()
+        f = gx.function(lambda x, v=v: (x / v, v / x))
+        got = f(data)
+        assert got[0].numpy().tobytes() == want.tobytes() and got[0].dtype == np.float64
+        assert got[1].numpy().tobytes() == rwant.tobytes()

@@ -217,6 +217,11 @@ def divide(x: Any, y: Any) -> Tensor:
     >>> gx.divide(gx.constant([1, 3]), 2).numpy()
     array([0.5, 1.5])
     """
+    # NOTE: numpy divides integers in float64, so a Python int beyond their range is fine
+    if _out_of_range(y, x) is not None:
+        y = float(y)
+    elif _out_of_range(x, y) is not None:
+        x = float(x)
     return _binary(divide_p, x, y)
 
 
@@ -628,6 +633,39 @@ def expm1(x: Any) -> Tensor:
 defvjp(expm1_p, lambda g, out, x: (g * (out + 1),))
 
 
+#: ``t OP v`` for a Python int ``v`` above the range of the integer ``t``; below the range it is
+#: the mirrored op's entry (``t < v`` is then ``v > t`` with ``v`` above: False)
+_ABOVE_RANGE = {"equal": False, "not_equal": True, "less": True, "less_equal": True,
+                "greater": False, "greater_equal": False}
+_MIRROR = {"less": "greater", "greater": "less", "less_equal": "greater_equal",
+           "greater_equal": "less_equal", "equal": "equal", "not_equal": "not_equal"}
+
+
+def _out_of_range(value: Any, other: Any) -> Any:
+    """The integer range ``value`` (a Python int) is beyond next to tensor ``other``, or None."""
+    if type(value) is not int or not isinstance(other, Tensor):
+        return None
+    dtype = np.result_type(other.dtype, 0)
+    if dtype.kind not in "iu":
+        return None
+    info = np.iinfo(dtype)
+    return None if info.min <= value <= info.max else info
+
+
+def _compare(op: OpDef, x: Any, y: Any) -> Tensor:
+    """A comparison; one with a Python int beyond the other operand's integer range has the
+    same answer for every element, as numpy 2 gives it (``int8_x < 300`` is all True)."""
+    name, t, v = op.name, x, y
+    if not isinstance(x, Tensor):
+        name, t, v = _MIRROR[name], y, x
+    info = _out_of_range(v, t)
+    if info is None:
+        return _binary(op, x, y)
+    truth = _ABOVE_RANGE[name] if v > info.max else _ABOVE_RANGE[_MIRROR[name]]
+    # NOTE: every element of t is <= the range's top and none above it
+    return less_equal(t, int(info.max)) if truth else greater(t, int(info.max))
+
+
 equal_p = _ufunc_op("equal", "equal", 2, "biuf", infix("=="))
 
 
@@ -638,7 +676,7 @@ def equal(x: Any, y: Any) -> Tensor:
     >>> gx.equal(gx.constant([1, 2]), 2).numpy()
     array([False,  True])
     """
-    return _binary(equal_p, x, y)
+    return _compare(equal_p, x, y)
 
 
 not_equal_p = _ufunc_op("not_equal", "not_equal", 2, "biuf", infix("!="))
@@ -651,7 +689,7 @@ def not_equal(x: Any, y: Any) -> Tensor:
     >>> gx.not_equal(gx.constant([1, 2]), 2).numpy()
     array([ True, False])
     """
-    return _binary(not_equal_p, x, y)
+    return _compare(not_equal_p, x, y)
 
 
 less_p = _ufunc_op("less", "less", 2, "biuf", infix("<"))
@@ -664,7 +702,7 @@ def less(x: Any, y: Any) -> Tensor:
     >>> gx.less(gx.constant([1, 2, 3]), 2).numpy()
     array([ True, False, False])
     """
-    return _binary(less_p, x, y)
+    return _compare(less_p, x, y)
 
 
 less_equal_p = _ufunc_op("less_equal", "less_equal", 2, "biuf", infix("<="))
@@ -677,7 +715,7 @@ def less_equal(x: Any, y: Any) -> Tensor:
     >>> gx.less_equal(gx.constant([1, 2, 3]), 2).numpy()
     array([ True,  True, False])
     """
-    return _binary(less_equal_p, x, y)
+    return _compare(less_equal_p, x, y)
 
 
 greater_p = _ufunc_op("greater", "greater", 2, "biuf", infix(">"))
@@ -690,7 +728,7 @@ def greater(x: Any, y: Any) -> Tensor:
     >>> gx.greater(gx.constant([1, 2, 3]), 2).numpy()
     array([False, False,  True])
     """
-    return _binary(greater_p, x, y)
+    return _compare(greater_p, x, y)
 
 
 greater_equal_p = _ufunc_op("greater_equal", "greater_equal", 2, "biuf", infix(">="))
@@ -703,7 +741,7 @@ def greater_equal(x: Any, y: Any) -> Tensor:
     >>> gx.greater_equal(gx.constant([1, 2, 3]), 2).numpy()
     array([False,  True,  True])
     """
-    return _binary(greater_equal_p, x, y)
+    return _compare(greater_equal_p, x, y)
 
 
 logical_not_p = _ufunc_op("logical_not", "logical_not", 1, "biuf", _emit_not)
