@@ -93,6 +93,7 @@ class Plan:
 
 
 _plan_ids = iter(range(sys.maxsize))
+_GONE: list[str] = []  # the linecache names of plans that are gone (list.append is atomic)
 
 
 def _read_only(a: Any) -> Any:
@@ -208,6 +209,11 @@ def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
     filename = f"<graphexec plan {graph.name}#{next(_plan_ids)}>"
     exec(compile(source, filename, "exec"), glb)
     # NOTE: registering the source lets tracebacks and debuggers show the generated lines.
+    # The sources of plans gone since the last lowering leave linecache here, not in the
+    # plans' finalizers: a finalizer runs at any garbage collection, also in the middle of
+    # linecache.checkcache's walk over its keys, which then fails with a KeyError
+    while _GONE:
+        linecache.cache.pop(_GONE.pop(), None)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     feed_checks = {}
     for n in placeholders:
@@ -216,7 +222,7 @@ def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
         feed_checks[n] = (spec.dtype, static, spec.shape)
     plan = Plan(glb["run"], source, steps, placeholders, filename, line_nodes, graph.version,
                 feed_checks)
-    # NOTE: the source goes from linecache with the plan (a retracing function makes many)
-    weakref.finalize(plan, linecache.cache.pop, filename, None)
+    # NOTE: the source goes from linecache after the plan (a retracing function makes many)
+    weakref.finalize(plan, _GONE.append, filename)
     plan.memory = mp
     return plan

@@ -127,20 +127,57 @@ def test_plans_take_their_source_out_of_linecache_when_they_go():
     # issue 9, item 13: every lowered plan registered its source for tracebacks, for good
     import gc
     import linecache
+    import tracemalloc
 
     def plan_entries():
         return sum(1 for k in linecache.cache if str(k).startswith("<graphexec plan"))
 
+    def compile_graphs(n):
+        for i in range(n):
+            with gx.graph() as g:
+                x = gx.placeholder((2,), "float64", name="x")
+                y = x * 2.0 + 1.0  # NOTE: one fused program: its kernel compiles once
+            assert g.run(y, {x: np.full(2, float(i))}, optimize=i % 4)[0] == 2.0 * i + 1.0
+            del g, x, y
+
     gc.collect()
     before = plan_entries()
-    for i in range(200):
-        with gx.graph() as g:
-            x = gx.placeholder((2,), "float64", name="x")
-            y = x * float(i) + 1.0
-        assert g.run(y, {x: np.ones(2)}, optimize=i % 4)[0] == i + 1.0
-        del g, x, y
+    compile_graphs(100)  # warm: caches of the first graphs fill
     gc.collect()
-    assert plan_entries() - before < 10
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        compile_graphs(500)
+        gc.collect()
+        compile_graphs(1)  # its lowering takes the gone plans' sources out
+        grown = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert plan_entries() - before < 5
+    assert grown < 200_000, grown  # 500 plans kept would hold several MiB
+
+
+def test_a_plan_going_never_changes_linecache_under_a_walk_of_it():
+    # a plan's finalizer popped its linecache entry at any garbage collection, also inside
+    # linecache.checkcache's walk over its keys, which then raised KeyError (seen in doctests)
+    import gc
+    import linecache
+
+    with gx.graph() as g:
+        x = gx.placeholder((2,), "float64", name="x")
+        y = x + 1.0
+    plan = g.compile(y, optimize=0).plan
+    name = plan._filename
+    assert name in linecache.cache
+    del plan, g, x, y
+    gc.collect()
+    assert name in linecache.cache  # still there: nothing changes linecache from a finalizer
+    linecache.checkcache()
+    with gx.graph() as g2:
+        z = gx.placeholder((2,), "float64", name="z")
+        w = z * 2.0
+    g2.run(w, {z: np.ones(2)})  # the next lowering takes the gone plans' sources out
+    assert name not in linecache.cache
 
 
 def test_feeds_that_are_not_a_mapping_are_a_feed_error():
