@@ -14,6 +14,8 @@ from . import ops as _ops
 from .autodiff import GradientTape, gradients
 from .compiler import CompiledGraph
 from .context import current_graph, eager, executing_eagerly, name_scope
+from .dtypes import *
+from .dtypes import bool_
 from .errors import (
     DTypeError,
     ExecutionError,
@@ -37,5 +39,7 @@ from .ops.state import Variable
 from .passes import OptimizationReport, optimize
 from .registry import REGISTRY, Spec
 from .tensor import Tensor, apply
+
+bool = bool_  # noqa: A001 - as torch.bool and jnp.bool (the builtin is untouched outside)
 
 __version__ = "0.1.0"

@@ -61,7 +61,7 @@ class GradientTape:
     ...     tape.watch(x)
     ...     y = x * x + 2.0 * x
     >>> tape.gradient(y, x).numpy()
-    array(8.)
+    array(8., dtype=float32)
     """
 
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:

@@ -9,6 +9,10 @@ kernel (the ``jit`` extra) or the ops' own numpy ufuncs, one after another.
 
 ``set_default_level`` sets the optimization level graphs and functions use when not given one;
 ``check_level`` is the one check of a level argument.
+
+``set_floatx`` sets the default float dtype (float32 at start, as in TF, PyTorch and JAX):
+the dtype of Python floats and lists of them, and of ``zeros``, ``ones``, ``eye`` and the
+random ops when no dtype is given.  numpy arrays and scalars keep their own dtype.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import os
 import sys
 from typing import Any
 
+import numpy as np
+
 from .errors import InvalidArgumentError, MissingExtraError
 
 __all__ = ["run_functions_eagerly", "functions_run_eagerly", "set_fusion_backend",
            "fusion_backend", "FUSION_BACKENDS", "LEVELS", "set_default_level", "default_level",
-           "check_level"]
+           "check_level", "set_floatx", "floatx"]
 
 #: the optimization levels and what each runs (``gx.optimize``)
 LEVELS = {
@@ -31,6 +37,8 @@ LEVELS = {
     3: "all: extended + memory planning (buffer reuse, in-place elementwise ops)",
 }
 _DEFAULT_LEVEL = 1
+_FLOATX = np.dtype(np.float32)
+_FLOATS = ("float16", "float32", "float64")
 
 
 def check_level(level: Any, where: str) -> int:
@@ -76,6 +84,38 @@ def default_level() -> int:
     """
     return _DEFAULT_LEVEL
 
+
+def set_floatx(dtype: Any) -> None:
+    """Set the default float dtype (``"float16"``, ``"float32"`` or ``"float64"``), as Keras'
+    ``set_floatx``: it applies to the tensors made from Python data from now on.
+
+    >>> import graphexec as gx
+    >>> gx.constant(0.5).dtype
+    dtype('float32')
+    >>> gx.config.set_floatx("float64"); gx.constant(0.5).dtype
+    dtype('float64')
+    >>> gx.config.set_floatx("float32")
+    """
+    global _FLOATX
+    try:
+        dt = None if dtype is None else np.dtype(dtype)  # np.dtype(None) is float64
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _FLOATS:
+        raise InvalidArgumentError(f"set_floatx: {dtype!r} is not one of {', '.join(_FLOATS)}")
+    _FLOATX = dt
+
+
+def floatx() -> np.dtype:
+    """The default float dtype (``set_floatx``).
+
+    >>> from graphexec import config
+    >>> config.floatx()
+    dtype('float32')
+    """
+    return _FLOATX
+
+
 _RUN_EAGERLY = False
 
 #: the choices of ``set_fusion_backend``
@@ -99,10 +139,10 @@ def run_functions_eagerly(flag: bool) -> None:
     >>> config.run_functions_eagerly(True)
     >>> double(gx.constant([1.0])).numpy()
     running the Python body
-    array([2.])
+    array([2.], dtype=float32)
     >>> double(gx.constant([1.0])).numpy()
     running the Python body
-    array([2.])
+    array([2.], dtype=float32)
     >>> config.run_functions_eagerly(False)
     >>> double.trace_count
     0

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import tree
+from . import config, tree
 from .checks import check_dtype, check_shape
 from .compiler import CompiledGraph
 from .config import check_level, functions_run_eagerly
@@ -58,12 +58,13 @@ class TensorSpec:
     """
 
     shape: tuple[int | None, ...]
-    dtype: Any = "float32"  # anything np.dtype takes; stored as a numpy dtype
+    dtype: Any = None  # anything np.dtype takes (None: the default float dtype); a numpy dtype
     name: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", check_shape(self.shape, "TensorSpec", unknown=True))
-        object.__setattr__(self, "dtype", check_dtype(self.dtype, "TensorSpec"))
+        dtype = config.floatx() if self.dtype is None else self.dtype
+        object.__setattr__(self, "dtype", check_dtype(dtype, "TensorSpec"))
         if self.name is not None and not isinstance(self.name, str):
             raise InvalidArgumentError(f"TensorSpec: name must be a string, got {self.name!r}")
 

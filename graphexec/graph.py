@@ -177,9 +177,10 @@ def _check_feed(node: str, spec: Spec, value: Any, loc: str) -> Any:
 
 
 
-def placeholder(shape: Sequence[int | None], dtype: Any = "float32",
+def placeholder(shape: Sequence[int | None], dtype: Any = None,
                 name: str | None = None) -> Tensor:
-    """A graph input to feed at ``run`` time; ``None`` dims take any size.
+    """A graph input to feed at ``run`` time; ``None`` dims take any size; the dtype is the
+    default float dtype (``gx.config.floatx()``) unless given.
 
     >>> import graphexec as gx
     >>> with gx.graph() as g:
@@ -191,7 +192,7 @@ def placeholder(shape: Sequence[int | None], dtype: Any = "float32",
     if g is None:
         raise GraphError(f"placeholder {name or ''!r} outside a graph block: use it inside "
                          f"`with gx.graph() as g:` — at {user_location()}")
-    return g.placeholder(shape, dtype, name)
+    return g.placeholder(shape, config.floatx() if dtype is None else dtype, name)
 
 
 @contextlib.contextmanager
@@ -231,7 +232,7 @@ def control_dependencies(control_inputs: Any) -> Iterator[None]:
     ...     with gx.control_dependencies([update]):
     ...         y = gx.constant(2.0) * 3.0
     >>> g.run(y), v.numpy()
-    (array(6.), array(5.))
+    (array(6., dtype=float32), array(5., dtype=float32))
     """
     g = _GRAPH.get()
     if g is None:
@@ -255,7 +256,7 @@ def group(*inputs: Any, name: str | None = None) -> Tensor:
     >>> with gx.graph() as g:
     ...     step = gx.group(a.assign(1.0), b.assign(2.0))
     >>> g.run(step).shape, a.numpy(), b.numpy()
-    ((0,), array(1.), array(2.))
+    ((0,), array(1., dtype=float32), array(2., dtype=float32))
     """
     g = _GRAPH.get()
     if g is None:

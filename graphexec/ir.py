@@ -209,7 +209,7 @@ class GraphIR:
         >>> r = g.read_variable(v)
         >>> _ = v.assign([3.0, 4.0])
         >>> r.name, g.run(r)
-        ('v', array([3., 4.]))
+        ('v', array([3., 4.], dtype=float32))
         """
         spec = Spec(var._value.shape, var._value.dtype)
         node = self.add_node(read_variable_p, (), {"var": var}, (spec,), user_location(),

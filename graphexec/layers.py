@@ -66,7 +66,7 @@ def get_activation(activation: str | Callable[[Tensor], Tensor] | None
 
     >>> import graphexec as gx
     >>> gx.layers.get_activation("relu")(gx.constant([-1.0, 2.0])).numpy()
-    array([0., 2.])
+    array([0., 2.], dtype=float32)
     """
     if activation is None:
         return _ACTIVATIONS["linear"]

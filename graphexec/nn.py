@@ -2,7 +2,7 @@
 
 >>> import graphexec as gx
 >>> gx.nn.softmax([0.0, 0.0]).numpy()
-array([0.5, 0.5])
+array([0.5, 0.5], dtype=float32)
 """
 
 from __future__ import annotations

@@ -181,7 +181,7 @@ class Optimizer:
         >>> opt = gx.optimizers.SGD(0.1, momentum=0.9)
         >>> opt.apply([gx.constant([1.0, 1.0])], [w])
         >>> opt.get_slot(w, "momentum").numpy()
-        array([-0.1, -0.1])
+        array([-0.1, -0.1], dtype=float32)
         """
         entry = self._slots.get(id(var))
         if entry is None:
@@ -257,7 +257,7 @@ class Optimizer:
         >>> for _ in range(3):
         ...     _ = g.run(step, {grad: np.array([0.5, -0.5])})
         >>> w.numpy(), opt.iterations.numpy()
-        (array([ 0.7, -0.7]), array(3))
+        (array([ 0.7000035, -0.7000035], dtype=float32), array(3))
         """
         owner = type(self).__name__
         grads, variables = list(grads), list(variables)
@@ -300,7 +300,7 @@ class Optimizer:
         >>> w = gx.Variable([1.0, 2.0], name="w")
         >>> gx.optimizers.SGD(0.5).apply_gradients([(gx.constant([1.0, 1.0]), w)])
         >>> w.numpy()
-        array([0.5, 1.5])
+        array([0.5, 1.5], dtype=float32)
         """
         pairs = list(grads_and_vars)
         return self.apply([g for g, _ in pairs], [v for _, v in pairs])
@@ -325,7 +325,7 @@ class SGD(Optimizer):
     >>> for _ in range(2):
     ...     opt.apply([gx.constant([1.0, 1.0])], [w])
     >>> w.numpy()
-    array([0.71, 1.71])
+    array([0.71, 1.71], dtype=float32)
     """
 
     def __init__(self, learning_rate: float | Tensor = 0.01, momentum: float = 0.0,
@@ -364,7 +364,7 @@ class Adam(Optimizer):
     >>> opt = gx.optimizers.Adam(learning_rate=0.1)
     >>> opt.apply([gx.constant([3.0, -0.5])], [w])
     >>> w.numpy()
-    array([0.9, 2.1])
+    array([0.90000075, 2.0999987 ], dtype=float32)
     """
 
     def __init__(self, learning_rate: float | Tensor = 0.001, beta_1: float = 0.9,
@@ -409,7 +409,7 @@ class AdamW(Adam):
     >>> opt = gx.optimizers.AdamW(learning_rate=0.1, weight_decay=0.5)
     >>> opt.apply([gx.constant([3.0, -0.5])], [w])
     >>> w.numpy().round(4)
-    array([0.85, 2.  ])
+    array([0.85, 2.  ], dtype=float32)
     """
 
     def __init__(self, learning_rate: float | Tensor = 0.001, weight_decay: float = 0.004,
@@ -439,7 +439,7 @@ class RMSprop(Optimizer):
     >>> opt = gx.optimizers.RMSprop(learning_rate=0.01, rho=0.75)
     >>> opt.apply([gx.constant([2.0, -2.0])], [w])
     >>> w.numpy().round(6)
-    array([0.98, 2.02])
+    array([0.98, 2.02], dtype=float32)
     """
 
     def __init__(self, learning_rate: float | Tensor = 0.001, rho: float = 0.9,

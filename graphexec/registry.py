@@ -136,7 +136,7 @@ def register(
     ... def demo_double(xp, x):
     ...     return 2 * x
     >>> gx.apply(demo_double, gx.constant([1.0, 2.0]))
-    Tensor([2., 4.], shape=(2,), dtype=float64)
+    Tensor([2., 4.], shape=(2,), dtype=float32)
     >>> del REGISTRY["demo_double"]  # leave the registry as it was
     """
     if kind not in KINDS:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from . import config
 from .context import _GRAPH, _TAPES
 from .errors import (
     DTypeError,
@@ -48,9 +49,9 @@ class Tensor(TensorMethods):
     >>> t = gx.constant([[1.0, 2.0], [3.0, 4.0]])
     >>> (t @ t + 1.0).numpy()
     array([[ 8., 11.],
-           [16., 23.]])
+           [16., 23.]], dtype=float32)
     >>> t.shape, t.dtype
-    ((2, 2), dtype('float64'))
+    ((2, 2), dtype('float32'))
     """
 
     __slots__ = ("__weakref__", "_value")
@@ -136,7 +137,7 @@ class Tensor(TensorMethods):
 
         >>> import graphexec as gx
         >>> gx.constant([1.0, 2.0]).numpy()
-        array([1., 2.])
+        array([1., 2.], dtype=float32)
         """
         if self._graph is not None:
             raise GraphError(
@@ -242,6 +243,56 @@ def to_numpy(v: Any) -> Any:
     return get() if get is not None and not isinstance(v, dict) else v
 
 
+def _python_data(value: Any) -> bool:
+    """Whether ``value`` is Python numbers or (nested) lists and tuples of them."""
+    t = type(value)
+    if t in _PY_SCALARS:
+        return True
+    return (t is list or t is tuple) and all(_python_data(v) for v in value)
+
+
+def default_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype Python data of numpy's ``dtype`` takes: float64 becomes the default float dtype
+    (``gx.config.set_floatx``), complex128 the complex dtype of its precision.
+
+    >>> import numpy as np
+    >>> from graphexec.tensor import default_dtype
+    >>> default_dtype(np.dtype("float64")), default_dtype(np.dtype("int64"))
+    (dtype('float32'), dtype('int64'))
+    """
+    fx = config.floatx()
+    if dtype == np.float64:
+        return fx
+    if dtype == np.complex128 and fx != np.float64:
+        return np.dtype(np.complex64)
+    return dtype
+
+
+def host_array(value: Any, dtype: Any = None) -> np.ndarray:
+    """``value`` as a host array of ``dtype``; with none given, typed data (numpy arrays and
+    scalars, tensors) keeps its dtype and Python data takes numpy's, with floats in the default
+    float dtype.  A Python float the default dtype cannot hold is a DTypeError, not an inf.
+
+    >>> from graphexec.tensor import host_array
+    >>> host_array([1.5, 2]).dtype, host_array([1, 2]).dtype, host_array(True).dtype
+    (dtype('float32'), dtype('int64'), dtype('bool'))
+    """
+    if dtype is not None or not _python_data(value):
+        return np.array(to_numpy(value), dtype=dtype)
+    arr = np.array(value)
+    want = default_dtype(arr.dtype)
+    if want == arr.dtype:
+        return arr
+    with np.errstate(all="ignore"):
+        out = arr.astype(want)
+        lost = np.isinf(out) & ~np.isinf(arr)
+    if lost.any():
+        raise DTypeError(f"the Python number {arr[lost].flat[0].item()!r} does not fit {want}, the "
+                         f"default float dtype: give dtype='float64', or call "
+                         f"gx.config.set_floatx('float64') — at {user_location()}")
+    return out
+
+
 def as_tensor(value: Any, dtype: Any = None) -> Tensor:
     """``value`` if it is a Tensor already, else a tensor holding it.
 
@@ -256,32 +307,35 @@ def as_tensor(value: Any, dtype: Any = None) -> Tensor:
     """
     if isinstance(value, Tensor):
         return value
-    arr = np.array(to_numpy(value), dtype=dtype)
-    return Tensor(arr)
+    return Tensor(host_array(value, dtype))
 
 
-_WEAK_DTYPES: dict[tuple[np.dtype, type], np.dtype] = {}
+_WEAK_DTYPES: dict[tuple[np.dtype, type, np.dtype], np.dtype] = {}
 _SCALARS: dict[tuple[np.dtype, type, Any], Tensor] = {}
 
 
 def weak(value: Any, other: Tensor) -> Tensor:
     """Convert a Python scalar next to tensor ``other`` the way numpy 2 does (NEP 50): the
-    scalar takes ``other``'s dtype unless its kind is higher (a float next to ints).
+    scalar takes ``other``'s dtype unless its kind is higher (a float next to ints: then the
+    default float dtype, as in PyTorch and JAX).
 
     >>> import graphexec as gx
     >>> from graphexec.tensor import weak
-    >>> weak(2, gx.constant([1.0], "float32")).dtype, weak(0.5, gx.constant([1], "int32")).dtype
-    (dtype('float32'), dtype('float64'))
+    >>> weak(2, gx.constant([1.0], "float64")).dtype, weak(0.5, gx.constant([1], "int32")).dtype
+    (dtype('float64'), dtype('float32'))
     """
     if isinstance(value, Tensor):
         return value
     kind = type(value)
     if kind not in _PY_SCALARS:
         return as_tensor(value)
-    key = (other.dtype, kind)
+    key = (other.dtype, kind, config.floatx())
     dtype = _WEAK_DTYPES.get(key)
     if dtype is None:
-        dtype = _WEAK_DTYPES[key] = np.result_type(other.dtype, kind(0))
+        dtype = np.result_type(other.dtype, kind(0))
+        if other.dtype.kind in "biu":  # a float next to integers: the default float dtype
+            dtype = default_dtype(dtype)
+        _WEAK_DTYPES[key] = dtype
     # NOTE: programs repeat the same few scalars: reuse their read-only tensors (a graph then
     # captures each once); not zeros: -0.0 == 0.0 as a dict key, but not as an operand
     cache = value != 0
@@ -374,11 +428,11 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
 
     >>> import graphexec as gx
     >>> gx.apply(gx.REGISTRY["add"], gx.constant([1.0]), gx.constant([2.0]))
-    Tensor([3.], shape=(1,), dtype=float64)
+    Tensor([3.], shape=(1,), dtype=float32)
     >>> with gx.graph() as g:
     ...     y = gx.apply(gx.REGISTRY["sum"], gx.constant([1.0, 2.0]), axis=(0,), keepdims=False)
     >>> y.name, g.run(y)
-    ('sum', array(3.))
+    ('sum', array(3., dtype=float32))
     """
     g = _GRAPH.get()
     if g is not None:

@@ -28,7 +28,7 @@ def test_assign_runs_before_a_value_that_does_not_read_it(level):
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_reads_inside_the_block_see_the_update(level):
-    v = gx.Variable([1.0, 2.0], name="v")
+    v = gx.Variable([1.0, 2.0], dtype="float64", name="v")
     with gx.graph() as g:
         x = gx.placeholder((2,), "float64", name="x")
         old = v.value()  # built before the update: the old value

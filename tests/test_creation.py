@@ -60,8 +60,10 @@ def test_zeros_ones_defaults():
 
 @pytest.mark.parametrize("value", [7, 2.5, True, np.float32(1.5), -3 + 1j, np.int8(-4)])
 def test_fill(value):
-    check_creation(lambda: gx.fill((2, 3), value), np.full((2, 3), value), "fill")
-    check_creation(lambda: gx.fill((), value), np.full((), value), "fill")
+    # numpy's dtype for the value, with Python floats in the default float dtype (float32)
+    dtype = {float: np.float32, complex: np.complex64}.get(type(value), np.asarray(value).dtype)
+    check_creation(lambda: gx.fill((2, 3), value), np.full((2, 3), value, dtype), "fill")
+    check_creation(lambda: gx.fill((), value), np.full((), value, dtype), "fill")
 
 
 def test_fill_with_a_tensor_value():
@@ -125,7 +127,11 @@ RANGES = [
 
 @pytest.mark.parametrize("args", RANGES, ids=repr)
 def test_range(args):
-    check_creation(lambda: gx.range(*args), np.arange(*args), "range")
+    # np.arange's dtype, with Python floats in the default float dtype (float32)
+    dtype = np.arange(*args).dtype
+    if dtype == np.float64 and not any(isinstance(a, np.generic) for a in args):
+        dtype = np.dtype(np.float32)
+    check_creation(lambda: gx.range(*args), np.arange(*args, dtype=dtype), "range")
 
 
 @pytest.mark.parametrize("dtype", [*FLOATS, "int32", "uint8"])

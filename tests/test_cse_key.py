@@ -108,8 +108,8 @@ def test_specs_are_part_of_the_key():
 @pytest.mark.parametrize("level", [1, 2, 3])
 def test_cse_keeps_signed_zeros_and_nan_payloads_apart(level):
     with gx.graph() as g:
-        vals = [0.0, -0.0, f64_nan(0), f64_nan(5), -f64_nan(0)]
-        fills = [gx.fill([2], v) for v in vals] + [gx.fill([2], 0.0)]
+        vals = [np.float64(v) for v in (0.0, -0.0, f64_nan(0), f64_nan(5), -f64_nan(0))]
+        fills = [gx.fill([2], v) for v in vals] + [gx.fill([2], np.float64(0.0))]
     got = g.run(fills, optimize=level)
     want = [np.full(2, v) for v in [*vals, 0.0]]
     assert [o.tobytes() for o in got] == [w.tobytes() for w in want]

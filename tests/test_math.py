@@ -264,7 +264,7 @@ def test_add_n(shape, n, dtype):
 
 def test_add_n_values_and_copy():
     a = np.array([1.0, 2.0])
-    out = gx.add_n([a, [10.0, 20.0], gx.constant([100.0, 200.0])]).numpy()
+    out = gx.add_n([a, np.array([10.0, 20.0]), gx.constant(np.array([100.0, 200.0]))]).numpy()
     np.testing.assert_array_equal(out, [111.0, 222.0])
     t = gx.constant(a)
     one = gx.add_n([t])

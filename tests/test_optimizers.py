@@ -190,7 +190,7 @@ def test_reference_is_not_trivial():
 def test_first_adam_step_is_about_the_learning_rate():
     w = gx.Variable([1.0, -1.0, 0.0], name="w")
     optimizers.Adam(learning_rate=0.01).apply([gx.constant([100.0, -0.001, 0.0])], [w])
-    assert_close(w.numpy(), np.array([0.99, -0.99, 0.0]), rtol=1e-4, atol=1e-6)
+    assert_close(w.numpy(), np.array([0.99, -0.99, 0.0], "float32"), rtol=1e-4, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,13 +245,13 @@ def test_the_step_op_runs_every_update_its_slots_and_the_step_counter(config):
 
 
 def test_eager_and_graph_steps_share_slots_and_counter():
-    w = gx.Variable([1.0, 2.0], name="w")
+    w = gx.Variable([1.0, 2.0], dtype="float64", name="w")
     opt = optimizers.Adam(0.1)
-    opt.apply([gx.constant([1.0, -1.0])], [w])
+    opt.apply([gx.constant(np.array([1.0, -1.0]))], [w])
     with gx.graph() as g:
-        updates = opt.apply([gx.constant([1.0, -1.0])], [w])
+        updates = opt.apply([gx.constant(np.array([1.0, -1.0]))], [w])
     g.run(updates)
-    opt.apply([gx.constant([1.0, -1.0])], [w])
+    opt.apply([gx.constant(np.array([1.0, -1.0]))], [w])
     assert opt.iterations.numpy() == 3
     ref = RefAdam(0.1)
     wr, s = np.array([1.0, 2.0]), ref.slots(np.zeros(2))
@@ -333,7 +333,7 @@ def test_none_gradient_skips_its_variable(mode):
         g.run(step)
         g.run(step)
     np.testing.assert_array_equal(a.numpy(), [1.0, 2.0])
-    assert_close(b.numpy(), np.array([2.8, 3.8]), rtol=1e-6)
+    assert_close(b.numpy(), np.array([2.8, 3.8], "float32"), rtol=1e-6)
     assert opt.iterations.numpy() == 2
     with pytest.raises(gx.InvalidArgumentError, match="never updated"):
         opt.get_slot(a, "momentum")

@@ -61,7 +61,7 @@ def test_dce_removes_unused_chain_and_keeps_fetches():
 
 
 def test_dce_keeps_impure_nodes_and_placeholders():
-    v = gx.Variable([1.0, 2.0], name="dce_v")
+    v = gx.Variable([1.0, 2.0], dtype="float64", name="dce_v")
     with gx.graph() as g:
         x = gx.placeholder((2,), "float64", name="x")
         gx.placeholder((3,), "float64", name="unused_input")

@@ -70,7 +70,7 @@ def test_group_errors_name_group():
 
 
 def test_compiled_copies_keep_creation_order_whatever_the_hash_seed():
-    v = gx.Variable(0.0, name="v")
+    v = gx.Variable(0.0, dtype="float64", name="v")
     with gx.graph() as g:
         x = gx.placeholder((), "float64", name="x")
         _ = [gx.sin(x) for _ in range(40)]  # unneeded: the needed set is under half the graph

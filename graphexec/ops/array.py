@@ -629,7 +629,7 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.where(gx.constant([True, False]), [1.0, 2.0], 0.0).numpy()
-    array([1., 0.])
+    array([1., 0.], dtype=float32)
     """
     c = as_tensor(condition)
     if isinstance(x, bool | int | float | complex) and not isinstance(y, bool | int | float

@@ -13,11 +13,12 @@ from typing import cast as type_cast  # ``cast`` is the tensor op
 
 import numpy as np
 
+from .. import config
 from ..checks import check_dtype
 from ..context import current_graph
 from ..errors import DTypeError, InvalidArgumentError, op_error
 from ..registry import Spec, register
-from ..tensor import Tensor, apply, as_tensor, to_numpy
+from ..tensor import Tensor, apply, as_tensor, default_dtype, host_array
 from .array import _shape, broadcast_to, cast
 from .state import static_value  # noqa: F401  (re-exported for the frontends)
 
@@ -41,7 +42,7 @@ def constant(value: Any, dtype: Any = None, name: str | None = None) -> Tensor:
         if dtype is None or np.dtype(dtype) == value.dtype:
             return value
         return cast(value, dtype)
-    arr = np.array(to_numpy(value), dtype=dtype)
+    arr = host_array(value, dtype)
     g = current_graph()
     if g is None:
         return Tensor(arr)
@@ -57,12 +58,17 @@ def fill_p(xp, shape, value, dtype):
     return xp.full(shape, value, dtype=dtype)
 
 
+def _dtype(dtype: Any, op: str) -> np.dtype:
+    """``dtype`` checked; None is the default float dtype (``gx.config.set_floatx``)."""
+    return check_dtype(config.floatx() if dtype is None else dtype, op)
+
+
 def _full(shape: Any, value: Any, dtype: Any, op: str) -> Tensor:
-    dtype = check_dtype(dtype, op)
+    dtype = _dtype(dtype, op)
     return apply(fill_p, shape=_shape(shape, op), value=value, dtype=dtype)
 
 
-def zeros(shape: Any, dtype: Any = np.float32) -> Tensor:
+def zeros(shape: Any, dtype: Any = None) -> Tensor:
     """A tensor of zeros.
 
     >>> import graphexec as gx
@@ -73,7 +79,7 @@ def zeros(shape: Any, dtype: Any = np.float32) -> Tensor:
     return _full(shape, 0, dtype, "zeros")
 
 
-def ones(shape: Any, dtype: Any = np.float32) -> Tensor:
+def ones(shape: Any, dtype: Any = None) -> Tensor:
     """A tensor of ones.
 
     >>> import graphexec as gx
@@ -85,7 +91,8 @@ def ones(shape: Any, dtype: Any = np.float32) -> Tensor:
 
 def fill(dims: Any, value: Any) -> Tensor:
     """A tensor of shape ``dims`` filled with the scalar ``value``; the dtype is the one numpy
-    gives ``value`` (``1`` -> int64, ``1.0`` -> float64, ``np.float32(1)`` -> float32).
+    gives ``value``, with Python floats in the default float dtype (``1`` -> int64, ``1.0`` ->
+    float32, ``np.float64(1)`` -> float64).
 
     >>> import graphexec as gx
     >>> gx.fill((2, 2), 7).numpy()
@@ -97,7 +104,7 @@ def fill(dims: Any, value: Any) -> Tensor:
             raise op_error(InvalidArgumentError, "fill", f"value must be a scalar, got a "
                            f"tensor of shape {value.shape}")
         return broadcast_to(value, _shape(dims, "fill"))
-    arr = np.asarray(value)
+    arr = host_array(value) if not isinstance(value, str) else np.asarray(value)
     if arr.ndim or arr.dtype.kind not in "biufc":
         raise op_error(InvalidArgumentError, "fill", f"value must be a number, got {value!r}")
     return _full(dims, arr.item(), arr.dtype, "fill")
@@ -133,7 +140,7 @@ def ones_like(input: Any, dtype: Any = None) -> Tensor:  # noqa: A002 - the TF n
 
     >>> import graphexec as gx
     >>> gx.ones_like([1.5, 2.5]).numpy()
-    array([1., 1.])
+    array([1., 1.], dtype=float32)
     """
     return _like(input, 1, dtype, "ones_like")
 
@@ -151,7 +158,7 @@ def eye_p(xp, num_rows, num_columns, dtype):
 
 
 def eye(num_rows: int, num_columns: int | None = None, batch_shape: Any = None,
-        dtype: Any = np.float32) -> Tensor:
+        dtype: Any = None) -> Tensor:
     """The identity matrix (``num_rows`` x ``num_columns``), repeated over ``batch_shape``.
 
     >>> import graphexec as gx
@@ -163,7 +170,7 @@ def eye(num_rows: int, num_columns: int | None = None, batch_shape: Any = None,
     """
     n, m = _shape((num_rows, num_rows if num_columns is None else num_columns), "eye")
     batch = None if batch_shape is None else _shape(batch_shape, "eye")
-    out = apply(eye_p, num_rows=n, num_columns=m, dtype=check_dtype(dtype, "eye"))
+    out = apply(eye_p, num_rows=n, num_columns=m, dtype=_dtype(dtype, "eye"))
     return out if batch is None else broadcast_to(out, (*batch, n, m))
 
 
@@ -181,13 +188,14 @@ def range_p(xp, start, limit, delta, dtype):
 def range(start: Any, limit: Any = None, delta: Any = 1,  # noqa: A001 - the TF name
           dtype: Any = None) -> Tensor:
     """The numbers ``start, start + delta, ...`` up to but not including ``limit``;
-    ``range(n)`` counts from 0. The dtype is the one ``np.arange`` would pick.
+    ``range(n)`` counts from 0. The dtype is the one ``np.arange`` would pick, with Python
+    floats in the default float dtype.
 
     >>> import graphexec as gx
     >>> gx.range(5).numpy()
     array([0, 1, 2, 3, 4])
     >>> gx.range(1.0, 0.0, -0.25).numpy()
-    array([1.  , 0.75, 0.5 , 0.25])
+    array([1.  , 0.75, 0.5 , 0.25], dtype=float32)
     """
     if limit is None:
         start, limit = 0, start
@@ -200,6 +208,8 @@ def range(start: Any, limit: Any = None, delta: Any = 1,  # noqa: A001 - the TF 
         raise op_error(InvalidArgumentError, "range", "delta must not be zero")
     if dtype is None:  # np.arange's rule: at least the default int, promoted by each argument
         dtype = np.result_type(np.intp, *(np.asarray(v).dtype for v in args))
+        if not any(isinstance(v, np.generic) for v in args):  # Python floats: the default
+            dtype = default_dtype(dtype)
     start, limit, delta = (v.item() if isinstance(v, np.generic) else v for v in args)
     return apply(range_p, start=start, limit=limit, delta=delta,
                  dtype=check_dtype(dtype, "range"))
@@ -277,7 +287,7 @@ def _real(v: Any, op: str, what: str) -> float:
     return v.item() if isinstance(v, np.generic) else type_cast(float, v)
 
 
-def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = np.float32,
+def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None,
            seed: int | None = None) -> Tensor:
     """Samples of the normal distribution N(``mean``, ``stddev``²); a ``seed`` gives the same
     values on every call and run, no seed draws from the generator ``set_seed`` reseeds.
@@ -289,7 +299,7 @@ def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = np.f
     >>> bool((x.numpy() == gx.random.normal((2, 3), seed=0).numpy()).all())
     True
     """
-    dt = check_dtype(dtype, "normal")
+    dt = _dtype(dtype, "normal")
     if dt.kind != "f":
         raise op_error(DTypeError, "normal", f"dtype must be a float type, got {dt}")
     mean, stddev = _real(mean, "normal", "mean"), _real(stddev, "normal", "stddev")
@@ -299,7 +309,7 @@ def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = np.f
                  stddev=stddev, dtype=dt, seed=_seed(seed, "normal"))
 
 
-def uniform(shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = np.float32,
+def uniform(shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = None,
             seed: int | None = None) -> Tensor:
     """Samples of the uniform distribution on ``[minval, maxval)``; an integer ``dtype``
     needs integer bounds. Seeds work as in :func:`normal`.
@@ -309,7 +319,7 @@ def uniform(shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = n
     >>> bool((x >= -1).all() and (x < 1).all()), x.dtype
     (True, dtype('float32'))
     """
-    dt = check_dtype(dtype, "uniform")
+    dt = _dtype(dtype, "uniform")
     minval, maxval = _real(minval, "uniform", "minval"), _real(maxval, "uniform", "maxval")
     if dt.kind in "iu":
         if not (isinstance(minval, int) and isinstance(maxval, int)):

@@ -48,7 +48,7 @@ def stop_gradient(x: Any) -> Tensor:
     ...     tape.watch(x)
     ...     y = x * gx.stop_gradient(x)
     >>> tape.gradient(y, x).numpy()
-    array(2.)
+    array(2., dtype=float32)
     """
     return apply(stop_gradient_p, as_tensor(x))
 

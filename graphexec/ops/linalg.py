@@ -304,7 +304,7 @@ def inv(x: Any) -> Tensor:
     >>> import graphexec as gx
     >>> gx.linalg.inv([[2.0, 0.0], [0.0, 4.0]]).numpy()
     array([[0.5 , 0.  ],
-           [0.  , 0.25]])
+           [0.  , 0.25]], dtype=float32)
     """
     return apply(inv_p, as_tensor(x))
 
@@ -324,7 +324,7 @@ def det(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.linalg.det([[2.0, 1.0], [0.0, 3.0]]).numpy()
-    array(6.)
+    array(6., dtype=float32)
     """
     return apply(det_p, as_tensor(x))
 
@@ -350,7 +350,7 @@ def solve(a: Any, b: Any) -> Tensor:
     >>> import graphexec as gx
     >>> gx.linalg.solve([[2.0, 0.0], [0.0, 4.0]], [[2.0], [2.0]]).numpy()
     array([[1. ],
-           [0.5]])
+           [0.5]], dtype=float32)
     """
     return apply(solve_p, as_tensor(a), as_tensor(b))
 
@@ -384,7 +384,7 @@ def eig(x: Any) -> tuple[Tensor, Tensor]:
     >>> import graphexec as gx
     >>> w, v = gx.linalg.eig([[2.0, 0.0], [0.0, 3.0]])
     >>> w.numpy()
-    array([2.+0.j, 3.+0.j])
+    array([2.+0.j, 3.+0.j], dtype=complex64)
     """
     return apply(eig_p, as_tensor(x))
 
@@ -398,7 +398,7 @@ def eigh(x: Any, UPLO: str = "L") -> tuple[Tensor, Tensor]:
     >>> import graphexec as gx
     >>> w, v = gx.linalg.eigh([[2.0, 1.0], [1.0, 2.0]])
     >>> w.numpy()
-    array([1., 3.])
+    array([1., 3.], dtype=float32)
     """
     uplo = UPLO.upper() if isinstance(UPLO, str) else UPLO
     return apply(eigh_p, as_tensor(x), UPLO=uplo)
@@ -417,7 +417,7 @@ def svd(x: Any, full_matrices: bool = False, compute_uv: bool = True
 
     >>> import graphexec as gx
     >>> gx.linalg.svd([[3.0, 0.0], [0.0, -4.0]], compute_uv=False).numpy()
-    array([4., 3.])
+    array([4., 3.], dtype=float32)
     """
     out = apply(svd_p, as_tensor(x), full_matrices=bool(full_matrices),
                 compute_uv=bool(compute_uv))
@@ -437,7 +437,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False  # no
 
     >>> import graphexec as gx
     >>> gx.linalg.norm([[3.0, 4.0], [0.0, 0.0]], axis=1).numpy()
-    array([5., 0.])
+    array([5., 0.], dtype=float32)
     """
     x = as_tensor(x)
     if isinstance(ord, np.generic):

@@ -166,7 +166,7 @@ def add(x: Any, y: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.add(gx.constant([1.0, 2.0]), 1.0).numpy()
-    array([2., 3.])
+    array([2., 3.], dtype=float32)
     """
     return _binary(add_p, x, y)
 
@@ -182,7 +182,7 @@ def subtract(x: Any, y: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.subtract(gx.constant([3.0, 5.0]), 1.0).numpy()
-    array([2., 4.])
+    array([2., 4.], dtype=float32)
     """
     return _binary(subtract_p, x, y)
 
@@ -199,7 +199,7 @@ def multiply(x: Any, y: Any) -> Tensor:
     >>> import graphexec as gx
     >>> gx.multiply(gx.constant([[1.0], [2.0]]), [3.0, 4.0]).numpy()
     array([[3., 4.],
-           [6., 8.]])
+           [6., 8.]], dtype=float32)
     """
     return _binary(multiply_p, x, y)
 
@@ -219,9 +219,9 @@ def divide(x: Any, y: Any) -> Tensor:
     """
     # NOTE: numpy divides integers in float64, so a Python int beyond their range is fine
     if _out_of_range(y, x) is not None:
-        y = float(y)
+        y = np.float64(y)
     elif _out_of_range(x, y) is not None:
-        x = float(x)
+        x = np.float64(x)
     return _binary(divide_p, x, y)
 
 
@@ -309,7 +309,7 @@ def pow(x: Any, y: Any) -> Tensor:  # noqa: A001 - the TF name
 
     >>> import graphexec as gx
     >>> gx.pow(gx.constant([2.0, 3.0]), 2).numpy()
-    array([4., 9.])
+    array([4., 9.], dtype=float32)
     """
     return _binary(pow_p, x, y)
 
@@ -337,7 +337,7 @@ def negative(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.negative(gx.constant([1.0, -2.0])).numpy()
-    array([-1.,  2.])
+    array([-1.,  2.], dtype=float32)
     """
     return apply(negative_p, as_tensor(x))
 
@@ -353,7 +353,7 @@ def abs(x: Any) -> Tensor:  # noqa: A001 - the TF name
 
     >>> import graphexec as gx
     >>> gx.abs(gx.constant([-1.5, 2.0])).numpy()
-    array([1.5, 2. ])
+    array([1.5, 2. ], dtype=float32)
     """
     return apply(abs_p, as_tensor(x))
 
@@ -371,13 +371,13 @@ def maximum(x: Any, y: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.maximum(gx.constant([1.0, 5.0]), 3.0).numpy()
-    array([3., 5.])
+    array([3., 5.], dtype=float32)
     >>> x, y = gx.constant([1.0, 2.0, 3.0]), gx.constant(2.0)
     >>> with gx.GradientTape() as tape:
     ...     tape.watch([x, y])
     ...     z = gx.sum(gx.maximum(x, y))
     >>> [g.numpy() for g in tape.gradient(z, [x, y])]
-    [array([0., 1., 1.]), array(1.)]
+    [array([0., 1., 1.], dtype=float32), array(1., dtype=float32)]
     """
     return _binary(maximum_p, x, y)
 
@@ -405,7 +405,7 @@ def minimum(x: Any, y: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.minimum(gx.constant([1.0, 5.0]), 3.0).numpy()
-    array([1., 3.])
+    array([1., 3.], dtype=float32)
     """
     return _binary(minimum_p, x, y)
 
@@ -425,7 +425,7 @@ def sign(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.sign(gx.constant([-2.0, 0.0, 3.0])).numpy()
-    array([-1.,  0.,  1.])
+    array([-1.,  0.,  1.], dtype=float32)
     """
     return _unary(sign_p, x)
 
@@ -438,7 +438,7 @@ def sqrt(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.sqrt(gx.constant([4.0, 9.0])).numpy()
-    array([2., 3.])
+    array([2., 3.], dtype=float32)
     """
     return _unary(sqrt_p, x)
 
@@ -451,7 +451,7 @@ def rsqrt(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.rsqrt(gx.constant([4.0, 0.25])).numpy()
-    array([0.5, 2. ])
+    array([0.5, 2. ], dtype=float32)
     """
     return _unary(rsqrt_p, x)
 
@@ -467,7 +467,7 @@ def log(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.log(gx.constant([1.0])).numpy()
-    array([0.])
+    array([0.], dtype=float32)
     """
     return _unary(log_p, x)
 
@@ -483,7 +483,7 @@ def exp(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.exp(gx.constant([0.0, 1.0])).numpy()
-    array([1.        , 2.71828183])
+    array([1.      , 2.718282], dtype=float32)
     """
     return _unary(exp_p, x)
 
@@ -516,7 +516,7 @@ def round(x: Any) -> Tensor:  # noqa: A001 - the TF name
 
     >>> import graphexec as gx
     >>> gx.round(gx.constant([0.5, 1.5, 2.5, -0.5])).numpy()
-    array([ 0.,  2.,  2., -0.])
+    array([ 0.,  2.,  2., -0.], dtype=float32)
     """
     return _unary(round_p, x)
 
@@ -529,7 +529,7 @@ def cos(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.cos(gx.constant([0.0])).numpy()
-    array([1.])
+    array([1.], dtype=float32)
     """
     return _unary(cos_p, x)
 
@@ -545,7 +545,7 @@ def sin(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.sin(gx.constant([0.0])).numpy()
-    array([0.])
+    array([0.], dtype=float32)
     """
     return _unary(sin_p, x)
 
@@ -561,7 +561,7 @@ def tan(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.tan(gx.constant([0.0])).numpy()
-    array([0.])
+    array([0.], dtype=float32)
     """
     return _unary(tan_p, x)
 
@@ -577,7 +577,7 @@ def tanh(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.tanh(gx.constant([0.0])).numpy()
-    array([0.])
+    array([0.], dtype=float32)
     """
     return _unary(tanh_p, x)
 
@@ -593,7 +593,7 @@ def reciprocal(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.reciprocal(gx.constant([2.0, 4.0])).numpy()
-    array([0.5 , 0.25])
+    array([0.5 , 0.25], dtype=float32)
     """
     return _unary(reciprocal_p, x)
 
@@ -609,7 +609,7 @@ def log1p(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.log1p(gx.constant([1e-20])).numpy()
-    array([1.e-20])
+    array([1.e-20], dtype=float32)
     """
     return _unary(log1p_p, x)
 
@@ -625,7 +625,7 @@ def expm1(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.expm1(gx.constant([1e-20])).numpy()
-    array([1.e-20])
+    array([1.e-20], dtype=float32)
     """
     return _unary(expm1_p, x)
 
@@ -804,9 +804,9 @@ def clip(x: Any, clip_value_min: Any, clip_value_max: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.clip(gx.constant([-2.0, 0.5, 3.0]), 0.0, 1.0).numpy()
-    array([0. , 0.5, 1. ])
+    array([0. , 0.5, 1. ], dtype=float32)
     >>> gx.clip(gx.constant([-2.0, 0.5, 3.0]), None, 1.0).numpy()
-    array([-2. ,  0.5,  1. ])
+    array([-2. ,  0.5,  1. ], dtype=float32)
     """
     x = as_tensor(x)
     bounds = [(n, b) for n, b in (("clip_value_min", clip_value_min),
@@ -883,7 +883,7 @@ def add_n(inputs: Sequence[Any]) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.add_n([gx.constant([1.0, 2.0]), gx.constant([3.0, 4.0]), [5.0, 6.0]]).numpy()
-    array([ 9., 12.])
+    array([ 9., 12.], dtype=float32)
     """
     if not isinstance(inputs, list | tuple):
         what = "one tensor" if isinstance(inputs, Tensor) else type(inputs).__name__
@@ -1064,7 +1064,7 @@ def max(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
 
     >>> import graphexec as gx
     >>> gx.max(gx.constant([[1.0, 7.0], [3.0, 2.0]]), axis=(0, 1)).numpy()
-    array(7.)
+    array(7., dtype=float32)
     """
     return _reduce(max_p, x, axis, keepdims)
 
@@ -1088,7 +1088,7 @@ def min(x: Any, axis: int | Sequence[int] | None = None,  # noqa: A001 - numpy's
 
     >>> import graphexec as gx
     >>> gx.min(gx.constant([[1.0, 7.0], [3.0, 2.0]]), axis=0).numpy()
-    array([1., 2.])
+    array([1., 2.], dtype=float32)
     """
     return _reduce(min_p, x, axis, keepdims)
 
@@ -1127,7 +1127,7 @@ def prod(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
 
     >>> import graphexec as gx
     >>> gx.prod(gx.constant([[1.0, 2.0], [3.0, 4.0]]), axis=1).numpy()
-    array([ 2., 12.])
+    array([ 2., 12.], dtype=float32)
     """
     return _reduce(prod_p, x, axis, keepdims)
 
@@ -1150,7 +1150,7 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None,
 
     >>> import graphexec as gx
     >>> gx.logsumexp(gx.constant([1000.0, 1000.0])).numpy()
-    array(1000.69314718)
+    array(1000.6932, dtype=float32)
     """
     return _reduce(logsumexp_p, x, axis, keepdims)
 

@@ -225,7 +225,7 @@ class TensorMethods:
 
         >>> import graphexec as gx
         >>> gx.constant([-2.0, 0.5, 3.0]).clip(0.0, 1.0).numpy()
-        array([0. , 0.5, 1. ])
+        array([0. , 0.5, 1. ], dtype=float32)
         """
         return m.clip(self, clip_value_min, clip_value_max)
 

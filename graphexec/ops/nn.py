@@ -167,7 +167,7 @@ def relu(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.nn.relu([-1.0, 0.5]).numpy()
-    array([0. , 0.5])
+    array([0. , 0.5], dtype=float32)
     """
     return apply(relu_p, as_tensor(x))
 
@@ -184,7 +184,7 @@ def sigmoid(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.nn.sigmoid([-1000.0, 0.0, 1000.0]).numpy()
-    array([0. , 0.5, 1. ])
+    array([0. , 0.5, 1. ], dtype=float32)
     """
     return apply(sigmoid_p, as_tensor(x))
 
@@ -197,7 +197,7 @@ def erf(x: Any) -> Tensor:
 
     >>> import graphexec as gx
     >>> round(float(gx.nn.erf(1.0)), 12)
-    0.84270079295
+    0.842700779438
     """
     return apply(erf_p, as_tensor(x))
 
@@ -211,7 +211,7 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     >>> import graphexec as gx
     >>> gx.nn.softmax([[1.0, 1.0], [0.0, 1000.0]]).numpy()
     array([[0.5, 0.5],
-           [0. , 1. ]])
+           [0. , 1. ]], dtype=float32)
     """
     x = as_tensor(x)
     return apply(softmax_p, x, axis=check_axis(axis, x.ndim, "softmax", x.shape))
@@ -226,7 +226,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.nn.log_softmax([-1000.0, 1000.0]).numpy()
-    array([-2000.,     0.])
+    array([-2000.,     0.], dtype=float32)
     """
     x = as_tensor(x)
     return apply(log_softmax_p, x, axis=check_axis(axis, x.ndim, "log_softmax", x.shape))
@@ -242,7 +242,7 @@ def gelu(x: Any, approximate: bool = False) -> Tensor:
 
     >>> import graphexec as gx
     >>> gx.nn.gelu([-1.0, 0.0, 1.0]).numpy().round(6)
-    array([-0.158655,  0.      ,  0.841345])
+    array([-0.158655,  0.      ,  0.841345], dtype=float32)
     """
     x = as_tensor(x)
     if approximate:

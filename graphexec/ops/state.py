@@ -10,7 +10,7 @@ import numpy as np
 from ..context import _GRAPH, scope_prefix
 from ..errors import DTypeError, GraphError, ShapeError, user_location
 from ..registry import Spec, register, shapes_match
-from ..tensor import Tensor, _frozen, apply, as_tensor, convert, to_numpy
+from ..tensor import Tensor, _frozen, apply, as_tensor, convert, host_array, to_numpy
 
 __all__ = ["Variable", "static_value", "constant_p", "placeholder_p", "read_variable_p",
            "assign_p", "no_op_p"]
@@ -72,7 +72,7 @@ class Variable(Tensor):
     >>> import graphexec as gx
     >>> v = gx.Variable([1.0, 2.0], name="v")
     >>> v.assign_add([1.0, 1.0]).numpy()
-    array([2., 3.])
+    array([2., 3.], dtype=float32)
     """
 
     __slots__ = ("trainable", "var_name")
@@ -89,7 +89,7 @@ class Variable(Tensor):
                 f"{initial_value.name!r}; create it in eager mode (gx.eager())"
             )
         # NOTE: a private, read-only copy: fetched reads of it cannot change it behind its back
-        value = _frozen(np.array(to_numpy(initial_value), dtype=dtype))
+        value = _frozen(host_array(initial_value, dtype))
         super().__init__(value)
         Variable._count += 1
         Variable._here.count = getattr(Variable._here, "count", 0) + 1
@@ -136,7 +136,7 @@ class Variable(Tensor):
         >>> import graphexec as gx
         >>> v = gx.Variable([1.0, 2.0], name="v")
         >>> v.value()
-        Tensor([1., 2.], shape=(2,), dtype=float64)
+        Tensor([1., 2.], shape=(2,), dtype=float32)
         >>> with gx.graph():
         ...     print(v.value().name)
         v
@@ -169,11 +169,12 @@ class Variable(Tensor):
         >>> import graphexec as gx
         >>> v = gx.Variable([0.0, 0.0], name="v")
         >>> v.assign([1.0, 2.0]).numpy()
-        array([1., 2.])
+        array([1., 2.], dtype=float32)
         >>> with gx.graph() as g:
         ...     double = v.assign(v * 2.0)
         >>> g.run(double), g.run(double), v.numpy()
-        (array([2., 4.]), array([4., 8.]), array([4., 8.]))
+        (array([2., 4.], dtype=float32), array([4., 8.], dtype=float32),
+         array([4., 8.], dtype=float32))
         """
         g = _GRAPH.get()
         value = self._checked(value)
@@ -190,7 +191,7 @@ class Variable(Tensor):
 
         >>> import graphexec as gx
         >>> gx.Variable([1.0, 2.0], name="v").assign_add(0.5).numpy()
-        array([1.5, 2.5])
+        array([1.5, 2.5], dtype=float32)
         """
         return self.assign(self.value() + delta)
 
@@ -199,7 +200,7 @@ class Variable(Tensor):
 
         >>> import graphexec as gx
         >>> gx.Variable([1.0, 2.0], name="v").assign_sub([1.0, 1.0]).numpy()
-        array([0., 1.])
+        array([0., 1.], dtype=float32)
         """
         return self.assign(self.value() - delta)
 
