@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DTypeError, op_error
 from ..tensor import Tensor, as_tensor
-from . import array, linalg
+from . import array, linalg, numpy_api
 from . import math as m
 
 __all__ = ["TensorMethods"]
@@ -21,6 +21,10 @@ __all__ = ["TensorMethods"]
 class TensorMethods:
     """The definitions; ``_install`` copies them onto ``Tensor``, which names this class as its
     base for type checkers only."""
+
+    # numpy functions on tensors: graphexec's op where it has one (``ops/numpy_api.py``)
+    __array_ufunc__ = numpy_api.array_ufunc
+    __array_function__ = numpy_api.array_function
 
     @property
     def T(self) -> Tensor:
