@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -134,15 +134,46 @@ def user_location(skip: int = 1) -> str:
     return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
 
 
-def node_failed(node: str, loc: str, e: BaseException) -> ExecutionError:
-    """The ExecutionError for a kernel of graph node ``node`` (created at ``loc``) that raised
-    ``e``: the executor and the fused kernels word it alike, so an error reads the same at
-    every optimization level.
+_AT_RUN_TIME: dict[type, type] = {}
+
+
+def at_run_time(cls: type[GraphexecError]) -> type[GraphexecError]:
+    """``cls`` raised while a graph runs: a subclass of both ``cls`` and ExecutionError, so a
+    shape error a feed with ``None`` dims causes is a ShapeError, as at build time, and still
+    an ExecutionError.
+
+    >>> from graphexec.errors import ExecutionError, ShapeError, at_run_time
+    >>> issubclass(at_run_time(ShapeError), ShapeError), issubclass(at_run_time(ShapeError),
+    ...                                                           ExecutionError)
+    (True, True)
+    """
+    sub = _AT_RUN_TIME.get(cls)
+    if sub is None:
+        sub = _AT_RUN_TIME[cls] = type(cls.__name__, (cls, ExecutionError),
+                                       {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    return sub
+
+
+def node_failed(node: str, loc: str, e: BaseException, op: Any = None, args: Any = (),
+                attrs: Any = None) -> GraphexecError:
+    """The error for a kernel of graph node ``node`` (created at ``loc``) that raised ``e``:
+    the executor and the fused kernels word it alike, so an error reads the same at every
+    optimization level.  Given the node's ``op`` (one whose infer rule words the failures of
+    its kernel, ``kernel_checks``) and the arrays it got, the error is the one building the
+    node on those shapes raises, worded as at build time.
 
     >>> from graphexec.errors import node_failed
     >>> node_failed("inv", "model.py:7", ValueError("singular"))
     ExecutionError("while running node 'inv': ValueError: singular — created at model.py:7")
     """
+    if op is not None and op.kernel_checks:
+        try:
+            op.infer(*args, **(attrs or {}))
+        except GraphexecError as ie:
+            return at_run_time(type(ie))(f"{op.name}: {ie} — at {loc} (while running node "
+                                         f"{node!r})")
+        except Exception:  # the infer rule cannot word it: the kernel's own text
+            pass
     return ExecutionError(f"while running node {node!r}: {type(e).__name__}: {e} — created at "
                           f"{loc}")
 

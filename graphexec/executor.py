@@ -45,8 +45,8 @@ class Plan:
     """
 
     def __init__(self, fn: Any, source: str, steps: list[tuple], placeholders: list[str],
-                 filename: str, line_nodes: dict[int, tuple[str, str]], version: int,
-                 feed_checks: dict[str, tuple]) -> None:
+                 filename: str, line_nodes: dict[int, tuple[str, str, Any, list[str], dict]],
+                 version: int, feed_checks: dict[str, tuple]) -> None:
         self._fn = fn
         self.version = version  # the graph version it was lowered from
         #: placeholder -> (dtype, shape if fully known else None, shape) for the feed check
@@ -76,17 +76,22 @@ class Plan:
         except GraphexecError:
             raise
         except Exception as e:
-            raise node_failed(*self._failed_node(e), e) from e
+            raise self._failed_node(e) from e
 
-    def _failed_node(self, e: BaseException) -> tuple[str, str]:
-        tb, line = e.__traceback__, None
+    def _failed_node(self, e: BaseException) -> GraphexecError:
+        """The error of the step that raised ``e``, from the generated code's frame: its
+        node, line, op and the arrays it was given (to word it as at build time)."""
+        tb, line, frame = e.__traceback__, None, None
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == self._filename:
-                line = tb.tb_lineno
+                line, frame = tb.tb_lineno, tb.tb_frame
             tb = tb.tb_next
-        if line is None:  # no frame of the generated code: the failure was outside it
-            return ("?", "?")
-        return self._line_nodes.get(line, ("?", "?"))
+        step = None if line is None else self._line_nodes.get(line)
+        if step is None or frame is None:  # no frame of the generated code: failed outside it
+            return node_failed("?", "?", e)
+        node, loc, op, inputs, attrs = step
+        local = frame.f_locals
+        return node_failed(node, loc, e, op, [local.get(v) for v in inputs], attrs)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -168,7 +173,7 @@ def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
     feed = "_read_only(feeds[{!r}])" if xp.__name__ == "numpy" else "xp.asarray(feeds[{!r}])"
     glb["_read_only"] = _read_only
     lines += [f"    p{i} = {feed.format(n)}" for i, n in enumerate(placeholders)]
-    line_nodes: dict[int, tuple[str, str]] = {}
+    line_nodes: dict[int, tuple[str, str, Any, list[str], dict]] = {}
     steps = []
     for k, n in enumerate(computed):
         d = g.nodes[n]
@@ -186,7 +191,8 @@ def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
         call = f"k{k}({', '.join(args)})"
         if op.n_outputs == 1 and d["specs"][0].shape == ():
             call = f"xp.asarray({call})"  # numpy gives 0-d results as scalars
-        line_nodes[len(lines) + 1] = (n, d["loc"])
+        line_nodes[len(lines) + 1] = (n, d["loc"], op, [names[r] for r in d["inputs"]],
+                                      d["attrs"])
         lines.append(f"    {lhs} = {call}  # {n}")
         if op.n_outputs != 1:
             lines += [f"    {names[r]} = xp.asarray({names[r]})"

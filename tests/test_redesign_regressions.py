@@ -549,3 +549,35 @@ def test_true_division_by_python_ints_beyond_the_dtype_as_numpy(dtype):
         got = f(data)
         assert got[0].numpy().tobytes() == want.tobytes() and got[0].dtype == np.float64
         assert got[1].numpy().tobytes() == rwant.tobytes()
+
+
+_RUNTIME_SHAPES = {  # a graph over None dims, feeds that do not fit, the eager call that fails
+    "matmul": (lambda x, w: gx.matmul(x, w), [(2, 3), (5, 4)]),
+    "elementwise": (lambda x, w: gx.exp(x) * w, [(3,), (4,)]),
+    "dense_epilogue": (lambda x, w: gx.nn.relu(gx.matmul(x, w) + 1.0), [(2, 3), (5, 4)]),
+    "bias_add": (lambda x, w: gx.nn.relu(gx.matmul(x, x) + w), [(2, 2), (3,)]),
+    "reduction": (lambda x, w: gx.max(x, axis=0) + w, [(0, 3), (3,)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_RUNTIME_SHAPES))
+def test_run_time_shape_errors_read_like_build_time_errors(name):
+    # with None dims, a bad feed reaching matmul printed numpy's gufunc message
+    f, shapes = _RUNTIME_SHAPES[name]
+    feeds = [np.ones(s, "float32") for s in shapes]
+    with pytest.raises(gx.ShapeError) as eager:
+        f(*[gx.constant(a) for a in feeds])
+    want = str(eager.value).split(" — at ")[0]
+    with gx.graph() as g:
+        ps = [gx.placeholder((None,) * len(s), "float32", name=f"p{i}")
+              for i, s in enumerate(shapes)]
+        y = f(*ps)
+    line = f.__code__.co_firstlineno  # the user's line: where the failing op was built
+    for backend, level in fused_runs((0, 1, 2, 3)):
+        with pytest.raises(gx.ShapeError) as info:
+            g.run(y, dict(zip(ps, feeds, strict=True)), optimize=level)
+        err = info.value
+        assert isinstance(err, gx.ExecutionError), (backend, level)
+        text = str(err)
+        assert text.split(" — at ")[0] == want, (backend, level, text)
+        assert f"test_redesign_regressions.py:{line} (while running node " in text

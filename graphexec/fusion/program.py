@@ -370,7 +370,7 @@ class FusedProgram:
             except GraphexecError:
                 raise
             except Exception as e:  # worded as the executor words a failing node
-                raise node_failed(m.name, m.loc, e) from e
+                raise node_failed(m.name, m.loc, e, m.op, args, dict(m.attrs)) from e
         result = vals[-1]
         if out is None:
             # NOTE: the op's result is always a fresh array (the memory planner counts on it),

@@ -42,12 +42,14 @@ def fusable_activation(op: Any) -> bool:
     return isinstance(op, OpDef) and op.kind == "elementwise" and op.arity == 1 and op.pure
 
 
-def _failed(origin: tuple[tuple[str, str], ...], stage: int, e: Exception) -> Exception:
+def _failed(origin: tuple[tuple[str, str], ...], stage: int, e: Exception, op: Any = None,
+            args: Any = (), attrs: Any = None) -> Exception:
     """``e`` worded as the executor words a failure of node ``origin[stage]`` (the node the
-    failing step was before fusion), so errors read the same at every optimization level."""
+    failing step was before fusion, an ``op`` on ``args``), so errors read the same at every
+    optimization level."""
     if isinstance(e, GraphexecError) or not origin:
         return e
-    err = node_failed(*origin[min(stage, len(origin) - 1)], e)
+    err = node_failed(*origin[min(stage, len(origin) - 1)], e, op, args, attrs)
     err.__cause__ = e
     return err
 
@@ -59,7 +61,9 @@ def _epilogue(xp: Any, out: Any, b: tuple[Any, ...], activation: OpDef | None,
     try:
         return _epilogue_steps(xp, out, b, activation, bias_first)
     except Exception as e:
-        raise _failed(origin, 1 if b else 2, e) from e
+        if not b:
+            raise _failed(origin, 2, e) from e
+        raise _failed(origin, 1, e, add_p, (b[0], out) if bias_first else (out, b[0])) from e
 
 
 def _epilogue_steps(xp: Any, out: Any, b: tuple[Any, ...], activation: OpDef | None,
@@ -154,7 +158,7 @@ def fused_dense_p(xp, x, w, *b, activation=None, bias_first=False, origin=(), ou
         else:
             out = matmul(xp, x, w)
     except Exception as e:
-        raise _failed(origin, 0, e) from e
+        raise _failed(origin, 0, e, matmul_p, (x, w)) from e
     return _epilogue(xp, out, b, activation, bias_first, origin)
 
 
@@ -171,7 +175,8 @@ def fused_conv2d_p(xp, x, f, *b, strides, dilations, activation=None, bias_first
     try:
         out = conv2d_p.kernel(xp, x, f, strides=strides, dilations=dilations)
     except Exception as e:
-        raise _failed(origin, 0, e) from e
+        raise _failed(origin, 0, e, conv2d_p, (x, f),
+                      {"strides": strides, "dilations": dilations}) from e
     return _epilogue(xp, out, b, activation, bias_first, origin)
 
 
