@@ -17,9 +17,11 @@ numba's loops too, but for the transcendental ops, which may differ by a few ulp
 a tolerance scaled to each result, and the same non-finite positions).
 
 Reverting any one of the fixes this fuzzer was written for (fused erf's names, int64 overflow
-in fused loops, static-argument keys, fetched views of feeds, ``A.T @ A`` after CSE, ``x **
-0.5``) makes the short profile fail.  Profiles: ``make test`` runs ``SHORT`` seeded programs; ``FUZZ_CASES=N`` (and ``FUZZ_SEED``)
-or ``HYPOTHESIS_PROFILE=nightly`` (``NIGHTLY`` programs) run more:
+in fused loops, static-argument keys, fetched views of feeds, ``A.T @ A`` after CSE,
+``x ** 0.5``) makes the short profile fail.
+
+Profiles: ``make test`` runs ``SHORT`` seeded programs; ``FUZZ_CASES=N`` (and ``FUZZ_SEED``) or
+``HYPOTHESIS_PROFILE=nightly`` (``NIGHTLY`` programs) run more:
 
     HYPOTHESIS_PROFILE=nightly .venv/bin/python -m pytest tests/test_fuzz.py -n 2 -q
 """
