@@ -643,8 +643,8 @@ _MIRROR = {"less": "greater", "greater": "less", "less_equal": "greater_equal",
 
 def _out_of_range(value: Any, other: Any) -> Any:
     """The integer range ``value`` (a Python int) is beyond next to tensor ``other``, or None."""
-    if type(value) is not int or not isinstance(other, Tensor):
-        return None
+    if type(value) is not int or 0 <= value <= 127 or not isinstance(other, Tensor):
+        return None  # (0..127 fits every integer dtype)
     dtype = np.result_type(other.dtype, 0)
     if dtype.kind not in "iu":
         return None
