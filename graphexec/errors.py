@@ -149,24 +149,29 @@ def at_run_time(cls: type[GraphexecError]) -> type[GraphexecError]:
     """
     sub = _AT_RUN_TIME.get(cls)
     if sub is None:
-        sub = _AT_RUN_TIME[cls] = type(cls.__name__, (cls, ExecutionError),
-                                       {"__module__": cls.__module__, "__doc__": cls.__doc__})
+        sub = _AT_RUN_TIME[cls] = type(cls.__name__, (cls, ExecutionError), {
+            "__module__": cls.__module__, "__doc__": cls.__doc__,
+            # NOTE: pickled as "at_run_time(cls)(message)": process pools can send it back
+            "__reduce__": lambda self: (_run_time_error, (cls, self.args))})
     return sub
+
+
+def _run_time_error(cls: type[GraphexecError], args: tuple[Any, ...]) -> GraphexecError:
+    return at_run_time(cls)(*args)
 
 
 def node_failed(node: str, loc: str, e: BaseException, op: Any = None, args: Any = (),
                 attrs: Any = None) -> GraphexecError:
     """The error for a kernel of graph node ``node`` (created at ``loc``) that raised ``e``:
     the executor and the fused kernels word it alike, so an error reads the same at every
-    optimization level.  Given the node's ``op`` (one whose infer rule words the failures of
-    its kernel, ``kernel_checks``) and the arrays it got, the error is the one building the
-    node on those shapes raises, worded as at build time.
+    optimization level.  Given the node's ``op`` and the arrays it got, an error its infer rule
+    finds on those shapes (a ``None`` dim that did not fit) is raised as at build time.
 
     >>> from graphexec.errors import node_failed
     >>> node_failed("inv", "model.py:7", ValueError("singular"))
     ExecutionError("while running node 'inv': ValueError: singular — created at model.py:7")
     """
-    if op is not None and op.kernel_checks:
+    if op is not None:
         try:
             op.infer(*args, **(attrs or {}))
         except GraphexecError as ie:

@@ -218,8 +218,12 @@ def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
     # The sources of plans gone since the last lowering leave linecache here, not in the
     # plans' finalizers: a finalizer runs at any garbage collection, also in the middle of
     # linecache.checkcache's walk over its keys, which then fails with a KeyError
-    while _GONE:
-        linecache.cache.pop(_GONE.pop(), None)
+    while True:
+        try:  # NOTE: not "while _GONE": another thread may take the last name between
+            gone = _GONE.pop()
+        except IndexError:
+            break
+        linecache.cache.pop(gone, None)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     feed_checks = {}
     for n in placeholders:

@@ -35,7 +35,7 @@ from .graph import Graph, graph
 from .ops.state import Variable, assign_p
 from .passes.core import canonical
 from .registry import Spec, fmt_shape, shapes_match
-from .tensor import Tensor, convert
+from .tensor import Tensor, convert, host_array
 
 __all__ = ["function", "Function", "TensorSpec"]
 
@@ -96,7 +96,7 @@ class TensorSpec:
         if isinstance(value, Tensor):
             shape, dtype = value.shape, value.dtype
         else:
-            arr = np.asarray(value)
+            arr = host_array(value)  # Python floats: the default float dtype, as traced
             shape, dtype = arr.shape, arr.dtype
         return dtype == self.dtype and shapes_match(self.shape, shape)
 
@@ -577,17 +577,19 @@ class Function:
             names, values = self._bind(args, kwargs)
             key = tuple((a, _encode(name, v, a, leaves))
                         for a, v in zip(names, values, strict=True))
-        trace = self._traces.get(key)
+        # NOTE: Python floats trace as constants of the default float dtype: a trace is for one
+        tkey = (config.floatx(), key)
+        trace = self._traces.get(tkey)
         if trace is None:
             with self._lock:
-                trace = self._traces.get(key)
+                trace = self._traces.get(tkey)
                 if trace is None:
                     count = len(self._traces) + 1
                     if count > RETRACE_WARN_AFTER:
                         warnings.warn(_retrace_message(name, count, self._last_key, key),
                                       UserWarning, stacklevel=_stacklevel())
                     trace = self._trace(key, names, values, leaves)
-                    self._traces[key] = trace
+                    self._traces[tkey] = trace
                     self._last_key = key
         return trace, [arr for _, arr in leaves]
 

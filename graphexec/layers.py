@@ -3,7 +3,8 @@
 A layer creates its variables once, on its first call, from the shape of that input (always
 eagerly, so the weights are concrete even when the first call happens inside a graph block),
 and runs its body under ``gx.name_scope(layer.name)``, so its graph nodes read
-``dense/matmul``.  Inputs are cast to the layer's ``dtype`` (float32 unless given).
+``dense/matmul``.  Inputs are cast to the layer's ``dtype`` (the default float dtype,
+``gx.config.floatx()``, unless given).
 
 >>> import numpy as np, graphexec as gx
 >>> layer = gx.layers.Dense(3, activation="relu", seed=0, name="hidden")
@@ -24,6 +25,7 @@ from typing import cast as type_cast  # ``cast`` is the tensor op, imported belo
 
 import numpy as np
 
+from . import config
 from .context import eager, name_scope
 from .errors import InvalidArgumentError, ShapeError, op_error
 from .ops.array import cast, reshape
@@ -171,9 +173,9 @@ class Layer:
     (['scale/w'], 2)
     """
 
-    def __init__(self, name: str | None = None, dtype: Any = "float32") -> None:
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
         self.name = name or _unique_name(_snake(type(self).__name__))
-        self.dtype = np.dtype(dtype)
+        self.dtype = config.floatx() if dtype is None else np.dtype(dtype)
         self.built = False
         self.output_shape: tuple[int | None, ...] | None = None
         self._weights: list[Variable] = []
@@ -335,7 +337,7 @@ class Dense(_KernelLayer):
     def __init__(self, units: int, activation: str | Callable[[Tensor], Tensor] | None = None,
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", seed: int | None = None,
-                 dtype: Any = "float32", name: str | None = None) -> None:
+                 dtype: Any = None, name: str | None = None) -> None:
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer, seed, dtype,
                          name)
         self.units = _positive(self.name, "units", units)
@@ -370,7 +372,7 @@ class Conv2D(_KernelLayer):
                  activation: str | Callable[[Tensor], Tensor] | None = None,
                  use_bias: bool = True, dilation_rate: Any = 1,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 seed: int | None = None, dtype: Any = "float32",
+                 seed: int | None = None, dtype: Any = None,
                  name: str | None = None) -> None:
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer, seed, dtype,
                          name)

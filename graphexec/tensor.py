@@ -40,6 +40,9 @@ _ndarray = np.ndarray
 TAPES_OPEN = [0]
 _VALUE = operator.attrgetter("_value")
 _PY_SCALARS = (bool, int, float, complex)
+_PY_SCALAR_SET = frozenset(_PY_SCALARS)
+_PY_DATA_SET = _PY_SCALAR_SET | {list, tuple}
+_FLOAT_MAX: dict[np.dtype, float] = {}
 
 
 class Tensor(TensorMethods):
@@ -248,7 +251,13 @@ def _python_data(value: Any) -> bool:
     t = type(value)
     if t in _PY_SCALARS:
         return True
-    return (t is list or t is tuple) and all(_python_data(v) for v in value)
+    if t is not list and t is not tuple:
+        return False
+    kinds = set(map(type, value))  # NOTE: C speed on long lists of numbers
+    if kinds <= _PY_SCALAR_SET:
+        return True
+    return kinds <= _PY_DATA_SET and all(_python_data(v) for v in value
+                                         if type(v) is list or type(v) is tuple)
 
 
 def default_dtype(dtype: np.dtype) -> np.dtype:
@@ -279,10 +288,22 @@ def host_array(value: Any, dtype: Any = None) -> np.ndarray:
     """
     if dtype is not None or not _python_data(value):
         return np.array(to_numpy(value), dtype=dtype)
+    fx = config.floatx()
+    top = _FLOAT_MAX.get(fx)
+    if top is None:
+        top = _FLOAT_MAX[fx] = float(np.finfo(fx).max)
+    if type(value) is float and -top <= value <= top:  # the common case, quickly
+        return np.array(value, fx)
     arr = np.array(value)
     want = default_dtype(arr.dtype)
     if want == arr.dtype:
         return arr
+    if arr.dtype.kind == "f" and arr.size:
+        # NOTE: Python's min and max beat numpy's on a few numbers; a NaN fails the test
+        lo, hi = (min(value), max(value)) if arr.ndim == 1 and arr.size <= 32 else \
+            (arr.min(), arr.max())
+        if -top <= lo and hi <= top:
+            return arr.astype(want)  # every value fits: no overflow to look for
     with np.errstate(all="ignore"):
         out = arr.astype(want)
         lost = np.isinf(out) & ~np.isinf(arr)
@@ -316,13 +337,15 @@ _SCALARS: dict[tuple[np.dtype, type, Any], Tensor] = {}
 
 def weak(value: Any, other: Tensor) -> Tensor:
     """Convert a Python scalar next to tensor ``other`` the way numpy 2 does (NEP 50): the
-    scalar takes ``other``'s dtype unless its kind is higher (a float next to ints: then the
-    default float dtype, as in PyTorch and JAX).
+    scalar takes ``other``'s dtype unless its kind is higher; a float next to integers takes
+    the float dtype numpy promotes them to with the default float dtype.
 
     >>> import graphexec as gx
     >>> from graphexec.tensor import weak
-    >>> weak(2, gx.constant([1.0], "float64")).dtype, weak(0.5, gx.constant([1], "int32")).dtype
+    >>> weak(2, gx.constant([1.0], "float64")).dtype, weak(0.5, gx.constant([1], "int8")).dtype
     (dtype('float64'), dtype('float32'))
+    >>> weak(0.1, gx.constant([1], "int64")).dtype  # float32 would round 0.1
+    dtype('float64')
     """
     if isinstance(value, Tensor):
         return value
@@ -333,8 +356,11 @@ def weak(value: Any, other: Tensor) -> Tensor:
     dtype = _WEAK_DTYPES.get(key)
     if dtype is None:
         dtype = np.result_type(other.dtype, kind(0))
-        if other.dtype.kind in "biu":  # a float next to integers: the default float dtype
-            dtype = default_dtype(dtype)
+        if other.dtype.kind in "biu" and dtype.kind in "fc":
+            # NOTE: a float next to integers: the float dtype the integers promote to with the
+            # default float dtype (bool, int8, int16 with float32: float32; int32 and int64:
+            # float64), so the scalar is never rounded below what the result holds
+            dtype = np.result_type(other.dtype, default_dtype(dtype))
         _WEAK_DTYPES[key] = dtype
     # NOTE: programs repeat the same few scalars: reuse their read-only tensors (a graph then
     # captures each once); not zeros: -0.0 == 0.0 as a dict key, but not as an operand

@@ -113,3 +113,30 @@ def test_dtype_objects_are_exported():
         assert dt == np.dtype(name.rstrip("_") if name != "bool" else "bool")
     assert gx.ones(2, dtype=gx.int32).dtype == np.int32
     assert gx.cast(gx.constant([1.5]), gx.float64).dtype == np.float64
+
+
+def test_floats_next_to_integers_are_not_rounded_below_the_result_dtype():
+    # the scalar was float32 while int64 * float32 is float64: 0.1 came out 0.10000000149
+    i64 = np.array([1, 16777217, 0, 3])
+    t = gx.constant(i64)
+    np.testing.assert_array_equal((t * 0.1).numpy(), i64 * 0.1)
+    assert (t * 0.1).dtype == np.float64
+    assert (t == 16777217.0).numpy().tolist() == [False, True, False, False]
+    assert (t < 1e-50).numpy().tolist() == [False, False, True, False]
+    np.testing.assert_array_equal((t * 1e300).numpy(), i64 * 1e300)
+    with gx.graph() as g:
+        p = gx.placeholder((4,), "int64", name="p")
+        y = p * 0.1
+    np.testing.assert_array_equal(g.run(y, {p: i64}), i64 * 0.1)
+
+
+def test_traced_functions_follow_set_floatx():
+    f = gx.function(lambda: gx.constant(0.5) * 2.0)
+    assert f().dtype == np.float32
+    gx.config.set_floatx("float64")
+    try:
+        assert f().dtype == np.float64  # a trace is for one default float dtype
+    finally:
+        gx.config.set_floatx("float32")
+    assert f().dtype == np.float32 and f.trace_count == 2
+    assert gx.TensorSpec((2,)).is_compatible_with([1.0, 2.0])

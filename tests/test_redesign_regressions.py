@@ -557,6 +557,12 @@ _RUNTIME_SHAPES = {  # a graph over None dims, feeds that do not fit, the eager 
     "dense_epilogue": (lambda x, w: gx.nn.relu(gx.matmul(x, w) + 1.0), [(2, 3), (5, 4)]),
     "bias_add": (lambda x, w: gx.nn.relu(gx.matmul(x, x) + w), [(2, 2), (3,)]),
     "reduction": (lambda x, w: gx.max(x, axis=0) + w, [(0, 3), (3,)]),
+    "concat": (lambda x, w: gx.concat([x, w], axis=0), [(2, 3), (2, 4)]),
+    "stack": (lambda x, w: gx.stack([x, w]), [(2, 3), (2, 4)]),
+    "where": (lambda x, w: gx.where(x > 0, x, w), [(3,), (4,)]),
+    "reshape": (lambda x, w: gx.reshape(x, (4, -1)) + w, [(2, 3), (1,)]),
+    "broadcast_to": (lambda x, w: gx.broadcast_to(x, (2, 4)) + w, [(3,), (1,)]),
+    "solve": (lambda x, w: gx.linalg.solve(x, w), [(3, 3), (4, 1)]),
 }
 
 
@@ -581,3 +587,52 @@ def test_run_time_shape_errors_read_like_build_time_errors(name):
         text = str(err)
         assert text.split(" — at ")[0] == want, (backend, level, text)
         assert f"test_redesign_regressions.py:{line} (while running node " in text
+
+
+def test_run_time_shape_errors_pickle_and_plans_lower_from_many_threads():
+    import pickle
+    import threading
+
+    with gx.graph() as g:
+        x = gx.placeholder((None, 3), "float32", name="x")
+        w = gx.placeholder((None, 4), "float32", name="w")
+        y = gx.matmul(x, w)
+    with pytest.raises(gx.ShapeError) as info:
+        g.run(y, {x: np.ones((2, 3), "float32"), w: np.ones((5, 4), "float32")})
+    back = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(back, gx.ShapeError) and isinstance(back, gx.ExecutionError)
+    assert str(back) == str(info.value)
+    errors = []
+
+    def lower_many():
+        try:
+            for i in range(40):
+                with gx.graph() as gi:
+                    p = gx.placeholder((2,), "float64", name="p")
+                    q = p * 2.0 + 1.0
+                assert gi.run(q, {p: np.full(2, float(i))}).tolist() == [2.0 * i + 1.0] * 2
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=lower_many) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_conv_kernels_round_the_same_whether_or_not_operands_share_memory():
+    from graphexec.ops.nn import conv2d_backprop_filter_p
+
+    x = np.random.default_rng(0).standard_normal((2, 5, 5, 13))
+    f = gx.constant(np.zeros((1, 1, 13, 13)))
+    at = dict(strides=(1, 1), dilations=(1, 1))
+    with gx.eager():
+        want = gx.apply(conv2d_backprop_filter_p, gx.exp(gx.constant(x)),
+                        gx.exp(gx.constant(x)), f, **at).numpy()
+    with gx.graph() as g:
+        p = gx.placeholder(x.shape, "float64")
+        y = gx.apply(conv2d_backprop_filter_p, gx.exp(p), gx.exp(p), f, **at)  # CSE: one
+    for level in (0, 1, 2, 3):
+        np.testing.assert_array_equal(g.run(y, {p: x}, optimize=level), want)

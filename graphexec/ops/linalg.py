@@ -67,7 +67,10 @@ def unshared(xp: Any, x: Any, y: Any) -> Any:
     from the ``gemm`` that two equal buffers get; CSE and simplification merge equal operands,
     so without this copy the result would depend on the optimization level.
     """
-    if xp is np and x.ndim >= 2 and y.ndim >= 2 and np.may_share_memory(x, y):
+    # NOTE: one owner (a view's base is the array owning the memory): cheaper than
+    # np.may_share_memory on every product, and all syrk needs
+    if xp is np and x.ndim >= 2 and y.ndim >= 2 and (
+            (x if x.base is None else x.base) is (y if y.base is None else y.base)):
         return y.copy(order="K")
     return y
 

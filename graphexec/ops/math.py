@@ -641,15 +641,21 @@ _MIRROR = {"less": "greater", "greater": "less", "less_equal": "greater_equal",
            "greater_equal": "less_equal", "equal": "equal", "not_equal": "not_equal"}
 
 
-def _out_of_range(value: Any, other: Any) -> Any:
-    """The integer range ``value`` (a Python int) is beyond next to tensor ``other``, or None."""
+_INT_RANGES: dict[np.dtype, tuple[int, ...]] = {}
+
+
+def _out_of_range(value: Any, other: Any) -> tuple[int, ...] | None:
+    """The ``(min, max)`` of the integer dtype a Python int ``value`` is beyond next to tensor
+    ``other``, or None."""
     if type(value) is not int or 0 <= value <= 127 or not isinstance(other, Tensor):
         return None  # (0..127 fits every integer dtype)
-    dtype = np.result_type(other.dtype, 0)
-    if dtype.kind not in "iu":
-        return None
-    info = np.iinfo(dtype)
-    return None if info.min <= value <= info.max else info
+    bounds = _INT_RANGES.get(other.dtype)
+    if bounds is None:
+        dtype = np.result_type(other.dtype, 0)
+        info = np.iinfo(dtype) if dtype.kind in "iu" else None
+        bounds = _INT_RANGES[other.dtype] = () if info is None else (int(info.min),
+                                                                     int(info.max))
+    return None if not bounds or bounds[0] <= value <= bounds[1] else bounds
 
 
 def _compare(op: OpDef, x: Any, y: Any) -> Tensor:
@@ -658,12 +664,13 @@ def _compare(op: OpDef, x: Any, y: Any) -> Tensor:
     name, t, v = op.name, x, y
     if not isinstance(x, Tensor):
         name, t, v = _MIRROR[name], y, x
-    info = _out_of_range(v, t)
-    if info is None:
+    bounds = _out_of_range(v, t)
+    if bounds is None:
         return _binary(op, x, y)
-    truth = _ABOVE_RANGE[name] if v > info.max else _ABOVE_RANGE[_MIRROR[name]]
+    top = bounds[1]
+    truth = _ABOVE_RANGE[name] if v > top else _ABOVE_RANGE[_MIRROR[name]]
     # NOTE: every element of t is <= the range's top and none above it
-    return less_equal(t, int(info.max)) if truth else greater(t, int(info.max))
+    return less_equal(t, top) if truth else greater(t, top)
 
 
 equal_p = _ufunc_op("equal", "equal", 2, "biuf", infix("=="))

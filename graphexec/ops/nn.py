@@ -10,6 +10,7 @@ from typing import cast as type_cast  # ``cast`` is the tensor op
 
 import numpy as np
 
+from .. import config
 from ..checks import check_axis, check_dtype
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
 from ..fusable import ArraySteps, Fusion, formula_fusion, np_name, same_loop
@@ -26,6 +27,7 @@ from ..tensor import Tensor, apply, as_tensor
 from . import math as m
 from .array import expand_dims, reshape, where
 from .creation import constant, range_p
+from .linalg import unshared
 from .pad import pad
 
 __all__ = [
@@ -357,7 +359,7 @@ def conv2d_p(xp, x, f, strides, dilations):
     # im2col as a view: patches[n, i, j, a, b, c] = x[n, i*sh + a*dh, j*sw + b*dw, c]
     patches = xp.lib.stride_tricks.as_strided(
         x, (n, oh, ow, kh, kw, c), (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3))
-    return xp.tensordot(patches, f, axes=3)
+    return xp.tensordot(patches, unshared(xp, x, f), axes=3)
 
 
 def _known_dim(what: str, *dims: int | None) -> int | None:
@@ -404,7 +406,7 @@ def conv2d_backprop_input_p(xp, g, f, like, strides, dilations):
     kh, kw = f.shape[:2]
     (sh, sw), (dh, dw) = strides, dilations
     oh, ow = g.shape[1:3]
-    cols = xp.tensordot(g, f, axes=([3], [3]))  # (n, oh, ow, kh, kw, c)
+    cols = xp.tensordot(g, unshared(xp, g, f), axes=([3], [3]))  # (n, oh, ow, kh, kw, c)
     dx = xp.zeros(like.shape, cols.dtype)
     for a in range(kh):
         for b in range(kw):
@@ -438,7 +440,8 @@ def conv2d_backprop_filter_p(xp, x, g, like, strides, dilations):
     s0, s1, s2, s3 = x.strides
     patches = xp.lib.stride_tricks.as_strided(
         x, (n, oh, ow, kh, kw, c), (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3))
-    return xp.tensordot(patches, g, axes=([0, 1, 2], [0, 1, 2]))
+    # NOTE: operands CSE merged into one buffer would round as BLAS syrk, not as gemm
+    return xp.tensordot(patches, unshared(xp, x, g), axes=([0, 1, 2], [0, 1, 2]))
 
 
 defvjp(conv2d_backprop_input_p, lambda gg, out, g, f, like, **at: (
@@ -833,7 +836,7 @@ defvjp(nll_loss_p, lambda g, out, logp, labels, axis: (
 # -- one_hot (built from range, equal and where)
 
 def one_hot(indices: Any, depth: int, on_value: Any = 1, off_value: Any = 0, axis: int = -1,
-            dtype: Any = np.float32) -> Tensor:
+            dtype: Any = None) -> Tensor:
     """``on_value`` where position ``i`` along the new axis ``axis`` equals the index, else
     ``off_value``; indices outside ``[0, depth)`` give a row of ``off_value`` (as TF).
 
@@ -855,5 +858,5 @@ def one_hot(indices: Any, depth: int, on_value: Any = 1, off_value: Any = 0, axi
     positions = reshape(apply(range_p, start=0, limit=depth, delta=1,
                               dtype=np.dtype(np.int64)), grid)
     hot = m.equal(expand_dims(idx, axis), positions)
-    dtype = check_dtype(dtype, "one_hot")
+    dtype = check_dtype(config.floatx() if dtype is None else dtype, "one_hot")
     return where(hot, constant(on_value, dtype), constant(off_value, dtype))

@@ -5,8 +5,9 @@ where graphexec has one for it (``UFUNCS`` and ``FUNCTIONS``): the result is a T
 eagerly and in a graph (where it adds a node), and gradient tapes record it.  A numpy argument
 that op does not take (``out=``, ``where=``, a reduction's ``dtype=``) is an
 InvalidArgumentError naming it.  Any other numpy function (``np.isnan``, ``np.allclose``,
-``np.add.reduce``) reads eager tensors as arrays and returns numpy's result, as it would for
-``t.numpy()``; on a graph tensor, which has no value yet, it is a GraphError.  ``np.asarray(t)``
+``np.add.reduce``), and a ufunc writing into a numpy array (``out=``, ``ndarray += t``), reads
+eager tensors as arrays and returns numpy's result, as it would for ``t.numpy()``; on a graph
+tensor, which has no value yet, it is a GraphError.  ``np.asarray(t)``
 is always numpy's array of the value.
 
 >>> import numpy as np, graphexec as gx
@@ -59,28 +60,70 @@ def _where(condition: Any, x: Any = None, y: Any = None) -> Tensor:
     return array.where(condition, x, y)
 
 
-def _clip(a: Any, clip_value_min: Any = None, clip_value_max: Any = None) -> Tensor:
-    return m.clip(a, clip_value_min, clip_value_max)  # numpy may leave out either bound
+def _clip(a: Any, lo: Any = None, hi: Any = None) -> Tensor:
+    """numpy's clip: ``minimum(maximum(a, lo), hi)``, either bound None (not both)."""
+    if lo is None and hi is None:
+        raise InvalidArgumentError(f"np.clip: give a_min or a_max — at {user_location()}")
+    out = a if lo is None else m.maximum(a, lo)
+    return out if hi is None else m.minimum(out, hi)
+
+
+def _concatenate(arrays: Any, axis: Any = 0) -> Tensor:
+    if axis is None:  # numpy flattens every array first
+        return array.concat([array.reshape(a, (-1,)) for a in arrays], 0)
+    return array.concat(list(arrays), axis)
+
+
+def _tile(a: Any, reps: Any) -> Tensor:
+    """numpy's tile: ``reps`` shorter than ``a``'s rank repeats the last axes; longer, ``a``
+    takes leading axes of size 1."""
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    t = as_tensor(a)
+    for _ in range(len(reps) - t.ndim):
+        t = array.expand_dims(t, 0)
+    return array.tile(t, (1,) * (t.ndim - len(reps)) + reps)
+
+
+def _split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    if not isinstance(indices_or_sections, int):
+        raise InvalidArgumentError(f"np.split: graphexec splits into equal sections or by "
+                                   f"sizes (gx.split), not at indices "
+                                   f"{indices_or_sections!r} — at {user_location()}")
+    return array.split(ary, indices_or_sections, axis)
+
+
+def _round(a: Any, decimals: int = 0) -> Tensor:
+    if decimals != 0:
+        raise InvalidArgumentError(f"np.round: graphexec's round takes no decimals= (got "
+                                   f"{decimals!r}) — at {user_location()}")
+    return m.round(a)
 
 
 _REDUCE: dict[str, int | str] = {"a": 0, "axis": "axis", "keepdims": "keepdims"}
-_REDUCTIONS: list[tuple[Callable[..., Any], Callable[..., Tensor]]] = [
+_REDUCTIONS: list[tuple[Callable[..., Any], Callable[..., Any]]] = [
     (np.sum, m.sum), (np.mean, m.mean), (np.max, m.max), (np.amax, m.max), (np.min, m.min),
     (np.amin, m.min), (np.prod, m.prod), (np.all, m.all), (np.any, m.any),
     (np.argmax, m.argmax), (np.argmin, m.argmin)]
 #: numpy functions graphexec runs as its own: the op, and where each numpy parameter it takes
 #: goes (0: the first positional argument, else a keyword of the op)
-FUNCTIONS: dict[Callable[..., Any], tuple[Callable[..., Tensor], dict[str, int | str]]] = {
+FUNCTIONS: dict[Callable[..., Any], tuple[Callable[..., Any], dict[str, int | str]]] = {
     **{f: (g, _REDUCE) for f, g in _REDUCTIONS},
     np.transpose: (array.transpose, {"a": 0, "axes": "perm"}),
     np.reshape: (array.reshape, {"a": 0, "shape": "shape"}),
-    np.concatenate: (array.concat, {"arrays": 0, "axis": "axis"}),
+    np.concatenate: (_concatenate, {"arrays": 0, "axis": "axis"}),
+    np.tile: (_tile, {"A": 0, "reps": "reps"}),
+    np.split: (_split, {"ary": 0, "indices_or_sections": "indices_or_sections",
+                        "axis": "axis"}),
+    np.round: (_round, {"a": 0, "decimals": "decimals"}),
+    np.around: (_round, {"a": 0, "decimals": "decimals"}),
+    np.linalg.inv: (linalg.inv, {"a": 0}),
+    np.linalg.det: (linalg.det, {"a": 0}),
+    np.linalg.solve: (linalg.solve, {"a": 0, "b": "b"}),
     np.stack: (array.stack, {"arrays": 0, "axis": "axis"}),
     np.expand_dims: (array.expand_dims, {"a": 0, "axis": "axis"}),
     np.squeeze: (array.squeeze, {"a": 0, "axis": "axis"}),
     np.broadcast_to: (array.broadcast_to, {"array": 0, "shape": "shape"}),
-    np.clip: (_clip, {"a": 0, "a_min": "clip_value_min", "a_max": "clip_value_max",
-                       "min": "clip_value_min", "max": "clip_value_max"}),
+    np.clip: (_clip, {"a": 0, "a_min": "lo", "a_max": "hi", "min": "lo", "max": "hi"}),
     np.where: (_where, {"condition": 0, "x": "x", "y": "y"}),
     np.zeros_like: (creation.zeros_like, {"a": 0, "dtype": "dtype"}),
     np.ones_like: (creation.ones_like, {"a": 0, "dtype": "dtype"}),
@@ -111,7 +154,7 @@ def _numpy_fallback(name: str, func: Callable[..., Any], args: Any, kwargs: Any)
 def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
     """``Tensor.__array_ufunc__``: the op of ``ufunc`` (see the module docstring)."""
     op = UFUNCS.get(ufunc)
-    if op is None or method != "__call__":
+    if op is None or method != "__call__" or "out" in kwargs:  # (ndarray += t: numpy's)
         name = ufunc.__name__ + ("" if method == "__call__" else f".{method}")
         return _numpy_fallback(name, getattr(ufunc, method), inputs, kwargs)
     if kwargs:
@@ -125,6 +168,9 @@ def array_function(self: Any, func: Callable[..., Any], types: Any, args: Any,
                    kwargs: Any) -> Any:
     """``Tensor.__array_function__``: graphexec's function for ``func`` (module docstring)."""
     name = getattr(func, "__name__", repr(func))
+    module = getattr(func, "__module__", None) or "numpy"
+    if module.startswith("numpy.") and not module.startswith("numpy._"):
+        name = f"{module[6:]}.{name}"  # np.linalg.inv, not np.inv
     entry = FUNCTIONS.get(func)
     if entry is None:
         return _numpy_fallback(name, func, args, kwargs)
