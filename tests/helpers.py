@@ -74,6 +74,26 @@ def rand(*shape: int, dtype: Any = "float64", seed: int = 0, low: float = -2.0,
     return rng.uniform(low, high, size=shape).astype(dtype)
 
 
+def in_threads(fn: Callable[[], Any], n: int) -> list[BaseException]:
+    """Run ``fn`` in ``n`` threads at once; the exceptions they raised."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except Exception as e:  # collected, so the test names it
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def fused_runs(levels: tuple[int, ...] = (2, 3)) -> Iterator[tuple[str, int]]:
     """``(backend, level)`` for each fusion backend (numba where installed) and each level,
     with the backend set while the caller's loop body runs; the default is restored after."""

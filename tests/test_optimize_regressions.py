@@ -1,7 +1,6 @@
 """Cases an optimizer gets wrong easily: layouts, aliases, first calls from many threads, feeds
 the optimized graph no longer reads, and the default level."""
 
-import threading
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import pytest
 import graphexec as gx
 from graphexec import config
 
+from .helpers import in_threads
 from .test_programs import assert_bitwise
 
 
@@ -69,19 +69,7 @@ def test_first_calls_from_many_threads_at_once(numpy_fusion):
         f = g.compile(y, optimize=2)
         g.invalidate()  # the next compile builds fresh programs: their first calls race
         results: list = []
-        errors: list = []
-
-        def call(f=f, results=results, errors=errors):
-            try:
-                results.append(f({x: xv}))
-            except Exception as e:  # collected, so the test names it
-                errors.append(e)
-
-        threads = [threading.Thread(target=call) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors = in_threads(lambda f=f, results=results: results.append(f({x: xv})), 8)
         assert not errors, errors[:2]
         for r in results:
             assert_bitwise(r, want, "threaded")

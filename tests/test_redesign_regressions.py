@@ -11,7 +11,7 @@ import graphexec as gx
 from graphexec import tree
 from graphexec.ir import ordered_subgraph
 
-from .helpers import fused_runs
+from .helpers import fused_runs, in_threads
 
 
 @pytest.mark.parametrize("kind", ["transpose", "cast"])
@@ -591,7 +591,6 @@ def test_run_time_shape_errors_read_like_build_time_errors(name):
 
 def test_run_time_shape_errors_pickle_and_plans_lower_from_many_threads():
     import pickle
-    import threading
 
     with gx.graph() as g:
         x = gx.placeholder((None, 3), "float32", name="x")
@@ -602,23 +601,15 @@ def test_run_time_shape_errors_pickle_and_plans_lower_from_many_threads():
     back = pickle.loads(pickle.dumps(info.value))
     assert isinstance(back, gx.ShapeError) and isinstance(back, gx.ExecutionError)
     assert str(back) == str(info.value)
-    errors = []
 
     def lower_many():
-        try:
-            for i in range(40):
-                with gx.graph() as gi:
-                    p = gx.placeholder((2,), "float64", name="p")
-                    q = p * 2.0 + 1.0
-                assert gi.run(q, {p: np.full(2, float(i))}).tolist() == [2.0 * i + 1.0] * 2
-        except Exception as e:
-            errors.append(e)
+        for i in range(40):
+            with gx.graph() as gi:
+                p = gx.placeholder((2,), "float64", name="p")
+                q = p * 2.0 + 1.0
+            assert gi.run(q, {p: np.full(2, float(i))}).tolist() == [2.0 * i + 1.0] * 2
 
-    threads = [threading.Thread(target=lower_many) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = in_threads(lower_many, 4)
     assert not errors, errors
 
 
