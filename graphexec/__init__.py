@@ -9,7 +9,20 @@ array([[0., 0., 0.],
 
 from __future__ import annotations
 
-from . import compiler, config, fusion, layers, linalg, losses, nn, optimizers, passes, random, tree
+from . import (
+               compiler,
+               config,
+               fusion,
+               layers,
+               linalg,
+               losses,
+               nn,
+               optimizers,
+               passes,
+               random,
+               tree,
+               viz,
+)
 from . import ops as _ops
 from .autodiff import GradientTape, gradients
 from .compiler import CompiledGraph
@@ -17,14 +30,14 @@ from .context import current_graph, eager, executing_eagerly, name_scope
 from .dtypes import *
 from .dtypes import bool_
 from .errors import (
-    DTypeError,
-    ExecutionError,
-    FeedError,
-    GraphError,
-    GraphexecError,
-    InvalidArgumentError,
-    MissingExtraError,
-    ShapeError,
+               DTypeError,
+               ExecutionError,
+               FeedError,
+               GraphError,
+               GraphexecError,
+               InvalidArgumentError,
+               MissingExtraError,
+               ShapeError,
 )
 from .function import Function, TensorSpec, function
 from .graph import Graph, control_dependencies, graph, group, placeholder

@@ -226,7 +226,10 @@ def _differentiate(g: Any, targets: list[Any], flat: list[Any], seeds: list[Any]
         entries, between = _graph_entries(g, targets, keyed, allowed)
         return _backward(entries, targets, keyed, seeds, "none", lambda t: t._node in between)
 
-    return _sum_per_source(flat, expand, backward, unconnected)
+    before = set(g.nx)
+    out = _sum_per_source(flat, expand, backward, unconnected)
+    g.gradient_nodes.update(n for n in g.nx if n not in before)
+    return out
 
 
 def _sum_per_source(flat: list[Any], expand: Callable[[Any], list[Tensor]],

@@ -1,0 +1,124 @@
+"""``gx.viz.to_dot``: structure of the DOT text (no dependency), and that ``dot`` reads it."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import graphexec as gx
+from graphexec.viz import CLASSES
+
+
+def _nodes(dot):
+    """name -> attribute text of every node statement (not edges, not the legend)."""
+    out = {}
+    for line in dot.splitlines():
+        m = re.match(r'\s*"((?:[^"\\]|\\.)*)" \[(.*)\];$', line)
+        if m and not m.group(1).startswith("legend:"):
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def _edges(dot):
+    return re.findall(r'^\s*"((?:[^"\\]|\\.)*)" -> "((?:[^"\\]|\\.)*)" \[(.*)\];$', dot, re.M)
+
+
+def _mlp_training_step():
+    model = gx.layers.Sequential([gx.layers.Dense(16, activation="relu"), gx.layers.Dense(4)])
+    opt = gx.optimizers.SGD(0.1)
+    with gx.graph() as g:
+        x = gx.placeholder((None, 8), name="x")
+        loss = gx.mean(gx.square(model(x)))
+        step = opt.apply(gx.gradients(loss, model.trainable_variables),
+                         model.trainable_variables)
+    return g, loss, step
+
+
+def test_every_node_is_drawn_with_its_class_colour_and_line():
+    g, loss, step = _mlp_training_step()
+    dot = gx.viz.to_dot(g)
+    nodes = _nodes(dot)
+    variables = {n for n in nodes if n.startswith("variable:")}
+    assert set(nodes) - variables == set(g.nx)
+    assert len(variables) == 5  # two kernels, two biases, the optimizer's step counter
+    for n in g.nx:
+        cls = gx.viz.node_class(g, n)
+        assert f'fillcolor="{CLASSES[cls][0]}"' in nodes[n], n
+        assert "test_viz.py:" in nodes[n], n  # the user's line, in the tooltip
+    classes = {gx.viz.node_class(g, n) for n in g.nx}
+    assert {"placeholder", "variable", "matmul", "elementwise", "reduction", "gradient",
+            "control"} <= classes
+    assert g.gradient_nodes and all(gx.viz.node_class(g, n) == "gradient"
+                                    for n in g.gradient_nodes
+                                    if g.nx.nodes[n]["op"].name not in ("constant", "no_op"))
+    for cls in classes:  # the legend names each class drawn
+        assert f'"legend:{cls}"' in dot
+
+
+def test_edges_carry_specs_and_variables_and_control_are_distinct():
+    g, loss, step = _mlp_training_step()
+    edges = _edges(gx.viz.to_dot(g))
+    data = [e for e in edges if "label=" in e[2]]
+    n_inputs = sum(len(d["inputs"]) for _, d in g.nx.nodes(data=True))
+    assert len(data) <= n_inputs and len(data) > 0.8 * n_inputs  # x * x draws one edge
+    assert all(re.search(r'label="(f32|i64|bool)\[', e[2]) for e in data)
+    reads = [e for e in edges if "style=dashed" in e[2]]
+    writes = [e for e in edges if "style=bold" in e[2]]
+    n_reads = sum(d["op"].name == "read_variable" for _, d in g.nx.nodes(data=True))
+    n_writes = sum(d["op"].name == "assign" for _, d in g.nx.nodes(data=True))
+    assert len(reads) == n_reads and len(writes) == n_writes == 5
+    assert all(e[0].startswith("variable:") for e in reads)
+    assert all(e[1].startswith("variable:") for e in writes)
+    control = [e for e in edges if "style=dotted" in e[2]]
+    assert len(control) == sum(len(d["control"]) for _, d in g.nx.nodes(data=True)) > 0
+
+
+def test_scopes_are_clusters_and_collapse_by_depth_or_name():
+    g, _, _ = _mlp_training_step()
+    dot = gx.viz.to_dot(g)
+    scopes = {"/".join(n.split("/")[:k]) for n in g.nx for k in range(1, n.count("/") + 1)}
+    model = next(n.split("/")[0] for n in g.nx if n.startswith("sequential"))
+    layers = sorted(s for s in scopes if s.startswith(model + "/") and s.count("/") == 1)
+    assert len(layers) == 2  # the model's two Dense layers
+    for s in scopes:
+        assert f'subgraph "cluster_{s}"' in dot
+    folded = gx.viz.to_dot(g, collapse=0)
+    n_model = sum(n.startswith(model + "/") for n in g.nx)
+    assert f'"{model}/" [label="{model} ({n_model} nodes)"' in folded
+    assert not any(n.startswith(model + "/") and not n.endswith("/") for n in _nodes(folded))
+    one = gx.viz.to_dot(g, collapse=layers[0])
+    n_layer = sum(n.startswith(layers[0] + "/") for n in g.nx)
+    assert f'label="{layers[0].split("/")[1]} ({n_layer} nodes)"' in one
+    assert f'subgraph "cluster_{layers[1]}"' in one  # the other scope stays open
+    with pytest.raises(gx.InvalidArgumentError, match="rankdir"):
+        gx.viz.to_dot(g, rankdir="RL")
+    with pytest.raises(gx.InvalidArgumentError, match="Graph or CompiledGraph"):
+        gx.viz.to_dot(42)
+
+
+def test_compiled_graphs_show_fused_groups_with_their_members():
+    with gx.graph() as g:
+        x = gx.placeholder((None, 3), name="x")
+        y = gx.nn.relu(gx.exp(x * 2.0) + 1.0)
+    c = g.compile(y, optimize=2)
+    dot = gx.viz.to_dot(c)
+    fused = [n for n, d in c.graph.nx.nodes(data=True) if d["op"].name == "fused_elementwise"]
+    assert len(fused) == 1
+    members = [m.op.name for m in c.graph.nx.nodes[fused[0]]["attrs"]["program"].members]
+    assert f'label="fused: {len(members)} members"' in dot
+    label = _nodes(dot)[fused[0]]
+    assert all(m in label for m in members)
+    assert set(_nodes(dot)) == set(c.graph.nx)
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is absent")
+def test_dot_lays_out_the_text(tmp_path):
+    g, loss, step = _mlp_training_step()
+    for graph in (g, g.compile([loss, step], optimize=3)):
+        for kwargs in ({}, {"collapse": 0}, {"rankdir": "LR"}):
+            r = subprocess.run(["dot", "-Tsvg"], input=gx.viz.to_dot(graph, **kwargs),
+                               capture_output=True, text=True, check=False)
+            assert r.returncode == 0 and not r.stderr, r.stderr
+            assert r.stdout.count("<g id=\"node") >= 10
+
