@@ -1,4 +1,6 @@
-"""Pictures of graphs: ``to_dot`` writes Graphviz DOT text with no dependency.
+"""Pictures of graphs: ``to_dot`` writes Graphviz DOT text with no dependency; ``render`` draws
+it into an SVG, PNG or PDF file (the ``viz`` extra and Graphviz's ``dot`` program), and in
+Jupyter a Graph or CompiledGraph shows itself as that picture.
 
 Nodes are coloured by class (placeholder, constant, variable read and assign, elementwise,
 reduction, matmul/conv, fused, gradient, control, other); data edges carry the shape and dtype
@@ -18,14 +20,18 @@ is the op, its attrs and the user's line.  A legend explains the colours.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import InvalidArgumentError
+from .compiler import CompiledGraph
+from .errors import InvalidArgumentError, MissingExtraError
+from .graph import Graph
 from .ir import GraphIR
 
-__all__ = ["to_dot", "node_class", "CLASSES"]
+__all__ = ["to_dot", "render", "node_class", "CLASSES"]
 
 #: node class -> (fill colour, what it is), in the legend's order
 CLASSES = {
@@ -226,3 +232,55 @@ def _attrs(attrs: dict[str, Any]) -> str:
     if not shown:
         return ""
     return "[" + ", ".join(f"{k}={v!r}"[:60] for k, v in shown.items()) + "]"
+
+
+_FORMATS = ("svg", "png", "pdf")
+_NO_DOT = ("Graphviz's dot program is not installed: apt install graphviz (Debian, Ubuntu), "
+           "brew install graphviz (macOS) or conda install graphviz")
+
+
+def _graphviz() -> Any:
+    try:
+        import graphviz
+    except ImportError:
+        raise MissingExtraError("gx.viz.render needs the graphviz package: pip install "
+                                "'graphexec[viz]'") from None
+    if shutil.which("dot") is None:
+        raise MissingExtraError(_NO_DOT)
+    return graphviz
+
+
+def render(graph: Any, path: str | os.PathLike[str], **options: Any) -> str:
+    """Draw ``graph`` (a Graph or CompiledGraph) into ``path``, an ``.svg``, ``.png`` or
+    ``.pdf`` file, with ``dot``; ``options`` go to ``to_dot``.  Returns the path.
+
+    >>> import graphexec as gx
+    >>> with gx.graph() as g:
+    ...     y = gx.exp(gx.placeholder((2,), name="x"))
+    >>> gx.viz.render(g, "picture.gif")
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.InvalidArgumentError: render: picture.gif: the file must end in .svg, ...
+    """
+    path = os.fspath(path)
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    if fmt not in _FORMATS:
+        raise InvalidArgumentError(f"render: {path}: the file must end in "
+                                   f"{', '.join('.' + f for f in _FORMATS)}")
+    data = _graphviz().Source(to_dot(graph, **options)).pipe(format=fmt)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def _repr_svg_(self: Any) -> str | None:
+    """Jupyter's picture of a Graph or CompiledGraph, when ``dot`` is installed."""
+    try:
+        graphviz = _graphviz()
+    except MissingExtraError:
+        return None  # Jupyter then shows the text
+    return graphviz.Source(to_dot(self)).pipe(format="svg").decode()
+
+
+Graph._repr_svg_ = _repr_svg_  # type: ignore[attr-defined]
+CompiledGraph._repr_svg_ = _repr_svg_  # type: ignore[attr-defined]

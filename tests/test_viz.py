@@ -122,3 +122,55 @@ def test_dot_lays_out_the_text(tmp_path):
             assert r.returncode == 0 and not r.stderr, r.stderr
             assert r.stdout.count("<g id=\"node") >= 10
 
+
+
+_HAS_DOT = shutil.which("dot") is not None
+try:
+    import graphviz  # noqa: F401
+
+    _HAS_GRAPHVIZ = True
+except ImportError:
+    _HAS_GRAPHVIZ = False
+
+
+@pytest.mark.skipif(not (_HAS_DOT and _HAS_GRAPHVIZ),
+                    reason="needs Graphviz's dot program and the graphviz package (viz extra)")
+@pytest.mark.parametrize("fmt, magic", [("svg", b"<?xml"), ("png", b"\x89PNG"), ("pdf", b"%PDF")])
+def test_render_writes_pictures(tmp_path, fmt, magic):
+    g, loss, step = _mlp_training_step()
+    path = gx.viz.render(g.compile([loss, step], optimize=3), tmp_path / f"step.{fmt}",
+                         collapse=1)
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data.startswith(magic) and len(data) > 2000
+    svg = g._repr_svg_()
+    assert svg.lstrip().startswith("<?xml") and svg.count('class="node"') >= len(g.nx)
+
+
+def test_render_without_dot_says_how_to_install_it(monkeypatch, tmp_path):
+    with gx.graph() as g:
+        gx.exp(gx.placeholder((2,), name="x"))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    if _HAS_GRAPHVIZ:
+        with pytest.raises(gx.MissingExtraError, match=r"apt install graphviz.*brew.*conda"):
+            gx.viz.render(g, tmp_path / "g.svg")
+        assert g._repr_svg_() is None  # Jupyter then shows the text
+    with pytest.raises(gx.InvalidArgumentError, match=r"must end in \.svg, \.png, \.pdf"):
+        gx.viz.render(g, tmp_path / "g.gif")
+
+
+def test_render_without_the_graphviz_package_names_the_extra(monkeypatch, tmp_path):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_graphviz(name, *args, **kwargs):
+        if name == "graphviz":
+            raise ImportError("No module named 'graphviz'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_graphviz)
+    with gx.graph() as g:
+        gx.exp(gx.placeholder((2,), name="x"))
+    with pytest.raises(gx.MissingExtraError, match=r"pip install 'graphexec\[viz\]'"):
+        gx.viz.render(g, tmp_path / "g.svg")
