@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench pictures clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench: $(VENV)/.dev
 	$(PY) benchmarks/executor_overhead.py
 	$(PY) benchmarks/eager_overhead.py
 	$(PY) benchmarks/optimizer.py
+
+pictures: $(VENV)/.dev
+	$(PY) scripts/pictures.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

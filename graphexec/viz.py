@@ -100,12 +100,14 @@ def _collapsed(scope: tuple[str, ...], collapse: Any) -> tuple[str, ...] | None:
 
 
 def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
-           rankdir: str = "TB", legend: bool = True, max_members: int = 12) -> str:
+           rankdir: str = "TB", legend: bool = True, max_members: int = 12,
+           dpi: int | None = None) -> str:
     """Graphviz DOT text of ``graph`` (a Graph, or a CompiledGraph: its optimized graph).
 
     ``collapse``: a depth (``0`` folds every top-level scope into one node, ``1`` the scopes
     below them, ...) or scope names (``"model/dense"``) to fold; a folded scope is one box
-    saying how many nodes it holds.  ``rankdir``: ``"TB"`` (top-down) or ``"LR"``.
+    saying how many nodes it holds.  ``rankdir``: ``"TB"`` (top-down) or ``"LR"``; ``dpi``: the
+    resolution of PNG pictures drawn from it (dot's default is 96).
 
     >>> import graphexec as gx
     >>> with gx.graph() as g:
@@ -126,7 +128,8 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
     if isinstance(compiled, GraphIR):  # a compiled copy keeps the names the source marked
         grads |= set(graph.source.gradient_nodes) & set(ir.nx)
     g = ir.nx
-    lines = [f"digraph {_q(ir.name)} {{", f"  rankdir={rankdir}; compound=true;",
+    lines = [f"digraph {_q(ir.name)} {{", f"  rankdir={rankdir}; compound=true;"
+             + ("" if dpi is None else f" dpi={int(dpi)};"),
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=8, color="#555555"];']
     folded: dict[str, tuple[str, ...]] = {}
@@ -210,7 +213,9 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
             if d["op"].name == "read_variable":
                 lines.append(f'  {_q(vid)} -> {ident(n)} [style=dashed, color="#2b6cb0"];')
             else:
-                lines.append(f'  {ident(n)} -> {_q(vid)} [style=bold, color="#c53030"];')
+                # NOTE: no rank constraint: a variable sits by its reads, not below the update
+                lines.append(f'  {ident(n)} -> {_q(vid)} [style=bold, color="#c53030", '
+                             f'constraint=false];')
     for vid in variables.values():
         lines.append(f'  {_q(vid)} [label={_q(vid.split(":", 1)[1])}, shape=cylinder, '
                      f'fillcolor="{CLASSES["variable"][0]}"];')
