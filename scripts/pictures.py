@@ -15,7 +15,7 @@ import sys
 import graphexec as gx
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
-from train_digits import build_cnn, build_mlp  # noqa: E402
+from train_digits import build_cnn, build_mlp
 
 
 def training_step(model: gx.nn.Sequential, shape: tuple[int, ...]) -> tuple[gx.Graph, list]:
