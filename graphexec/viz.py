@@ -14,8 +14,8 @@ is the op, its attrs and the user's line.  A legend explains the colours.
 ...     x = gx.placeholder((None, 3), name="x")
 ...     y = gx.nn.relu(x * 2.0)
 >>> dot = gx.viz.to_dot(g)
->>> dot.splitlines()[0] == f'digraph "{g.name}" {{', dot.count('subgraph "cluster_')
-(True, 2)
+>>> dot.splitlines()[0] == f'digraph "{g.name}" {{', dot.count('id="layer"; label="layer"')
+(True, 1)
 """
 
 from __future__ import annotations
@@ -86,15 +86,35 @@ def _scope(node: str) -> tuple[str, ...]:
     return tuple(node.split("/")[:-1])
 
 
-def _collapsed(scope: tuple[str, ...], collapse: Any) -> tuple[str, ...] | None:
-    """The scope prefix ``scope`` folds into, or None when it stays open."""
+def _folding(collapse: Any, scopes: set[tuple[str, ...]]) -> Any:
+    """``collapse`` checked: a depth, or the set of scope paths to fold."""
     if collapse is None:
         return None
     if isinstance(collapse, int) and not isinstance(collapse, bool):
-        return scope[:collapse + 1] if len(scope) > collapse else None
-    names = {collapse} if isinstance(collapse, str) else set(collapse)
+        if collapse < 0:
+            raise InvalidArgumentError(f"to_dot: collapse={collapse} is not a depth (0 folds "
+                                       "the top-level scopes)")
+        return collapse
+    try:
+        names = [collapse] if isinstance(collapse, str) else list(collapse)
+    except TypeError:
+        names = [collapse]  # True, 1.5: reported below
+    known = {"/".join(s) for s in scopes}
+    for name in names:
+        if not isinstance(name, str) or name.strip("/") not in known:
+            raise InvalidArgumentError(f"to_dot: collapse={name!r} is not a name scope of the "
+                                       f"graph; its scopes are {sorted(known)[:8]}")
+    return {tuple(name.strip("/").split("/")) for name in names}
+
+
+def _folded(scope: tuple[str, ...], folding: Any) -> tuple[str, ...] | None:
+    """The scope ``scope`` folds into, or None when it stays open."""
+    if folding is None:
+        return None
+    if isinstance(folding, int):
+        return scope[:folding + 1] if len(scope) > folding else None
     for k in range(1, len(scope) + 1):
-        if "/".join(scope[:k]) in names:
+        if scope[:k] in folding:
             return scope[:k]
     return None
 
@@ -107,7 +127,8 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
     ``collapse``: a depth (``0`` folds every top-level scope into one node, ``1`` the scopes
     below them, ...) or scope names (``"model/dense"``) to fold; a folded scope is one box
     saying how many nodes it holds.  ``rankdir``: ``"TB"`` (top-down) or ``"LR"``; ``dpi``: the
-    resolution of PNG pictures drawn from it (dot's default is 96).
+    resolution of PNG pictures drawn from it (dot's default is 96).  Each node's ``id`` (the
+    SVG element's) is its name; DOT ids are generated, so no name can collide with another.
 
     >>> import graphexec as gx
     >>> with gx.graph() as g:
@@ -117,115 +138,115 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
     >>> "a (4 nodes)" in gx.viz.to_dot(g, collapse=0)
     True
     """
-    compiled = getattr(graph, "graph", None)
-    ir: GraphIR = compiled if isinstance(compiled, GraphIR) else graph
-    if not isinstance(ir, GraphIR):
+    if isinstance(graph, CompiledGraph):
+        ir: GraphIR = graph.graph
+        grads = set(ir.gradient_nodes) | (set(graph.source.gradient_nodes) & set(ir.nx))
+    elif isinstance(graph, GraphIR):
+        ir, grads = graph, set(graph.gradient_nodes)
+    else:
         raise InvalidArgumentError(f"to_dot: expected a Graph or CompiledGraph, got "
                                    f"{type(graph).__name__}")
     if rankdir not in ("TB", "LR"):
         raise InvalidArgumentError(f"to_dot: rankdir must be 'TB' or 'LR', got {rankdir!r}")
-    grads = set(ir.gradient_nodes)
-    if isinstance(compiled, GraphIR):  # a compiled copy keeps the names the source marked
-        grads |= set(graph.source.gradient_nodes) & set(ir.nx)
     g = ir.nx
+    scopes = {_scope(n)[:k] for n in g for k in range(1, len(_scope(n)) + 1)}
+    folding = _folding(collapse, scopes)
     lines = [f"digraph {_q(ir.name)} {{", f"  rankdir={rankdir}; compound=true;"
              + ("" if dpi is None else f" dpi={int(dpi)};"),
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=8, color="#555555"];']
-    folded: dict[str, tuple[str, ...]] = {}
+    ids: dict[str, str] = {}  # node -> its DOT id (its folded scope's, when folded)
     counts: Counter[tuple[str, ...]] = Counter()
-    for n in g:
-        f = _collapsed(_scope(n), collapse)
-        if f is not None:
-            folded[n] = f
+    members: dict[tuple[str, ...], list[Any]] = {}  # scope -> open nodes and folded scopes
+    fold_ids: dict[tuple[str, ...], str] = {}
+    for k, n in enumerate(g):
+        f = _folded(_scope(n), folding)
+        if f is None:
+            ids[n] = f"n{k}"
+            members.setdefault(_scope(n), []).append(n)
+        else:
+            if f not in fold_ids:
+                fold_ids[f] = f"s{len(fold_ids)}"
+                members.setdefault(f[:-1], []).append(f)
+            ids[n] = fold_ids[f]
             counts[f] += 1
-    tree: dict[tuple[str, ...], list[str]] = {}  # scope -> its open nodes and folded groups
-    for n in g:
-        if n in folded:
-            continue
-        tree.setdefault(_scope(n), []).append(n)
-    for f in counts:
-        tree.setdefault(f[:-1], []).append("/".join(f) + "/")
+    children: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    for scope in list(members):
+        for k in range(len(scope)):
+            children.setdefault(scope[:k], set()).add(scope[:k + 1])
+    shown: set[str] = set()
 
-    def ident(n: str) -> str:
-        return _q("/".join(folded[n]) + "/" if n in folded else n)
-
-    def emit(n: str, indent: str) -> None:
-        if n.endswith("/"):  # a folded scope
-            f = tuple(n[:-1].split("/"))
-            lines.append(f'{indent}{_q(n)} [label={_q(f"{f[-1]} ({counts[f]} nodes)")}, '
-                         f'shape=box3d, fillcolor="#eeeeee"];')
+    def emit(item: Any, indent: str) -> None:
+        if isinstance(item, tuple):  # a folded scope
+            lines.append(f'{indent}{fold_ids[item]} [id={_q("/".join(item) + "/")}, '
+                         f'label={_q(f"{item[-1]} ({counts[item]} nodes)")}, shape=box3d, '
+                         f'fillcolor="#eeeeee"];')
             return
-        d = g.nodes[n]
-        op, cls = d["op"], node_class(ir, n, grads)
+        n, d = item, g.nodes[item]
+        op, cls = d["op"], node_class(ir, item, grads)
+        shown.add(cls)
         short = n.rsplit("/", 1)[-1]
         spec = " ".join(str(s) for s in d["specs"])
         label = short if short == op.name else f"{short}\n{op.name}"
         tip = f"{op.name}{_attrs(d['attrs'])}\n{spec}\n{d['loc']}"
-        shape = {"placeholder": "ellipse", "constant": "box", "control": "octagon"}.get(cls,
-                                                                                       "box")
+        shape = {"placeholder": "ellipse", "control": "octagon"}.get(cls, "box")
+        node = f'{ids[n]} [id={_q(n)}, label={_q(label)}, tooltip={_q(tip)}, '
         if cls == "fused" and op.name == "fused_elementwise":
-            members = [m.op.name for m in d["attrs"]["program"].members]
-            shown = members[:max_members] + ([f"+{len(members) - max_members} more"]
-                                             if len(members) > max_members else [])
-            lines.append(f"{indent}subgraph {_q('cluster_fused_' + n)} {{")
-            lines.append(f'{indent}  label={_q(f"fused: {len(members)} members")}; '
+            names = [m.op.name for m in d["attrs"]["program"].members]
+            more = [f"+{len(names) - max_members} more"] if len(names) > max_members else []
+            lines.append(f"{indent}subgraph cluster_f{ids[n]} {{")
+            lines.append(f'{indent}  label={_q(f"fused: {len(names)} members")}; '
                          f'style="dashed,rounded"; color="#8a5cb8"; fontsize=9;')
-            label = f"{short}\n" + "\n".join(shown)
-            lines.append(f'{indent}  {_q(n)} [label={_q(label)}, tooltip={_q(tip)}, '
-                         f'fillcolor="{CLASSES[cls][0]}"];')
+            label = "\n".join([short, *names[:max_members], *more])
+            lines.append(f'{indent}  {ids[n]} [id={_q(n)}, label={_q(label)}, '
+                         f'tooltip={_q(tip)}, fillcolor="{CLASSES[cls][0]}"];')
             lines.append(f"{indent}}}")
             return
-        lines.append(f'{indent}{_q(n)} [label={_q(label)}, tooltip={_q(tip)}, shape={shape}, '
-                     f'fillcolor="{CLASSES[cls][0]}"];')
+        lines.append(f'{indent}{node}shape={shape}, fillcolor="{CLASSES[cls][0]}"];')
 
     def cluster(scope: tuple[str, ...], indent: str) -> None:
-        for n in tree.get(scope, []):
-            emit(n, indent)
-        children = sorted({s[:len(scope) + 1] for s in tree if len(s) > len(scope)
-                           and s[:len(scope)] == scope})
-        for child in children:
-            lines.append(f"{indent}subgraph {_q('cluster_' + '/'.join(child))} {{")
-            lines.append(f'{indent}  label={_q(child[-1])}; style="rounded"; color="#999999"; '
-                         f'fontsize=11;')
+        for item in members.get(scope, []):
+            emit(item, indent)
+        for child in sorted(children.get(scope, ())):
+            if child in fold_ids:
+                continue
+            lines.append(f"{indent}subgraph cluster_c{len(lines)} {{")
+            lines.append(f'{indent}  id={_q("/".join(child))}; label={_q(child[-1])}; '
+                         f'style="rounded"; color="#999999"; fontsize=11;')
             cluster(child, indent + "  ")
             lines.append(f"{indent}}}")
 
     cluster((), "  ")
-    seen: set[tuple[str, str, str]] = set()
-    variables: dict[int, str] = {}
+    seen: set[tuple[str, ...]] = set()
+    variables: dict[int, tuple[str, str]] = {}
+
+    def edge(a: str, b: str, key: str, attrs: str) -> None:
+        if a != b and (a, b, key) not in seen:
+            seen.add((a, b, key))
+            lines.append(f"  {a} -> {b} [{attrs}];")
+
     for n, d in g.nodes(data=True):
         for src, idx in d["inputs"]:
             text = str(g.nodes[src]["specs"][idx])  # f32[?,3]
-            key = (ident(src), ident(n), text)
-            if key[0] != key[1] and key not in seen:
-                seen.add(key)
-                lines.append(f"  {key[0]} -> {key[1]} [label={_q(text)}];")
+            edge(ids[src], ids[n], f"{idx}:{text}", f"label={_q(text)}")
         for src in d["control"]:
-            key = (ident(src), ident(n), "^")
-            if key[0] != key[1] and key not in seen:
-                seen.add(key)
-                lines.append(f'  {key[0]} -> {key[1]} [style=dotted, arrowhead=odot, '
-                             f'color="#888888"];')
+            edge(ids[src], ids[n], "^", 'style=dotted, arrowhead=odot, color="#888888"')
         var = d["attrs"].get("var") if d["op"].name in _VARIABLE else None
         if var is not None:
-            vid = variables.setdefault(id(var), f"variable:{var.name}")
+            vid = variables.setdefault(id(var), (f"v{len(variables)}", var.name))[0]
             if d["op"].name == "read_variable":
-                lines.append(f'  {_q(vid)} -> {ident(n)} [style=dashed, color="#2b6cb0"];')
-            else:
-                # NOTE: no rank constraint: a variable sits by its reads, not below the update
-                lines.append(f'  {ident(n)} -> {_q(vid)} [style=bold, color="#c53030", '
-                             f'constraint=false];')
-    for vid in variables.values():
-        lines.append(f'  {_q(vid)} [label={_q(vid.split(":", 1)[1])}, shape=cylinder, '
+                edge(vid, ids[n], "read", 'style=dashed, color="#2b6cb0"')
+            else:  # NOTE: no rank constraint: a variable sits by its reads, not below updates
+                edge(ids[n], vid, "write", 'style=bold, color="#c53030", constraint=false')
+    for vid, name in variables.values():
+        lines.append(f'  {vid} [id={_q("variable:" + name)}, label={_q(name)}, shape=cylinder, '
                      f'fillcolor="{CLASSES["variable"][0]}"];')
     if legend:
-        present = {node_class(ir, n, grads) for n in g}
-        lines.append('  subgraph "cluster_legend" { label="legend"; style="rounded"; '
+        lines.append('  subgraph cluster_legend_ { label="legend"; style="rounded"; '
                      'color="#cccccc"; fontsize=9;')
-        for cls, (colour, what) in CLASSES.items():
-            if cls in present:
-                lines.append(f'    {_q("legend:" + cls)} [label={_q(what)}, '
+        for k, (cls, (colour, what)) in enumerate(CLASSES.items()):
+            if cls in shown:
+                lines.append(f'    l{k} [id={_q("legend:" + cls)}, label={_q(what)}, '
                              f'fillcolor="{colour}", fontsize=8];')
         lines.append("  }")
     lines.append("}")
@@ -278,12 +299,20 @@ def render(graph: Any, path: str | os.PathLike[str], **options: Any) -> str:
     return path
 
 
+#: the most nodes Jupyter draws a graph with (laying out more takes dot seconds to minutes)
+REPR_MAX_NODES = 400
+
+
 def _repr_svg_(self: Any) -> str | None:
-    """Jupyter's picture of a Graph or CompiledGraph, when ``dot`` is installed."""
+    """Jupyter's picture of a Graph or CompiledGraph, when ``dot`` is installed and the graph
+    has at most ``REPR_MAX_NODES`` nodes (``gx.viz.render`` draws any)."""
+    ir = self.graph if isinstance(self, CompiledGraph) else self
+    if len(ir.nx) > REPR_MAX_NODES:
+        return None  # Jupyter then shows the text
     try:
         graphviz = _graphviz()
     except MissingExtraError:
-        return None  # Jupyter then shows the text
+        return None
     return graphviz.Source(to_dot(self)).pipe(format="svg").decode()
 
 

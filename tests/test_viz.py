@@ -9,19 +9,19 @@ import pytest
 import graphexec as gx
 from graphexec.viz import CLASSES
 
+_STMT = re.compile(r'^\s*(\w+) \[id="((?:[^"\\]|\\.)*)", (.*)\];$', re.M)
+
 
 def _nodes(dot):
-    """name -> attribute text of every node statement (not edges, not the legend)."""
-    out = {}
-    for line in dot.splitlines():
-        m = re.match(r'\s*"((?:[^"\\]|\\.)*)" \[(.*)\];$', line)
-        if m and not m.group(1).startswith("legend:"):
-            out[m.group(1)] = m.group(2)
-    return out
+    """name (the SVG id) -> attribute text of every node statement but the legend's."""
+    return {name: attrs for _, name, attrs in _STMT.findall(dot) if not name.startswith("legend:")}
 
 
 def _edges(dot):
-    return re.findall(r'^\s*"((?:[^"\\]|\\.)*)" -> "((?:[^"\\]|\\.)*)" \[(.*)\];$', dot, re.M)
+    """``(source name, target name, attributes)`` of every edge."""
+    names = {ident: name for ident, name, _ in _STMT.findall(dot)}
+    return [(names[a], names[b], attrs)
+            for a, b, attrs in re.findall(r"^\s*(\w+) -> (\w+) \[(.*)\];$", dot, re.M)]
 
 
 def _mlp_training_step():
@@ -53,7 +53,7 @@ def test_every_node_is_drawn_with_its_class_colour_and_line():
                                     for n in g.gradient_nodes
                                     if g.nx.nodes[n]["op"].name not in ("constant", "no_op"))
     for cls in classes:  # the legend names each class drawn
-        assert f'"legend:{cls}"' in dot
+        assert f'id="legend:{cls}"' in dot
 
 
 def test_edges_carry_specs_and_variables_and_control_are_distinct():
@@ -82,15 +82,15 @@ def test_scopes_are_clusters_and_collapse_by_depth_or_name():
     layers = sorted(s for s in scopes if s.startswith(model + "/") and s.count("/") == 1)
     assert len(layers) == 2  # the model's two Dense layers
     for s in scopes:
-        assert f'subgraph "cluster_{s}"' in dot
+        assert f'id="{s}"; label=' in dot
     folded = gx.viz.to_dot(g, collapse=0)
     n_model = sum(n.startswith(model + "/") for n in g.nx)
-    assert f'"{model}/" [label="{model} ({n_model} nodes)"' in folded
+    assert f'[id="{model}/", label="{model} ({n_model} nodes)"' in folded
     assert not any(n.startswith(model + "/") and not n.endswith("/") for n in _nodes(folded))
     one = gx.viz.to_dot(g, collapse=layers[0])
     n_layer = sum(n.startswith(layers[0] + "/") for n in g.nx)
     assert f'label="{layers[0].split("/")[1]} ({n_layer} nodes)"' in one
-    assert f'subgraph "cluster_{layers[1]}"' in one  # the other scope stays open
+    assert f'id="{layers[1]}"; label=' in one  # the other scope stays open
     with pytest.raises(gx.InvalidArgumentError, match="rankdir"):
         gx.viz.to_dot(g, rankdir="RL")
     with pytest.raises(gx.InvalidArgumentError, match="Graph or CompiledGraph"):
@@ -120,7 +120,7 @@ def test_dot_lays_out_the_text(tmp_path):
             r = subprocess.run(["dot", "-Tsvg"], input=gx.viz.to_dot(graph, **kwargs),
                                capture_output=True, text=True, check=False)
             assert r.returncode == 0 and not r.stderr, r.stderr
-            assert r.stdout.count("<g id=\"node") >= 10
+            assert r.stdout.count('class="node"') >= 10
 
 
 
@@ -174,3 +174,58 @@ def test_render_without_the_graphviz_package_names_the_extra(monkeypatch, tmp_pa
         gx.exp(gx.placeholder((2,), name="x"))
     with pytest.raises(gx.MissingExtraError, match=r"pip install 'graphexec\[viz\]'"):
         gx.viz.render(g, tmp_path / "g.svg")
+
+
+def test_names_never_collide_with_each_other_or_the_pictures_own_ids():
+    # two Variables named "w" were one cylinder; "a/" looked like a folded scope; a node named
+    # "legend:placeholder" and a scope "legend" went into the legend
+    w1, w2 = gx.Variable(1.0, name="w"), gx.Variable(2.0, name="w")
+    with gx.graph() as g:
+        a = gx.placeholder((2,), name="a/")
+        b = gx.placeholder((2,), name="legend:placeholder")
+        with gx.name_scope("legend"):
+            c = a + b + w1.value() * w2.value()
+        parts = gx.split(c, 2)
+        d = parts[0] * parts[1]
+    dot = gx.viz.to_dot(g)
+    names = [name for _, name, _ in _STMT.findall(dot)]
+    assert {"a/", "legend:placeholder", d._node} <= set(names)
+    assert names.count("variable:w") == 2  # one cylinder each
+    assert dot.count("subgraph cluster_legend_ ") == 1
+    split_edges = [e for e in _edges(dot) if e[0] == parts[0]._node and e[1] == d._node]
+    assert len(split_edges) == 2  # both outputs of the split, not one
+    r = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True,
+                       check=False) if shutil.which("dot") else None
+    assert r is None or (r.returncode == 0 and not r.stderr)
+
+
+def test_folded_scopes_draw_each_edge_once_and_the_legend_only_what_shows():
+    g, _, _ = _mlp_training_step()
+    dot = gx.viz.to_dot(g, collapse=0)
+    edges = _edges(dot)
+    assert len(edges) == len(set(edges))  # a variable read into a folded scope: once
+    shown = {gx.viz.node_class(g, n) for n in _nodes(dot) if n in g.nx}
+    legend = set(re.findall(r'id="legend:(\w+)"', dot))
+    assert legend == shown
+
+
+def test_bad_collapse_arguments_and_inputs_are_errors():
+    g, _, _ = _mlp_training_step()
+    for bad in (-1, "no_such_scope", ["sequential", 3]):
+        with pytest.raises(gx.InvalidArgumentError, match="collapse"):
+            gx.viz.to_dot(g, collapse=bad)
+    with pytest.raises(gx.InvalidArgumentError, match="collapse"):
+        gx.viz.to_dot(g, collapse=True)
+    with pytest.raises(gx.InvalidArgumentError, match="Graph or CompiledGraph"):
+        gx.viz.to_dot(gx.constant(1.0))
+
+
+def test_many_scopes_and_big_graphs_are_not_drawn_in_jupyter():
+    with gx.graph() as g:
+        y = gx.placeholder((None, 2), name="x")
+        for i in range(3000):
+            with gx.name_scope(f"s{i}"):
+                y = y * 1.5
+    dot = gx.viz.to_dot(g)  # (the scopes' clusters were found in quadratic time)
+    assert dot.count("subgraph cluster_c") == 3000
+    assert g._repr_svg_() is None  # over gx.viz.REPR_MAX_NODES: Jupyter shows the text
