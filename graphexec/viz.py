@@ -190,19 +190,18 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
         label = short if short == op.name else f"{short}\n{op.name}"
         tip = f"{op.name}{_attrs(d['attrs'])}\n{spec}\n{d['loc']}"
         shape = {"placeholder": "ellipse", "control": "octagon"}.get(cls, "box")
-        node = f'{ids[n]} [id={_q(n)}, label={_q(label)}, tooltip={_q(tip)}, '
-        if cls == "fused" and op.name == "fused_elementwise":
+        boxed = cls == "fused" and op.name == "fused_elementwise"
+        if boxed:  # a dashed box around the node, which lists the members
             names = [m.op.name for m in d["attrs"]["program"].members]
             more = [f"+{len(names) - max_members} more"] if len(names) > max_members else []
+            label = "\n".join([short, *names[:max_members], *more])
             lines.append(f"{indent}subgraph cluster_f{ids[n]} {{")
             lines.append(f'{indent}  label={_q(f"fused: {len(names)} members")}; '
                          f'style="dashed,rounded"; color="#8a5cb8"; fontsize=9;')
-            label = "\n".join([short, *names[:max_members], *more])
-            lines.append(f'{indent}  {ids[n]} [id={_q(n)}, label={_q(label)}, '
-                         f'tooltip={_q(tip)}, fillcolor="{CLASSES[cls][0]}"];')
+        lines.append(f'{indent}{ids[n]} [id={_q(n)}, label={_q(label)}, tooltip={_q(tip)}, '
+                     f'shape={shape}, fillcolor="{CLASSES[cls][0]}"];')
+        if boxed:
             lines.append(f"{indent}}}")
-            return
-        lines.append(f'{indent}{node}shape={shape}, fillcolor="{CLASSES[cls][0]}"];')
 
     def cluster(scope: tuple[str, ...], indent: str) -> None:
         for item in members.get(scope, []):
