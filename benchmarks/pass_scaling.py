@@ -11,7 +11,9 @@ Printed per level and pass: milliseconds, microseconds per node, and the growth 
 per 10x nodes (linear is 10x, n log n a little more).  A pass that grows much faster is
 profiled with pyinstrument at the largest size and the graphexec function that takes the time
 is named.  Timings are never asserted.  Usage:
-``python benchmarks/pass_scaling.py [--repeats N] [--quick] [--max-nodes N] [--profile PASS]``.
+``python benchmarks/pass_scaling.py [--repeats N] [--quick] [--max-nodes N] [--profile PASS]``;
+``--history N`` instead times ``optimize`` of the N-node graph with and without the pass history
+(``report.history``), interleaved, and prints both medians and their ratio per level.
 """
 
 from __future__ import annotations
@@ -90,6 +92,32 @@ def time_optimize(g: gx.Graph, keep: list[Any], level: int) -> tuple[dict[str, f
     per["(of which idle passes)"] = sum(r.seconds for r in report.records
                                         if not (r.changed or r.actions))
     return dict(per), report.rounds
+
+
+def history_overhead(n_nodes: int, levels: list[int], repeats: int) -> None:
+    """Median ``optimize`` seconds with and without the pass history, runs interleaved."""
+    g, outs = build(n_nodes)
+    gc.collect()
+    gc.freeze()
+    print(f"pass history overhead: optimize of {len(g):,} nodes, median of {repeats} "
+          "interleaved runs each")
+    print(f"  {'level':>5}  {'without ms':>10}  {'with ms':>8}  {'ratio':>6}  steps  changes")
+    for level in levels:
+        times: dict[bool, list[float]] = {False: [], True: []}
+        steps = changes = 0
+        for r in range(repeats):
+            for on in (False, True) if r % 2 == 0 else (True, False):  # neither always first
+                c = copy(g)
+                gc.collect()  # each run starts from the same collector state
+                t0 = time.perf_counter()
+                report = gx.optimize(c, level, keep=outs, history=on)
+                times[on].append(time.perf_counter() - t0)
+                if report.history is not None:
+                    steps = len(report.history)
+                    changes = sum(len(s.changes) for s in report.history)
+        off, on_ = statistics.median(times[False]), statistics.median(times[True])
+        print(f"  {level:5d}  {off * 1e3:10.1f}  {on_ * 1e3:8.1f}  {on_ / off:6.3f}  "
+              f"{steps:5d}  {changes:,}")
 
 
 def growth(t_small: float, t_big: float, n_small: int, n_big: int) -> float:
@@ -188,7 +216,13 @@ def main() -> None:
     p.add_argument("--profile", default="",
                    help="passes to profile at the largest size anyway (comma-separated, "
                         "at the highest level given)")
+    p.add_argument("--history", type=int, default=0, metavar="N",
+                   help="time the pass history's overhead on an N-node graph instead")
     args = p.parse_args()
+    if args.history:
+        history_overhead(args.history, [int(s) for s in args.levels.split(",")],
+                         max(args.repeats, 5))
+        return
     max_nodes = min(args.max_nodes, 10_000) if args.quick else args.max_nodes
     repeats = 1 if args.quick else args.repeats
     levels = [int(s) for s in args.levels.split(",")]

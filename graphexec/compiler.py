@@ -49,6 +49,7 @@ class CompiledGraph:
         needed = needed_nodes(source, [n for n, _ in self.fetches])
         g.nx = ordered_subgraph(source, needed)
         g.nx.graph["name"] = g.name
+        g.gradient_nodes = source.gradient_nodes & needed
         self.graph = g
         self.report = optimize(g, self.level, keep=[n for n, _ in self.fetches])
         self.plan: Plan = lower(g, self.fetches, backend, plan_memory=g.plan_memory)
@@ -63,6 +64,12 @@ class CompiledGraph:
         # drops it when the source changes
         self.plan.version = source.version
         self.seconds = time.perf_counter() - t0
+
+    @property
+    def history(self) -> Any:
+        """What each optimization pass did, node by node (a ``passes.History``): its steps,
+        the graph after each (``history.graph(k)``) and each node's provenance."""
+        return self.report.history
 
     def __call__(self, feeds: Mapping[Any, Any] | None = None) -> Any:
         """Run with ``feeds`` (placeholders of the source graph, or their names)."""

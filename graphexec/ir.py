@@ -31,6 +31,8 @@ from .tensor import SymbolicTensor, Tensor, to_numpy
 __all__ = ["GraphIR", "Ref", "needed_nodes", "ordered_subgraph", "control_key", "is_ref"]
 
 _graph_ids = itertools.count()
+#: node ids: unique across graphs, kept by copies and passes (provenance follows them)
+_node_ids = itertools.count(1)
 Ref = tuple[str, int]
 
 
@@ -75,6 +77,9 @@ class GraphIR:
         #: lower with the memory planner (set by ``optimize(level=3)``)
         self.plan_memory = False
         self._preview: Any = None  # optimize's memory preview: (fetches, memory plan, version)
+        #: while a pass history records: node -> its data before the current pass changed it
+        #: (None for a node the pass added); the pass helpers fill it in (``touch``)
+        self._journal: dict[str, dict[str, Any] | None] | None = None
         #: nodes every node added now must run after (``gx.control_dependencies`` blocks;
         #: None for a ``control_dependencies(None)`` block, which clears the ones outside it)
         self._control_stack: list[tuple[str, ...] | None] = []
@@ -118,13 +123,21 @@ class GraphIR:
             ctrl = tuple(dict.fromkeys([*(c for block in blocks if block for c in block),
                                         *control]))
         self.nx.add_node(node, op=opdef, attrs=attrs, specs=specs, loc=loc,
-                         inputs=tuple(inputs), control=ctrl)
+                         inputs=tuple(inputs), control=ctrl, id=next(_node_ids))
+        if self._journal is not None:
+            self._journal.setdefault(node, None)
         for slot, (src, idx) in enumerate(inputs):
             self.nx.add_edge(src, node, key=slot, out_index=idx)
         for k, src in enumerate(ctrl):
             self.nx.add_edge(src, node, key=control_key(k), out_index=None)
         self.version += 1
         return node
+
+    def touch(self, node: str) -> None:
+        """Say that ``node`` is about to change (a pass history keeps its data as it was)."""
+        j = self._journal
+        if j is not None and node not in j:
+            j[node] = dict(self.nx.nodes[node])
 
     def _tensors(self, node: str, specs: tuple[Spec, ...], multi: bool) -> Any:
         out = tuple(SymbolicTensor(self, node, i, s)

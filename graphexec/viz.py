@@ -23,15 +23,16 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .compiler import CompiledGraph
 from .errors import InvalidArgumentError, MissingExtraError
 from .graph import Graph
 from .ir import GraphIR
+from .passes import History
 
-__all__ = ["to_dot", "render", "node_class", "CLASSES"]
+__all__ = ["to_dot", "render", "render_passes", "node_class", "CLASSES", "MARKS"]
 
 #: node class -> (fill colour, what it is), in the legend's order
 CLASSES = {
@@ -45,6 +46,14 @@ CLASSES = {
     "gradient": ("#fff4cc", "gradient (backward pass)"),
     "control": ("#ffffff", "control (group, no_op)"),
     "other": ("#f4f4f4", "other"),
+}
+#: change kind (``passes.KINDS``) -> (border colour, fill or None, extra style, what it means)
+MARKS = {
+    "added": ("#2f9e44", "#c3f0c8", "", "added by this pass"),
+    "removed": ("#e03131", "#ffd8d8", "dashed", "removed by this pass"),
+    "rewritten": ("#e8590c", None, "", "rewritten (new op or attrs)"),
+    "rewired": ("#f59f00", None, "", "rewired (reads other inputs)"),
+    "in place": ("#1c7ed6", None, "", "writes into another's buffer"),
 }
 _MATMUL = {"matmul", "conv2d", "conv2d_backprop_input", "conv2d_backprop_filter"}
 _FUSED = {"fused_elementwise", "fused_dense", "fused_conv2d"}
@@ -121,7 +130,8 @@ def _folded(scope: tuple[str, ...], folding: Any) -> tuple[str, ...] | None:
 
 def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
            rankdir: str = "TB", legend: bool = True, max_members: int = 12,
-           dpi: int | None = None) -> str:
+           dpi: int | None = None, changes: Mapping[str, Any] | None = None,
+           ghosts: Iterable[tuple[str, str]] = (), title: str | None = None) -> str:
     """Graphviz DOT text of ``graph`` (a Graph, or a CompiledGraph: its optimized graph).
 
     ``collapse``: a depth (``0`` folds every top-level scope into one node, ``1`` the scopes
@@ -129,6 +139,10 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
     saying how many nodes it holds.  ``rankdir``: ``"TB"`` (top-down) or ``"LR"``; ``dpi``: the
     resolution of PNG pictures drawn from it (dot's default is 96).  Each node's ``id`` (the
     SVG element's) is its name; DOT ids are generated, so no name can collide with another.
+    ``changes`` (node -> a ``passes.Change``) outlines the nodes a pass changed by kind
+    (``MARKS``: added green, removed red and dashed, rewritten orange, ...), the change's reason
+    in the tooltip; ``ghosts`` are (producer, consumer) edges that were there before it (drawn
+    red and dashed); ``title`` is printed above the picture.  ``render_passes`` uses these.
 
     >>> import graphexec as gx
     >>> with gx.graph() as g:
@@ -151,8 +165,11 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
     g = ir.nx
     scopes = {_scope(n)[:k] for n in g for k in range(1, len(_scope(n)) + 1)}
     folding = _folding(collapse, scopes)
+    changes = dict(changes or {})
     lines = [f"digraph {_q(ir.name)} {{", f"  rankdir={rankdir}; compound=true;"
-             + ("" if dpi is None else f" dpi={int(dpi)};"),
+             + ("" if dpi is None else f" dpi={int(dpi)};")
+             + ("" if title is None else f' label={_q(title)}; labelloc=t; fontsize=14;'
+                f' fontname="Helvetica";'),
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=8, color="#555555"];']
     ids: dict[str, str] = {}  # node -> its DOT id (its folded scope's, when folded)
@@ -175,12 +192,33 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
         for k in range(len(scope)):
             children.setdefault(scope[:k], set()).add(scope[:k + 1])
     shown: set[str] = set()
+    marked: set[str] = set()
+    changed_in: Counter[tuple[str, ...]] = Counter()
+    for n in changes:
+        if n in g:
+            f = _folded(_scope(n), folding)
+            if f is not None:
+                changed_in[f] += 1
+
+    def mark(kind: str | None) -> str:
+        if kind is None or kind not in MARKS:
+            return ""
+        marked.add(kind)
+        border, fill, style, _ = MARKS[kind]
+        out = f', color="{border}", penwidth=2.5'
+        if fill is not None:
+            out += f', fillcolor="{fill}"'
+        if style:
+            out += f', style="rounded,filled,{style}", fontcolor="#a61e1e"'
+        return out
 
     def emit(item: Any, indent: str) -> None:
         if isinstance(item, tuple):  # a folded scope
+            extra = f", {changed_in[item]} changed" if changed_in[item] else ""
             lines.append(f'{indent}{fold_ids[item]} [id={_q("/".join(item) + "/")}, '
-                         f'label={_q(f"{item[-1]} ({counts[item]} nodes)")}, shape=box3d, '
-                         f'fillcolor="#eeeeee"];')
+                         f'label={_q(f"{item[-1]} ({counts[item]} nodes{extra})")}, '
+                         f'shape=box3d, fillcolor="#eeeeee"'
+                         f'{mark("rewritten") if extra else ""}];')
             return
         n, d = item, g.nodes[item]
         op, cls = d["op"], node_class(ir, item, grads)
@@ -189,6 +227,9 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
         spec = " ".join(str(s) for s in d["specs"])
         label = short if short == op.name else f"{short}\n{op.name}"
         tip = f"{op.name}{_attrs(d['attrs'])}\n{spec}\n{d['loc']}"
+        change = changes.get(n)
+        if change is not None:
+            tip += f"\n{change.kind}: {change.why}"
         shape = {"placeholder": "ellipse", "control": "octagon"}.get(cls, "box")
         boxed = cls == "fused" and op.name == "fused_elementwise"
         if boxed:  # a dashed box around the node, which lists the members
@@ -199,7 +240,8 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
             lines.append(f'{indent}  label={_q(f"fused: {len(names)} members")}; '
                          f'style="dashed,rounded"; color="#8a5cb8"; fontsize=9;')
         lines.append(f'{indent}{ids[n]} [id={_q(n)}, label={_q(label)}, tooltip={_q(tip)}, '
-                     f'shape={shape}, fillcolor="{CLASSES[cls][0]}"];')
+                     f'shape={shape}, fillcolor="{CLASSES[cls][0]}"'
+                     f'{mark(None if change is None else change.kind)}];')
         if boxed:
             lines.append(f"{indent}}}")
 
@@ -224,10 +266,12 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
             seen.add((a, b, key))
             lines.append(f"  {a} -> {b} [{attrs}];")
 
+    gone = {n for n, c in changes.items() if c.kind == "removed"}
     for n, d in g.nodes(data=True):
         for src, idx in d["inputs"]:
             text = str(g.nodes[src]["specs"][idx])  # f32[?,3]
-            edge(ids[src], ids[n], f"{idx}:{text}", f"label={_q(text)}")
+            red = ', style=dashed, color="#e03131"' if src in gone or n in gone else ""
+            edge(ids[src], ids[n], f"{idx}:{text}", f"label={_q(text)}{red}")
         for src in d["control"]:
             edge(ids[src], ids[n], "^", 'style=dotted, arrowhead=odot, color="#888888"')
         var = d["attrs"].get("var") if d["op"].name in _VARIABLE else None
@@ -237,6 +281,9 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
                 edge(vid, ids[n], "read", 'style=dashed, color="#2b6cb0"')
             else:  # NOTE: no rank constraint: a variable sits by its reads, not below updates
                 edge(ids[n], vid, "write", 'style=bold, color="#c53030", constraint=false')
+    for src, dst in ghosts:  # edges a pass took away (a consumer now reads another tensor)
+        if src in ids and dst in ids:
+            edge(ids[src], ids[dst], "ghost", 'style=dashed, color="#e03131", arrowhead=empty')
     for vid, name in variables.values():
         lines.append(f'  {vid} [id={_q("variable:" + name)}, label={_q(name)}, shape=cylinder, '
                      f'fillcolor="{CLASSES["variable"][0]}"];')
@@ -247,6 +294,10 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
             if cls in shown:
                 lines.append(f'    l{k} [id={_q("legend:" + cls)}, label={_q(what)}, '
                              f'fillcolor="{colour}", fontsize=8];')
+        for k, (kind, (_, _, _, what)) in enumerate(MARKS.items()):
+            if kind in marked:
+                lines.append(f'    m{k} [id={_q("legend:" + kind)}, label={_q(what)}, '
+                             f'fillcolor="#ffffff", fontsize=8{mark(kind)}];')
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -296,6 +347,59 @@ def render(graph: Any, path: str | os.PathLike[str], **options: Any) -> str:
     with open(path, "wb") as f:
         f.write(data)
     return path
+
+
+def _history(obj: Any, where: str) -> Any:
+    history = obj.history if isinstance(obj, CompiledGraph) else obj
+    if not isinstance(history, History):
+        raise InvalidArgumentError(f"{where}: expected a CompiledGraph (g.compile(...)) or its "
+                                   f"history, got {type(obj).__name__}")
+    return history
+
+
+def render_passes(compiled: Any, directory: str | os.PathLike[str], fmt: str = "svg",
+                  **options: Any) -> list[str]:
+    """Draw what each optimization pass did: into ``directory`` (made if missing) one picture
+    per pass run that changed the graph, ``01-<pass>.svg`` ..., the nodes it added green, those
+    it removed red and dashed (with their old edges), rewritten ones orange and rewired ones
+    amber, each change's reason in its tooltip; and the pair ``00-before`` / ``NN-after``.
+    ``compiled`` is a CompiledGraph (or its ``history``); ``fmt``: svg, png or pdf;
+    ``options`` go to ``to_dot``.  Returns the paths written, in order.
+
+    >>> import graphexec as gx
+    >>> with gx.graph() as g:
+    ...     y = gx.exp(gx.placeholder((2,), name="x")) * 1.0
+    >>> gx.viz.render_passes(g.compile(y), "out", fmt="gif")
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.InvalidArgumentError: render_passes: fmt must be one of svg, png, pdf, ...
+    """
+    history = _history(compiled, "render_passes")
+    if fmt not in _FORMATS:
+        raise InvalidArgumentError(f"render_passes: fmt must be one of "
+                                   f"{', '.join(_FORMATS)}, got {fmt!r}")
+    graphviz = _graphviz()
+    directory = os.fspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    n = len(history)
+    pictures: list[tuple[str, str]] = [
+        ("00-before", to_dot(history.graph(0), title=f"before: {history.nodes_before} nodes",
+                             **options))]
+    for k, step in enumerate(history, 1):
+        ir, changes, ghosts = history.diff(k)
+        pictures.append((f"{k:02d}-{step.name}", to_dot(
+            ir, changes=changes, ghosts=ghosts, title=f"step {k}: {step.summary()}",
+            **options)))
+    final = history.graph()
+    pictures.append((f"{n + 1:02d}-after", to_dot(final, title=f"after: {len(final)} nodes",
+                                                  **options)))
+    paths = []
+    for stem, dot in pictures:
+        path = os.path.join(directory, f"{stem}.{fmt}")
+        with open(path, "wb") as f:
+            f.write(graphviz.Source(dot).pipe(format=fmt))
+        paths.append(path)
+    return paths
 
 
 #: the most nodes Jupyter draws a graph with (laying out more takes dot seconds to minutes)

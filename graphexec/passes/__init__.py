@@ -16,6 +16,7 @@ from .basic import common_subexpression_elimination, constant_folding, dead_code
 from .core import keep_names, replace_uses
 from .epilogue import epilogue_fusion
 from .fusion import elementwise_fusion
+from .history import Change, History, Step
 from .memory import memory_plan
 from .simplify import algebraic_simplification
 
@@ -28,6 +29,9 @@ __all__ = [
     "PassRecord",
     "LEVELS",
     "replace_uses",
+    "History",
+    "Step",
+    "Change",
 ]
 
 
@@ -69,6 +73,8 @@ class OptimizationReport:
     records: list[PassRecord] = field(default_factory=list)
     #: level 3: the memory plan for fetching the kept nodes (``executor.MemoryPlan``)
     memory: Any = None
+    #: what each pass run changed, node by node (None when optimize ran with history=False)
+    history: History | None = None
 
     @property
     def nodes_before(self) -> int:
@@ -139,6 +145,7 @@ def _fusion_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
 
 def _to_fixed_point(graph: GraphIR, report: OptimizationReport,
                     passes: list[tuple[str, Callable[..., bool]]], max_rounds: int) -> None:
+    history = report.history
     for _ in range(max_rounds):
         rnd = report.rounds + 1
         any_changed = False
@@ -147,15 +154,19 @@ def _to_fixed_point(graph: GraphIR, report: OptimizationReport,
             before = len(graph)
             t0 = time.perf_counter()
             changed = graph.apply_pass(functools.partial(fn, actions=actions), validate=False)
-            report.records.append(PassRecord(name, rnd, before, len(graph),
-                                             time.perf_counter() - t0, changed, actions))
+            seconds = time.perf_counter() - t0
+            report.records.append(PassRecord(name, rnd, before, len(graph), seconds, changed,
+                                             actions))
+            if history is not None and graph._journal:
+                history.observe(graph, name, rnd, actions, seconds)
             any_changed |= changed
         if not any_changed:
             break
 
 
 def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
-             max_rounds: int = 10, validate: bool = True) -> OptimizationReport:
+             max_rounds: int = 10, validate: bool = True,
+             history: bool = True) -> OptimizationReport:
     """Optimize ``graph`` in place and report what each pass did.
 
     - level 0: nothing;
@@ -166,6 +177,9 @@ def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
       compiled loop per group with the ``jit`` extra, numpy in place without it);
     - level 3 (all): then memory planning: when the graph is lowered, elementwise ops write
       into inputs that die at them and dead buffers are reused (``graph.plan_memory``).
+
+    With ``history`` (the default), ``report.history`` records what each pass run changed,
+    node by node, and why (``passes.History``: the viewer's filmstrip reads it).
 
     Name every node you will fetch in ``keep`` (node names or tensors): other nodes may be
     merged away, fused or removed.  ``GraphIR.run(..., optimize=level)``, ``GraphIR.compile`` and
@@ -189,7 +203,11 @@ def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
     level = check_level(level, "optimize")
     keep = list(keep)
     report = OptimizationReport(graph.name, level)
+    if history:
+        report.history = History(graph)
     if level == 0:
+        if report.history is not None:
+            report.history.finish(graph)
         return report
     _to_fixed_point(graph, report, _basic_passes(keep), max_rounds)
     if level >= 2:
@@ -199,9 +217,14 @@ def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
         graph.plan_memory = True
         memory = _memory_preview(graph, keep)
         report.memory = memory
+        seconds = time.perf_counter() - t0
         report.records.append(PassRecord(
             "memory_planning", report.rounds, len(graph), len(graph),
-            time.perf_counter() - t0, False, [] if memory is None else [memory.summary()]))
+            seconds, False, [] if memory is None else [memory.summary()]))
+        if report.history is not None and memory is not None:
+            report.history.observe_memory(graph, memory, seconds, report.rounds)
+    if report.history is not None:
+        report.history.finish(graph)
     if validate:
         graph.validate()
     return report

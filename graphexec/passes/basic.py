@@ -19,7 +19,7 @@ import numpy as np
 
 from ..ir import GraphIR
 from ..ops.state import constant_p, placeholder_p
-from .core import keep_names, node_key, remove_node, replace_uses
+from .core import keep_names, node_key, record, remove_node, replace_uses, rewrite_node
 
 __all__ = ["dead_code_elimination", "common_subexpression_elimination", "constant_folding"]
 
@@ -59,8 +59,7 @@ def dead_code_elimination(graph: GraphIR, keep: Iterable[Any] = (),
         op = g.nodes[n]["op"]
         remove_node(graph, n)
         removed += 1
-        if actions is not None:
-            actions.append(f"removed {n} ({op.name})")
+        record(actions, f"removed {n} ({op.name})", n, "dead: no path to a fetch")
         work.extend(p for p in preds if p in g and dead(p))
     return removed > 0
 
@@ -106,8 +105,8 @@ def common_subexpression_elimination(graph: GraphIR, keep: Iterable[Any] = (),
             replace_uses(graph, (n, i), (first, i))
         remove_node(graph, n)
         merged += 1
-        if actions is not None:
-            actions.append(f"merged {n} into {first} ({op.name})")
+        record(actions, f"merged {n} into {first} ({op.name})", n, f"cse: same as {first}",
+               (first,))
     return merged > 0
 
 
@@ -159,13 +158,12 @@ def constant_folding(graph: GraphIR, max_bytes: int = 1 << 20,
                 or out.dtype != spec.dtype or out.nbytes > max_bytes):
             continue
         value = np.array(out)  # own the memory: never a view of another constant
-        for u, _, k in list(g.in_edges(n, keys=True)):
-            if isinstance(k, int):  # data edges; control edges stay
-                g.remove_edge(u, n, key=k)
-        d.update(op=constant_p, attrs={"value": value}, inputs=())
+        sources = tuple(dict.fromkeys(src for src, _ in d["inputs"]))
+        rewrite_node(graph, n, constant_p, (), {"value": value})
         folded += 1
-        if actions is not None:
-            actions.append(f"folded {n} ({opdef.name}) to {spec!r}")
+        record(actions, f"folded {n} ({opdef.name}) to {spec!r}", n,
+               f"folded: {opdef.name} of constants" if sources else f"folded: {opdef.name}",
+               sources)
     return folded > 0
 
 

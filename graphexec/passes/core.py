@@ -12,7 +12,38 @@ from ..ops.state import constant_p
 from ..registry import REGISTRY, OpDef
 
 __all__ = ["replace_uses", "rewrite_node", "remove_node", "keep_names", "node_key", "canonical",
-           "Ref"]
+           "Ref", "Action", "record"]
+
+
+class Action(str):
+    """One line of a pass's log (the text ``OptimizationReport`` prints) that also says which
+    node it is about (``node``), why in a few words (``why``, e.g. ``"cse: same as exp"``) and
+    the nodes the result came from (``origin``): the pass history reads these.
+
+    >>> from graphexec.passes.core import Action
+    >>> a = Action("merged exp_1 into exp (exp)", "exp_1", "cse: same as exp", ("exp",))
+    >>> a == "merged exp_1 into exp (exp)", a.why, a.origin
+    (True, 'cse: same as exp', ('exp',))
+    """
+
+    node: str
+    why: str
+    origin: tuple[str, ...]
+
+    def __new__(cls, text: str, node: str, why: str, origin: Iterable[str] = ()) -> Action:
+        self = super().__new__(cls, text)
+        self.node, self.why, self.origin = node, why, tuple(origin)
+        return self
+
+    def __reduce__(self) -> Any:
+        return (Action, (str(self), self.node, self.why, self.origin))
+
+
+def record(actions: list[str] | None, text: str, node: str, why: str,
+           origin: Iterable[str] = ()) -> None:
+    """Append an ``Action`` to a pass's ``actions`` log (when there is one)."""
+    if actions is not None:
+        actions.append(Action(text, node, why, origin))
 
 # -- helpers -------------------------------------------------------------------------------------
 def replace_uses(graph: GraphIR, old: Ref, new: Ref) -> int:
@@ -34,6 +65,7 @@ def replace_uses(graph: GraphIR, old: Ref, new: Ref) -> int:
     uses = [(dst, slot) for _, dst, slot, d in g.out_edges(src, keys=True, data=True)
             if d["out_index"] == idx and isinstance(slot, int)]
     for dst, slot in uses:
+        graph.touch(dst)
         inputs = list(g.nodes[dst]["inputs"])
         inputs[slot] = new
         g.nodes[dst]["inputs"] = tuple(inputs)
@@ -65,6 +97,7 @@ def rewrite_node(graph: GraphIR, node: str, op: OpDef | str, inputs: Iterable[Re
     array([-1., -2.])
     """
     g = graph.nx
+    graph.touch(node)
     d = g.nodes[node]
     for u, _, k in list(g.in_edges(node, keys=True)):
         if isinstance(k, int):  # data edges; control edges stay
@@ -84,6 +117,7 @@ def remove_node(graph: GraphIR, node: str) -> None:
     """Remove ``node``; nodes that had to run after it (control inputs) now run after what it
     waited for (its inputs and control inputs), so no ordering is lost."""
     g = graph.nx
+    graph.touch(node)
     waiters = [dst for dst, keys in g.succ[node].items()
                if any(not isinstance(k, int) for k in keys)]
     if waiters:
@@ -112,6 +146,7 @@ def keep_names(keep: Iterable[Any]) -> set[str]:
 def set_control(graph: GraphIR, node: str, control: tuple[str, ...]) -> None:
     """Give ``node`` the control inputs ``control`` (its control edges redone)."""
     g = graph.nx
+    graph.touch(node)
     for u, _, k in list(g.in_edges(node, keys=True)):
         if not isinstance(k, int):
             g.remove_edge(u, node, key=k)

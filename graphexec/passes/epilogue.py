@@ -14,7 +14,7 @@ from ..ir import GraphIR
 from ..ops.fused_nn import bias_keeps_shape, fusable_activation
 from ..ops.math import add_p
 from ..registry import OpDef
-from .core import Ref, keep_names, remove_node, replace_uses, rewrite_node
+from .core import Ref, keep_names, record, remove_node, replace_uses, rewrite_node
 
 __all__ = ["epilogue_fusion"]
 
@@ -107,8 +107,8 @@ def epilogue_fusion(graph: GraphIR, keep: Iterable[Any] = (),
                 continue
             if _fuse(graph, chain, bias, bias_first, act, rewire):
                 fused += 1
-                if actions is not None:
-                    actions.append(f"{label}: {' + '.join(chain)} -> {chain[-1]}")
+                record(actions, f"{label}: {' + '.join(chain)} -> {chain[-1]}", chain[-1],
+                       f"fused: {len(chain)} members ({label} epilogue)", chain)
                 break
     return fused > 0
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..fusion import FusedProgram, Member, fused_elementwise_p, fusible
 from ..ir import GraphIR
 from ..ops.state import constant_p
-from .core import Ref, keep_names, remove_node, rewrite_node
+from .core import Ref, keep_names, record, remove_node, rewrite_node
 
 __all__ = ["elementwise_fusion"]
 
@@ -90,9 +90,9 @@ def elementwise_fusion(graph: GraphIR, keep: Iterable[Any] = (), actions: list[s
         members.sort(key=pos.__getitem__)
         if _fuse(graph, members):
             changed = True
-            if actions is not None:
-                ops = ", ".join(nodes[m]["op"].name for m in members[:-1])
-                actions.append(f"fused {root} <- [{ops}]")
+            ops = ", ".join(nodes[m]["op"].name for m in members[:-1])
+            record(actions, f"fused {root} <- [{ops}]", members[-1],
+                   f"fused: {len(members)} members", members)
             for m in members[:-1]:
                 remove_node(graph, m)
     return changed

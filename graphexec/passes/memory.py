@@ -83,6 +83,8 @@ class MemoryPlan:
         self.hold: dict[str, int] = {}
         self.in_place = 0
         self.reused = 0
+        #: node -> ("in place" or "reuses", the node whose buffer it writes into)
+        self.writes: dict[str, tuple[str, str]] = {}
         self.unplanned_sum = 0
         self.unplanned_peak = 0
         self.planned_peak = 0
@@ -187,6 +189,8 @@ def plan_buffers(graph: GraphIR, computed: list[str], fetches: Sequence[Ref],
                     mp.reused += 1
             if took is not None:
                 taken[k] = took
+                mp.writes[n] = ("in place" if opdef.kind == "elementwise" and k in mp.guards
+                                and took in d["inputs"] else "reuses", took[0])
         if d["specs"] and k not in taken and opdef is not read_variable_p:
             # NOTE: this step allocates: a dead buffer held across it would raise the peak
             pool.clear()

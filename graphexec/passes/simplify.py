@@ -67,7 +67,7 @@ from ..ops.math import (
 )
 from ..ops.state import constant_p, placeholder_p
 from ..registry import OpDef, Spec
-from .core import Ref, keep_names, remove_node, replace_uses, rewrite_node
+from .core import Ref, keep_names, record, remove_node, replace_uses, rewrite_node
 
 __all__ = ["algebraic_simplification"]
 
@@ -154,10 +154,9 @@ class _Walk:
             hit = self._consts[ref[0]] = _consts(d["attrs"]["value"])
         return hit
 
-    def done(self, node: str, what: str) -> None:
+    def done(self, node: str, what: str, origin: Iterable[str] = ()) -> None:
         self.changes += 1
-        if self.actions is not None:
-            self.actions.append(f"{node}: {what}")
+        record(self.actions, f"{node}: {what}", node, f"simplified: {what}", origin)
 
     def one_use(self, n: str) -> bool:
         # NOTE: not out_degree, which counts a shared constant's uses one by one
@@ -193,7 +192,7 @@ class _Walk:
                 if n in self.kept:  # fetched by name: it stays
                     break
                 replace_uses(self.graph, (n, 0), out.ref)
-                self.done(n, out.what)
+                self.done(n, out.what, (out.ref[0],))
                 self.drop([n])
                 return
             old = [src for src, _ in d["inputs"]]
