@@ -13,7 +13,7 @@ import sys
 import tokenize
 
 #: the most lines of code graphexec/ may hold; raise it on purpose, in its own commit
-CEILING = 7800
+CEILING = 8300
 
 
 def code_lines(source: str) -> int:
