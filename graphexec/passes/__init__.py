@@ -205,10 +205,21 @@ def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
     report = OptimizationReport(graph.name, level)
     if history:
         report.history = History(graph)
+    try:
+        _run_levels(graph, report, level, keep, max_rounds)
+    finally:
+        graph._journal = None  # NOTE: recording never outlives the call, even one that raised
+    if report.history is not None:
+        report.history.finish(graph)
+    if validate:
+        graph.validate()
+    return report
+
+
+def _run_levels(graph: GraphIR, report: OptimizationReport, level: int, keep: list[Any],
+                max_rounds: int) -> None:
     if level == 0:
-        if report.history is not None:
-            report.history.finish(graph)
-        return report
+        return
     _to_fixed_point(graph, report, _basic_passes(keep), max_rounds)
     if level >= 2:
         _to_fixed_point(graph, report, _fusion_passes(keep), max_rounds)
@@ -223,11 +234,6 @@ def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
             seconds, False, [] if memory is None else [memory.summary()]))
         if report.history is not None and memory is not None:
             report.history.observe_memory(graph, memory, seconds, report.rounds)
-    if report.history is not None:
-        report.history.finish(graph)
-    if validate:
-        graph.validate()
-    return report
 
 
 def _memory_preview(graph: GraphIR, keep: list[Any]) -> Any:

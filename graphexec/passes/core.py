@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from ..ir import GraphIR, Ref, control_key
 from ..ops.state import constant_p
 from ..registry import REGISTRY, OpDef
@@ -138,8 +139,11 @@ def keep_names(keep: Iterable[Any]) -> set[str]:
     for k in keep:
         if isinstance(k, str):
             names.add(k.partition(":")[0])
-        else:  # a tensor
+        elif isinstance(getattr(k, "_node", None), str):  # a graph tensor
             names.add(k._node)
+        else:
+            raise InvalidArgumentError(f"optimize: keep takes node names or graph tensors, "
+                                       f"got {k!r}")
     return names
 
 

@@ -234,9 +234,10 @@ class History:
                                changes))
 
     def finish(self, graph: GraphIR) -> None:
-        """Stop recording: the graph's nodes now are the state after the last step."""
+        """Stop recording: the graph's nodes now are the state after the last step (copied:
+        a later pass may rewrite the graph's node data in place)."""
         graph._journal = None
-        self.final = dict(graph.nx.nodes.items())
+        self.final = {n: dict(d) for n, d in graph.nx.nodes.items()}
 
     # -- reading ------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -277,6 +278,12 @@ class History:
         """What step ``k`` (from 1) did, as one graph to draw: the graph after it plus the
         nodes it removed; each changed node's ``Change``; and the (producer, consumer) edges
         it took away from nodes that stayed."""
+        union, changes, ghosts = self.diff_nodes(k)
+        return build_graph(f"{self.name}#{k}", union, self.gradient_nodes), changes, ghosts
+
+    def diff_nodes(self, k: int) -> tuple[dict[str, dict[str, Any]], dict[str, Change],
+                                          list[tuple[str, str]]]:
+        """``diff``, with the node data of the union graph (name -> data) for the graph."""
         if not 1 <= k <= len(self.steps):
             raise IndexError(f"history of {self.name} has steps 1..{len(self.steps)}, not {k}")
         before, after = self.nodes(k - 1), self.nodes(k)
@@ -291,7 +298,7 @@ class History:
             ghosts += [(src, n) for src in dict.fromkeys(s for s, _ in old["inputs"])
                        if src not in now]
         changes = {c.node: c for c in self.steps[k - 1].changes}
-        return (build_graph(f"{self.name}#{k}", union, self.gradient_nodes), changes, ghosts)
+        return union, changes, ghosts
 
     def provenance(self, node: str) -> list[tuple[int, Change]]:
         """Every change of ``node`` (by name), as (step number from 1, change)."""

@@ -191,7 +191,8 @@ class _Walk:
             if isinstance(out, _Alias):
                 if n in self.kept:  # fetched by name: it stays
                     break
-                replace_uses(self.graph, (n, 0), out.ref)
+                if not replace_uses(self.graph, (n, 0), out.ref):
+                    break  # NOTE: only control waiters read it: nothing to redirect
                 self.done(n, out.what, (out.ref[0],))
                 self.drop([n])
                 return

@@ -26,11 +26,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .compiler import CompiledGraph
-from .errors import InvalidArgumentError, MissingExtraError
-from .graph import Graph
-from .ir import GraphIR
-from .passes import History
+from ..compiler import CompiledGraph
+from ..errors import InvalidArgumentError, MissingExtraError
+from ..graph import Graph
+from ..ir import GraphIR
+from ..passes import History
 
 __all__ = ["to_dot", "render", "render_passes", "node_class", "CLASSES", "MARKS"]
 
@@ -70,7 +70,11 @@ def node_class(graph: GraphIR, node: str, gradients: Any = None) -> str:
     >>> [gx.viz.node_class(g, n) for n in g.nx]
     ['placeholder', 'constant', 'elementwise', 'reduction']
     """
-    op = graph.nx.nodes[node]["op"]
+    return _classify(graph.nx.nodes[node]["op"], node,
+                     graph.gradient_nodes if gradients is None else gradients)
+
+
+def _classify(op: Any, node: str, gradients: Any) -> str:
     name = op.name
     if name in _FUSED:
         return "fused"
@@ -78,7 +82,7 @@ def node_class(graph: GraphIR, node: str, gradients: Any = None) -> str:
         return {"placeholder": "placeholder", "constant": "constant"}.get(name, "variable")
     if name == "no_op":
         return "control"
-    if node in (graph.gradient_nodes if gradients is None else gradients):
+    if node in gradients:
         return "gradient"
     if name in _MATMUL:
         return "matmul"
