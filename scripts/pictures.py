@@ -1,9 +1,12 @@
-"""Draw the pictures of docs/visualizing.md (``make pictures``): the digits MLP and CNN, and
-one MLP training step before and after level-3 optimization, as PNGs in docs/images/.
+"""Draw the pictures of docs/visualizing.md (``make pictures``): the digits MLP and CNN, one
+MLP training step before and after level-3 optimization, the step's pass-by-pass pictures
+(``render_passes``), and screenshots of the viewer (``gx.viz.html``) on it, as PNGs in
+docs/images/.
 
     python scripts/pictures.py [--out docs/images]
 
-Needs the viz extra (``pip install 'graphexec[viz]'``) and Graphviz's ``dot``.
+Needs the viz extra (``pip install 'graphexec[viz]'``) and Graphviz's ``dot``; the screenshots
+need playwright and Chromium (skipped, with a message, without them).
 """
 
 from __future__ import annotations
@@ -48,6 +51,50 @@ def main() -> None:
     for file, (graph, options) in pictures.items():
         gx.viz.render(graph, out / file, dpi=64, **options)
         print(out / file)
+    compiled = g.compile(fetches, optimize=3)
+    for path in gx.viz.render_passes(compiled, out / "passes", fmt="png", dpi=56):
+        print(path)
+    screenshots(compiled, out)
+
+
+def screenshots(compiled: gx.CompiledGraph, out: pathlib.Path) -> None:
+    """The viewer on the training step: the optimized graph, the epilogue-fusion step, a
+    node's provenance, and the numbers overlay."""
+    import shutil
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("no playwright: viewer screenshots skipped")
+        return
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        print("no chromium: viewer screenshots skipped")
+        return
+    plan = compiled.graph
+    numbers = {n: {"time": 1e-5 * (1 + k % 7), "bytes": 4 * 64 * (1 + k % 3)}
+               for k, n in enumerate(plan.nx)}  # made-up numbers: the overlay's look
+    page_file = out / "viewer.html"
+    gx.viz.html(compiled, page_file, numbers=numbers)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 860})
+        page.goto(page_file.resolve().as_uri())
+        page.wait_for_selector("body[data-ready='1']")
+        page.screenshot(path=str(out / "viewer.png"))
+        step = next(k for k, s in enumerate(compiled.history, 1) if s.name == "epilogue_fusion")
+        page.evaluate(f"gxViewer.setFrame({step})")
+        page.screenshot(path=str(out / "viewer_epilogue.png"))
+        fused = next(n for n, d in plan.nx.nodes(data=True) if d["op"].name == "fused_dense")
+        page.evaluate(f"gxViewer.setFrame({len(compiled.history) + 1})")
+        page.evaluate(f"gxViewer.reveal(gxViewer.data.frames[gxViewer.state.frame].nodes"
+                      f".findIndex(i => gxViewer.data.nodes[i].name === {fused!r}))")
+        page.evaluate("gxViewer.setNumbers(true)")
+        page.screenshot(path=str(out / "viewer_node.png"))
+        browser.close()
+    page_file.unlink()
+    for name in ("viewer.png", "viewer_epilogue.png", "viewer_node.png"):
+        print(out / name)
 
 
 if __name__ == "__main__":
