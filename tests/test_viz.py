@@ -24,8 +24,10 @@ def _edges(dot):
             for a, b, attrs in re.findall(r"^\s*(\w+) -> (\w+) \[(.*)\];$", dot, re.M)]
 
 
-def _mlp_training_step():
-    model = gx.layers.Sequential([gx.layers.Dense(16, activation="relu"), gx.layers.Dense(4)])
+def _mlp_training_step(layers=1, width=16):
+    """An SGD step of an MLP (``layers`` hidden Dense layers of ``width``): graph, loss, step."""
+    model = gx.layers.Sequential([gx.layers.Dense(width, activation="relu")
+                                  for _ in range(layers)] + [gx.layers.Dense(4)])
     opt = gx.optimizers.SGD(0.1)
     with gx.graph() as g:
         x = gx.placeholder((None, 8), name="x")
