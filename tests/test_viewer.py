@@ -1,6 +1,7 @@
 """The interactive viewer (``gx.viz.html``): its data and page without a browser, then the page
 itself in headless Chromium (no JavaScript errors, node counts, folding, search, the filmstrip,
-the numbers overlay; screenshots go to ``$GX_SCREENSHOTS`` when set).  The browser tests skip
+the numbers overlay; each test's screenshots go to ``$GX_SCREENSHOTS`` when set, else to its
+temporary folder).  The browser tests skip
 where Chromium or playwright is absent; CI installs both."""
 
 import hashlib
@@ -177,11 +178,12 @@ def open_viewer(browser, tmp_path, request):
         return page
 
     yield open_
-    out = os.environ.get("GX_SCREENSHOTS")
+    out = pathlib.Path(os.environ.get("GX_SCREENSHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
     for page, name in pages:
-        if out:
-            os.makedirs(out, exist_ok=True)
-            page.screenshot(path=os.path.join(out, f"{request.node.name}-{name}.png"))
+        shot = out / f"{request.node.name}-{name}.png"
+        page.screenshot(path=str(shot))
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
         assert page.errors == [], page.errors
         page.close()
 

@@ -1,5 +1,6 @@
 """``gx.viz.to_dot``: structure of the DOT text (no dependency), and that ``dot`` reads it."""
 
+import pathlib
 import re
 import shutil
 import subprocess
@@ -231,3 +232,30 @@ def test_many_scopes_and_big_graphs_are_not_drawn_in_jupyter():
     dot = gx.viz.to_dot(g)  # (the scopes' clusters were found in quadratic time)
     assert dot.count("subgraph cluster_c") == 3000
     assert g._repr_svg_() is None  # over gx.viz.REPR_MAX_NODES: Jupyter shows the text
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_the_example_models_draw_every_node_scope_and_fused_group(model, monkeypatch):
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
+    import train_digits as td
+
+    build = td.build_mlp if model == "mlp" else td.build_cnn
+    with gx.graph() as g:
+        logits = build("float32")(gx.placeholder((None, 8, 8, 1), name="images"))
+    for graph in (g, g.compile(logits, optimize=3)):
+        ir = graph.graph if isinstance(graph, gx.CompiledGraph) else graph
+        dot = gx.viz.to_dot(graph)
+        nodes = _nodes(dot)
+        real = {n: a for n, a in nodes.items() if not n.startswith("variable:")}
+        assert sorted(real) == sorted(ir.nx)
+        for n, attrs in real.items():
+            assert f'fillcolor="{CLASSES[gx.viz.node_class(ir, n)][0]}"' in attrs
+        scopes = {"/".join(n.split("/")[:k]) for n in ir.nx for k in range(1, n.count("/") + 1)}
+        assert len(re.findall(r"subgraph cluster_c\d+ \{", dot)) == len(scopes)
+        fused = [n for n, d in ir.nx.nodes(data=True) if d["op"].name == "fused_elementwise"]
+        assert len(re.findall(r"subgraph cluster_f\w+ \{", dot)) == len(fused)
+        data_edges = {(src, n) for n, d in ir.nx.nodes(data=True) for src, _ in d["inputs"]}
+        drawn = {(a, b) for a, b, attrs in _edges(dot) if "label=" in attrs}
+        assert drawn == data_edges
+    convs = [n for n, d in ir.nx.nodes(data=True) if d["op"].name == "fused_conv2d"]
+    assert len(convs) == (2 if model == "cnn" else 0)
