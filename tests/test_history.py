@@ -528,7 +528,11 @@ def test_to_dot_marks_added_and_in_place_nodes():
     h = g.compile(y, optimize=3).history
     ir = h.graph()
     added = Change("added", "sum", ir.nx.nodes["sum"]["id"], "sum", "made by a test")
-    dot = gx.viz.to_dot(ir, changes={"sum": added, "gone": added})  # unknown names are skipped
+    with pytest.raises(gx.InvalidArgumentError, match="gone"):
+        gx.viz.to_dot(ir, changes={"sum": added, "gone": added})  # not a node of the graph
+    with pytest.raises(gx.InvalidArgumentError, match="ghosts"):
+        gx.viz.to_dot(ir, ghosts=[("sum",)])
+    dot = gx.viz.to_dot(ir, changes={"sum": added})
     node = _nodes(dot)["sum"]
     assert f'color="{MARKS["added"][0]}"' in node and f'fillcolor="{MARKS["added"][1]}"' in node
     assert "added: made by a test" in node and "dashed" not in node
@@ -540,7 +544,8 @@ def test_to_dot_marks_added_and_in_place_nodes():
     for n in ("add_2", "sin"):
         assert f'color="{MARKS["in place"][0]}"' in _nodes(dot)[n]
     assert set(re.findall(r'id="legend:([^"]+)"', dot)) & set(MARKS) == {"in place"}
-    assert "in place: in place: writes into sum" in _nodes(dot)["sin"]
+    assert "in place: writes into sum" in _nodes(dot)["sin"]
+    assert "in place: in place" not in _nodes(dot)["sin"]
 
 
 # -- render_passes -----------------------------------------------------------------------------

@@ -293,3 +293,48 @@ def test_a_2000_node_graph_opens_folded(open_viewer):
     assert shown["nodes"] + shown["groups"] <= 40
     page.evaluate("gxViewer.expand('gradients')")
     assert page.locator(".gx-group[data-scope='gradients']").count() == 0
+
+
+def test_no_view_lays_out_too_many_boxes(open_viewer):
+    g, loss, step = _mlp_step(layers=20, width=4)
+    assert len(g) > 400
+    page = open_viewer(g, "guard")
+    page.click("#gx-expand")  # everything: more than one view lays out, so scopes fold back
+    shown = _shown(page)
+    assert shown["nodes"] + shown["groups"] <= 150 and shown["groups"] > 0
+    assert "folded back" in page.inner_text("#gx-status")
+    page.fill("#gx-search", "matmul")
+    page.press("#gx-search", "Enter")  # the match's scopes open, the others fold
+    shown = _shown(page)
+    assert shown["nodes"] + shown["groups"] <= 150
+    assert page.locator(".gx-node.selected").count() == 1
+    with gx.graph() as chain:
+        y = gx.placeholder((4,), name="x")
+        for _ in range(200):
+            y = gx.sin(gx.exp(y))
+    page = open_viewer(chain.compile(y, optimize=2), "chain")  # 401 nodes before, 2 after
+    page.evaluate("gxViewer.setFrame(0)")
+    shown = _shown(page)
+    assert shown["nodes"] + shown["groups"] <= 150
+    assert shown["nodes"] + shown["members"] == 401
+
+
+def test_odd_node_names_and_dragging(open_viewer):
+    with gx.graph() as g:
+        x = gx.placeholder((2,), name="constructor")
+        with gx.name_scope("block"):
+            gx.exp(x) + gx.constant(1.0, name="__proto__")
+    page = open_viewer(g, "odd", numbers={"constructor": {"time": 1e-3}})
+    page.click(".gx-node[data-name='constructor']")
+    assert "1.00 ms" in page.inner_text("#gx-side")
+    page.click(".gx-node[data-name='block/__proto__']")  # a constant: no provenance
+    assert "unchanged by every pass" in page.inner_text("#gx-side")
+    page.evaluate("gxViewer.collapse('block')")
+    box = page.locator(".gx-group[data-scope='block']").bounding_box()
+    page.mouse.move(box["x"] + 10, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 80, box["y"] + 60, steps=5)
+    page.mouse.up()  # a drag pans: it does not unfold the scope
+    assert page.locator(".gx-group[data-scope='block']").count() == 1
+    assert page.evaluate("(() => { try { gxViewer.setFrame(1.5); } catch (e) { return e.name; }"
+                         " })()") == "TypeError"

@@ -201,8 +201,9 @@ class History:
         self.gradient_nodes = set(graph.gradient_nodes)
         self.steps: list[Step] = []
         self.nodes_before = len(graph)
-        #: the nodes after the last pass (the optimized graph's own node data)
-        self.final: dict[str, dict[str, Any]] = {}
+        self._names: list[str] = []  # the nodes after the last pass
+        self._live: Any = None  # ... read from the graph itself,
+        self._later: dict[str, dict[str, Any]] = {}  # but as they were before a later change
         graph._journal = {}
 
     # -- recording ----------------------------------------------------------------------
@@ -234,10 +235,19 @@ class History:
                                changes))
 
     def finish(self, graph: GraphIR) -> None:
-        """Stop recording: the graph's nodes now are the state after the last step (copied:
-        a later pass may rewrite the graph's node data in place)."""
+        """Stop recording: the graph's nodes now are the state after the last step.  They are
+        not copied: the graph hands over a copy of a node before a later change
+        (``GraphIR.watch``), so optimizing it again leaves this history as it was."""
         graph._journal = None
-        self.final = {n: dict(d) for n, d in graph.nx.nodes.items()}
+        self._names = list(graph.nx)
+        self._live = graph.nx.nodes
+        self._later = graph.watch()
+
+    @property
+    def final(self) -> dict[str, dict[str, Any]]:
+        """The node data after the last pass (name -> data)."""
+        later, live = self._later, self._live
+        return {n: later[n] if n in later else live[n] for n in self._names}
 
     # -- reading ------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -252,17 +262,19 @@ class History:
     def nodes(self, k: int = -1) -> dict[str, dict[str, Any]]:
         """The node data after step ``k`` (``0``: before any pass; ``-1``: after the last),
         undoing the later steps from the final graph."""
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise TypeError(f"history of {self.name}: a step number, not {k!r}")
         k = len(self.steps) if k == -1 else k
         if not 0 <= k <= len(self.steps):
             raise IndexError(f"history of {self.name} has steps 0..{len(self.steps)}, not {k}")
-        state = dict(self.final)
+        state = self.final
         for step in reversed(self.steps[k:]):
             _undo(state, step)
         return state
 
     def _resolve(self) -> None:
         """Work out every step's changes, walking back from the final graph."""
-        state = dict(self.final)
+        state = self.final
         for step in reversed(self.steps):
             if step._changes is None:
                 step._changes = _changes(step.name, step.actions, step.before, state)

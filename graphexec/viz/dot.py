@@ -135,7 +135,8 @@ def _folded(scope: tuple[str, ...], folding: Any) -> tuple[str, ...] | None:
 def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
            rankdir: str = "TB", legend: bool = True, max_members: int = 12,
            dpi: int | None = None, changes: Mapping[str, Any] | None = None,
-           ghosts: Iterable[tuple[str, str]] = (), title: str | None = None) -> str:
+           ghosts: Iterable[tuple[str, str]] = (), title: str | None = None,
+           scopes: Iterable[str] | None = None) -> str:
     """Graphviz DOT text of ``graph`` (a Graph, or a CompiledGraph: its optimized graph).
 
     ``collapse``: a depth (``0`` folds every top-level scope into one node, ``1`` the scopes
@@ -146,7 +147,8 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
     ``changes`` (node -> a ``passes.Change``) outlines the nodes a pass changed by kind
     (``MARKS``: added green, removed red and dashed, rewritten orange, ...), the change's reason
     in the tooltip; ``ghosts`` are (producer, consumer) edges that were there before it (drawn
-    red and dashed); ``title`` is printed above the picture.  ``render_passes`` uses these.
+    red and dashed); ``title`` is printed above the picture; ``scopes``: the scope names
+    ``collapse`` may name (default: the graph's own).  ``render_passes`` uses these.
 
     >>> import graphexec as gx
     >>> with gx.graph() as g:
@@ -167,9 +169,11 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
     if rankdir not in ("TB", "LR"):
         raise InvalidArgumentError(f"to_dot: rankdir must be 'TB' or 'LR', got {rankdir!r}")
     g = ir.nx
-    scopes = {_scope(n)[:k] for n in g for k in range(1, len(_scope(n)) + 1)}
-    folding = _folding(collapse, scopes)
-    changes = dict(changes or {})
+    known = {_scope(n)[:k] for n in g for k in range(1, len(_scope(n)) + 1)}
+    if scopes is not None:
+        known |= {tuple(str(sc).strip("/").split("/")) for sc in scopes}
+    folding = _folding(collapse, known)
+    changes, ghosts = _checked_marks(changes, ghosts, g)
     lines = [f"digraph {_q(ir.name)} {{", f"  rankdir={rankdir}; compound=true;"
              + ("" if dpi is None else f" dpi={int(dpi)};")
              + ("" if title is None else f' label={_q(title)}; labelloc=t; fontsize=14;'
@@ -233,7 +237,8 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
         tip = f"{op.name}{_attrs(d['attrs'])}\n{spec}\n{d['loc']}"
         change = changes.get(n)
         if change is not None:
-            tip += f"\n{change.kind}: {change.why}"
+            tip += "\n" + (change.why if change.why.startswith(change.kind) else
+                           f"{change.kind}: {change.why}")
         shape = {"placeholder": "ellipse", "control": "octagon"}.get(cls, "box")
         boxed = cls == "fused" and op.name == "fused_elementwise"
         if boxed:  # a dashed box around the node, which lists the members
@@ -305,6 +310,28 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _checked_marks(changes: Any, ghosts: Any, g: Any) -> tuple[dict[str, Any], list[Any]]:
+    """``to_dot``'s ``changes`` and ``ghosts``, checked: Changes of the graph's nodes, and
+    (producer, consumer) pairs of them."""
+    if changes is None:
+        changes = {}
+    if not isinstance(changes, Mapping):
+        raise InvalidArgumentError(f"to_dot: changes must map node names to passes.Change, got "
+                                   f"{type(changes).__name__}")
+    for n, c in changes.items():
+        if n not in g or not isinstance(getattr(c, "kind", None), str) or not hasattr(c, "why"):
+            raise InvalidArgumentError(f"to_dot: changes[{n!r}] must be a passes.Change of a "
+                                       f"node of the graph, got {c!r}")
+    pairs = []
+    for pair in ghosts:
+        if (not isinstance(pair, tuple | list) or len(pair) != 2
+                or not all(isinstance(p, str) and p in g for p in pair)):
+            raise InvalidArgumentError(f"to_dot: ghosts must be (producer, consumer) pairs of "
+                                       f"node names of the graph, got {pair!r}")
+        pairs.append(tuple(pair))
+    return dict(changes), pairs
 
 
 def _attrs(attrs: dict[str, Any]) -> str:
@@ -379,6 +406,10 @@ def render_passes(compiled: Any, directory: str | os.PathLike[str], fmt: str = "
     graphexec.errors.InvalidArgumentError: render_passes: fmt must be one of svg, png, pdf, ...
     """
     history = _history(compiled, "render_passes")
+    taken = sorted(k for k in ("changes", "ghosts", "title", "scopes") if k in options)
+    if taken:
+        raise InvalidArgumentError(f"render_passes: {', '.join(taken)} are set per picture; "
+                                   "pass only to_dot's other options")
     if fmt not in _FORMATS:
         raise InvalidArgumentError(f"render_passes: fmt must be one of "
                                    f"{', '.join(_FORMATS)}, got {fmt!r}")
@@ -386,6 +417,9 @@ def render_passes(compiled: Any, directory: str | os.PathLike[str], fmt: str = "
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
     n = len(history)
+    # NOTE: collapse= may name a scope only some steps still have
+    options["scopes"] = {"/".join(_scope(m)[:k]) for state in (history.nodes(0), history.final)
+                         for m in state for k in range(1, len(_scope(m)) + 1)}
     pictures: list[tuple[str, str]] = [
         ("00-before", to_dot(history.graph(0), title=f"before: {history.nodes_before} nodes",
                              **options))]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import html as _html
 import json
+import math
+import numbers
 import os
 import pathlib
 import tempfile
@@ -130,23 +132,32 @@ def _split_big_scopes(versions: list[dict[str, Any]]) -> None:
             v["scope"] = [*v["scope"], part[v["name"]]]
 
 
-def _check_numbers(numbers: Any, names: set[str]) -> dict[str, dict[str, float]]:
-    if numbers is None:
+def _check_numbers(given: Any, names: set[str]) -> dict[str, dict[str, float]]:
+    if given is None:
         return {}
-    if not isinstance(numbers, Mapping):
+    if not isinstance(given, Mapping):
         raise InvalidArgumentError(f"html: numbers must map node names to {{'time': seconds, "
-                                   f"'bytes': n}}, got {type(numbers).__name__}")
+                                   f"'bytes': n}}, got {type(given).__name__}")
     out: dict[str, dict[str, float]] = {}
-    unknown = [n for n in numbers if n not in names]
+    unknown = [n for n in given if n not in names]
     if unknown:
         raise InvalidArgumentError(f"html: numbers name nodes the graph does not have: "
                                    f"{sorted(map(str, unknown))[:5]}")
-    for n, v in numbers.items():
-        if not isinstance(v, Mapping) or not set(v) <= {"time", "bytes"} or not all(
-                isinstance(x, int | float) and not isinstance(x, bool) for x in v.values()):
+    for n, v in given.items():
+        if not isinstance(v, Mapping) or not v or not set(v) <= {"time", "bytes"}:
             raise InvalidArgumentError(f"html: numbers[{n!r}] must be a mapping with 'time' "
                                        f"(seconds) and/or 'bytes', got {v!r}")
-        out[n] = {k: float(x) for k, x in v.items()}
+        out[n] = {}
+        for k, x in v.items():
+            try:
+                value = float(x) if isinstance(x, numbers.Real) and not isinstance(x, bool) \
+                    else math.nan
+            except OverflowError:
+                value = math.inf
+            if not math.isfinite(value) or value < 0:
+                raise InvalidArgumentError(f"html: numbers[{n!r}][{k!r}] must be a finite "
+                                           f"number >= 0, got {repr(x)[:40]}")
+            out[n][k] = value
     return out
 
 
@@ -166,7 +177,8 @@ def viewer_data(graph: Any, numbers: Mapping[str, Mapping[str, float]] | None = 
             f.add(f"{k} {step.name.replace('_', ' ')}", f"step {k}: {step.summary()}", union,
                   changes, ghosts)
         final = history.nodes()
-        f.add("after", f"after: {len(final)} nodes", final)
+        if len(history):
+            f.add("after", f"after: {len(final)} nodes", final)
         provenance: dict[str, list[list[Any]]] = {}
         for k, step in enumerate(history, 1):
             for c in step.changes:
@@ -190,7 +202,7 @@ def viewer_data(graph: Any, numbers: Mapping[str, Mapping[str, float]] | None = 
 def _script_json(data: Any) -> str:
     # NOTE: inside <script>, "</" would end the element and "<!--" open a comment: every "<"
     # (only ever inside a JSON string) is written as its escape
-    return json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+    return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
 
 
 def html(graph: Any, path: str | os.PathLike[str] | None = None, *,
@@ -243,16 +255,19 @@ REPR_HTML_MAX_NODES = 5000
 def _repr_html_(self: Any) -> str | None:
     """Jupyter's viewer, in an iframe: of a Graph or CompiledGraph when its SVG picture cannot
     show (no ``dot``, or more than ``REPR_MAX_NODES`` nodes), and of a pass History always."""
-    if isinstance(self, History):
-        size = len(self.final)
-    else:
-        size = len(self.graph if isinstance(self, CompiledGraph) else self)
+    if not isinstance(self, History):
+        ir = self.graph if isinstance(self, CompiledGraph) else self
         try:
             _graphviz()
-            if size <= REPR_MAX_NODES:
+            if len(ir) <= REPR_MAX_NODES:
                 return None  # _repr_svg_ draws it
         except MissingExtraError:
             pass
+    history = self.history if isinstance(self, CompiledGraph) else self
+    if isinstance(history, History):  # the filmstrip holds its largest frame too
+        size = max(len(history.nodes(0)), len(history.final))
+    else:
+        size = len(self)
     if size > REPR_HTML_MAX_NODES:
         return None
     return (f'<iframe srcdoc="{_html.escape(html(self))}" style="width:100%;height:600px;'

@@ -5,8 +5,12 @@
 (function () {
   "use strict";
   const D = JSON.parse(document.getElementById("gx-data").textContent);
+  // NOTE: Maps, not the objects: a node may be called "constructor" or "__proto__"
+  const PROV = new Map(Object.entries(D.provenance));
+  const NUM = new Map(Object.entries(D.numbers));
   const SVG = "http://www.w3.org/2000/svg";
-  const OPEN_ALL = 150;     // a graph of at most this many nodes opens with every scope open
+  const OPEN_ALL = 150;     // a graph of at most this many nodes opens with every scope open;
+                            // no view lays out more boxes than this (scopes fold back)
   const LIMIT = 40;         // else the first view (and an unfolded scope) aims at this many boxes
   const LABEL_EDGES = 250;  // edges are labelled with their shapes up to this many
   const S = {
@@ -149,7 +153,7 @@
   function fmtTime(t) { return t >= 1 ? t.toFixed(2) + " s" : t >= 1e-3 ? (t * 1e3).toFixed(2) + " ms" : (t * 1e6).toFixed(1) + " µs"; }
   function fmtBytes(b) { const u = ["B", "kB", "MB", "GB"]; let i = 0; while (b >= 1024 && i < 3) { b /= 1024; i++; } return (i ? b.toFixed(1) : b) + " " + u[i]; }
   function numbersLine(name) {
-    const n = D.numbers[name];
+    const n = NUM.get(name);
     if (!S.numbers || !n) return null;
     return [n.time !== undefined ? fmtTime(n.time) : null, n.bytes !== undefined ? fmtBytes(n.bytes) : null].filter(Boolean).join(" · ");
   }
@@ -172,8 +176,7 @@
   }
   function layout(vis) {
     const g = new dagre.graphlib.Graph({ compound: true, multigraph: true });
-    g.setGraph({ rankdir: S.rankdir, nodesep: 18, ranksep: 32, edgesep: 8, marginx: 24, marginy: 24,
-                 ranker: vis.items.size > 400 ? "longest-path" : "network-simplex" });
+    g.setGraph({ rankdir: S.rankdir, nodesep: 18, ranksep: 32, edgesep: 8, marginx: 24, marginy: 24 });
     g.setDefaultEdgeLabel(() => ({}));
     for (const c of vis.clusters) {
       g.setNode("c:" + c, { label: c.slice(c.lastIndexOf("/") + 1), paddingTop: 20 });
@@ -214,8 +217,22 @@
   function markOf(f, p) { return f.changes[p] ? D.marks[f.changes[p][0]] : null; }
   function draw() {
     const t0 = performance.now();
+    const fr = frameOf();
+    let note = "";
+    const boxes = countVisible(fr, S.collapsed);
+    if (boxes > OPEN_ALL) {  // too many boxes to lay out at once: fold scopes back
+      S.collapsed = foldTo(fr, LIMIT, null);
+      note = ` · ${boxes} boxes is more than one view lays out (${OPEN_ALL}): scopes folded back`;
+    }
     const vis = visible();
-    const g = layout(vis);
+    let g;
+    try {
+      g = layout(vis);
+    } catch (err) {
+      status.textContent = `layout failed (${err.message}): fold some scopes and try again`;
+      S.errors.push(String(err.message));
+      return;
+    }
     current = { vis, g };
     viewport.textContent = "";
     const f = vis.f;
@@ -231,7 +248,7 @@
       const tip = s("title", {}, t);
       tip.textContent = "fold " + path;
       t.style.pointerEvents = "all";
-      t.addEventListener("click", ev => { ev.stopPropagation(); collapse(path); });
+      t.addEventListener("click", ev => { ev.stopPropagation(); if (!dragged) collapse(path); });
     }
     const labelled = vis.edges.size <= LABEL_EDGES;
     const routed = g.edges().map(e => [vis.edges.get(e.name), g.edge(e).points]);
@@ -254,7 +271,8 @@
       }
     }
     let nodes = 0, groups = 0, members = 0;
-    const maxTime = Math.max(0, ...Object.values(D.numbers).map(n => n.time || 0));
+    let maxTime = 0;
+    for (const n of NUM.values()) maxTime = Math.max(maxTime, n.time || 0);
     for (const [k, it] of vis.items) {
       const n = g.node(k);
       const x = n.x - n.width / 2, y = n.y - n.height / 2;
@@ -267,7 +285,7 @@
         if (it.changed) { body.setAttribute("stroke", D.marks.rewritten[0]); body.setAttribute("stroke-width", 2.5); }
         it.lines.forEach((l, i) => { s("text", { x: 9, y: 16 + i * 13 }, gg).textContent = l; });
         s("title", {}, gg).textContent = it.path + ": " + it.count + " nodes (click to unfold)";
-        gg.addEventListener("click", ev => { ev.stopPropagation(); expand(it.path); });
+        gg.addEventListener("click", ev => { ev.stopPropagation(); if (!dragged) expand(it.path); });
         it.el = gg;
         continue;
       }
@@ -285,15 +303,16 @@
         if (mark[1]) body.setAttribute("fill", mark[1]);
         if (mark[2] === "dashed") body.setAttribute("stroke-dasharray", "5 3");
       }
-      if (S.numbers && D.numbers[v.name] && D.numbers[v.name].time && maxTime > 0) {
+      const num = NUM.get(v.name);
+      if (S.numbers && num && num.time && maxTime > 0) {
         s("rect", { class: "gx-bar-time", x: 0, y: n.height - 3, height: 3,
-                    width: n.width * D.numbers[v.name].time / maxTime }, ng);
+                    width: n.width * num.time / maxTime }, ng);
       }
       it.lines.forEach((l, i) => { s("text", { x: 10, y: 17 + i * 13 }, ng).textContent = l; });
       const change = f.changes[it.pos];
       s("title", {}, ng).textContent = [v.name, v.op + " " + v.attrs, v.specs.join(" "), v.loc,
                                         change ? change[0] + ": " + change[1] : ""].filter(Boolean).join("\n");
-      ng.addEventListener("click", ev => { ev.stopPropagation(); select(it.pos); });
+      ng.addEventListener("click", ev => { ev.stopPropagation(); if (!dragged) select(it.pos); });
       it.el = ng;
     }
     S.shown = { nodes, groups, edges: vis.edges.size, members };
@@ -301,7 +320,7 @@
     if (S.selected !== null) markSelected();
     S.drawMs = performance.now() - t0;
     status.textContent = `${nodes} nodes and ${groups} folded scopes shown (${f.nodes.length} in all) · ` +
-      `layout ${S.layoutMs.toFixed(0)} ms`;
+      `layout ${S.layoutMs.toFixed(0)} ms` + note;
     document.body.setAttribute("data-drawn", String((+document.body.getAttribute("data-drawn") || 0) + 1));
   }
 
@@ -335,15 +354,17 @@
     apply();
   }, { passive: false });
   let drag = null;
+  let dragged = false;  // the last press moved the view: its click is not a click
   canvas.addEventListener("pointerdown", ev => {
-    drag = { x: ev.clientX, y: ev.clientY, vx: S.view.x, vy: S.view.y, moved: false };
+    drag = { x: ev.clientX, y: ev.clientY, vx: S.view.x, vy: S.view.y };
+    dragged = false;
     canvas.classList.add("dragging");
   });
   window.addEventListener("pointermove", ev => {
     if (!drag) return;
+    if (Math.abs(ev.clientX - drag.x) + Math.abs(ev.clientY - drag.y) > 4) dragged = true;
     S.view.x = drag.vx + ev.clientX - drag.x;
     S.view.y = drag.vy + ev.clientY - drag.y;
-    drag.moved = true;
     apply();
   });
   window.addEventListener("pointerup", () => { drag = null; canvas.classList.remove("dragging"); });
@@ -418,6 +439,7 @@
     if (it && it.el) it.el.classList.add("selected");
   }
   function select(p) {
+    checkPos(p, "select");
     const f = frameOf();
     S.selected = p;
     markSelected();
@@ -431,7 +453,7 @@
       if (b === p && kind !== "ghost") inputs.push(`${vOf(f, a).name}${label ? " : " + label : ""}${kind !== "data" ? " (" + kind + ")" : ""}`);
       if (a === p && kind !== "ghost") consumers.push(vOf(f, b).name + (kind !== "data" ? " (" + kind + ")" : ""));
     }
-    const num = D.numbers[v.name];
+    const num = NUM.get(v.name);
     table([["op", v.op], ["class", D.classes[v.cls][1]], ["outputs", v.specs.join(", ")],
            ["inputs", inputs.join("\n")], ["consumers", consumers.join(", ")],
            ["attrs", v.attrs], ["members", v.members ? v.members.join(", ") : null],
@@ -444,7 +466,7 @@
       h("h3", {}, side, "in this step");
       changeLine(side, c[0], `${c[0]}: ${c[1]}${c[2].length ? " ← " + c[2].join(", ") : ""}`);
     }
-    const prov = D.provenance[v.name];
+    const prov = PROV.get(v.name);
     h("h3", {}, side, "provenance");
     if (!prov) h("p", {}, side, "unchanged by every pass");
     else for (const [k, pass, kind, why, origin] of prov) {
@@ -452,14 +474,21 @@
                  () => { setFrame(k); const q = D.frames[k].nodes.findIndex(i => D.nodes[i].name === v.name); if (q >= 0) reveal(q); });
     }
   }
+  function checkPos(p, where) {
+    if (!Number.isInteger(p) || p < 0 || p >= frameOf().nodes.length) {
+      throw new RangeError(`${where}: ${p} is not a node of this frame (0..${frameOf().nodes.length - 1})`);
+    }
+  }
   function reveal(p) {
+    checkPos(p, "reveal");
     const f = frameOf();
     const v = vOf(f, p);
-    let changed = false;
-    for (let k = 1; k <= v.scope.length; k++) {
-      if (S.collapsed.delete(join(v.scope, k))) changed = true;
+    if (foldOf(v, S.collapsed) !== null) {
+      // open the scopes on the way to the node and fold every other: a view of its surroundings
+      const path = new Set(v.scope.map((_, k) => join(v.scope, k + 1)));
+      S.collapsed = new Set([...scopesOf(f)].filter(q => !path.has(q)));
+      draw();
     }
-    if (changed) draw();
     select(p);
     center("n" + p);
   }
@@ -481,7 +510,7 @@
     }
   }
   function search(q) {
-    S.query = (q || "").trim().toLowerCase();
+    S.query = String(q === undefined || q === null ? "" : q).trim().toLowerCase();
     S.hit = -1;
     applySearch();
     if (!S.query) { showFrame(); return S.hits.length; }
@@ -520,6 +549,7 @@
     film.style.display = "none";
   }
   function setFrame(k) {
+    if (!Number.isInteger(k)) throw new TypeError(`setFrame: ${k} is not a frame number`);
     k = Math.max(0, Math.min(D.frames.length - 1, k));
     S.frame = k;
     S.selected = null;
@@ -556,7 +586,10 @@
   window.gxViewer = {
     state: S, data: D, setFrame, search, nextHit, expand, collapse, expandAll, collapseAll, fit, reveal, select,
     setNumbers(on) { numbersBox.checked = !!on; S.numbers = !!on; draw(); },
-    setRankdir(d) { S.rankdir = d; draw(); fit(); },
+    setRankdir(d) {
+      if (d !== "TB" && d !== "LR") throw new TypeError(`setRankdir: "TB" or "LR", not ${d}`);
+      S.rankdir = d; draw(); fit();
+    },
   };
   document.body.setAttribute("data-ready", "1");
 })();
