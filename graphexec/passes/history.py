@@ -261,7 +261,7 @@ class History:
 
     def nodes(self, k: int = -1) -> dict[str, dict[str, Any]]:
         """The node data after step ``k`` (``0``: before any pass; ``-1``: after the last),
-        undoing the later steps from the final graph."""
+        undoing the later steps from the final graph, in the order the nodes were made."""
         if not isinstance(k, int) or isinstance(k, bool):
             raise TypeError(f"history of {self.name}: a step number, not {k!r}")
         k = len(self.steps) if k == -1 else k
@@ -270,7 +270,11 @@ class History:
         state = self.final
         for step in reversed(self.steps[k:]):
             _undo(state, step)
-        return state
+        if k == len(self.steps):
+            return state
+        # NOTE: nodes put back come last; ids count up as nodes are made: program order again
+        return dict(sorted(state.items(), key=lambda kv: (kv[1].get("id") is None,
+                                                          kv[1].get("id") or 0)))
 
     def _resolve(self) -> None:
         """Work out every step's changes, walking back from the final graph."""

@@ -242,7 +242,7 @@ class _Walk:
         rewrite_node(self.graph, n, add_n_p, operands, {})
         for c in absorbed:
             remove_node(self.graph, c)
-        self.done(n, f"add chain -> add_n of {len(operands)}")
+        self.done(n, f"add chain -> add_n of {len(operands)}", (n, *absorbed))
 
 
 _SUMS = (add_p, add_n_p)
