@@ -33,9 +33,9 @@ __all__ = ["html", "show", "viewer_data"]
 
 ASSETS = pathlib.Path(__file__).resolve().parent / "assets"
 _VARIABLE_OPS = ("read_variable", "assign")
-#: a scope holding more nodes of its own than this is split into consecutive parts of this
-#: many (in graph order), each a scope the viewer folds: dagre lays out a few hundred boxes in
-#: well under a second, but a thousand with long edges takes minutes
+#: a scope holding more items (nodes of its own and child scopes) than this is split into
+#: consecutive parts of this many, each a scope the viewer folds: dagre lays out a few dozen
+#: boxes in well under a second, but a thousand with long edges takes minutes
 CHUNK = 64
 
 
@@ -115,21 +115,42 @@ class _Frames:
 
 
 def _split_big_scopes(versions: list[dict[str, Any]]) -> None:
-    """Put the nodes of a scope with more than ``CHUNK`` nodes of its own into parts
-    ``"1–64"``, ``"65–128"``, ... (by first appearance), so that every group folds small."""
-    names: dict[tuple[str, ...], dict[str, None]] = {}
-    for v in versions:
-        names.setdefault(tuple(v["scope"]), {})[v["name"]] = None
-    part: dict[str, str] = {}
-    for members in names.values():
-        if len(members) > CHUNK:
-            n = len(members)
-            for i, name in enumerate(members):
-                lo = i // CHUNK * CHUNK
-                part[name] = f"{lo + 1}–{min(lo + CHUNK, n)}"
-    for v in versions:
-        if v["name"] in part:
-            v["scope"] = [*v["scope"], part[v["name"]]]
+    """Split every scope holding more than ``CHUNK`` items (nodes of its own and child scopes)
+    into parts of ``CHUNK`` items in order of first appearance, named ``"1–64"`` (nodes) or
+    ``"dense_3…dense_66"`` (scopes), so that every group folds small; shallow scopes first."""
+    depth = 0
+    while True:
+        items: dict[tuple[str, ...], dict[Any, None]] = {}
+        deeper = False
+        for v in versions:
+            sc = v["scope"]
+            if len(sc) < depth:
+                continue
+            deeper |= len(sc) > depth
+            item = ("scope", sc[depth]) if len(sc) > depth else ("node", v["name"])
+            items.setdefault(tuple(sc[:depth]), {})[item] = None
+        part: dict[tuple[tuple[str, ...], Any], str] = {}
+        for prefix, members in items.items():
+            if len(members) <= CHUNK:
+                continue
+            order = list(members)
+            for lo in range(0, len(order), CHUNK):
+                chunk = order[lo:lo + CHUNK]
+                first, last = (name.rsplit("/", 1)[-1] for _, name in (chunk[0], chunk[-1]))
+                label = (f"{lo + 1}–{lo + len(chunk)}" if all(k == "node" for k, _ in chunk)
+                         else f"{first}…{last}")
+                part.update(((prefix, item), label) for item in chunk)
+        for v in versions:
+            sc = v["scope"]
+            if len(sc) < depth:
+                continue
+            item = ("scope", sc[depth]) if len(sc) > depth else ("node", v["name"])
+            label = part.get((tuple(sc[:depth]), item))
+            if label is not None:
+                v["scope"] = [*sc[:depth], label, *sc[depth:]]
+        if not deeper:
+            return
+        depth += 1
 
 
 def _check_numbers(given: Any, names: set[str]) -> dict[str, dict[str, float]]:
