@@ -51,7 +51,7 @@ class CompiledGraph:
         g.nx.graph["name"] = g.name
         g.gradient_nodes = source.gradient_nodes & needed
         self.graph = g
-        self.report = optimize(g, self.level, keep=[n for n, _ in self.fetches])
+        self.report = optimize(g, self.level, keep=[n for n, _ in self.fetches], owned=True)
         self.plan: Plan = lower(g, self.fetches, backend, plan_memory=g.plan_memory)
         # NOTE: every placeholder the fetches depend on must still be fed, even one the
         # optimizer made unneeded (x*0 of an int x): errors do not depend on the level

@@ -14,7 +14,6 @@ so networkx algorithms see the true data flow and ordering.
 from __future__ import annotations
 
 import itertools
-import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
@@ -32,8 +31,6 @@ from .tensor import SymbolicTensor, Tensor, to_numpy
 __all__ = ["GraphIR", "Ref", "needed_nodes", "ordered_subgraph", "control_key", "is_ref"]
 
 _graph_ids = itertools.count()
-#: graph -> the dicts ``GraphIR.watch`` handed out (a graph's entry goes with the graph)
-_WATCHERS: weakref.WeakKeyDictionary[Any, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
 #: node ids: unique across graphs, kept by copies and passes (provenance follows them)
 _node_ids = itertools.count(1)
 Ref = tuple[str, int]
@@ -83,9 +80,7 @@ class GraphIR:
         #: while a pass history records: node -> its data before the current pass changed it
         #: (None for a node the pass added); the pass helpers fill it in (``touch``)
         self._journal: dict[str, dict[str, Any] | None] | None = None
-        #: whether a finished pass history reads this graph's nodes as its final state (it
-        #: then keeps a copy of each node before it changes: ``_WATCHERS``)
-        self._watched = False
+
         #: nodes every node added now must run after (``gx.control_dependencies`` blocks;
         #: None for a ``control_dependencies(None)`` block, which clears the ones outside it)
         self._control_stack: list[tuple[str, ...] | None] = []
@@ -144,18 +139,7 @@ class GraphIR:
         j = self._journal
         if j is not None and node not in j:
             j[node] = dict(self.nx.nodes[node])
-        if self._watched:
-            for later in _WATCHERS.get(self, ()):
-                if node not in later:
-                    later[node] = dict(self.nx.nodes[node])
 
-    def watch(self) -> dict[str, dict[str, Any]]:
-        """A dict that from now on receives a copy of each node before its first change: what
-        a finished pass history reads to keep seeing the graph as it was."""
-        later: dict[str, dict[str, Any]] = {}
-        _WATCHERS.setdefault(self, []).append(later)
-        self._watched = True
-        return later
 
     def _tensors(self, node: str, specs: tuple[Spec, ...], multi: bool) -> Any:
         out = tuple(SymbolicTensor(self, node, i, s)

@@ -338,3 +338,38 @@ def test_odd_node_names_and_dragging(open_viewer):
     assert page.locator(".gx-group[data-scope='block']").count() == 1
     assert page.evaluate("(() => { try { gxViewer.setFrame(1.5); } catch (e) { return e.name; }"
                          " })()") == "TypeError"
+
+
+def test_big_scopes_split_into_parts_of_parts():
+    from graphexec.viz.viewer import CHUNK, _split_big_scopes
+
+    versions = ([{"name": f"n{i}", "scope": []} for i in range(10_000)]
+                + [{"name": f"a/s{j}/x", "scope": ["a", f"s{j}"]} for j in range(100)])
+    _split_big_scopes(versions)
+    items: dict[tuple, set] = {}
+    for v in versions:
+        sc = v["scope"]
+        for k in range(len(sc) + 1):
+            items.setdefault(tuple(sc[:k]), set()).add(sc[k] if k < len(sc) else v["name"])
+    assert max(len(x) for x in items.values()) <= CHUNK
+    assert versions[5000]["scope"] == ["n4096…n8191", "n4992…n5055"]  # nodes and a scope: names
+    only = [{"name": f"n{i}", "scope": ["b"]} for i in range(100)]
+    _split_big_scopes(only)
+    assert only[70]["scope"] == ["b", "65–100"]  # nodes only: their positions
+    assert versions[-1]["scope"][0].endswith("…a")  # the scope sits in the root's last part
+    assert versions[-1]["scope"][-3:] == ["a", "s64…s99", "s99"]
+
+
+def test_a_flat_5000_node_graph_opens_and_finds_a_node(open_viewer):
+    with gx.graph() as g:
+        y = gx.placeholder((4,), name="x")
+        for _ in range(2500):
+            y = gx.sin(gx.exp(y))
+    page = open_viewer(g, "flat")
+    shown = _shown(page)
+    assert shown["nodes"] + shown["groups"] <= 150
+    assert shown["nodes"] + shown["members"] == len(g) == 5001
+    page.fill("#gx-search", "exp_1234")
+    page.press("#gx-search", "Enter")
+    assert page.eval_on_selector(".gx-node.selected", "e => e.dataset.name") == "exp_1234"
+    assert _shown(page)["nodes"] + _shown(page)["groups"] <= 150

@@ -167,7 +167,7 @@ def _to_fixed_point(graph: GraphIR, report: OptimizationReport,
 
 def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
              max_rounds: int = 10, validate: bool = True,
-             history: bool = True) -> OptimizationReport:
+             history: bool = True, owned: bool = False) -> OptimizationReport:
     """Optimize ``graph`` in place and report what each pass did.
 
     - level 0: nothing;
@@ -180,7 +180,9 @@ def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
       into inputs that die at them and dead buffers are reused (``graph.plan_memory``).
 
     With ``history`` (the default), ``report.history`` records what each pass run changed,
-    node by node, and why (``passes.History``: the viewer's filmstrip reads it).
+    node by node, and why (``passes.History``: the viewer's filmstrip reads it).  ``owned``:
+    nothing will change ``graph`` after this call (``Graph.compile``'s private copy), so the
+    history reads its final nodes without copying them.
 
     Name every node you will fetch in ``keep`` (node names or tensors): other nodes may be
     merged away, fused or removed.  ``GraphIR.run(..., optimize=level)``, ``GraphIR.compile`` and
@@ -217,7 +219,7 @@ def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
     finally:
         graph._journal = None  # NOTE: recording never outlives the call, even one that raised
     if report.history is not None:
-        report.history.finish(graph)
+        report.history.finish(graph, copy=not owned)
     if validate:
         graph.validate()
     return report

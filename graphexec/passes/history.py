@@ -201,9 +201,7 @@ class History:
         self.gradient_nodes = set(graph.gradient_nodes)
         self.steps: list[Step] = []
         self.nodes_before = len(graph)
-        self._names: list[str] = []  # the nodes after the last pass
-        self._live: Any = None  # ... read from the graph itself,
-        self._later: dict[str, dict[str, Any]] = {}  # but as they were before a later change
+        self._final: dict[str, dict[str, Any]] = {}  # the nodes after the last pass
         graph._journal = {}
 
     # -- recording ----------------------------------------------------------------------
@@ -234,20 +232,18 @@ class History:
         self.steps.append(Step(self, "memory_planning", rnd, seconds, len(graph), [], {},
                                changes))
 
-    def finish(self, graph: GraphIR) -> None:
+    def finish(self, graph: GraphIR, copy: bool = True) -> None:
         """Stop recording: the graph's nodes now are the state after the last step.  They are
-        not copied: the graph hands over a copy of a node before a later change
-        (``GraphIR.watch``), so optimizing it again leaves this history as it was."""
+        copied unless ``copy`` is false, for a graph nothing will change again (the private
+        copy ``Graph.compile`` optimizes)."""
         graph._journal = None
-        self._names = list(graph.nx)
-        self._live = graph.nx.nodes
-        self._later = graph.watch()
+        self._final = ({n: dict(d) for n, d in graph.nx.nodes.items()} if copy
+                       else dict(graph.nx.nodes.items()))
 
     @property
     def final(self) -> dict[str, dict[str, Any]]:
         """The node data after the last pass (name -> data)."""
-        later, live = self._later, self._live
-        return {n: later[n] if n in later else live[n] for n in self._names}
+        return dict(self._final)
 
     # -- reading ------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -270,11 +266,10 @@ class History:
         state = self.final
         for step in reversed(self.steps[k:]):
             _undo(state, step)
-        if k == len(self.steps):
+        if k == len(self.steps) or any(d.get("id") is None for d in state.values()):
             return state
         # NOTE: nodes put back come last; ids count up as nodes are made: program order again
-        return dict(sorted(state.items(), key=lambda kv: (kv[1].get("id") is None,
-                                                          kv[1].get("id") or 0)))
+        return dict(sorted(state.items(), key=lambda kv: kv[1]["id"]))
 
     def _resolve(self) -> None:
         """Work out every step's changes, walking back from the final graph."""

@@ -408,7 +408,7 @@ def render_passes(compiled: Any, directory: str | os.PathLike[str], fmt: str = "
     history = _history(compiled, "render_passes")
     taken = sorted(k for k in ("changes", "ghosts", "title", "scopes") if k in options)
     if taken:
-        raise InvalidArgumentError(f"render_passes: {', '.join(taken)} are set per picture; "
+        raise InvalidArgumentError(f"render_passes: {', '.join(taken)}: set per picture; "
                                    "pass only to_dot's other options")
     if fmt not in _FORMATS:
         raise InvalidArgumentError(f"render_passes: fmt must be one of "

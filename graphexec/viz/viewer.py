@@ -114,40 +114,52 @@ class _Frames:
                             "changes": marks})
 
 
+def _part_label(chunk: list[tuple[str, str]], lo: int, numbered: bool) -> str:
+    if numbered:  # a scope of nodes only: their positions
+        return f"{lo + 1}–{lo + len(chunk)}"
+    first, last = (str(item[1]).rsplit("/", 1)[-1] for item in (chunk[0], chunk[-1]))
+    return f"{first}…{last}"
+
+
 def _split_big_scopes(versions: list[dict[str, Any]]) -> None:
     """Split every scope holding more than ``CHUNK`` items (nodes of its own and child scopes)
-    into parts of ``CHUNK`` items in order of first appearance, named ``"1–64"`` (nodes) or
-    ``"dense_3…dense_66"`` (scopes), so that every group folds small; shallow scopes first."""
+    into parts of at most ``CHUNK`` items in order of first appearance, parts of parts where
+    there are more than ``CHUNK`` parts, named ``"1–64"`` (a scope of nodes only) or
+    ``"dense_3…dense_66"``, so that every group folds small; shallow scopes first."""
     depth = 0
     while True:
-        items: dict[tuple[str, ...], dict[Any, None]] = {}
+        items: dict[tuple[str, ...], dict[tuple[str, str], None]] = {}
         deeper = False
         for v in versions:
             sc = v["scope"]
-            if len(sc) < depth:
-                continue
-            deeper |= len(sc) > depth
-            item = ("scope", sc[depth]) if len(sc) > depth else ("node", v["name"])
-            items.setdefault(tuple(sc[:depth]), {})[item] = None
-        part: dict[tuple[tuple[str, ...], Any], str] = {}
+            if len(sc) >= depth:
+                deeper |= len(sc) > depth
+                item = ("scope", sc[depth]) if len(sc) > depth else ("node", v["name"])
+                items.setdefault(tuple(sc[:depth]), {})[item] = None
+        labels: dict[tuple[tuple[str, ...], tuple[str, str]], list[str]] = {}
         for prefix, members in items.items():
-            if len(members) <= CHUNK:
-                continue
             order = list(members)
-            for lo in range(0, len(order), CHUNK):
-                chunk = order[lo:lo + CHUNK]
-                first, last = (name.rsplit("/", 1)[-1] for _, name in (chunk[0], chunk[-1]))
-                label = (f"{lo + 1}–{lo + len(chunk)}" if all(k == "node" for k, _ in chunk)
-                         else f"{first}…{last}")
-                part.update(((prefix, item), label) for item in chunk)
-        for v in versions:
-            sc = v["scope"]
-            if len(sc) < depth:
+            n = len(order)
+            if n <= CHUNK:
                 continue
-            item = ("scope", sc[depth]) if len(sc) > depth else ("node", v["name"])
-            label = part.get((tuple(sc[:depth]), item))
-            if label is not None:
-                v["scope"] = [*sc[:depth], label, *sc[depth:]]
+            numbered = all(kind == "node" for kind, _ in order)
+            sizes = [CHUNK]
+            while sizes[-1] * CHUNK < n:
+                sizes.append(sizes[-1] * CHUNK)
+            for i, item in enumerate(order):
+                path = []
+                for size in reversed(sizes):  # outermost part first
+                    lo = i // size * size
+                    path.append(_part_label(order[lo:lo + size], lo, numbered))
+                labels[(prefix, item)] = path
+        if labels:
+            for v in versions:
+                sc = v["scope"]
+                if len(sc) >= depth:
+                    item = ("scope", sc[depth]) if len(sc) > depth else ("node", v["name"])
+                    parts = labels.get((tuple(sc[:depth]), item))
+                    if parts is not None:
+                        v["scope"] = [*sc[:depth], *parts, *sc[depth:]]
         if not deeper:
             return
         depth += 1
