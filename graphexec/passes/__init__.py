@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import LEVELS, check_level
-from ..errors import InvalidArgumentError
 from ..ir import GraphIR
 from .basic import common_subexpression_elimination, constant_folding, dead_code_elimination
 from .core import keep_names, replace_uses
@@ -205,11 +204,7 @@ def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
     """
     level = check_level(level, "optimize")
     keep = [keep] if isinstance(keep, str) else list(keep)  # one name, or many
-    for k in keep:
-        other = getattr(k, "_graph", graph)
-        if other is not graph:
-            raise InvalidArgumentError(f"optimize: keep names a tensor of graph "
-                                       f"{getattr(other, 'name', other)}, not of {graph.name}")
+    # NOTE: a tensor of another graph names the node of the same name here (a copy's)
     keep_names(keep)  # checked: names or tensors
     report = OptimizationReport(graph.name, level)
     if history:
