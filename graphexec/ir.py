@@ -134,11 +134,13 @@ class GraphIR:
         self.version += 1
         return node
 
-    def touch(self, node: str) -> None:
-        """Say that ``node`` is about to change (a pass history keeps its data as it was)."""
+    def touch(self, node: str, removing: bool = False) -> None:
+        """Say that ``node`` is about to change, or with ``removing`` to be removed (a pass
+        history keeps its data as it was: a copy, or the data itself of a node that goes)."""
         j = self._journal
         if j is not None and node not in j:
-            j[node] = dict(self.nx.nodes[node])
+            d = self.nx.nodes[node]
+            j[node] = d if removing else dict(d)
 
 
     def _tensors(self, node: str, specs: tuple[Spec, ...], multi: bool) -> Any:

@@ -118,7 +118,7 @@ def remove_node(graph: GraphIR, node: str) -> None:
     """Remove ``node``; nodes that had to run after it (control inputs) now run after what it
     waited for (its inputs and control inputs), so no ordering is lost."""
     g = graph.nx
-    graph.touch(node)
+    graph.touch(node, removing=True)  # NOTE: its data is not changed before it goes
     waiters = [dst for dst, keys in g.succ[node].items()
                if any(not isinstance(k, int) for k in keys)]
     if waiters:
