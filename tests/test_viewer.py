@@ -373,3 +373,15 @@ def test_a_flat_5000_node_graph_opens_and_finds_a_node(open_viewer):
     page.press("#gx-search", "Enter")
     assert page.eval_on_selector(".gx-node.selected", "e => e.dataset.name") == "exp_1234"
     assert _shown(page)["nodes"] + _shown(page)["groups"] <= 150
+
+
+def test_numbers_show_on_the_graph_that_ran_only(open_viewer):
+    g, loss, step = _mlp_step()
+    f = g.compile([loss, step], optimize=2)
+    fused = next(n for n, d in f.graph.nx.nodes(data=True) if d["op"].name == "fused_dense")
+    page = open_viewer(f, "numbers_film", numbers={fused: {"time": 2.5e-3}})
+    page.check("#gx-numbers")
+    node = f".gx-node[data-name='{fused}']"
+    assert "2.50 ms" in page.text_content(node)
+    page.evaluate("gxViewer.setFrame(0)")  # before fusion the name is a plain add
+    assert "2.50 ms" not in page.text_content(node)

@@ -152,9 +152,12 @@
   // -- layout ----------------------------------------------------------------------------
   function fmtTime(t) { return t >= 1 ? t.toFixed(2) + " s" : t >= 1e-3 ? (t * 1e3).toFixed(2) + " ms" : (t * 1e6).toFixed(1) + " µs"; }
   function fmtBytes(b) { const u = ["B", "kB", "MB", "GB"]; let i = 0; while (b >= 1024 && i < 3) { b /= 1024; i++; } return (i ? b.toFixed(1) : b) + " " + u[i]; }
+  // NOTE: numbers were measured on the graph that runs: the last frame (a node of the same name
+  // in an earlier frame may be another op, before fusion)
+  function numbersShown() { return S.numbers && S.frame === D.frames.length - 1; }
   function numbersLine(name) {
     const n = NUM.get(name);
-    if (!S.numbers || !n) return null;
+    if (!numbersShown() || !n) return null;
     return [n.time !== undefined ? fmtTime(n.time) : null, n.bytes !== undefined ? fmtBytes(n.bytes) : null].filter(Boolean).join(" · ");
   }
   function linesOf(it) {
@@ -304,7 +307,7 @@
         if (mark[2] === "dashed") body.setAttribute("stroke-dasharray", "5 3");
       }
       const num = NUM.get(v.name);
-      if (S.numbers && num && num.time && maxTime > 0) {
+      if (numbersShown() && num && num.time && maxTime > 0) {
         s("rect", { class: "gx-bar-time", x: 0, y: n.height - 3, height: 3,
                     width: n.width * num.time / maxTime }, ng);
       }
@@ -453,7 +456,7 @@
       if (b === p && kind !== "ghost") inputs.push(`${vOf(f, a).name}${label ? " : " + label : ""}${kind !== "data" ? " (" + kind + ")" : ""}`);
       if (a === p && kind !== "ghost") consumers.push(vOf(f, b).name + (kind !== "data" ? " (" + kind + ")" : ""));
     }
-    const num = NUM.get(v.name);
+    const num = S.frame === D.frames.length - 1 ? NUM.get(v.name) : undefined;
     table([["op", v.op], ["class", D.classes[v.cls][1]], ["outputs", v.specs.join(", ")],
            ["inputs", inputs.join("\n")], ["consumers", consumers.join(", ")],
            ["attrs", v.attrs], ["members", v.members ? v.members.join(", ") : null],
