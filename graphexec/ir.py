@@ -80,7 +80,6 @@ class GraphIR:
         #: while a pass history records: node -> its data before the current pass changed it
         #: (None for a node the pass added); the pass helpers fill it in (``touch``)
         self._journal: dict[str, dict[str, Any] | None] | None = None
-
         #: nodes every node added now must run after (``gx.control_dependencies`` blocks;
         #: None for a ``control_dependencies(None)`` block, which clears the ones outside it)
         self._control_stack: list[tuple[str, ...] | None] = []
@@ -141,7 +140,6 @@ class GraphIR:
         if j is not None and node not in j:
             d = self.nx.nodes[node]
             j[node] = d if removing else dict(d)
-
 
     def _tensors(self, node: str, specs: tuple[Spec, ...], multi: bool) -> Any:
         out = tuple(SymbolicTensor(self, node, i, s)

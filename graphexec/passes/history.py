@@ -1,7 +1,7 @@
 """The pass history: for every pass run that changed the graph, which nodes it added, removed,
 rewrote or rewired, what each came from and why; and the graph after any pass, rebuilt from
-these diffs (the history keeps one copy of the graph's nodes, from before the first pass, and
-per pass only the nodes it touched).
+these diffs (the history keeps the optimized graph's nodes and, per pass, only the old data of
+the nodes it touched, and walks back from the end).
 
 ``optimize`` fills one in (``OptimizationReport.history``; ``CompiledGraph.history``): the
 viewer's filmstrip, ``gx.viz.render_passes`` and the profiler read it.
@@ -9,7 +9,7 @@ viewer's filmstrip, ``gx.viz.render_passes`` and the profiler read it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,7 +144,7 @@ def _changes(name: str, actions: list[str], before: dict[str, dict[str, Any] | N
 
 
 def build_graph(name: str, state: dict[str, dict[str, Any]],
-                gradient_nodes: set[str] = frozenset()) -> GraphIR:  # type: ignore[assignment]
+                gradient_nodes: Iterable[str] = ()) -> GraphIR:
     """A GraphIR holding the nodes ``state`` (name -> node data), its edges redrawn from each
     node's inputs and control inputs (which must all be in ``state``)."""
     g = GraphIR(name=name)

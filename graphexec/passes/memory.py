@@ -189,8 +189,8 @@ def plan_buffers(graph: GraphIR, computed: list[str], fetches: Sequence[Ref],
                     mp.reused += 1
             if took is not None:
                 taken[k] = took
-                mp.writes[n] = ("in place" if opdef.kind == "elementwise" and k in mp.guards
-                                and took in d["inputs"] else "reuses", took[0])
+                # NOTE: a reused buffer died before this step: only an in-place write reads it
+                mp.writes[n] = ("in place" if took in d["inputs"] else "reuses", took[0])
         if d["specs"] and k not in taken and opdef is not read_variable_p:
             # NOTE: this step allocates: a dead buffer held across it would raise the peak
             pool.clear()

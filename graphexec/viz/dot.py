@@ -99,6 +99,11 @@ def _scope(node: str) -> tuple[str, ...]:
     return tuple(node.split("/")[:-1])
 
 
+def _scopes(names: Iterable[str]) -> set[tuple[str, ...]]:
+    """Every scope path the node ``names`` lie in, outer scopes included."""
+    return {sc[:k] for n in names for sc in (_scope(n),) for k in range(1, len(sc) + 1)}
+
+
 def _folding(collapse: Any, scopes: set[tuple[str, ...]]) -> Any:
     """``collapse`` checked: a depth, or the set of scope paths to fold."""
     if collapse is None:
@@ -169,7 +174,7 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
     if rankdir not in ("TB", "LR"):
         raise InvalidArgumentError(f"to_dot: rankdir must be 'TB' or 'LR', got {rankdir!r}")
     g = ir.nx
-    known = {_scope(n)[:k] for n in g for k in range(1, len(_scope(n)) + 1)}
+    known = _scopes(g)
     if scopes is not None:
         known |= {tuple(str(sc).strip("/").split("/")) for sc in scopes}
     folding = _folding(collapse, known)
@@ -418,8 +423,7 @@ def render_passes(compiled: Any, directory: str | os.PathLike[str], fmt: str = "
     os.makedirs(directory, exist_ok=True)
     n = len(history)
     # NOTE: collapse= may name a scope only some steps still have
-    options["scopes"] = {"/".join(_scope(m)[:k]) for state in (history.nodes(0), history.final)
-                         for m in state for k in range(1, len(_scope(m)) + 1)}
+    options["scopes"] = {"/".join(sc) for sc in _scopes([*history.nodes(0), *history.final])}
     pictures: list[tuple[str, str]] = [
         ("00-before", to_dot(history.graph(0), title=f"before: {history.nodes_before} nodes",
                              **options))]
