@@ -16,8 +16,12 @@ $(VENV)/.dev: $(VENV)/.base
 	$(PIP) -e '.[dev]'
 	touch $@
 
-demo: $(VENV)/.base
-	$(PY) examples/quickstart.py
+$(VENV)/.demo: $(VENV)/.base
+	$(PIP) -e '.[demo]'
+	touch $@
+
+demo: $(VENV)/.demo
+	$(VENV)/bin/graphexec demo
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check graphexec tests examples benchmarks scripts

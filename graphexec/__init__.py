@@ -10,6 +10,7 @@ array([[0., 0., 0.],
 from __future__ import annotations
 
 from . import (
+               bench,
                compiler,
                config,
                fusion,
@@ -50,6 +51,7 @@ from .ops.nn import one_hot
 from .ops.pad import *
 from .ops.state import Variable
 from .passes import OptimizationReport, optimize
+from .profiler import Profile, profile
 from .registry import REGISTRY, Spec
 from .tensor import Tensor, apply
 

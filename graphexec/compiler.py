@@ -51,7 +51,9 @@ class CompiledGraph:
         g.nx.graph["name"] = g.name
         g.gradient_nodes = source.gradient_nodes & needed
         self.graph = g
+        t1 = time.perf_counter()
         self.report = optimize(g, self.level, keep=[n for n, _ in self.fetches], owned=True)
+        t2 = time.perf_counter()
         self.plan: Plan = lower(g, self.fetches, backend, plan_memory=g.plan_memory)
         # NOTE: every placeholder the fetches depend on must still be fed, even one the
         # optimizer made unneeded (x*0 of an int x): errors do not depend on the level
@@ -63,7 +65,10 @@ class CompiledGraph:
         # NOTE: the plan's version is that of the source graph, so Graph.run's cache check
         # drops it when the source changes
         self.plan.version = source.version
-        self.seconds = time.perf_counter() - t0
+        t3 = time.perf_counter()
+        self.seconds = t3 - t0
+        #: seconds spent copying the needed part of the graph, optimizing it and lowering it
+        self.phases = {"copy": t1 - t0, "optimize": t2 - t1, "lower": t3 - t2}
 
     @property
     def history(self) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import linecache
 import sys
+import time
 import weakref
 from typing import Any
 
@@ -113,6 +114,18 @@ def _owned(a: Any) -> Any:
     return a.copy()
 
 
+def _timed(kernel: Any, k: int, acc: list[float]) -> Any:
+    """``kernel``, adding the seconds of each call to ``acc[k]``."""
+    clock = time.perf_counter
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = clock()
+        out = kernel(*args, **kwargs)
+        acc[k] += clock() - t0
+        return out
+    return timed
+
+
 def _borrowed(graph: GraphIR, order: list[str], fetches: tuple[Ref, ...]) -> set[Ref]:
     """The fetches that may be views of memory a run does not own (a feed, a constant, a
     Variable's value): a source, or a result of ops that may return a view (``OpDef.fresh``
@@ -130,10 +143,14 @@ def _borrowed(graph: GraphIR, order: list[str], fetches: tuple[Ref, ...]) -> set
 
 
 def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
-          plan_memory: bool = False) -> Plan:
+          plan_memory: bool = False, timer: list[float] | None = None) -> Plan:
     """Schedule the nodes ``fetches`` (``(node, index)`` pairs) depend on and generate the
     code that runs them on ``backend``; ``Graph.run`` lowers once per set of fetches and caches
     the plan.
+
+    ``timer`` instruments the plan (the profiler's): every run adds step ``k``'s seconds to
+    ``timer[k]`` (it is resized to one entry per step); the plan given to users is never
+    instrumented.
 
     >>> import graphexec as gx
     >>> from graphexec.executor import lower
@@ -178,7 +195,7 @@ def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
     for k, n in enumerate(computed):
         d = g.nodes[n]
         op = d["op"]
-        glb[f"k{k}"] = op.kernel
+        glb[f"k{k}"] = op.kernel if timer is None else _timed(op.kernel, k, timer)
         args = ["xp"] + [names[r] for r in d["inputs"]]
         for a, v in d["attrs"].items():
             glb[f"a{k}_{a}"] = v
@@ -230,6 +247,8 @@ def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
         spec = g.nodes[n]["specs"][0]
         static = None if None in spec.shape else spec.shape
         feed_checks[n] = (spec.dtype, static, spec.shape)
+    if timer is not None:
+        timer[:] = [0.0] * len(steps)
     plan = Plan(glb["run"], source, steps, placeholders, filename, line_nodes, graph.version,
                 feed_checks)
     # NOTE: the source goes from linecache after the plan (a retracing function makes many)

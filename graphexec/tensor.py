@@ -12,6 +12,7 @@ This module imports no op: the operators and methods of ``Tensor`` (``+``, ``@``
 from __future__ import annotations
 
 import operator
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -38,6 +39,9 @@ __all__ = ["Tensor", "SymbolicTensor", "apply", "as_tensor"]
 _ndarray = np.ndarray
 #: how many gradient tapes are open in any thread; which ones record here is in _TAPES
 TAPES_OPEN = [0]
+#: the eager profiler's hook (``gx.profile``): called with each eager op and its seconds
+PROFILER: list[Any] = [None]
+_clock = time.perf_counter
 _VALUE = operator.attrgetter("_value")
 _PY_SCALARS = (bool, int, float, complex)
 _PY_SCALAR_SET = frozenset(_PY_SCALARS)
@@ -466,6 +470,8 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
             if x._graph is not g and x._graph is not None:
                 raise _mode_error(op, x, g)
         return g.add_op(op, inputs, attrs)
+    prof = PROFILER[0]
+    t0 = _clock() if prof is not None else 0.0
     vals = list(map(_VALUE, inputs))
     for v in vals:
         if v is None:  # only symbolic tensors have no value
@@ -492,4 +498,6 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
         snapshots: dict[int, Tensor] = {}  # one snapshot per Variable read, shared by the tapes
         for tape in _TAPES.get():
             tape._record(op, inputs, attrs, result, snapshots)
+    if prof is not None:
+        prof(op, _clock() - t0)
     return result

@@ -1,0 +1,478 @@
+"""``gx.bench.compare``: what each execution mode costs on the user's own function.
+
+For every mode (``"eager"``, ``"graph:0"`` ... ``"graph:3"``, ``"graph"`` at the default level)
+it measures the **first call**, split into its phases (trace, each optimization pass, lowering,
+JIT compile, the first run), the **steady state** (auto-ranged blocks of calls, interleaved
+across the modes so a noisy machine slows them all alike: median and IQR), the speed-up over
+eager with a rank test, the **break-even** (after how many calls compiling has paid for
+itself), peak memory (measured, and the memory plan's), node and kernel counts, retraces and a
+parity check against eager.  Variables the function updates (a training step) are put back as
+they were before each mode's first call and at the end.
+
+>>> import numpy as np, graphexec as gx
+>>> def f(x):
+...     return gx.nn.relu(x * 2.0 + 1.0) - x
+>>> r = gx.bench.compare(f, np.ones((256, 256), "float32"), modes=["eager", "graph:1"],
+...                      min_time=0.05)
+>>> [m.mode for m in r.modes], r["graph:1"].parity_ok, r["graph:1"].nodes_before
+(['eager', 'graph:1'], True, 6)
+>>> list(r["graph:1"].phases)[:2]
+['trace', 'copy']
+"""
+
+from __future__ import annotations
+
+import functools
+import html as _html
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import config, tree
+from ..errors import InvalidArgumentError
+from ..function import Function, function
+from ..fusion import clear_jit_cache, jit_stats
+from ..passes.memory import memory_plan
+from ..profiler import EagerRecorder, State, peak_bytes
+from ..tensor import Tensor
+from .env import environment
+from .stats import Summary, autorange, rank_test, summarize, time_blocks
+
+__all__ = ["compare", "Comparison", "ModeResult", "parse_mode", "SCHEMA", "ALPHA"]
+
+#: the rank test's significance level for "faster" / "slower"
+ALPHA = 0.01
+#: the passes' names in the table (the JSON keeps the full names)
+SHORT = {"common_subexpression_elimination": "cse", "constant_folding": "fold",
+         "algebraic_simplification": "simplify", "dead_code_elimination": "dce",
+         "epilogue_fusion": "epilogue", "elementwise_fusion": "elementwise",
+         "memory_planning": "memory plan", "other": "checks"}
+#: ``to_json``'s format; bumped when a field changes meaning
+SCHEMA_VERSION = 1
+
+
+def parse_mode(mode: Any) -> int | None:
+    """The optimization level of a mode name (None for eager): ``"eager"``, ``"graph"``
+    (the default level), ``"graph:2"`` or an int.
+
+    >>> from graphexec.bench.compare import parse_mode
+    >>> parse_mode("eager"), parse_mode("graph:3"), parse_mode(2)
+    (None, 3, 2)
+    """
+    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= 3:
+        return mode
+    if mode == "eager":
+        return None
+    if mode == "graph":
+        return config.default_level()
+    if isinstance(mode, str) and mode.startswith("graph:") and mode[6:] in ("0", "1", "2", "3"):
+        return int(mode[6:])
+    raise InvalidArgumentError(f"compare: unknown mode {mode!r}; modes are 'eager', 'graph' "
+                               "(the default level) and 'graph:0' to 'graph:3'")
+
+
+@dataclass
+class ModeResult:
+    """What one mode cost (see the module's docstring); times in seconds, sizes in bytes."""
+
+    mode: str
+    level: int | None
+    first_call_s: float
+    phases: dict[str, float]
+    steady: Summary
+    kernel_calls: int
+    peak_bytes: int
+    planned_peak_bytes: int | None = None
+    nodes_before: int | None = None
+    nodes_after: int | None = None
+    fused_kernels: int = 0
+    retraces: int = 0
+    jit: dict[str, int] = field(default_factory=dict)
+    max_abs_diff: float = 0.0
+    parity_ok: bool = True
+    parity_note: str = ""
+    speedup: float = 1.0
+    p_value: float = 1.0
+    break_even: int | None = 1
+
+    @property
+    def verdict(self) -> str:
+        """``faster``, ``slower`` or ``same`` than eager, by the rank test at ``ALPHA``."""
+        if self.level is None or not self.p_value < ALPHA:
+            return "same"
+        return "faster" if self.speedup > 1 else "slower"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["steady"] = self.steady.to_dict()
+        d["verdict"] = self.verdict
+        return d
+
+
+@dataclass
+class Comparison:
+    """The result of ``compare``: one ``ModeResult`` per mode (``r["graph:1"]``), the
+    environment it was measured in, ``table()``, ``to_json()``, ``plot(path)``; Jupyter shows
+    the table and the chart."""
+
+    name: str
+    modes: list[ModeResult]
+    env: dict[str, Any]
+    min_time: float
+    description: str = ""
+
+    def __getitem__(self, mode: str) -> ModeResult:
+        for m in self.modes:
+            if m.mode == mode:
+                return m
+        raise KeyError(f"no mode {mode!r} in this comparison: {[m.mode for m in self.modes]}")
+
+    @property
+    def eager(self) -> ModeResult | None:
+        return next((m for m in self.modes if m.level is None), None)
+
+    def table(self) -> str:
+        """A text table, as ``torch.utils.benchmark.Compare`` prints: one row per mode."""
+        title = f" {self.name}" + (f": {self.description}" if self.description else "") + " "
+        head = (f"  {'mode':<9}{'median':>10}{'IQR':>9}{'vs eager':>16}{'first call':>12}"
+                f"{'break-even':>12}{'peak mem':>10}{'kernels':>9}{'nodes':>11}  parity")
+        lines = [f"[{title.center(len(head) - 2, '-')}]", head]
+        for m in self.modes:
+            s = m.steady
+            noisy = " (!)" if s.noisy else ""
+            if m.level is None:
+                vs, be, nodes = "", "-", "-"
+            else:
+                stars = "***" if m.p_value < 0.001 else "**" if m.p_value < ALPHA else ""
+                vs = f"{m.speedup:.2f}x {m.verdict}{stars}"
+                be = _calls(m.break_even)
+                nodes = f"{m.nodes_before}->{m.nodes_after}"
+            parity = "ref" if m.level is None else (
+                f"{m.max_abs_diff:.1e}" if m.parity_ok else f"MISMATCH {m.max_abs_diff:.2e}")
+            lines.append(f"  {m.mode:<9}{_t(s.median):>10}{'±' + _t(s.iqr / 2):>9}{vs:>16}"
+                         f"{_t(m.first_call_s):>12}{be:>12}{_b(m.peak_bytes):>10}"
+                         f"{m.kernel_calls:>9}{nodes:>11}  {parity}{noisy}")
+        lines.append(f"Medians of auto-ranged blocks (about {self.min_time:g} s per mode, "
+                     "interleaved); '±' half the IQR; (!) IQR > 10% of the median; ** p < "
+                     f"{ALPHA}, *** p < 0.001 (Mann-Whitney U vs eager).")
+        for m in self.modes:
+            if m.level is not None:
+                parts = " | ".join(f"{SHORT.get(k, k)} {_t(v)}" for k, v in m.phases.items()
+                                   if v >= 5e-5)
+                jit = (f"  [jit: {m.jit.get('compiles', 0)} compiled, "
+                       f"{m.jit.get('disk_hits', 0)} from disk]" if any(m.jit.values()) else "")
+                lines.append(f"  first call of {m.mode}: {parts}{jit}")
+            if not m.parity_ok:
+                lines.append(f"  PARITY {m.mode}: {m.parity_note}")
+        env = self.env
+        lines.append(f"  on {env.get('cpu')} ({env.get('cores')} cores), Python "
+                     f"{env.get('python')}, numpy {env.get('libraries', {}).get('numpy')}, "
+                     f"BLAS {_blas_line(env)}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA_VERSION, "name": self.name, "description": self.description,
+                "min_time_s": self.min_time, "env": self.env,
+                "modes": [m.to_dict() for m in self.modes]}
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The result as JSON text (``SCHEMA`` describes it); written to ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=1, default=_json_default)
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text + "\n")
+        return text
+
+    def plot(self, path: str | os.PathLike[str], calls: int | None = None) -> str:
+        """A chart (PNG, SVG or PDF by ``path``'s suffix; the ``viz`` extra's matplotlib): time
+        per call of each mode, the first call's phases, and the cumulative time over ``calls``
+        calls with each break-even marked.  Returns the path."""
+        from .plot import plot_comparison
+
+        return plot_comparison(self, os.fspath(path), calls)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{_html.escape(self.table())}</pre>"
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _blas_line(env: dict[str, Any]) -> str:
+    blas = env.get("blas", {})
+    loaded = blas.get("loaded")
+    if isinstance(loaded, list):
+        b = next((p for p in loaded if p.get("user_api") == "blas"), None)
+        if b:
+            return f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')}, " \
+                   f"{b.get('num_threads')} threads)"
+    return str(blas.get("build", {}).get("name", "?"))
+
+
+def _t(s: float) -> str:
+    if not math.isfinite(s):
+        return "-"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s * 1e6:.1f} us"
+
+
+def _b(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def _calls(n: int | None) -> str:
+    return "never" if n is None else f"{n} call" + ("s" if n != 1 else "")
+
+
+def break_even(first: float, steady: float, eager_first: float, eager_steady: float
+               ) -> int | None:
+    """The number of calls after which a mode's total time (its first call, then ``steady``
+    per call) is at most eager's; None when it never is.
+
+    >>> from graphexec.bench.compare import break_even
+    >>> break_even(1.0, 0.1, 0.3, 0.2)  # 0.7 s more up front, 0.1 s saved per call
+    8
+    >>> break_even(1.0, 0.3, 0.3, 0.2) is None
+    True
+    """
+    if first <= eager_first:
+        return 1
+    if steady >= eager_steady:
+        return None
+    return 1 + math.ceil((first - eager_first) / (eager_steady - steady) - 1e-12)
+
+
+def _leaves(out: Any) -> list[np.ndarray]:
+    return [np.asarray(x.numpy() if isinstance(x, Tensor) else x)
+            for x in tree.leaves(out)]
+
+
+def _parity(ref: list[np.ndarray], got: list[np.ndarray]) -> tuple[float, bool, str]:
+    """The largest |difference| from eager and whether it is within the dtype's rounding."""
+    if len(ref) != len(got):
+        return math.inf, False, f"{len(got)} outputs, eager gave {len(ref)}"
+    worst, ok, notes = 0.0, True, []
+    for i, (a, b) in enumerate(zip(ref, got, strict=True)):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            notes.append(f"output {i}: {b.dtype}{list(b.shape)} vs eager {a.dtype}{list(a.shape)}")
+            ok, worst = False, math.inf
+            continue
+        if a.size == 0:
+            continue
+        if a.dtype.kind in "fc":
+            diff = np.abs(a.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
+                          - b.astype(np.complex128 if b.dtype.kind == "c" else np.float64))
+            nan_ok = np.array_equal(np.isnan(a), np.isnan(b))
+            d = float(np.nanmax(diff)) if not np.all(np.isnan(diff)) else 0.0
+            rtol = 1e-4 if a.dtype.itemsize <= 4 else 1e-10
+            scale = float(np.nanmax(np.abs(a))) if np.any(np.isfinite(a)) else 1.0
+            good = nan_ok and d <= rtol * max(scale, 1.0)
+        else:
+            d = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+            good = d == 0
+        worst = max(worst, d)
+        if not good:
+            ok = False
+            notes.append(f"output {i}: max |difference| {d:.3g} (largest |eager| value "
+                         f"{float(np.nanmax(np.abs(a))) if a.dtype.kind in 'fciu' else 0:.3g})")
+    return worst, ok, "; ".join(notes)
+
+
+def _first_eager(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]
+                 ) -> tuple[float, Any, int]:
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    first = time.perf_counter() - t0
+    with EagerRecorder() as rec:
+        fn(*args, **kwargs)
+    return first, out, len(rec.ops)
+
+
+def _first_graph(f: Function, level: int, args: Sequence[Any], kwargs: dict[str, Any]
+                 ) -> tuple[dict[str, float], Any, dict[str, Any]]:
+    """The first call of ``f``, phase by phase: as ``f(*args)`` does it, in steps."""
+    clear_jit_cache()  # NOTE: as a new process finds it: numba's disk cache only
+    jit0 = jit_stats()
+    clock = time.perf_counter
+    t0 = clock()
+    trace, values = f._concrete(tuple(args), kwargs)
+    phases = {"trace": clock() - t0}
+    g = trace.graph
+    refs = tuple(g._fetch_ref(t) for t in trace.fetches)
+    t0 = clock()
+    plan = g._lower(refs, "numpy", level)
+    lowering = clock() - t0
+    compiled = next((c for c in g._compiled.values() if c.plan is plan), None)
+    if compiled is not None:
+        phases["copy"] = compiled.phases["copy"]
+        for r in compiled.report.records:
+            phases[r.name] = phases.get(r.name, 0.0) + r.seconds
+        phases["lower"] = compiled.phases["lower"]
+        phases["other"] = max(lowering - compiled.seconds, 0.0) + max(
+            compiled.phases["optimize"] - sum(r.seconds for r in compiled.report.records), 0.0)
+    else:
+        phases["lower"] = lowering
+    t0 = clock()
+    out = trace.run(values)
+    run = clock() - t0
+    jit1 = jit_stats()
+    jit_s = jit1["compile_seconds"] - jit0["compile_seconds"]
+    phases["jit compile"] = jit_s
+    phases["first run"] = max(run - jit_s, 0.0)
+    if plan.memory is not None:
+        planned = plan.memory.planned_peak
+    else:
+        planned = memory_plan(compiled.graph if compiled else g, refs).unplanned_peak
+    info = {"nodes_before": len(g), "nodes_after": len(compiled.graph) if compiled else len(plan),
+            "kernel_calls": len(plan),
+            "fused": sum(step[1].startswith("fused_") for step in plan.steps),
+            "planned": planned,
+            "jit": {"compiles": int(jit1["compiles"] - jit0["compiles"]),
+                    "disk_hits": int(jit1["disk_hits"] - jit0["disk_hits"])}}
+    return phases, out, info
+
+
+def compare(fn: Callable[..., Any], *args: Any,
+            modes: Sequence[Any] = ("eager", "graph:0", "graph:1", "graph:2", "graph:3"),
+            min_time: float = 1.0, name: str | None = None, description: str = "",
+            **kwargs: Any) -> Comparison:
+    """Measure ``fn(*args, **kwargs)`` in each of ``modes`` (see the module's docstring);
+    ``min_time`` is about how many seconds each mode's steady state is timed for.  ``fn`` is
+    any Python function of tensors (a ``gx.function`` is compared through its Python body).
+    A mode's first output is checked against eager's: ``parity_ok`` is False (and ``table``
+    says MISMATCH) when it differs by more than rounding."""
+    if isinstance(fn, Function):
+        fn = fn.python_function
+    levels = [parse_mode(m) for m in modes]
+    labels = ["eager" if lv is None else f"graph:{lv}" for lv in levels]
+    if len(set(labels)) != len(labels):
+        raise InvalidArgumentError(f"compare: a mode is named twice in {list(modes)}")
+    if not isinstance(min_time, int | float) or min_time <= 0:
+        raise InvalidArgumentError(f"compare: min_time must be a positive number of seconds, "
+                                   f"got {min_time!r}")
+    title = str(name or getattr(fn, "__name__", type(fn).__name__))
+    if any(lv is not None and lv >= 2 for lv in levels):
+        config.numba_available()  # NOTE: importing numba is once per process, not a mode's
+    state = State.of(fn, args, kwargs)
+    results: list[ModeResult] = []
+    calls: list[Callable[[], Any]] = []
+    try:
+        state.restore()
+        e_first, ref, e_ops = _first_eager(fn, args, kwargs)
+        ref_leaves = _leaves(ref)
+        for label, lv in zip(labels, levels, strict=True):
+            state.restore()
+            if lv is None:
+                first, kernels = e_first, e_ops
+                phases = {"first run": e_first}
+                info: dict[str, Any] = {}
+                results.append(ModeResult(label, None, first, phases, summarize([]), kernels,
+                                          0))
+                calls.append(lambda: fn(*args, **kwargs))
+                continue
+            f = function(fn, optimize=lv)
+            phases, out, info = _first_graph(f, lv, args, kwargs)
+            diff, ok, note = _parity(ref_leaves, _leaves(out))
+            results.append(ModeResult(
+                label, lv, sum(phases.values()), phases, summarize([]), info["kernel_calls"], 0,
+                info["planned"], info["nodes_before"], info["nodes_after"], info["fused"],
+                jit=info["jit"], max_abs_diff=diff, parity_ok=ok, parity_note=note))
+            calls.append(functools.partial(f, *args, **kwargs))
+            results[-1]._function = f  # type: ignore[attr-defined]
+        _steady(results, calls, min_time)
+        for m, call in zip(results, calls, strict=True):
+            state.restore()
+            m.peak_bytes = peak_bytes(call)
+            f = getattr(m, "_function", None)
+            if f is not None:
+                m.retraces = f.trace_count - 1
+                del m._function  # type: ignore[attr-defined]
+    finally:
+        state.restore()
+    eager = next((m for m in results if m.level is None), None)
+    if eager is not None:
+        for m in results:
+            if m.level is None:
+                continue
+            m.speedup = eager.steady.median / m.steady.median if m.steady.median else math.inf
+            m.p_value = rank_test(eager.steady.samples, m.steady.samples)
+            m.break_even = break_even(m.first_call_s, m.steady.median, eager.first_call_s,
+                                      eager.steady.median)
+    return Comparison(title, results, environment(), float(min_time), description)
+
+
+def _steady(results: list[ModeResult], calls: list[Callable[[], Any]], min_time: float) -> None:
+    """Time every mode in auto-ranged blocks, one block of each in turn, until each has had
+    ``min_time`` seconds and at least 7 blocks."""
+    numbers = [autorange(c, min_block=min(0.05, max(min_time / 20, 1e-3))) for c in calls]
+    samples: list[list[float]] = [[] for _ in calls]
+    spent = [0.0] * len(calls)
+    while any(s < min_time or len(x) < 7 for s, x in zip(spent, samples, strict=True)):
+        for k, (c, n) in enumerate(zip(calls, numbers, strict=True)):
+            if spent[k] >= min_time and len(samples[k]) >= 7:
+                continue
+            block = time_blocks(c, n, 1)[0]
+            samples[k].append(block)
+            spent[k] += block * n
+    for m, x, n in zip(results, samples, numbers, strict=True):
+        m.steady = summarize(x, n)
+
+
+#: the JSON Schema of ``Comparison.to_json()``
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["schema", "name", "description", "min_time_s", "env", "modes"],
+    "properties": {
+        "schema": {"const": SCHEMA_VERSION},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "min_time_s": {"type": "number"},
+        "env": {"type": "object",
+                "required": ["cpu", "cores", "python", "libraries", "blas", "blas_env"]},
+        "modes": {"type": "array", "items": {
+            "type": "object",
+            "required": ["mode", "level", "first_call_s", "phases", "steady", "kernel_calls",
+                         "peak_bytes", "planned_peak_bytes", "nodes_before", "nodes_after",
+                         "fused_kernels", "retraces", "jit", "max_abs_diff", "parity_ok",
+                         "parity_note", "speedup", "p_value", "break_even", "verdict"],
+            "properties": {
+                "mode": {"type": "string"},
+                "level": {"type": ["integer", "null"]},
+                "first_call_s": {"type": "number"},
+                "phases": {"type": "object", "additionalProperties": {"type": "number"}},
+                "steady": {"type": "object", "required": ["median_s", "iqr_s", "q1_s", "q3_s",
+                                                          "noisy", "number", "samples_s"]},
+                "kernel_calls": {"type": "integer"},
+                "peak_bytes": {"type": "integer"},
+                "planned_peak_bytes": {"type": ["integer", "null"]},
+                "nodes_before": {"type": ["integer", "null"]},
+                "nodes_after": {"type": ["integer", "null"]},
+                "fused_kernels": {"type": "integer"},
+                "retraces": {"type": "integer"},
+                "jit": {"type": "object"},
+                "max_abs_diff": {"type": "number"},
+                "parity_ok": {"type": "boolean"},
+                "parity_note": {"type": "string"},
+                "speedup": {"type": "number"},
+                "p_value": {"type": "number"},
+                "break_even": {"type": ["integer", "null"]},
+                "verdict": {"enum": ["faster", "slower", "same"]},
+            }}},
+    },
+}

@@ -1,0 +1,131 @@
+"""The comparison chart (matplotlib, the ``viz`` extra): time per call of each mode, what the
+first call spent its time on, and the cumulative time over calls with each break-even marked."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..errors import MissingExtraError
+
+__all__ = ["plot_comparison", "pyplot"]
+
+#: one color per mode, eager first; phases of the first call in their own palette
+MODE_COLORS = {"eager": "#7f7f7f", "graph:0": "#9ecae1", "graph:1": "#4292c6",
+               "graph:2": "#2171b5", "graph:3": "#08306b"}
+PHASE_COLORS = {"trace": "#fdae6b", "optimize": "#74c476", "lower": "#9e9ac8",
+                "jit compile": "#d62728", "first run": "#636363"}
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, or MissingExtraError."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingExtraError("charts need matplotlib: pip install 'graphexec[viz]'") from None
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _phase_group(name: str) -> str:
+    return name if name in PHASE_COLORS else "optimize"
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
+
+
+def plot_comparison(result: Any, path: str, calls: int | None = None) -> str:
+    """Draw ``result`` (a ``Comparison``) into ``path``; see ``Comparison.plot``."""
+    plt = pyplot()
+    modes = result.modes
+    names = [m.mode for m in modes]
+    colors = [MODE_COLORS.get(n, "#444444") for n in names]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), gridspec_kw={"width_ratios": [1, 1.1, 1.3]})
+    fig.suptitle(f"{result.name}" + (f" — {result.description}" if result.description else ""),
+                 fontsize=12)
+
+    # 1. steady state: median and IQR per call
+    ax = axes[0]
+    y = list(range(len(modes)))[::-1]
+    med = [m.steady.median * 1e3 for m in modes]
+    err = [[(m.steady.median - m.steady.q1) * 1e3 for m in modes],
+           [(m.steady.q3 - m.steady.median) * 1e3 for m in modes]]
+    ax.barh(y, med, xerr=err, color=colors, capsize=3)
+    ax.set_yticks(y, names)
+    ax.set_xlabel("ms per call (median, IQR whiskers)")
+    ax.set_title("steady state")
+    for yi, m in zip(y, modes, strict=True):
+        label = "" if m.level is None else f"  {m.speedup:.2f}x"
+        ax.text(m.steady.q3 * 1e3, yi, f"  {_ms(m.steady.median)}{label}", va="center",
+                fontsize=8)
+    ax.set_xlim(0, max(m.steady.q3 for m in modes) * 1e3 * 1.7 or 1)
+
+    # 2. the first call, phase by phase (log scale: a JIT compile dwarfs a trace)
+    ax = axes[1]
+    shown: set[str] = set()
+    for yi, m in zip(y, modes, strict=True):
+        groups: dict[str, float] = {}
+        for k, v in m.phases.items():
+            groups[_phase_group(k)] = groups.get(_phase_group(k), 0.0) + v
+        left = 0.0
+        for g in PHASE_COLORS:
+            v = groups.get(g, 0.0) * 1e3
+            if v <= 0:
+                continue
+            ax.barh(yi, v, left=left, color=PHASE_COLORS[g],
+                    label=g if g not in shown else None)
+            shown.add(g)
+            left += v
+        ax.text(left, yi, f" {_ms(m.first_call_s)}", va="center", fontsize=8)
+    ax.set_yticks(y, names)
+    ax.set_xlabel("ms (the first call, by phase)")
+    ax.set_title("first call")
+    ax.set_xlim(0, max(m.first_call_s for m in modes) * 1e3 * 1.35 or 1)
+    ax.legend(loc="lower right", fontsize=7, frameon=False)
+
+    # 3. cumulative time over calls, with the break-even of each graph mode
+    ax = axes[2]
+    finite = [m.break_even for m in modes if m.break_even is not None and m.level is not None]
+    n = calls or max(20, int(max(finite, default=10) * 2.5))
+    xs = list(range(1, n + 1))
+    eager = result.eager
+    marked = 0
+    for m, c in zip(modes, colors, strict=True):
+        total = [(m.first_call_s + (k - 1) * m.steady.median) * 1e3 for k in xs]
+        ax.plot(xs, total, color=c, label=m.mode, lw=2 if m.level is None else 1.6)
+        be = m.break_even
+        if eager is not None and m.level is not None and be is not None and 1 < be <= n:
+            yv = (m.first_call_s + (be - 1) * m.steady.median) * 1e3
+            ax.plot([be], [yv], "o", color=c, ms=6, zorder=5)
+            ax.annotate(f"{m.mode} pays off after {be} calls", (be, yv),
+                        textcoords="offset points", xytext=(8, -14 - 11 * marked), fontsize=8,
+                        color=c)
+            marked += 1
+    if n > 200:
+        ax.set_xscale("log")
+    ax.set_xlabel("calls")
+    ax.set_ylabel("total ms (first call + steady state)")
+    ax.set_title("cumulative time: when compiling pays off")
+    if any(m.first_call_s > 0 for m in modes):
+        top = max((m.first_call_s + (n - 1) * m.steady.median) * 1e3 for m in modes)
+        bottom = min(m.first_call_s * 1e3 for m in modes)
+        if top / max(bottom, 1e-9) > 50:
+            ax.set_yscale("log")
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    ax.grid(alpha=0.3)
+    env = result.env
+    fig.text(0.01, 0.01, f"{env.get('cpu')}, {env.get('cores')} cores; numpy "
+             f"{env.get('libraries', {}).get('numpy')}; medians of interleaved auto-ranged "
+             f"blocks, {result.min_time:g} s per mode", fontsize=7, color="#555555")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    kwargs: dict[str, Any] = {"dpi": 110}
+    if path.endswith(".png"):
+        kwargs["metadata"] = {"Software": None}
+    fig.savefig(path, **kwargs)
+    plt.close(fig)
+    if not math.isfinite(sum(med)):
+        raise ValueError("plot: a median is not finite")
+    return path

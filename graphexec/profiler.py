@@ -1,0 +1,441 @@
+"""``gx.profile``: where the time of one step goes, eagerly and as a graph, on the same nodes.
+
+``gx.profile(fn, *args)`` runs ``fn`` eagerly with every op timed, traces it once into a graph
+and runs that graph, compiled at each optimization level, through an *instrumented* plan (a
+second lowering whose kernels are timed; the compiled plan itself stays as it is).  Eager ops
+and graph nodes are matched by op, user source line and order: the trace runs the same Python
+code, so the k-th ``matmul`` of line 12 is the same computation in both modes.  An optimized
+node is matched to the traced nodes it came from (the pass history's provenance), so a fused
+kernel stands next to the eager ops it replaced.
+
+``with gx.profile() as p:`` records the eager ops of a block only.
+
+>>> import numpy as np, graphexec as gx
+>>> def f(x):
+...     return gx.nn.relu(x * 2.0 + 1.0)
+>>> p = gx.profile(f, np.ones((64, 64), "float32"), levels=(0, 2), min_time=0.01)
+>>> p.kernel_calls()
+{'eager ops': 3, 'graph level 0 nodes': 4, 'graph level 2 nodes': 1, 'level 2 fused kernels': 1}
+>>> [r.node for r in p.rows(2)], p.rows(2)[0].covers
+(['fused_elementwise'], ('multiply', 'add', 'relu'))
+>>> with gx.profile() as q:
+...     _ = f(np.ones(3, "float32"))
+>>> [op.op for op in q.ops]
+['multiply', 'add', 'relu']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import tree
+from .compiler import CompiledGraph
+from .errors import InvalidArgumentError, user_location
+from .executor import lower
+from .function import Function, function
+from .ops.state import Variable
+from .passes.memory import memory_plan
+from .tensor import PROFILER, Tensor
+
+__all__ = ["profile", "Profile", "EagerOp", "NodeTime", "Row", "EagerRecorder", "State",
+           "peak_bytes"]
+
+#: ops that are not computations (their values come from outside): no time of their own
+_SOURCES = ("placeholder", "constant", "read_variable")
+
+
+@dataclass
+class EagerOp:
+    """One eager op call: its op, the user's source line, its index among the calls of the same
+    op from the same line (``nth``) and its seconds (a median when profiled repeatedly)."""
+
+    op: str
+    loc: str
+    nth: int
+    seconds: float
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.op, self.loc, self.nth)
+
+
+class EagerRecorder:
+    """Times every eager op while it is active (``with gx.profile() as rec``): ``ops`` in the
+    order they ran; ``total`` their seconds."""
+
+    def __init__(self) -> None:
+        self.ops: list[EagerOp] = []
+        self._seen: dict[tuple[str, str], int] = {}
+        self._outer: Any = None
+
+    def __call__(self, op: Any, seconds: float) -> None:
+        loc = user_location(2)
+        k = (op.name, loc)
+        nth = self._seen.get(k, 0)
+        self._seen[k] = nth + 1
+        self.ops.append(EagerOp(op.name, loc, nth, seconds))
+
+    def __enter__(self) -> EagerRecorder:
+        self._outer, PROFILER[0] = PROFILER[0], self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        PROFILER[0] = self._outer
+
+    @property
+    def total(self) -> float:
+        return sum(o.seconds for o in self.ops)
+
+    def table(self) -> str:
+        """One line per op: seconds, op and source line."""
+        return "\n".join(f"{o.seconds * 1e6:10.1f} us  {o.op:<24} {o.loc}" for o in self.ops)
+
+
+class State:
+    """The values of the Variables a function reads, to put back after running it (a
+    comparison or a profile must not train the user's model as a side effect).
+
+    >>> import graphexec as gx
+    >>> v = gx.Variable([1.0, 2.0])
+    >>> s = State.of(lambda: v.assign_add([1.0, 1.0]), ())
+    >>> _ = v.assign_add([5.0, 5.0]); s.restore(); v.numpy()
+    array([1., 2.], dtype=float32)
+    """
+
+    def __init__(self, variables: Iterable[Variable]) -> None:
+        self.saved = [(v, v.numpy().copy()) for v in dict.fromkeys(variables)]
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None = None
+           ) -> State:
+        """The Variables ``fn(*args)`` reads or writes (found by tracing it once)."""
+        g = function(fn).get_graph(*args, **(kwargs or {}))
+        found = [d["attrs"]["var"] for _, d in g.nx.nodes(data=True)
+                 if isinstance(d["attrs"].get("var"), Variable)]
+        found += [v for v in tree.leaves(list(args)) if isinstance(v, Variable)]
+        return cls(found)
+
+    def restore(self) -> None:
+        for v, value in self.saved:
+            v.assign(value)
+
+
+def peak_bytes(fn: Callable[[], Any]) -> int:
+    """The most memory (bytes numpy and Python allocated, tracemalloc's count) held at once
+    while ``fn()`` runs, above what was held before it."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        out = fn()
+        peak = tracemalloc.get_traced_memory()[1] - base
+        del out
+    finally:
+        if started:
+            tracemalloc.stop()
+    return max(int(peak), 0)
+
+
+@dataclass
+class NodeTime:
+    """One node of a compiled graph in the instrumented plan: median seconds per run, its
+    output bytes (None where a dim is known only at run time) and the traced nodes it came
+    from (``covers``, in creation order)."""
+
+    node: str
+    op: str
+    seconds: float
+    nbytes: int | None
+    covers: tuple[str, ...]
+
+
+@dataclass
+class Level:
+    """The profile of the graph compiled at one level."""
+
+    level: int
+    compiled: CompiledGraph
+    nodes: list[NodeTime]
+    step_seconds: float  # median of the uninstrumented plan
+    peak_bytes: int  # measured
+    planned_peak_bytes: int  # the memory plan's (reuse only at level 3)
+
+    @property
+    def node_seconds(self) -> float:
+        """The instrumented nodes' seconds, added up (a bit under ``step_seconds``: the plan's
+        own lines are not in any node)."""
+        return sum(n.seconds for n in self.nodes)
+
+    @property
+    def fused(self) -> int:
+        return sum(n.op.startswith("fused_") for n in self.nodes)
+
+
+@dataclass
+class Row:
+    """One line of the side-by-side view: a compiled node, its seconds, the traced nodes it
+    covers and the seconds the eager ops of those nodes took (None: no eager op matched)."""
+
+    node: str
+    op: str
+    seconds: float
+    covers: tuple[str, ...]
+    eager_seconds: float | None
+
+
+@dataclass
+class Profile:
+    """What ``gx.profile(fn, *args)`` measured (see the module's docstring)."""
+
+    name: str
+    eager: list[EagerOp]
+    eager_step_seconds: float
+    eager_peak_bytes: int
+    traced: CompiledGraph  # level 0: the trace as built
+    levels: dict[int, Level] = field(default_factory=dict)
+    #: traced node -> the eager op matched to it
+    matched: dict[str, EagerOp] = field(default_factory=dict)
+
+    def rows(self, level: int | None = None) -> list[Row]:
+        """The compiled nodes of ``level`` (default: the highest profiled) next to the eager
+        time of the ops they cover, slowest first."""
+        lv = self._level(level)
+        rows = []
+        for n in lv.nodes:
+            eager = [self.matched[c].seconds for c in n.covers if c in self.matched]
+            rows.append(Row(n.node, n.op, n.seconds, n.covers, sum(eager) if eager else None))
+        return sorted(rows, key=lambda r: -r.seconds)
+
+    def _level(self, level: int | None) -> Level:
+        if not self.levels:
+            raise InvalidArgumentError("profile: no graph level was profiled")
+        key = max(self.levels) if level is None else level
+        if key not in self.levels:
+            raise InvalidArgumentError(f"profile: level {level} was not profiled; profiled "
+                                       f"levels: {sorted(self.levels)}")
+        return self.levels[key]
+
+    def kernel_calls(self) -> dict[str, int]:
+        """Kernel calls per step: eager ops, graph nodes per level, fused kernels."""
+        out = {"eager ops": len(self.eager)}
+        for k, lv in self.levels.items():
+            out[f"graph level {k} nodes"] = len(lv.nodes)
+        for k, lv in self.levels.items():
+            if lv.fused:
+                out[f"level {k} fused kernels"] = lv.fused
+        return out
+
+    def numbers(self, level: int | None = None) -> dict[str, dict[str, float]]:
+        """``{node: {"time": seconds, "bytes": n}}`` for the viewer's numbers overlay."""
+        return {n.node: {"time": n.seconds, **({} if n.nbytes is None else {"bytes": n.nbytes})}
+                for n in self._level(level).nodes}
+
+    def html(self, path: str | os.PathLike[str] | None = None, level: int | None = None,
+             **options: Any) -> str:
+        """The viewer of the compiled graph of ``level`` (its pass filmstrip) with the measured
+        times and bytes on its nodes (``gx.viz.html``)."""
+        from .viz import html
+
+        lv = self._level(level)
+        return html(lv.compiled, path, numbers=self.numbers(lv.level), **options)
+
+    def table(self, level: int | None = None, limit: int = 25) -> str:
+        """The side-by-side text table of ``level`` (default: the highest profiled)."""
+        lv = self._level(level)
+        lines = [f"profile of {self.name}: eager {_us(self.eager_step_seconds)} per step "
+                 f"({len(self.eager)} ops); graph level {lv.level} {_us(lv.step_seconds)} "
+                 f"({len(lv.nodes)} nodes, {_us(lv.node_seconds)} in nodes)",
+                 f"  peak memory: eager {_mb(self.eager_peak_bytes)}, graph "
+                 f"{_mb(lv.peak_bytes)} measured, {_mb(lv.planned_peak_bytes)} planned",
+                 f"  {'graph node':<28}{'op':<20}{'graph':>10}{'eager':>10}{'ratio':>7}  covers"]
+        rows = self.rows(lv.level)
+        for r in rows[:limit]:
+            eager = "-" if r.eager_seconds is None else _us(r.eager_seconds)
+            ratio = ("" if not r.eager_seconds or not r.seconds
+                     else f"{r.eager_seconds / r.seconds:6.1f}x")
+            covers = ", ".join(r.covers[:4]) + (f" +{len(r.covers) - 4}"
+                                                if len(r.covers) > 4 else "")
+            lines.append(f"  {r.node[:27]:<28}{r.op[:19]:<20}{_us(r.seconds):>10}{eager:>10}"
+                         f"{ratio:>7}  {covers}")
+        if len(rows) > limit:
+            lines.append(f"  ... {len(rows) - limit} more nodes")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "eager": {"step_s": self.eager_step_seconds, "peak_bytes": self.eager_peak_bytes,
+                      "ops": [vars(o) for o in self.eager]},
+            "kernel_calls": self.kernel_calls(),
+            "levels": {str(k): {
+                "step_s": lv.step_seconds, "node_s": lv.node_seconds,
+                "peak_bytes": lv.peak_bytes, "planned_peak_bytes": lv.planned_peak_bytes,
+                "nodes": [{"node": n.node, "op": n.op, "seconds": n.seconds,
+                           "bytes": n.nbytes, "covers": list(n.covers)} for n in lv.nodes]}
+                for k, lv in self.levels.items()},
+            "matched": {n: list(o.key) for n, o in self.matched.items()},
+        }
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        return text
+
+
+def _us(s: float) -> str:
+    return f"{s * 1e6:.0f} us" if s < 1e-2 else f"{s * 1e3:.1f} ms"
+
+
+def _mb(b: int) -> str:
+    return f"{b / 1e6:.2f} MB" if b >= 1e5 else f"{b / 1e3:.1f} kB"
+
+
+def _nbytes(spec: Any) -> int | None:
+    if any(d is None for d in spec.shape):
+        return None
+    return math.prod(spec.shape) * np.dtype(spec.dtype).itemsize
+
+
+def covers(compiled: CompiledGraph) -> dict[str, tuple[str, ...]]:
+    """For each node of ``compiled.graph``: the nodes of the source graph it came from, by the
+    pass history (a fused node covers its members, a CSE survivor the nodes merged into it)."""
+    history = compiled.history
+    members: dict[str, set[str]] = {n: {n} for n in compiled.source.nx}
+    order = {n: i for i, n in enumerate(compiled.source.nx)}
+    if history is not None:
+        for step in history:
+            for c in step.changes:
+                if c.kind == "removed":
+                    for o in c.origin:  # merged into a survivor
+                        members.setdefault(o, {o}).update(members.get(c.node, ()))
+                elif c.origin and c.kind != "in place":  # in place: a buffer, not a source
+                    grown = members.setdefault(c.node, set())
+                    for o in c.origin:
+                        grown |= members.get(o, {o})
+    return {n: tuple(sorted((m for m in members.get(n, {n}) if m in order), key=order.__getitem__))
+            for n in compiled.graph.nx}
+
+
+def _time_interleaved(fns: list[Callable[[], Any]], min_time: float) -> list[list[float]]:
+    """Per-call seconds of each of ``fns`` over rounds that run each once in turn, until
+    ``min_time`` seconds have gone by (and at least 5 rounds)."""
+    samples: list[list[float]] = [[] for _ in fns]
+    clock = time.perf_counter
+    start = clock()
+    while len(samples[0]) < 5 or clock() - start < min_time:
+        for k, f in enumerate(fns):
+            t0 = clock()
+            f()
+            samples[k].append(clock() - t0)
+        if len(samples[0]) >= 10_000:
+            break
+    return samples
+
+
+def profile(fn: Callable[..., Any] | None = None, *args: Any, levels: Sequence[int] = (0, 1, 3),
+            min_time: float = 0.5, **kwargs: Any) -> Any:
+    """Profile ``fn(*args, **kwargs)`` eagerly and as a graph at each of ``levels`` (see the
+    module's docstring); each mode runs for about ``min_time`` seconds.  The Variables ``fn``
+    reads are put back as they were afterwards.  Without ``fn``: an ``EagerRecorder`` for a
+    ``with`` block."""
+    if fn is None:
+        return EagerRecorder()
+    if isinstance(fn, Function):
+        fn = fn.python_function
+    name = getattr(fn, "__name__", type(fn).__name__)
+    for lv in levels:
+        if lv not in (0, 1, 2, 3):
+            raise InvalidArgumentError(f"profile: levels must be among 0-3, got {lv!r}")
+    state = State.of(fn, args, kwargs)
+    try:
+        fn(*args, **kwargs)  # warm-up (and the first call's allocations) outside the numbers
+        state.restore()
+        recs: list[EagerRecorder] = []
+        runs: list[float] = []
+        clock = time.perf_counter
+        start = clock()
+        while len(recs) < 3 or clock() - start < min_time:
+            rec = EagerRecorder()
+            with rec:
+                fn(*args, **kwargs)
+            recs.append(rec)
+            t0 = clock()  # NOTE: the step's own time, without the recorder's cost
+            fn(*args, **kwargs)
+            runs.append(clock() - t0)
+        eager = [EagerOp(o.op, o.loc, o.nth, statistics.median(r.ops[i].seconds for r in recs))
+                 for i, o in enumerate(recs[0].ops)]
+        state.restore()
+        eager_peak = peak_bytes(lambda: fn(*args, **kwargs))
+        state.restore()
+
+        f = function(fn, optimize=0)
+        trace, values = f._concrete(args, kwargs)
+        g = trace.graph
+        feeds = dict(zip([t._node for t in trace.placeholders], values, strict=True))
+        traced = g.compile(trace.fetches, optimize=0)
+        prof = Profile(name, eager, statistics.median(runs), eager_peak, traced)
+        by_key = {o.key: o for o in eager}
+        seen: dict[tuple[str, str], int] = {}
+        for n, d in g.nx.nodes(data=True):
+            op = d["op"].name
+            if op in _SOURCES:
+                continue
+            k = (op, d["loc"])
+            nth = seen.get(k, 0)
+            seen[k] = nth + 1
+            if (op, d["loc"], nth) in by_key:
+                prof.matched[n] = by_key[(op, d["loc"], nth)]
+        for lv in levels:
+            prof.levels[lv] = _profile_level(g, trace.fetches, lv, feeds, min_time, state)
+    finally:
+        state.restore()
+    return prof
+
+
+def _profile_level(g: Any, fetches: list[Tensor], level: int, feeds: dict[str, Any],
+                   min_time: float, state: State) -> Level:
+    compiled = g.compile(fetches, optimize=level)
+    checked = g._check_feeds(compiled.plan, feeds)
+    timer: list[float] = []
+    cg = compiled.graph
+    instrumented = lower(cg, compiled.fetches, compiled.backend, plan_memory=cg.plan_memory,
+                         timer=timer)
+    compiled.plan.run(checked)  # warm-up: JIT compiles, first allocations
+    instrumented.run(checked)
+    state.restore()
+    per_node: list[list[float]] = [[] for _ in instrumented.steps]
+
+    def timed() -> None:
+        timer[:] = [0.0] * len(timer)
+        instrumented.run(checked)
+        for k, s in enumerate(timer):
+            per_node[k].append(s)
+
+    plain, _ = _time_interleaved([lambda: compiled.plan.run(checked), timed], min_time)
+    state.restore()
+    peak = peak_bytes(lambda: compiled.plan.run(checked))
+    mp = compiled.plan.memory or memory_plan(cg, compiled.fetches)
+    planned = mp.planned_peak if cg.plan_memory else mp.unplanned_peak
+    came = covers(compiled)
+    nodes = [NodeTime(step[0], step[1], statistics.median(per_node[k]),
+                      _nbytes(cg.nx.nodes[step[0]]["specs"][0])
+                      if cg.nx.nodes[step[0]]["specs"] else 0, came.get(step[0], (step[0],)))
+             for k, step in enumerate(instrumented.steps)]
+    return Level(level, compiled, nodes, statistics.median(plain), peak, planned)
