@@ -15,7 +15,7 @@ they were before each mode's first call and at the end.
 >>> r = gx.bench.compare(f, np.ones((256, 256), "float32"), modes=["eager", "graph:1"],
 ...                      min_time=0.05)
 >>> [m.mode for m in r.modes], r["graph:1"].parity_ok, r["graph:1"].nodes_before
-(['eager', 'graph:1'], True, 6)
+(['eager', 'graph:1'], True, 7)
 >>> list(r["graph:1"].phases)[:2]
 ['trace', 'copy']
 """
@@ -39,7 +39,7 @@ from ..errors import InvalidArgumentError
 from ..function import Function, function
 from ..fusion import clear_jit_cache, jit_stats
 from ..passes.memory import memory_plan
-from ..profiler import EagerRecorder, State, peak_bytes
+from ..profiler import EagerRecorder, State, as_tensors, peak_bytes
 from ..tensor import Tensor
 from .env import environment
 from .stats import Summary, autorange, rank_test, summarize, time_blocks
@@ -373,7 +373,8 @@ def compare(fn: Callable[..., Any], *args: Any,
     calls: list[Callable[[], Any]] = []
     try:
         state.restore()
-        e_first, ref, e_ops = _first_eager(fn, args, kwargs)
+        e_args, e_kwargs = as_tensors(args), as_tensors(kwargs)
+        e_first, ref, e_ops = _first_eager(fn, e_args, e_kwargs)
         ref_leaves = _leaves(ref)
         for label, lv in zip(labels, levels, strict=True):
             state.restore()
@@ -383,7 +384,7 @@ def compare(fn: Callable[..., Any], *args: Any,
                 info: dict[str, Any] = {}
                 results.append(ModeResult(label, None, first, phases, summarize([]), kernels,
                                           0))
-                calls.append(lambda: fn(*args, **kwargs))
+                calls.append(functools.partial(fn, *e_args, **e_kwargs))
                 continue
             f = function(fn, optimize=lv)
             phases, out, info = _first_graph(f, lv, args, kwargs)

@@ -1,0 +1,259 @@
+"""gx.bench.compare, gx.profile, the workloads and the environment record."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import graphexec as gx
+from graphexec.bench.compare import SCHEMA, break_even, parse_mode
+from graphexec.bench.stats import autorange, rank_test, summarize, time_blocks
+from graphexec.bench.workloads import WORKLOADS
+
+
+def _check(doc, schema, path="$"):
+    """A small JSON Schema check: type, const, enum, required, properties, items."""
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        py = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
+              "integer": int, "number": (int, float)}
+        ok = any(isinstance(doc, py[k]) and not (k in ("integer", "number")
+                                                 and isinstance(doc, bool)) for k in kinds)
+        assert ok, f"{path}: {doc!r} is not {kinds}"
+    if "const" in schema:
+        assert doc == schema["const"], path
+    if "enum" in schema:
+        assert doc in schema["enum"], f"{path}: {doc!r} not in {schema['enum']}"
+    for key in schema.get("required", ()):
+        assert key in doc, f"{path}: missing {key}"
+    for key, sub in schema.get("properties", {}).items():
+        if key in doc:
+            _check(doc[key], sub, f"{path}.{key}")
+    if "additionalProperties" in schema and isinstance(doc, dict):
+        for key, v in doc.items():
+            _check(v, schema["additionalProperties"], f"{path}.{key}")
+    if "items" in schema:
+        for i, v in enumerate(doc):
+            _check(v, schema["items"], f"{path}[{i}]")
+
+
+def _affine(x, w):
+    return gx.nn.relu(x @ w + 1.0) * 2.0
+
+
+@pytest.fixture(scope="module")
+def result():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 64)).astype("float32")
+    w = rng.normal(size=(64, 64)).astype("float32")
+    return gx.bench.compare(_affine, x, w, min_time=0.03, description="a test")
+
+
+def test_compare_fields(result):
+    assert [m.mode for m in result.modes] == ["eager", "graph:0", "graph:1", "graph:2",
+                                              "graph:3"]
+    eager, g2 = result["eager"], result["graph:2"]
+    assert eager.level is None and g2.level == 2
+    assert eager.kernel_calls == 4  # matmul, add, relu, multiply
+    assert g2.nodes_before == 8 and g2.nodes_after < g2.nodes_before
+    assert g2.fused_kernels >= 1 and g2.kernel_calls < eager.kernel_calls
+    for m in result.modes:
+        assert len(m.steady.samples) >= 7 and m.steady.number >= 1
+        assert m.steady.q1 <= m.steady.median <= m.steady.q3
+        assert m.first_call_s > 0 and m.peak_bytes > 0
+        assert m.parity_ok and m.max_abs_diff <= 1e-4 * 100
+        assert m.retraces == 0
+    phases = result["graph:3"].phases
+    for phase in ("trace", "copy", "common_subexpression_elimination", "elementwise_fusion",
+                  "memory_planning", "lower", "jit compile", "first run"):
+        assert phase in phases and phases[phase] >= 0
+    assert math.isclose(sum(phases.values()), result["graph:3"].first_call_s)
+    assert "trace" in result["graph:0"].phases and "cse" not in result["graph:0"].phases
+    m = result["graph:1"]
+    assert m.speedup == pytest.approx(eager.steady.median / m.steady.median)
+    assert 0 <= m.p_value <= 1 and m.verdict in ("faster", "slower", "same")
+    assert m.break_even == break_even(m.first_call_s, m.steady.median, eager.first_call_s,
+                                      eager.steady.median)
+    assert result["graph:3"].planned_peak_bytes > 0
+
+
+def test_compare_json_follows_its_schema(result):
+    doc = json.loads(result.to_json())
+    _check(doc, SCHEMA)
+    assert doc["env"]["libraries"]["numpy"] == np.__version__
+    assert "blas_env" in doc["env"] and doc["env"]["cores"] >= 1
+    bad = json.loads(result.to_json())
+    del bad["modes"][0]["phases"]
+    with pytest.raises(AssertionError, match="phases"):
+        _check(bad, SCHEMA)
+
+
+def test_compare_table(result):
+    text = result.table()
+    lines = text.splitlines()
+    assert "_affine: a test" in lines[0]
+    assert [ln.split()[0] for ln in lines[2:7]] == ["eager", "graph:0", "graph:1", "graph:2",
+                                                    "graph:3"]
+    assert "first call of graph:3: trace" in text and "| lower " in text
+    assert "MISMATCH" not in text
+    assert result._repr_html_().startswith("<pre>")
+
+
+def test_compare_plot(result, tmp_path):
+    pytest.importorskip("matplotlib")
+    path = result.plot(tmp_path / "cmp.png")
+    data = (tmp_path / "cmp.png").read_bytes()
+    assert path.endswith("cmp.png") and data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_parity_catches_a_planted_mismatch():
+    calls = [0]
+
+    def counts(x):
+        calls[0] += 1  # Python state: a graph bakes in the value of its one trace
+        return x * float(calls[0])
+
+    r = gx.bench.compare(counts, np.ones(4, "float32"), modes=["eager", "graph:1"],
+                         min_time=0.01)
+    assert r["eager"].parity_ok
+    assert not r["graph:1"].parity_ok and r["graph:1"].max_abs_diff > 0
+    assert "MISMATCH" in r.table() and "output 0" in r["graph:1"].parity_note
+
+
+def test_parity_catches_a_shape_change():
+    def f(x):
+        return x + 1.0
+
+    from graphexec.bench.compare import _parity
+
+    diff, ok, note = _parity([np.zeros(3, "float32")], [np.zeros(4, "float32")])
+    assert not ok and math.isinf(diff) and "vs eager" in note
+    assert _parity([np.zeros(3, "float32")], [np.full(3, 1e-7, "float32")])[1]
+
+
+def test_compare_restores_variables():
+    v = gx.Variable(np.ones(3, "float32"))
+
+    def step(x):
+        v.assign_add(x)
+        return v * 1.0
+
+    r = gx.bench.compare(step, np.ones(3, "float32"), modes=["eager", "graph:1"],
+                         min_time=0.01)
+    np.testing.assert_array_equal(v.numpy(), np.ones(3))
+    assert r["graph:1"].parity_ok  # both first calls start from the same value
+
+
+def test_bad_modes():
+    with pytest.raises(gx.InvalidArgumentError, match="unknown mode 'graph:7'"):
+        gx.bench.compare(_affine, np.ones((2, 2)), np.ones((2, 2)), modes=["graph:7"])
+    with pytest.raises(gx.InvalidArgumentError, match="named twice"):
+        gx.bench.compare(_affine, np.ones((2, 2)), np.ones((2, 2)), modes=["graph:1", 1])
+    with pytest.raises(gx.InvalidArgumentError, match="min_time"):
+        gx.bench.compare(_affine, np.ones((2, 2)), np.ones((2, 2)), min_time=0)
+    assert parse_mode("graph") == gx.config.default_level()
+
+
+def test_break_even():
+    assert break_even(0.5, 0.1, 0.2, 0.2) == 4  # 0.3 s up front, 0.1 s saved per call
+    assert break_even(0.1, 0.5, 0.2, 0.2) == 1
+    assert break_even(0.5, 0.2, 0.2, 0.2) is None
+
+
+def test_stats():
+    assert rank_test([1.0] * 8, [1.0] * 8) == 1.0
+    lo = [1.0 + 0.01 * i for i in range(10)]
+    hi = [2.0 + 0.01 * i for i in range(10)]
+    assert rank_test(lo, hi) < 1e-3 and rank_test(hi, lo) < 1e-3
+    assert rank_test(lo, [x + 0.005 for x in lo]) > 0.05
+    s = summarize([1.0, 1.0, 1.0, 1.0])
+    assert s.iqr == 0 and not s.noisy
+    assert autorange(lambda: None, min_block=1e-4) >= 10
+    assert len(time_blocks(lambda: None, 3, 4)) == 4
+
+
+def test_profile_aligns_eager_and_graph():
+    fn, args = WORKLOADS["mlp_train"].build()
+    p = gx.profile(fn, *args, levels=(0, 3), min_time=0.05)
+    calls = p.kernel_calls()
+    assert calls["eager ops"] == len(p.eager) > 30
+    assert calls["graph level 3 nodes"] < calls["graph level 0 nodes"]
+    assert calls["level 3 fused kernels"] >= 3
+    # every computing node of the trace has its eager op
+    traced = [n for n, d in p.traced.graph.nx.nodes(data=True)
+              if d["op"].name not in ("placeholder", "constant", "read_variable", "assign")]
+    assert set(p.matched) == set(traced)
+    assert all(p.matched[n].op == p.traced.graph.nx.nodes[n]["op"].name for n in p.matched)
+    # a fused dense node covers its matmul and add, and carries their eager time
+    rows = {r.node: r for r in p.rows(3)}
+    dense = [r for r in rows.values() if r.op == "fused_dense"]
+    assert dense and all(len(r.covers) == 2 and r.eager_seconds > 0 for r in dense)
+    # per-node times add up to the measured step, within reason: in each instrumented run the
+    # nodes account for most of its wall time (the rest is the plan's own lines)
+    for lv in p.levels.values():
+        assert 0.7 < lv.coverage <= 1.0, lv.coverage
+        assert 0.3 * lv.instrumented_seconds < lv.node_seconds < 1.5 * lv.instrumented_seconds
+    numbers = p.numbers(3)
+    assert set(numbers) == {n.node for n in p.levels[3].nodes}
+    assert all(v["time"] >= 0 for v in numbers.values())
+    assert p.levels[3].planned_peak_bytes > 0 and p.levels[3].peak_bytes > 0
+    json.loads(p.to_json())
+    assert "graph node" in p.table(3)
+    with pytest.raises(gx.InvalidArgumentError, match="level 1 was not profiled"):
+        p.rows(1)
+
+
+def test_profile_viewer_gets_the_numbers(tmp_path):
+    p = gx.profile(_affine, np.ones((4, 8), "float32"), np.ones((8, 8), "float32"),
+                   levels=(2,), min_time=0.01)
+    path = p.html(tmp_path / "p.html")
+    text = (tmp_path / "p.html").read_text()
+    assert path.endswith("p.html") and '"numbers"' in text and "fused_dense" in text
+
+
+def test_profile_leaves_variables_alone():
+    v = gx.Variable(np.zeros(2, "float32"))
+    gx.profile(lambda x: v.assign_add(x), np.ones(2, "float32"), levels=(1,), min_time=0.01)
+    np.testing.assert_array_equal(v.numpy(), [0.0, 0.0])
+
+
+def test_profile_context_records_eager_ops():
+    with gx.profile() as rec:
+        gx.exp(gx.constant([1.0])) + 1.0
+    assert [o.op for o in rec.ops] == ["exp", "add"] and rec.total > 0
+    assert rec.ops[0].loc.startswith("test_bench.py:")
+    from graphexec.tensor import PROFILER
+
+    assert PROFILER[0] is None
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_workloads_agree_across_modes(name):
+    w = WORKLOADS[name]
+    fn, args = w.build()
+    ref = fn(*args).numpy()
+    for level in (0, 3):
+        fn2, args2 = w.build()
+        out = gx.function(fn2, optimize=level)(*args2).numpy()
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    assert w.arrays(1)["x"].shape == w.arrays(0)["x"].shape
+    assert not np.array_equal(w.arrays(1)["x"], w.arrays(0)["x"])
+
+
+def test_unknown_workload():
+    from graphexec.bench.workloads import get
+
+    with pytest.raises(gx.InvalidArgumentError, match="no workload 'nope'; choose from tiny"):
+        get("nope")
+
+
+def test_environment_records_blas(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    env = gx.bench.environment()
+    assert env["blas_env"] == {"OPENBLAS_NUM_THREADS": "1"} or \
+        env["blas_env"]["OPENBLAS_NUM_THREADS"] == "1"
+    assert env["blas"]["build"].get("name")
