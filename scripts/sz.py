@@ -1,7 +1,7 @@
 """The size of the core package, as tinygrad's sz.py counts it: lines of code per file (not
 blank, not comments, not docstrings), and a ceiling that ``make lint`` holds the total to.
-The tools built on the engine (``bench/``, the profiler, the command line, the demo) are counted apart, with
-a ceiling of their own: the core's ceiling is about the engine.
+The tools built on the engine (``bench/``, the profiler, the command line, the demo) are
+counted apart, with a ceiling of their own: the core's ceiling is about the engine.
 
     python scripts/sz.py [--files]  # total and ceiling (and a table of files); exits 1 above it
 """
