@@ -40,6 +40,8 @@ bench: $(VENV)/.dev
 
 pictures: $(VENV)/.dev
 	$(PY) scripts/pictures.py
+	$(PY) scripts/padding_pictures.py
+	$(PY) scripts/op_reference.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 import graphexec as gx
+from graphexec.demo import build_cnn, build_mlp, load_digits
 
 try:
     from tqdm import tqdm
@@ -31,39 +32,8 @@ except ImportError:  # the progress bar is optional
         return it
 
 
-def load_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Digits as (N, 8, 8, 1) images in [0, 1] and int64 labels; an 80/20 split."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as e:
-        raise SystemExit("this example needs scikit-learn: pip install 'graphexec[dev]'") from e
-    digits = load_digits()
-    x = (digits.images / 16.0)[..., None]
-    y = digits.target.astype(np.int64)
-    order = np.random.default_rng(seed).permutation(len(y))
-    cut = int(0.8 * len(y))
-    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
-
-
-def build_mlp(dtype: str) -> gx.nn.Sequential:
-    return gx.nn.Sequential([
-        gx.layers.Flatten(),
-        gx.layers.Dense(128, activation="relu", seed=1, dtype=dtype),
-        gx.layers.Dense(10, seed=2, dtype=dtype),
-    ])
-
-
-def build_cnn(dtype: str) -> gx.nn.Sequential:
-    return gx.nn.Sequential([
-        gx.layers.Conv2D(16, 3, padding="same", padding_mode="reflect", activation="relu",
-                         seed=1, dtype=dtype),
-        gx.layers.MaxPool2D(),
-        gx.layers.Conv2D(32, 3, padding="same", padding_mode="reflect", activation="relu",
-                         seed=2, dtype=dtype),
-        gx.layers.MaxPool2D(),
-        gx.layers.Flatten(),
-        gx.layers.Dense(10, seed=3, dtype=dtype),
-    ])
+# the data set and the two models are the demo's (graphexec demo)
+load_data = load_digits
 
 
 MODELS: dict[str, Callable[[str], gx.nn.Sequential]] = {"mlp": build_mlp, "cnn": build_cnn}

@@ -103,7 +103,7 @@ class DemoConfig:
     models: tuple[str, ...] = ("mlp", "cnn")
 
 
-FULL = DemoConfig({"mlp": 20, "cnn": 4})
+FULL = DemoConfig({"mlp": 20, "cnn": 10})
 TINY = DemoConfig({"mlp": 1, "cnn": 1}, min_time=0.05)
 
 

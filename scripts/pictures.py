@@ -1,7 +1,8 @@
-"""Draw the pictures of docs/visualizing.md (``make pictures``): the digits MLP and CNN, one
-MLP training step before and after level-3 optimization, the step's pass-by-pass pictures
-(``render_passes``), and screenshots of the viewer (``gx.viz.html``) on it, as PNGs in
-docs/images/.
+"""Draw the pictures of docs/ (``make pictures``): the digits MLP and CNN, one MLP training
+step before and after level-3 optimization, the step's pass-by-pass pictures
+(``render_passes``), screenshots of the viewer (``gx.viz.html``) on it, the demo's comparison
+chart and its profile in the viewer (docs/eager-vs-graph.md), and the padding modes
+(scripts/padding_pictures.py), as PNGs in docs/images/.
 
     python scripts/pictures.py [--out docs/images]
 
@@ -13,12 +14,9 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
 
 import graphexec as gx
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
-from train_digits import build_cnn, build_mlp
+from graphexec.demo import build_cnn, build_mlp
 
 
 def training_step(model: gx.nn.Sequential, shape: tuple[int, ...]) -> tuple[gx.Graph, list]:
@@ -55,22 +53,63 @@ def main() -> None:
     for path in gx.viz.render_passes(compiled, out / "passes", fmt="png", dpi=56):
         print(path)
     screenshots(compiled, out)
+    demo_pictures(out)
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        print("no playwright: viewer screenshots skipped")
+        return None
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        print("no chromium: viewer screenshots skipped")
+    return exe
+
+
+def demo_pictures(out: pathlib.Path) -> None:
+    """The demo's comparison chart, and its profile in the viewer with the measured numbers."""
+    import tempfile
+
+    from graphexec.demo import FULL, run_demo
+
+    folder = out / "demo"
+    folder.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = FULL.__class__(dict(FULL.epochs), min_time=FULL.min_time, models=("mlp",))
+        result = run_demo(tmp, cfg, print_fn=lambda s: None)
+        result["comparison"].plot(folder / "compare.png")
+        print(folder / "compare.png")
+        (folder / "compare.txt").write_text(result["comparison"].table() + "\n")
+        (folder / "profile.txt").write_text(result["profile"].table(limit=15) + "\n")
+        exe = _chromium()
+        if exe is None:
+            return
+        from playwright.sync_api import sync_playwright
+
+        page_file = pathlib.Path(tmp) / "mlp_step_profile.html"
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 860})
+            page.goto(page_file.resolve().as_uri())
+            page.wait_for_selector("body[data-ready='1']")
+            page.evaluate("gxViewer.setNumbers(true)")
+            page.screenshot(path=str(folder / "profile_viewer.png"))
+            browser.close()
+        print(folder / "profile_viewer.png")
 
 
 def screenshots(compiled: gx.CompiledGraph, out: pathlib.Path) -> None:
     """The viewer on the training step: the optimized graph, the epilogue-fusion step, a
     node's provenance, and the numbers overlay."""
-    import shutil
-
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        print("no playwright: viewer screenshots skipped")
-        return
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    exe = _chromium()
     if exe is None:
-        print("no chromium: viewer screenshots skipped")
         return
+    from playwright.sync_api import sync_playwright
+
     plan = compiled.graph
     numbers = {n: {"time": 1e-5 * (1 + k % 7), "bytes": 4 * 64 * (1 + k % 3)}
                for k, n in enumerate(plan.nx)}  # made-up numbers: the overlay's look

@@ -84,7 +84,7 @@ def plot_comparison(result: Any, path: str, calls: int | None = None) -> str:
     ax.set_xlabel("ms (the first call, by phase)")
     ax.set_title("first call")
     ax.set_xlim(0, max(m.first_call_s for m in modes) * 1e3 * 1.35 or 1)
-    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    ax.legend(loc="upper right", fontsize=7, frameon=False)
 
     # 3. cumulative time over calls, with the break-even of each graph mode
     ax = axes[2]
@@ -92,18 +92,17 @@ def plot_comparison(result: Any, path: str, calls: int | None = None) -> str:
     n = calls or max(20, int(max(finite, default=10) * 2.5))
     xs = list(range(1, n + 1))
     eager = result.eager
-    marked = 0
     for m, c in zip(modes, colors, strict=True):
         total = [(m.first_call_s + (k - 1) * m.steady.median) * 1e3 for k in xs]
-        ax.plot(xs, total, color=c, label=m.mode, lw=2 if m.level is None else 1.6)
         be = m.break_even
+        label = m.mode
+        if m.level is not None and eager is not None:
+            label += (" (never pays off)" if be is None else " (ahead from the first call)"
+                      if be == 1 else f" (pays off after {be} calls)")
+        ax.plot(xs, total, color=c, label=label, lw=2 if m.level is None else 1.6)
         if eager is not None and m.level is not None and be is not None and 1 < be <= n:
             yv = (m.first_call_s + (be - 1) * m.steady.median) * 1e3
             ax.plot([be], [yv], "o", color=c, ms=6, zorder=5)
-            ax.annotate(f"{m.mode} pays off after {be} calls", (be, yv),
-                        textcoords="offset points", xytext=(8, -14 - 11 * marked), fontsize=8,
-                        color=c)
-            marked += 1
     if n > 200:
         ax.set_xscale("log")
     ax.set_xlabel("calls")
@@ -114,7 +113,7 @@ def plot_comparison(result: Any, path: str, calls: int | None = None) -> str:
         bottom = min(m.first_call_s * 1e3 for m in modes)
         if top / max(bottom, 1e-9) > 50:
             ax.set_yscale("log")
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    ax.legend(fontsize=7.5, frameon=True, framealpha=0.9, loc="lower right")
     ax.grid(alpha=0.3)
     env = result.env
     fig.text(0.01, 0.01, f"{env.get('cpu')}, {env.get('cores')} cores; numpy "
