@@ -375,6 +375,7 @@ def compare(fn: Callable[..., Any], *args: Any,
     state = State.of(fn, args, kwargs)
     results: list[ModeResult] = []
     calls: list[Callable[[], Any]] = []
+    functions: dict[str, Function] = {}
     try:
         state.restore()
         e_args, e_kwargs = as_tensors(args), as_tensors(kwargs)
@@ -393,6 +394,7 @@ def compare(fn: Callable[..., Any], *args: Any,
             # NOTE: the first call of a new function, three times: the median one's phases
             # (a garbage collection can land in any one of them)
             firsts = []
+            f = function(fn, optimize=lv)
             for _ in range(FIRST_CALLS):
                 state.restore()
                 f = function(fn, optimize=lv)
@@ -406,15 +408,13 @@ def compare(fn: Callable[..., Any], *args: Any,
                 info["planned"], info["nodes_before"], info["nodes_after"], info["fused"],
                 jit=info["jit"], max_abs_diff=diff, parity_ok=ok, parity_note=note))
             calls.append(functools.partial(f, *args, **kwargs))
-            results[-1]._function = f  # type: ignore[attr-defined]
+            functions[label] = f
         _steady(results, calls, min_time)
         for m, call in zip(results, calls, strict=True):
             state.restore()
             m.peak_bytes = peak_bytes(call)
-            f = getattr(m, "_function", None)
-            if f is not None:
-                m.retraces = f.trace_count - 1
-                del m._function  # type: ignore[attr-defined]
+            if m.mode in functions:
+                m.retraces = functions[m.mode].trace_count - 1
     finally:
         state.restore()
     eager = next((m for m in results if m.level is None), None)
