@@ -115,5 +115,6 @@ def test_demo_tiny(tmp_path):
         {"mlp_step.dot", "mlp_step_O3.dot"} <= written
     assert f"wrote into {tmp_path / 'out'}" in out
     doc = json.loads((tmp_path / "out" / "compare.json").read_text())
-    assert [m["mode"] for m in doc["modes"]] == ["eager", "graph:0", "graph:1", "graph:2", "graph:3"]
+    assert [m["mode"] for m in doc["modes"]] == ["eager", "graph:0", "graph:1", "graph:2",
+                                                 "graph:3"]
     assert all(m["parity_ok"] for m in doc["modes"])
