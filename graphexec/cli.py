@@ -37,47 +37,54 @@ def _bar(total: int, desc: str) -> Any:
 
 
 def _summary(results: list[Any], peers: list[dict[str, Any]]) -> str:
-    """One row per workload: graphexec eager's time per call, and every other mode (its own
-    and the peers') as a speed-up over it (higher is faster), all measured in this run."""
-    modes = [m.mode for m in results[0].modes if m.level is not None] if results else []
+    """One column per workload: graphexec eager's time per call, then every other mode (its
+    own and the peers') as a speed-up over it (higher is faster), all measured in this run."""
+    by_peer: dict[tuple[str, str], dict[str, Any]] = {}
     peer_modes: list[str] = []
     for rec in peers:
         for m in rec.get("modes", []):
+            by_peer[(rec.get("workload", ""), m["mode"])] = m
             if m["mode"] not in peer_modes:
                 peer_modes.append(m["mode"])
-    cols = [*modes, *peer_modes]
-    width = max([12, *(len(c) + 2 for c in cols)])
-    head = f"{'workload':<18}{'eager ms':>10}" + "".join(f"{c:>{width}}" for c in cols)
-    lines = ["speed-up over graphexec eager (median time per call, higher is faster; "
-             "'!' noisy, 'x' failed, '≠' results differ)", head]
-    by_peer: dict[tuple[str, str], dict[str, Any]] = {}
-    for rec in peers:
-        for m in rec.get("modes", []):
-            by_peer[(rec.get("workload", ""), m["mode"])] = m
-    for r in results:
-        eager = r.eager
-        base = eager.steady.median if eager else float("nan")
-        row = f"{r.name:<18}{base * 1e3:>10.3f}"
-        for c in modes:
-            m = r[c]
+    names = [r.name for r in results]
+    heads = [n.split("_", 1) if "_" in n else [n, ""] for n in names]
+    widths = [max(9, *(len(h) + 2 for h in hs)) for hs in heads]
+    label = 26
+    lines = ["speed-up over graphexec eager (median time per call; higher is faster; '!' noisy, "
+             "'≠' results differ, 'x' failed, '-' not run)"]
+    for row in range(2):
+        lines.append(" " * label + "".join(f"{h[row]:>{w}}" for h, w in zip(heads, widths,
+                                                                              strict=True)))
+    lines.append(f"{'graphexec eager (ms)':<{label}}" + "".join(
+        f"{(r.eager.steady.median * 1e3 if r.eager else float('nan')):>{w}.3f}"
+        for r, w in zip(results, widths, strict=True)))
+    modes = [m.mode for m in results[0].modes if m.level is not None] if results else []
+    for mode in modes:
+        cells = []
+        for r in results:
+            m = r[mode]
             mark = ("!" if m.steady.noisy else "") + ("" if m.parity_ok else "≠")
-            row += f"{f'{m.speedup:.2f}{mark}':>{width}}"
-        for c in peer_modes:
-            pm = by_peer.get((r.name, c))
+            cells.append(f"{m.speedup:.2f}{mark}")
+        lines.append(f"{'graphexec ' + mode:<{label}}" + "".join(
+            f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    for mode in peer_modes:
+        cells = []
+        for r in results:
+            pm = by_peer.get((r.name, mode))
+            base = r.eager.steady.median if r.eager else float("nan")
             if pm is None:
-                cell = "-"
+                cells.append("-")
             elif pm.get("error"):
-                cell = "x"
+                cells.append("x")
             else:
-                diff = pm.get("max_abs_diff")
                 mark = ("!" if pm.get("noisy") else "") + (
-                    "≠" if diff is not None and diff > 1e-3 else "")
-                cell = f"{base / pm['median_s']:.2f}{mark}"
-            row += f"{cell:>{width}}"
-        lines.append(row)
-    absent = [rec for rec in peers if rec.get("available") is False]
-    for rec in absent:
-        lines.append(f"  {rec['framework']}: not run ({rec.get('reason', 'not installed')})")
+                    "≠" if pm.get("matches") is False else "")
+                cells.append(f"{base / pm['median_s']:.2f}{mark}")
+        lines.append(f"{mode:<{label}}" + "".join(
+            f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    for rec in peers:
+        if rec.get("available") is False:
+            lines.append(f"  {rec['framework']}: not run ({rec.get('reason', 'not installed')})")
     failed = {(rec.get("framework"), m["mode"], m["error"].splitlines()[0][:90])
               for rec in peers for m in rec.get("modes", []) if m.get("error")}
     failed |= {(rec.get("framework"), "all modes", str(rec["error"]).splitlines()[-1][:90])

@@ -142,7 +142,7 @@ class Comparison:
     def table(self) -> str:
         """A text table, as ``torch.utils.benchmark.Compare`` prints: one row per mode."""
         title = f" {self.name}" + (f": {self.description}" if self.description else "") + " "
-        head = (f"  {'mode':<9}{'median':>10}{'IQR':>9}{'vs eager':>16}{'first call':>12}"
+        head = (f"  {'mode':<9}{'median':>10}{'IQR':>11}{'vs eager':>16}{'first call':>12}"
                 f"{'break-even':>12}{'peak mem':>10}{'kernels':>9}{'nodes':>11}  parity")
         lines = [f"[{title.center(len(head) - 2, '-')}]", head]
         for m in self.modes:
@@ -157,7 +157,7 @@ class Comparison:
                 nodes = f"{m.nodes_before}->{m.nodes_after}"
             parity = "ref" if m.level is None else (
                 f"{m.max_abs_diff:.1e}" if m.parity_ok else f"MISMATCH {m.max_abs_diff:.2e}")
-            lines.append(f"  {m.mode:<9}{_t(s.median):>10}{'±' + _t(s.iqr / 2):>9}{vs:>16}"
+            lines.append(f"  {m.mode:<9}{_t(s.median):>10}{'±' + _t(s.iqr / 2):>11}{vs:>16}"
                          f"{_t(m.first_call_s):>12}{be:>12}{_b(m.peak_bytes):>10}"
                          f"{m.kernel_calls:>9}{nodes:>11}  {parity}{noisy}")
         lines.append(f"Medians of auto-ranged blocks (about {self.min_time:g} s per mode, "
