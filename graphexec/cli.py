@@ -64,7 +64,7 @@ def _summary(results: list[Any], peers: list[dict[str, Any]]) -> str:
         for r in results:
             m = r[mode]
             mark = ("!" if m.steady.noisy else "") + ("" if m.parity_ok else "≠")
-            cells.append(f"{m.speedup:.2f}{mark}")
+            cells.append("-" if m.speedup is None else f"{m.speedup:.2f}{mark}")
         lines.append(f"{'graphexec ' + mode:<{label}}" + "".join(
             f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
     for mode in peer_modes:
@@ -95,11 +95,24 @@ def _summary(results: list[Any], peers: list[dict[str, Any]]) -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import compare
+    from .bench import compare, parse_mode
     from .bench.workloads import WORKLOADS, get
+    from .errors import InvalidArgumentError
+    from .profiler import check_min_time
 
     names = args.workload or list(WORKLOADS)
     workloads = [get(n) for n in names]
+    for m in args.modes:
+        parse_mode(m)
+    check_min_time("bench", args.min_time)
+    stem, ext = "", ".png"
+    if args.plot:  # NOTE: bad output paths fail now, not after minutes of measuring
+        from .bench.plot import chart_path, pyplot
+
+        stem, ext = os.path.splitext(chart_path(args.plot))
+        pyplot()
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        raise InvalidArgumentError(f"bench: --json {args.json}: its folder does not exist")
     results = []
     bar = _bar(len(workloads), "bench")
     for w in workloads:
@@ -128,9 +141,8 @@ def _bench(args: argparse.Namespace) -> int:
             json.dump(doc, f, indent=1, default=str)
         print(f"wrote {args.json}")
     if args.plot:
-        stem, ext = os.path.splitext(args.plot)
         for r in results:
-            path = args.plot if len(results) == 1 else f"{stem}-{r.name}{ext or '.png'}"
+            path = f"{stem}{ext}" if len(results) == 1 else f"{stem}-{r.name}{ext}"
             print(f"wrote {r.plot(path)}")
     return 0
 
@@ -223,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GraphexecError as e:  # bad input or a missing extra: the message, no traceback
         print(f"graphexec {args.command}: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a file that cannot be written
+        print(f"graphexec {args.command}: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -257,3 +257,223 @@ def test_environment_records_blas(monkeypatch):
     assert env["blas_env"] == {"OPENBLAS_NUM_THREADS": "1"} or \
         env["blas_env"]["OPENBLAS_NUM_THREADS"] == "1"
     assert env["blas"]["build"].get("name")
+
+
+# -- what the review of the first version found ------------------------------------------------
+
+
+def test_profiler_hook_takes_only_its_own_threads_ops():
+    import threading
+
+    from graphexec.tensor import PROFILER
+
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            gx.sin(gx.constant([1.0]))
+
+    t = threading.Thread(target=busy)
+    t.start()
+    try:
+        with gx.profile() as rec:
+            gx.exp(gx.constant([1.0])) * 2.0
+        fn, args = WORKLOADS["tiny_ops"].build()
+        r = gx.bench.compare(fn, *args, modes=["eager"], min_time=0.02)
+    finally:
+        stop.set()
+        t.join()
+    assert [o.op for o in rec.ops] == ["exp", "multiply"]
+    assert r["eager"].kernel_calls == 100
+    assert PROFILER[0] is None
+
+
+def test_overlapping_recorders_in_two_threads_all_leave():
+    import threading
+
+    from graphexec.tensor import PROFILER
+
+    entered, leave = threading.Event(), threading.Event()
+    seen = {}
+
+    def other():
+        with gx.profile() as rec:
+            entered.set()
+            leave.wait(5)
+            gx.cos(gx.constant([1.0]))
+        seen["b"] = [o.op for o in rec.ops]
+
+    t = threading.Thread(target=other)
+    with gx.profile() as mine:
+        t.start()
+        entered.wait(5)
+        gx.tanh(gx.constant([1.0]))
+    leave.set()
+    t.join()
+    assert [o.op for o in mine.ops] == ["tanh"] and seen["b"] == ["cos"]
+    assert PROFILER[0] is None
+
+
+def test_compare_keeps_the_processes_jit_kernels():
+    pytest.importorskip("numba")
+    from graphexec.fusion import jit_stats
+
+    def f(x):
+        return gx.exp(-x) * 2.0 + gx.sin(x)
+
+    warm = gx.function(f, optimize=2)
+    x = np.ones(64, "float32")
+    warm(x)
+    gx.bench.compare(f, x, modes=["eager", "graph:2"], min_time=0.01)
+    before = jit_stats()
+    warm(x)
+    after = jit_stats()
+    assert after["compiles"] == before["compiles"] and after["disk_hits"] == before["disk_hits"]
+
+
+def test_compare_means_eager_all_the_way_down():
+    inner = gx.function(lambda x: gx.tanh(x) + 1.0)
+
+    def outer(x):
+        return inner(x * 2.0) * 3.0
+
+    gx.config.run_functions_eagerly(True)  # the user's switch: graph modes still run graphs
+    try:
+        r = gx.bench.compare(outer, np.ones(8, "float32"), modes=["eager", "graph:2"],
+                             min_time=0.01)
+        assert gx.config.functions_run_eagerly()
+    finally:
+        gx.config.run_functions_eagerly(False)
+    assert r["eager"].kernel_calls == 4  # multiply, tanh, add, multiply: the inner one eagerly
+    assert r["graph:2"].kernel_calls == 1 and r["graph:2"].fused_kernels == 1
+
+
+def test_parity_edge_cases():
+    from graphexec.bench.compare import _parity
+
+    inf = np.array([np.inf, 1.0, 2.0], "float32")
+    assert not _parity([inf], [np.array([np.inf, 500.0, -7.0], "float32")])[1]
+    assert _parity([inf], [inf.copy()])[1]
+    nan = np.array([np.nan, 1.0], "float32")
+    diff, ok, note = _parity([nan], [np.array([0.0, 1.0], "float32")])
+    assert not ok and "NaN" in note
+    assert _parity([None, "a"], [None, "a"]) == (0.0, True, "")
+    assert not _parity([None], [np.zeros(1)])[1]
+    assert not _parity([np.array([1, 2])], [np.array([1, 3])])[1]
+
+
+def test_parity_of_state_updates_and_none():
+    v = gx.Variable(np.zeros(3, "float32"))
+
+    def bump(x):
+        return v.assign_add(x)
+
+    def update(x):
+        v.assign_add(x)
+
+    for fn in (bump, update):
+        r = gx.bench.compare(fn, np.ones(3, "float32"), modes=["eager", "graph:1"],
+                             min_time=0.01)
+        assert r["graph:1"].parity_ok, r["graph:1"].parity_note
+    np.testing.assert_array_equal(v.numpy(), np.zeros(3))
+
+
+def test_to_json_is_strict_json():
+    def grows(x):
+        return gx.concat([x, x], axis=0) if gx.executing_eagerly() else x
+
+    r = gx.bench.compare(grows, np.ones(2, "float32"), modes=["eager", "graph:1"],
+                         min_time=0.01)
+    assert not r["graph:1"].parity_ok
+
+    def strict(name):
+        raise ValueError(f"non-standard JSON: {name}")
+
+    doc = json.loads(r.to_json(), parse_constant=strict)
+    assert doc["modes"][1]["max_abs_diff"] is None
+    _check(doc, SCHEMA)
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), True, "0.1", -1])
+def test_bad_min_time(bad):
+    with pytest.raises(gx.InvalidArgumentError, match="min_time"):
+        gx.bench.compare(_affine, np.ones((2, 2)), np.ones((2, 2)), min_time=bad)
+    with pytest.raises(gx.InvalidArgumentError, match="min_time"):
+        gx.profile(_affine, np.ones((2, 2)), np.ones((2, 2)), min_time=bad)
+
+
+@pytest.mark.parametrize("bad", [3, (True,), (1, 1), (5,)])
+def test_bad_levels(bad):
+    with pytest.raises(gx.InvalidArgumentError, match="levels|level"):
+        gx.profile(_affine, np.ones((2, 2)), np.ones((2, 2)), levels=bad)
+
+
+def test_compare_without_eager_has_no_speedups():
+    r = gx.bench.compare(_affine, np.ones((2, 2), "float32"), np.ones((2, 2), "float32"),
+                         modes=["graph:1", "graph:3"], min_time=0.01)
+    m = r["graph:1"]
+    assert m.speedup is None and m.break_even is None and m.verdict == "-"
+    assert "1.00x" not in r.table()
+    json.loads(r.to_json())
+
+
+def test_eager_only_compare_of_untraceable_code():
+    def host(x):
+        return float(gx.sum(x).numpy())  # .numpy() has no graph form
+
+    r = gx.bench.compare(host, np.ones(3, "float32"), modes=["eager"], min_time=0.01)
+    assert r["eager"].kernel_calls == 1
+
+
+def test_profile_refuses_a_function_whose_ops_change():
+    calls = [0]
+
+    def moody(x):
+        calls[0] += 1
+        return gx.exp(x) if calls[0] % 3 else gx.sin(x)
+
+    with pytest.raises(gx.InvalidArgumentError, match="ran other ops"):
+        gx.profile(moody, np.ones(2, "float32"), levels=(), min_time=0.01)
+
+
+def test_kernel_counts_compare_like_with_like():
+    fn, args = WORKLOADS["mlp_train"].build()
+    r = gx.bench.compare(fn, *args, modes=["eager", "graph:0"], min_time=0.01)
+    assert r["eager"].kernel_calls == r["graph:0"].kernel_calls == 50
+
+
+def test_peak_bytes_leaves_a_users_trace_alone():
+    import tracemalloc
+
+    from graphexec.profiler import peak_bytes
+
+    tracemalloc.start()
+    try:
+        big = np.ones(1_000_000)
+        del big
+        peak = tracemalloc.get_traced_memory()[1]
+        assert peak_bytes(lambda: np.ones(10)) is None
+        assert tracemalloc.get_traced_memory()[1] == peak
+    finally:
+        tracemalloc.stop()
+    assert peak_bytes(lambda: np.ones(100_000)) >= 800_000
+
+
+def test_profile_counts_every_output_of_a_node():
+    def halves(x):
+        a, b = gx.split(x, 2)
+        return a + b
+
+    p = gx.profile(halves, np.ones(4096, "float32"), levels=(0,), min_time=0.01)
+    split = next(n for n in p.levels[0].nodes if n.op == "split")
+    assert split.nbytes == 4096 * 4
+
+
+def test_exact_rank_test_for_small_samples():
+    assert rank_test([1.0 + i for i in range(7)], [100.0 + i for i in range(7)]) == \
+        pytest.approx(2 / 3432)  # the one most extreme ordering each way of C(14, 7)
+
+
+def test_repr_html_shows_the_chart(result):
+    pytest.importorskip("matplotlib")
+    assert '<img src="data:image/png;base64,' in result._repr_html_()

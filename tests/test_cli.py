@@ -54,8 +54,11 @@ def test_bench_writes_json_and_chart(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("speed-up over graphexec eager")
-    assert lines[2].split()[0] == "tiny_ops" and lines[3].split()[0] == "matmul_const"
-    assert float(lines[3].split()[2].rstrip("!≠")) > 0
+    assert lines[1].split() == ["tiny", "matmul"] and lines[2].split() == ["ops", "const"]
+    assert lines[3].startswith("graphexec eager (ms)")
+    assert all(float(v) > 0 for v in lines[3].split()[3:])
+    assert lines[4].startswith("graphexec graph:1")
+    assert all(float(v.rstrip("!≠")) > 0 for v in lines[4].split()[2:])
     doc = json.loads((tmp_path / "b.json").read_text())
     assert [d["name"] for d in doc["results"]] == ["tiny_ops", "matmul_const"]
     assert doc["peers"] == [] and doc["env"]["cores"] >= 1
@@ -118,3 +121,23 @@ def test_demo_tiny(tmp_path):
     assert [m["mode"] for m in doc["modes"]] == ["eager", "graph:0", "graph:1", "graph:2",
                                                  "graph:3"]
     assert all(m["parity_ok"] for m in doc["modes"])
+
+
+def test_bench_plot_without_suffix_is_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    r = run("bench", "--workload", "tiny_ops", "--modes", "eager", "graph:1", "--min-time",
+            "0.01", "--plot", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {tmp_path / 'out.png'}" in r.stdout
+    assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--plot", "chart.txt", "a chart is a .png, .svg, .pdf file, not .txt"),
+    ("--plot", "/nonexistent/c.png", "does not exist"),
+    ("--json", "/nonexistent/b.json", "its folder does not exist"),
+    ("--min-time", "inf", "min_time must be a finite positive number"),
+])
+def test_bench_bad_outputs_fail_before_measuring(tmp_path, flag, value, message):
+    r = run("bench", "--workload", "cnn_train", flag, value, cwd=tmp_path, timeout=30)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr

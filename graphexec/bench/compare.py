@@ -35,11 +35,21 @@ from typing import Any
 import numpy as np
 
 from .. import config, tree
-from ..errors import InvalidArgumentError
+from ..errors import GraphexecError, InvalidArgumentError, MissingExtraError
 from ..function import Function, function
-from ..fusion import clear_jit_cache, jit_stats
+from ..fusion import fresh_kernels, jit_stats
+from ..ir import needed_nodes
+from ..ops.state import Variable
 from ..passes.memory import memory_plan
-from ..profiler import EagerRecorder, State, as_tensors, peak_bytes
+from ..profiler import (
+    EagerRecorder,
+    State,
+    as_tensors,
+    check_min_time,
+    functions_eagerly,
+    kernel_steps,
+    peak_bytes,
+)
 from ..tensor import Tensor
 from .env import environment
 from .stats import Summary, autorange, rank_test, summarize, time_blocks
@@ -89,7 +99,7 @@ class ModeResult:
     phases: dict[str, float]
     steady: Summary
     kernel_calls: int
-    peak_bytes: int
+    peak_bytes: int | None  # None: tracemalloc was tracing for someone else
     planned_peak_bytes: int | None = None
     nodes_before: int | None = None
     nodes_after: int | None = None
@@ -99,14 +109,18 @@ class ModeResult:
     max_abs_diff: float = 0.0
     parity_ok: bool = True
     parity_note: str = ""
-    speedup: float = 1.0
-    p_value: float = 1.0
-    break_even: int | None = 1
+    #: against eager (None without an eager mode, or for eager itself)
+    speedup: float | None = None
+    p_value: float | None = None
+    break_even: int | None = None
 
     @property
     def verdict(self) -> str:
-        """``faster``, ``slower`` or ``same`` than eager, by the rank test at ``ALPHA``."""
-        if self.level is None or not self.p_value < ALPHA:
+        """``faster``, ``slower`` or ``same`` than eager, by the rank test at ``ALPHA`` (``-``
+        without an eager mode to compare with)."""
+        if self.level is None or self.p_value is None or self.speedup is None:
+            return "-"
+        if not self.p_value < ALPHA:
             return "same"
         return "faster" if self.speedup > 1 else "slower"
 
@@ -151,10 +165,13 @@ class Comparison:
             if m.level is None:
                 vs, be, nodes = "", "-", "-"
             else:
-                stars = "***" if m.p_value < 0.001 else "**" if m.p_value < ALPHA else ""
-                vs = f"{m.speedup:.2f}x {m.verdict}{stars}"
-                be = _calls(m.break_even)
                 nodes = f"{m.nodes_before}->{m.nodes_after}"
+                if m.speedup is None or m.p_value is None:
+                    vs, be = "-", "-"
+                else:
+                    stars = "***" if m.p_value < 0.001 else "**" if m.p_value < ALPHA else ""
+                    vs = f"{m.speedup:.2f}x {m.verdict}{stars}"
+                    be = _calls(m.break_even)
             parity = "ref" if m.level is None else (
                 f"{m.max_abs_diff:.1e}" if m.parity_ok else f"MISMATCH {m.max_abs_diff:.2e}")
             lines.append(f"  {m.mode:<9}{_t(s.median):>10}{'±' + _t(s.iqr / 2):>11}{vs:>16}"
@@ -190,7 +207,8 @@ class Comparison:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The result as JSON text (``SCHEMA`` describes it); written to ``path`` if given."""
-        text = json.dumps(self.to_dict(), indent=1, default=_json_default)
+        text = json.dumps(_finite(self.to_dict()), indent=1, default=_json_default,
+                          allow_nan=False)
         if path is not None:
             with open(path, "w") as f:
                 f.write(text + "\n")
@@ -199,13 +217,39 @@ class Comparison:
     def plot(self, path: str | os.PathLike[str], calls: int | None = None) -> str:
         """A chart (PNG, SVG or PDF by ``path``'s suffix; the ``viz`` extra's matplotlib): time
         per call of each mode, the first call's phases, and the cumulative time over ``calls``
-        calls with each break-even marked.  Returns the path."""
+        calls with each break-even marked.  Returns the path (``.png`` added to a path without
+        a suffix)."""
         from .plot import plot_comparison
 
-        return plot_comparison(self, os.fspath(path), calls)
+        return plot_comparison(self, path, calls)
 
     def _repr_html_(self) -> str:
-        return f"<pre>{_html.escape(self.table())}</pre>"
+        """The table, and the chart when matplotlib is installed."""
+        page = f"<pre>{_html.escape(self.table())}</pre>"
+        try:
+            import base64
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = self.plot(os.path.join(tmp, "chart.png"))
+                with open(path, "rb") as f:
+                    data = base64.b64encode(f.read()).decode()
+        except MissingExtraError:
+            return page
+        return page + f'<img src="data:image/png;base64,{data}" style="max-width:100%">'
+
+
+
+def _finite(o: Any) -> Any:
+    """``o`` with every non-finite float (an infinite difference, a NaN p-value) as None: JSON
+    has no such numbers."""
+    if isinstance(o, float | np.floating):
+        return float(o) if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_finite(v) for v in o]
+    return o
 
 
 def _json_default(o: Any) -> Any:
@@ -261,56 +305,82 @@ def break_even(first: float, steady: float, eager_first: float, eager_steady: fl
     return 1 + math.ceil((first - eager_first) / (eager_steady - steady) - 1e-12)
 
 
-def _leaves(out: Any) -> list[np.ndarray]:
-    return [np.asarray(x.numpy() if isinstance(x, Tensor) else x)
-            for x in tree.leaves(out)]
+def _leaves(out: Any) -> list[Any]:
+    """The outputs as host arrays (copies: a later call must not change them); non-tensor
+    leaves (None, strings) as they are."""
+    out_leaves = []
+    for x in tree.leaves(out):
+        if isinstance(x, Tensor):
+            x = x.numpy()
+        out_leaves.append(np.array(x) if isinstance(x, np.ndarray | np.generic | float | int
+                                                  | complex | bool) else x)
+    return out_leaves
 
 
-def _parity(ref: list[np.ndarray], got: list[np.ndarray]) -> tuple[float, bool, str]:
-    """The largest |difference| from eager and whether it is within the dtype's rounding."""
+def _parity(ref: list[Any], got: list[Any]) -> tuple[float, bool, str]:
+    """The largest |difference| from eager and whether it is within the dtype's rounding
+    (NaN and infinities must sit where eager has them)."""
     if len(ref) != len(got):
         return math.inf, False, f"{len(got)} outputs, eager gave {len(ref)}"
     worst, ok, notes = 0.0, True, []
     for i, (a, b) in enumerate(zip(ref, got, strict=True)):
+        if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray):
+            if not (a is b or (type(a) is type(b) and a == b)):
+                ok, worst = False, math.inf
+                notes.append(f"output {i}: {b!r} vs eager {a!r}")
+            continue
         if a.shape != b.shape or a.dtype != b.dtype:
             notes.append(f"output {i}: {b.dtype}{list(b.shape)} vs eager {a.dtype}{list(a.shape)}")
             ok, worst = False, math.inf
             continue
         if a.size == 0:
             continue
+        if a.dtype.kind not in "biufc":
+            if not np.array_equal(a, b):
+                ok, worst = False, math.inf
+                notes.append(f"output {i}: differs")
+            continue
+        wide = np.complex128 if a.dtype.kind == "c" else np.float64
+        x, y = a.astype(wide), b.astype(wide)
+        finite = np.isfinite(x) & np.isfinite(y)
+        same_special = np.array_equal(np.isnan(x), np.isnan(y)) and np.array_equal(
+            np.where(np.isinf(x), x, 0), np.where(np.isinf(y), y, 0))
+        with np.errstate(invalid="ignore"):  # inf - inf where both are infinite
+            d = float(np.max(np.abs(x - y)[finite])) if finite.any() else 0.0
+        scale = float(np.max(np.abs(x[finite]))) if finite.any() else 1.0
         if a.dtype.kind in "fc":
-            diff = np.abs(a.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
-                          - b.astype(np.complex128 if b.dtype.kind == "c" else np.float64))
-            nan_ok = np.array_equal(np.isnan(a), np.isnan(b))
-            d = float(np.nanmax(diff)) if not np.all(np.isnan(diff)) else 0.0
-            rtol = 1e-4 if a.dtype.itemsize <= 4 else 1e-10
-            scale = float(np.nanmax(np.abs(a))) if np.any(np.isfinite(a)) else 1.0
-            good = nan_ok and d <= rtol * max(scale, 1.0)
+            rtol = 1e-4 if a.dtype.itemsize <= (8 if a.dtype.kind == "c" else 4) else 1e-10
+            good = same_special and d <= rtol * max(scale, 1.0)
         else:
-            d = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
             good = d == 0
-        worst = max(worst, d)
-        if not good:
+        worst = max(worst, d if same_special else math.inf)
+        if not same_special:
+            ok = False
+            notes.append(f"output {i}: NaN or infinities where eager has none, or the reverse")
+        elif not good:
             ok = False
             notes.append(f"output {i}: max |difference| {d:.3g} (largest |eager| value "
-                         f"{float(np.nanmax(np.abs(a))) if a.dtype.kind in 'fciu' else 0:.3g})")
+                         f"{scale:.3g})")
     return worst, ok, "; ".join(notes)
 
 
-def _first_eager(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]
-                 ) -> tuple[float, Any, int]:
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    first = time.perf_counter() - t0
-    with EagerRecorder() as rec:
-        fn(*args, **kwargs)
-    return first, out, len(rec.ops)
+def _first_eager(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
+                 state: State) -> tuple[float, list[Any], int]:
+    """Eager's first call (its seconds and outputs, copied) and its kernel calls."""
+    with functions_eagerly(True):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        first = time.perf_counter() - t0
+        ref = _leaves(out)
+        state.restore()
+        with EagerRecorder() as rec:
+            fn(*args, **kwargs)
+    return first, ref, len(rec.ops)
 
 
 def _first_graph(f: Function, level: int, args: Sequence[Any], kwargs: dict[str, Any]
                  ) -> tuple[dict[str, float], Any, dict[str, Any]]:
     """The first call of ``f``, phase by phase: as ``f(*args)`` does it, in steps."""
-    clear_jit_cache()  # NOTE: as a new process finds it: numba's disk cache only
     jit0 = jit_stats()
     clock = time.perf_counter
     t0 = clock()
@@ -342,8 +412,10 @@ def _first_graph(f: Function, level: int, args: Sequence[Any], kwargs: dict[str,
         planned = plan.memory.planned_peak
     else:
         planned = memory_plan(compiled.graph if compiled else g, refs).unplanned_peak
-    info = {"nodes_before": len(g), "nodes_after": len(compiled.graph) if compiled else len(plan),
-            "kernel_calls": len(plan),
+    # NOTE: nodes after: those the fetches need, as built (level 0) or as optimized
+    after = len(compiled.graph) if compiled else len(needed_nodes(g, [n for n, _ in refs]))
+    info = {"nodes_before": len(g), "nodes_after": after,
+            "kernel_calls": kernel_steps(plan),
             "fused": sum(step[1].startswith("fused_") for step in plan.steps),
             "planned": planned,
             "jit": {"compiles": int(jit1["compiles"] - jit0["compiles"]),
@@ -362,59 +434,59 @@ def compare(fn: Callable[..., Any], *args: Any,
     says MISMATCH) when it differs by more than rounding."""
     if isinstance(fn, Function):
         fn = fn.python_function
+    if isinstance(modes, str | int):
+        modes = [modes]
     levels = [parse_mode(m) for m in modes]
     labels = ["eager" if lv is None else f"graph:{lv}" for lv in levels]
+    if not labels:
+        raise InvalidArgumentError("compare: no modes to compare")
     if len(set(labels)) != len(labels):
         raise InvalidArgumentError(f"compare: a mode is named twice in {list(modes)}")
-    if not isinstance(min_time, int | float) or min_time <= 0:
-        raise InvalidArgumentError(f"compare: min_time must be a positive number of seconds, "
-                                   f"got {min_time!r}")
+    min_time = check_min_time("compare", min_time)
     title = str(name or getattr(fn, "__name__", type(fn).__name__))
     if any(lv is not None and lv >= 2 for lv in levels):
         config.numba_available()  # NOTE: importing numba is once per process, not a mode's
-    state = State.of(fn, args, kwargs)
+    try:
+        state = State.of(fn, args, kwargs)
+    except GraphexecError:
+        if any(lv is not None for lv in levels):
+            raise
+        state = State(v for v in tree.leaves([args, kwargs]) if isinstance(v, Variable))
     results: list[ModeResult] = []
     calls: list[Callable[[], Any]] = []
     functions: dict[str, Function] = {}
+    e_args, e_kwargs = as_tensors(args), as_tensors(kwargs)
+
+    def eager_call() -> Any:
+        with functions_eagerly(True):
+            return fn(*e_args, **e_kwargs)
+
     try:
-        state.restore()
-        e_args, e_kwargs = as_tensors(args), as_tensors(kwargs)
-        e_first, ref, e_ops = _first_eager(fn, e_args, e_kwargs)
-        ref_leaves = _leaves(ref)
-        for label, lv in zip(labels, levels, strict=True):
+        with functions_eagerly(False):
             state.restore()
-            if lv is None:
-                first, kernels = e_first, e_ops
-                phases = {"first run": e_first}
-                info: dict[str, Any] = {}
-                results.append(ModeResult(label, None, first, phases, summarize([]), kernels,
-                                          0))
-                calls.append(functools.partial(fn, *e_args, **e_kwargs))
-                continue
-            # NOTE: the first call of a new function, three times: the median one's phases
-            # (a garbage collection can land in any one of them)
-            firsts = []
-            f = function(fn, optimize=lv)
-            for _ in range(FIRST_CALLS):
+            e_first, ref_leaves, e_ops = _first_eager(fn, e_args, e_kwargs, state)
+            for label, lv in zip(labels, levels, strict=True):
                 state.restore()
-                f = function(fn, optimize=lv)
-                firsts.append(_first_graph(f, lv, args, kwargs))
-            jit = firsts[0][2]["jit"]  # the first one finds what a new process finds
-            phases, out, info = sorted(firsts, key=lambda r: sum(r[0].values()))[FIRST_CALLS // 2]
-            info["jit"] = jit
-            diff, ok, note = _parity(ref_leaves, _leaves(out))
-            results.append(ModeResult(
-                label, lv, sum(phases.values()), phases, summarize([]), info["kernel_calls"], 0,
-                info["planned"], info["nodes_before"], info["nodes_after"], info["fused"],
-                jit=info["jit"], max_abs_diff=diff, parity_ok=ok, parity_note=note))
-            calls.append(functools.partial(f, *args, **kwargs))
-            functions[label] = f
-        _steady(results, calls, min_time)
-        for m, call in zip(results, calls, strict=True):
-            state.restore()
-            m.peak_bytes = peak_bytes(call)
-            if m.mode in functions:
-                m.retraces = functions[m.mode].trace_count - 1
+                if lv is None:
+                    results.append(ModeResult(label, None, e_first, {"first run": e_first},
+                                              summarize([]), e_ops, None))
+                    calls.append(eager_call)
+                    continue
+                f, phases, out, info = _first_calls(fn, lv, args, kwargs, state)
+                diff, ok, note = _parity(ref_leaves, out)
+                results.append(ModeResult(
+                    label, lv, sum(phases.values()), phases, summarize([]),
+                    info["kernel_calls"], None, info["planned"], info["nodes_before"],
+                    info["nodes_after"], info["fused"], jit=info["jit"], max_abs_diff=diff,
+                    parity_ok=ok, parity_note=note))
+                calls.append(functools.partial(f, *args, **kwargs))
+                functions[label] = f
+            _steady(results, calls, min_time)
+            for m, call in zip(results, calls, strict=True):
+                state.restore()
+                m.peak_bytes = peak_bytes(call)
+                if m.mode in functions:
+                    m.retraces = functions[m.mode].trace_count - 1
     finally:
         state.restore()
     eager = next((m for m in results if m.level is None), None)
@@ -426,7 +498,26 @@ def compare(fn: Callable[..., Any], *args: Any,
             m.p_value = rank_test(eager.steady.samples, m.steady.samples)
             m.break_even = break_even(m.first_call_s, m.steady.median, eager.first_call_s,
                                       eager.steady.median)
-    return Comparison(title, results, environment(), float(min_time), description)
+    return Comparison(title, results, environment(), min_time, description)
+
+
+def _first_calls(fn: Callable[..., Any], level: int, args: Sequence[Any],
+                 kwargs: dict[str, Any], state: State
+                 ) -> tuple[Function, dict[str, float], list[Any], dict[str, Any]]:
+    """The first calls of ``FIRST_CALLS`` new functions of ``fn`` at ``level``: the last
+    function, the median call's phases, its outputs and what it compiled."""
+    # NOTE: a garbage collection can land in any one first call: the median one's phases
+    firsts = []
+    f = function(fn, optimize=level)
+    for _ in range(FIRST_CALLS):
+        state.restore()
+        f = function(fn, optimize=level)
+        with fresh_kernels():  # as a new process finds them: numba's disk cache only
+            phases, out, info = _first_graph(f, level, args, kwargs)
+        firsts.append((phases, _leaves(out), info))
+    jit = firsts[0][2]["jit"]  # the first one finds what a new process finds
+    phases, out, info = sorted(firsts, key=lambda r: sum(r[0].values()))[FIRST_CALLS // 2]
+    return f, phases, out, {**info, "jit": jit}
 
 
 def _steady(results: list[ModeResult], calls: list[Callable[[], Any]], min_time: float) -> None:
@@ -472,20 +563,20 @@ SCHEMA: dict[str, Any] = {
                 "steady": {"type": "object", "required": ["median_s", "iqr_s", "q1_s", "q3_s",
                                                           "noisy", "number", "samples_s"]},
                 "kernel_calls": {"type": "integer"},
-                "peak_bytes": {"type": "integer"},
+                "peak_bytes": {"type": ["integer", "null"]},
                 "planned_peak_bytes": {"type": ["integer", "null"]},
                 "nodes_before": {"type": ["integer", "null"]},
                 "nodes_after": {"type": ["integer", "null"]},
                 "fused_kernels": {"type": "integer"},
                 "retraces": {"type": "integer"},
                 "jit": {"type": "object"},
-                "max_abs_diff": {"type": "number"},
+                "max_abs_diff": {"type": ["number", "null"]},  # null: infinite
                 "parity_ok": {"type": "boolean"},
                 "parity_note": {"type": "string"},
-                "speedup": {"type": "number"},
-                "p_value": {"type": "number"},
+                "speedup": {"type": ["number", "null"]},
+                "p_value": {"type": ["number", "null"]},
                 "break_even": {"type": ["integer", "null"]},
-                "verdict": {"enum": ["faster", "slower", "same"]},
+                "verdict": {"enum": ["faster", "slower", "same", "-"]},
             }}},
     },
 }

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Summary", "autorange", "time_blocks", "summarize", "rank_test", "NOISY"]
+__all__ = ["Summary", "autorange", "time_blocks", "summarize", "rank_test", "NOISY",
+           "EXACT_MAX"]
 
 #: an IQR above this fraction of the median flags a measurement as noisy
 NOISY = 0.10
@@ -111,10 +112,38 @@ def _quantile(xs: Sequence[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
+#: the most pairs (len(a) * len(b)) the rank test counts exactly
+EXACT_MAX = 625
+
+
+def _exact_p(u: int, n1: int, n2: int) -> float:
+    """The exact two-sided p-value of U = ``u``: the share of the C(n1 + n2, n1) orderings of
+    the pooled samples whose U is at least as far from its mean."""
+    # NOTE: counts[j][k]: orderings of i samples of a and j of b with U = k, grown one sample
+    # of a at a time (a new largest a-sample is above all j b-samples... or some of them)
+    counts = [[1] + [0] * (n1 * n2) for _ in range(n2 + 1)]  # i = 0: U = 0 only
+    for _ in range(n1):
+        new = [[0] * (n1 * n2 + 1) for _ in range(n2 + 1)]
+        for j in range(n2 + 1):
+            for k in range(n1 * n2 + 1):
+                # the largest pooled sample is from a (above all j of b: adds j) or from b
+                total = counts[j][k - j] if k >= j else 0
+                if j:
+                    total += new[j - 1][k]
+                new[j][k] = total
+        counts = new
+    dist = counts[n2]
+    total = sum(dist)
+    low = sum(dist[:u + 1]) / total
+    high = sum(dist[u:]) / total
+    return min(1.0, 2 * min(low, high))
+
+
 def rank_test(a: Sequence[float], b: Sequence[float]) -> float:
     """The two-sided p-value of the Mann–Whitney U test that ``a`` and ``b`` come from the same
-    distribution (normal approximation with a tie correction; exact enough from about 8
-    samples each).  Small p: the two really differ.
+    distribution: exact for small samples without ties (up to ``EXACT_MAX`` pairs), else the
+    normal approximation with a tie correction and a continuity correction (as
+    ``scipy.stats.mannwhitneyu`` computes them).  Small p: the two really differ.
 
     >>> from graphexec.bench.stats import rank_test
     >>> rank_test([1.0, 1.1, 1.2, 1.05, 1.15, 1.12, 1.08, 1.11],
@@ -141,6 +170,8 @@ def rank_test(a: Sequence[float], b: Sequence[float]) -> float:
         i = j + 1
     r1 = sum(r for r, (_, g) in zip(ranks, pooled, strict=True) if g == 0)
     u = r1 - n1 * (n1 + 1) / 2
+    if ties == 0 and n1 * n2 <= EXACT_MAX:
+        return _exact_p(round(u), n1, n2)
     n = n1 + n2
     var = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
     if var <= 0:

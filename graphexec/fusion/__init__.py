@@ -4,7 +4,7 @@ the JIT cache (``jit``).  The elementwise fusion pass (``graphexec.passes.fusion
 """
 
 from .codegen import kernel_source
-from .jit import cache_dir, clear_jit_cache, jit_stats
+from .jit import cache_dir, clear_jit_cache, fresh_kernels, jit_stats
 from .program import (
     PARALLEL_MIN_SIZE,
     SIMD_MIN_SIZE,
@@ -16,5 +16,5 @@ from .program import (
 )
 
 __all__ = ["FusedProgram", "Member", "fusible", "fused_elementwise_p", "kernel_source",
-           "jit_stats", "clear_jit_cache", "cache_dir", "PARALLEL_MIN_SIZE", "SIMD_MIN_SIZE",
-           "SIMD_RATIO"]
+           "jit_stats", "clear_jit_cache", "fresh_kernels", "cache_dir", "PARALLEL_MIN_SIZE",
+           "SIMD_MIN_SIZE", "SIMD_RATIO"]

@@ -4,6 +4,7 @@ compiling; ``jit_stats()`` counts compiles and hits."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import linecache
@@ -11,13 +12,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import config
 from ..errors import MissingExtraError
 
-__all__ = ["jit_stats", "clear_jit_cache", "cache_dir", "compile_kernel", "CACHE_LINE"]
+__all__ = ["jit_stats", "clear_jit_cache", "fresh_kernels", "cache_dir", "compile_kernel",
+           "CACHE_LINE"]
 
 #: the line of generated sources that turns numba's disk cache on (off when compiled in memory)
 CACHE_LINE = "CACHE = True  # numba's disk cache"
@@ -56,6 +58,26 @@ def clear_jit_cache() -> None:
     with _JIT.lock:
         _JIT.kernels.clear()
         _JIT.generation += 1
+
+
+@contextlib.contextmanager
+def fresh_kernels() -> Iterator[None]:
+    """Inside the block, new programs compile or load their kernels as a new process would
+    (from numba's disk cache where it has them); afterwards the process's kernels are as they
+    were, with those compiled inside added.  Programs made before keep their kernels throughout
+    (unlike ``clear_jit_cache``).
+
+    >>> from graphexec.fusion.jit import fresh_kernels
+    >>> with fresh_kernels():
+    ...     pass
+    """
+    with _JIT.lock:
+        saved, _JIT.kernels = _JIT.kernels, {}
+    try:
+        yield
+    finally:
+        with _JIT.lock:
+            _JIT.kernels = {**_JIT.kernels, **saved}
 
 
 def cache_dir() -> str:
