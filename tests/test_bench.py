@@ -404,7 +404,7 @@ def test_bad_min_time(bad):
 
 @pytest.mark.parametrize("bad", [3, (True,), (1, 1), (5,)])
 def test_bad_levels(bad):
-    with pytest.raises(gx.InvalidArgumentError, match="levels|level"):
+    with pytest.raises(gx.InvalidArgumentError, match="level"):
         gx.profile(_affine, np.ones((2, 2)), np.ones((2, 2)), levels=bad)
 
 
