@@ -97,6 +97,10 @@ def demo_pictures(out: pathlib.Path) -> None:
             page.goto(page_file.resolve().as_uri())
             page.wait_for_selector("body[data-ready='1']")
             page.evaluate("gxViewer.setNumbers(true)")
+            # NOTE: close up on the fused Dense layer, the slowest kernels' neighbourhood
+            dense = next(r.node for r in result["profile"].rows() if r.op == "fused_dense")
+            page.evaluate("gxViewer.reveal(gxViewer.data.frames[gxViewer.state.frame].nodes"
+                          f".findIndex(i => gxViewer.data.nodes[i].name === {dense!r}))")
             page.screenshot(path=str(folder / "profile_viewer.png"))
             browser.close()
         print(folder / "profile_viewer.png")

@@ -27,6 +27,7 @@ import html as _html
 import json
 import math
 import os
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -177,11 +178,12 @@ class Comparison:
             lines.append(f"  {m.mode:<9}{_t(s.median):>10}{'±' + _t(s.iqr / 2):>11}{vs:>16}"
                          f"{_t(m.first_call_s):>12}{be:>12}{_b(m.peak_bytes):>10}"
                          f"{m.kernel_calls:>9}{nodes:>11}  {parity}{noisy}")
-        lines.append(f"Medians of auto-ranged blocks (about {self.min_time:g} s per mode, "
-                     "interleaved); '±' half the IQR; (!) IQR > 10% of the median; ** p < "
-                     f"{ALPHA}, *** p < 0.001 (Mann-Whitney U vs eager). First call: the "
-                     f"median of {FIRST_CALLS} new functions' first calls, JIT kernels from "
-                     "numba's disk cache where it has them, as a new process finds them.")
+        lines += textwrap.wrap(
+            f"Medians of auto-ranged blocks (about {self.min_time:g} s per mode, interleaved); "
+            "'±' half the IQR; (!) IQR > 10% of the median; ** p < "
+            f"{ALPHA}, *** p < 0.001 (Mann-Whitney U vs eager). First call: the median of "
+            f"{FIRST_CALLS} new functions' first calls, JIT kernels from numba's disk cache "
+            "where it has them, as a new process finds them.", len(head))
         for m in self.modes:
             if m.level is not None:
                 parts = " | ".join(f"{SHORT.get(k, k)} {_t(v)}" for k, v in m.phases.items()
@@ -261,8 +263,10 @@ def _json_default(o: Any) -> Any:
 def _blas_line(env: dict[str, Any]) -> str:
     blas = env.get("blas", {})
     loaded = blas.get("loaded")
-    if isinstance(loaded, list):
-        b = next((p for p in loaded if p.get("user_api") == "blas"), None)
+    if isinstance(loaded, list):  # NOTE: numpy's own, when scipy has loaded another
+        blas_libs = [p for p in loaded if p.get("user_api") == "blas"]
+        b = next((p for p in blas_libs if "numpy" in str(p.get("filepath"))),
+                 blas_libs[0] if blas_libs else None)
         if b:
             return f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')}, " \
                    f"{b.get('num_threads')} threads)"
