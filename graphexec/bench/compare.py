@@ -186,11 +186,14 @@ class Comparison:
             "where it has them, as a new process finds them.", len(head))
         for m in self.modes:
             if m.level is not None:
-                parts = " | ".join(f"{SHORT.get(k, k)} {_t(v)}" for k, v in m.phases.items()
-                                   if v >= 5e-5)
+                # NOTE: no-break spaces keep each "phase time" together when wrapped
+                parts = " | ".join(f"{SHORT.get(k, k)} {_t(v)}".replace(" ", "\u00a0")
+                                   for k, v in m.phases.items() if v >= 5e-5)
                 jit = (f"  [jit: {m.jit.get('compiles', 0)} compiled, "
                        f"{m.jit.get('disk_hits', 0)} from disk]" if any(m.jit.values()) else "")
-                lines.append(f"  first call of {m.mode}: {parts}{jit}")
+                lines += [ln.replace("\u00a0", " ") for ln in textwrap.wrap(
+                    f"first call of {m.mode}: {parts}{jit}", len(head), initial_indent="  ",
+                    subsequent_indent="      ")]
             if not m.parity_ok:
                 lines.append(f"  PARITY {m.mode}: {m.parity_note}")
         env = self.env
