@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import functools
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 import graphexec as gx
-from graphexec.demo import build_cnn, build_mlp, load_digits
+from graphexec.demo import MODELS, batches, load_digits
 
 try:
     from tqdm import tqdm
@@ -32,20 +31,8 @@ except ImportError:  # the progress bar is optional
         return it
 
 
-# the data set and the two models are the demo's (graphexec demo)
+# the data set, the two models and the batches are the demo's (graphexec demo)
 load_data = load_digits
-
-
-MODELS: dict[str, Callable[[str], gx.nn.Sequential]] = {"mlp": build_mlp, "cnn": build_cnn}
-
-
-def batches(n: int, batch_size: int, epochs: int, seed: int) -> Iterator[np.ndarray]:
-    """The same shuffled index batches for every run with this seed."""
-    rng = np.random.default_rng(seed)
-    for _ in range(epochs):
-        order = rng.permutation(n)
-        for i in range(0, n - batch_size + 1, batch_size):
-            yield order[i:i + batch_size]
 
 
 def loss_fn(model: gx.nn.Sequential, x: Any, y: Any) -> gx.Tensor:

@@ -25,7 +25,8 @@ from .function import function
 from .layers import Sequential
 from .ops.creation import constant
 
-__all__ = ["load_digits", "build_mlp", "build_cnn", "MODELS", "run_demo", "DemoConfig"]
+__all__ = ["load_digits", "build_mlp", "build_cnn", "MODELS", "batches", "training_step",
+           "run_demo", "DemoConfig"]
 
 
 def load_digits(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -83,7 +84,8 @@ def training_step(model: Sequential, lr: float = 3e-3) -> Callable[[Any, Any], A
     return train_step
 
 
-def _batches(n: int, batch: int, epochs: int, seed: int) -> Iterator[np.ndarray]:
+def batches(n: int, batch: int, epochs: int, seed: int) -> Iterator[np.ndarray]:
+    """The same shuffled index batches of ``n`` samples for every run with this seed."""
     rng = np.random.default_rng(seed)
     for _ in range(epochs):
         order = rng.permutation(n)
@@ -123,7 +125,7 @@ def train(name: str, mode: str, cfg: DemoConfig, data: tuple[np.ndarray, ...]
     model(constant(xtr[:1].astype(np.float32)))  # builds the variables
     step = training_step(model)
     run = step if mode == "eager" else function(step, optimize=cfg.level)
-    steps = list(_batches(len(ytr), cfg.batch, cfg.epochs[name], seed=0))
+    steps = list(batches(len(ytr), cfg.batch, cfg.epochs[name], seed=0))
     x32 = xtr.astype(np.float32)
     times, losses_ = [], []
     for idx in _progress(steps, f"{name} {mode}", len(steps)):

@@ -31,7 +31,7 @@ def test_eager_and_graph_training_agree(name):
 
 
 def test_graph_step_is_one_graph_with_gradient_and_update_nodes():
-    model = td.build_mlp("float32")
+    model = td.MODELS["mlp"]("float32")
     opt = gx.optimizers.SGD(0.1)
     with gx.graph() as g:
         x = gx.placeholder((None, 8, 8, 1), "float32")

@@ -1,6 +1,5 @@
 """``gx.viz.to_dot``: structure of the DOT text (no dependency), and that ``dot`` reads it."""
 
-import pathlib
 import re
 import shutil
 import subprocess
@@ -236,10 +235,9 @@ def test_many_scopes_and_big_graphs_are_not_drawn_in_jupyter():
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_the_example_models_draw_every_node_scope_and_fused_group(model, monkeypatch):
-    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
-    import train_digits as td
+    from graphexec.demo import MODELS
 
-    build = td.build_mlp if model == "mlp" else td.build_cnn
+    build = MODELS[model]
     with gx.graph() as g:
         logits = build("float32")(gx.placeholder((None, 8, 8, 1), name="images"))
     for graph in (g, g.compile(logits, optimize=3)):
