@@ -55,6 +55,14 @@ def _summary(results: list[Any], peers: list[dict[str, Any]]) -> str:
     for row in range(2):
         lines.append(" " * label + "".join(f"{h[row]:>{w}}" for h, w in zip(heads, widths,
                                                                               strict=True)))
+    if results and all(r.eager is None for r in results):  # no eager: times, not speed-ups
+        lines[0] = "median time per call (ms), graphexec's modes only ('!' noisy)"
+        for mode in [m.mode for m in results[0].modes]:
+            cells = [f"{r[mode].steady.median * 1e3:.3f}" + ("!" if r[mode].steady.noisy else "")
+                     for r in results]
+            lines.append(f"{'graphexec ' + mode:<{label}}" + "".join(
+                f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+        return "\n".join(lines)
     lines.append(f"{'graphexec eager (ms)':<{label}}" + "".join(
         f"{(r.eager.steady.median * 1e3 if r.eager else float('nan')):>{w}.3f}"
         for r, w in zip(results, widths, strict=True)))
@@ -94,10 +102,23 @@ def _summary(results: list[Any], peers: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _writable(flag: str, path: str) -> None:
+    """InvalidArgumentError unless ``path`` can be written: checked before minutes of
+    measuring, not after."""
+    from .errors import InvalidArgumentError
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InvalidArgumentError(f"bench: {flag} {path}: its folder does not exist")
+    if os.path.isdir(path) or not os.access(folder, os.W_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise InvalidArgumentError(f"bench: {flag} {path}: not a file that can be written")
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import compare, parse_mode
+    from .bench.compare import _finite
     from .bench.workloads import WORKLOADS, get
-    from .errors import InvalidArgumentError
     from .profiler import check_min_time
 
     names = args.workload or list(WORKLOADS)
@@ -111,8 +132,9 @@ def _bench(args: argparse.Namespace) -> int:
 
         stem, ext = os.path.splitext(chart_path(args.plot))
         pyplot()
-    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        raise InvalidArgumentError(f"bench: --json {args.json}: its folder does not exist")
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        if path:
+            _writable(flag, path if flag == "--json" else f"{stem}{ext}")
     results = []
     bar = _bar(len(workloads), "bench")
     for w in workloads:
@@ -138,7 +160,7 @@ def _bench(args: argparse.Namespace) -> int:
         doc = {"results": [r.to_dict() for r in results], "peers": peers,
                "env": results[0].env if results else {}}
         with open(args.json, "w") as f:
-            json.dump(doc, f, indent=1, default=str)
+            json.dump(_finite(doc), f, indent=1, default=str, allow_nan=False)
         print(f"wrote {args.json}")
     if args.plot:
         for r in results:

@@ -91,11 +91,13 @@ class _Hook:
 
     def pop(self, rec: EagerRecorder) -> None:
         with self.lock:
-            stack = self.stacks.get(threading.get_ident(), [])
-            if rec in stack:
-                stack.remove(rec)
-            if not stack:
-                self.stacks.pop(threading.get_ident(), None)
+            # NOTE: the stack holding it, also when another thread than its own leaves it
+            for ident, stack in list(self.stacks.items()):
+                if any(r is rec for r in stack):
+                    stack[:] = [r for r in stack if r is not rec]
+                    if not stack:
+                        del self.stacks[ident]
+                    break
             if not self.stacks:
                 PROFILER[0] = None
 
@@ -322,13 +324,15 @@ class Profile:
             return "\n".join([head, f"  peak memory: {_mb(self.eager_peak_bytes)}",
                               self._eager_table(limit)])
         lv = self._level(level)
+        kernels = sum(n.op not in STATE_OPS for n in lv.nodes)
         lines = [f"{head}; graph level {lv.level} {_us(lv.step_seconds)} per step "
-                 f"({len(lv.nodes)} nodes; in an instrumented run of {_us(lv.instrumented_seconds)}"
-                 f" the nodes take {_us(lv.node_seconds)})",
+                 f"({kernels} kernel node{'s' if kernels != 1 else ''}; in an instrumented run "
+                 f"of {_us(lv.instrumented_seconds)} the nodes take {_us(lv.node_seconds)})",
                  f"  peak memory: eager {_mb(self.eager_peak_bytes)}, graph "
                  f"{_mb(lv.peak_bytes)} measured, {_mb(lv.planned_peak_bytes)} planned",
-                 f"  {'graph node':<28}{'op':<20}{'graph':>10}{'eager':>10}{'ratio':>7}  covers"]
-        rows = self.rows(lv.level)
+                 f"  {'graph node':<28}{'op':<20}{'graph':>10}{'eager':>10}{'ratio':>7}  covers "
+                 "(ratio: eager / graph time of the same ops; Variable reads not shown)"]
+        rows = [r for r in self.rows(lv.level) if r.op not in STATE_OPS]
         for r in rows[:limit]:
             eager = "-" if r.eager_seconds is None else _us(r.eager_seconds)
             ratio = ("" if not r.eager_seconds or not r.seconds

@@ -75,7 +75,7 @@ def test_compare_fields(result):
     assert "trace" in result["graph:0"].phases and "cse" not in result["graph:0"].phases
     m = result["graph:1"]
     assert m.speedup == pytest.approx(eager.steady.median / m.steady.median)
-    assert 0 <= m.p_value <= 1 and m.verdict in ("faster", "slower", "same")
+    assert 0 <= m.p_value <= 1 and m.verdict in ("faster", "slower", "n.s.")
     assert m.break_even == break_even(m.first_call_s, m.steady.median, eager.first_call_s,
                                       eager.steady.median)
     assert result["graph:3"].planned_peak_bytes > 0
@@ -477,3 +477,41 @@ def test_exact_rank_test_for_small_samples():
 def test_repr_html_shows_the_chart(result):
     pytest.importorskip("matplotlib")
     assert '<img src="data:image/png;base64,' in result._repr_html_()
+
+
+def test_a_mode_with_fused_loops_pays_numbas_start_up():
+    pytest.importorskip("numba")
+
+    def f(x):
+        return gx.exp(-x) * 2.0 + gx.sin(x)
+
+    r = gx.bench.compare(f, np.ones(64, "float32"), modes=["eager", "graph:1", "graph:2"],
+                         min_time=0.01)
+    loops = r["graph:2"].phases
+    assert list(loops)[:3] == ["numba import", "numba start-up", "trace"]
+    assert loops["numba import"] > 0 and loops["numba start-up"] >= 0
+    assert "numba import" not in r["graph:1"].phases
+    assert "numba's start-up in a new process" in " ".join(r.table().split())
+
+
+def test_integer_parity_is_exact():
+    from graphexec.bench.compare import _parity
+
+    a = np.array([2**62], "int64")
+    assert not _parity([a], [a + 1])[1]
+    assert _parity([a], [a.copy()])[1]
+
+
+def test_a_recorder_left_in_another_thread_is_gone():
+    import threading
+
+    from graphexec.tensor import PROFILER
+
+    rec = gx.profile()
+    rec.__enter__()
+    t = threading.Thread(target=rec.__exit__, args=(None, None, None))
+    t.start()
+    t.join()
+    assert PROFILER[0] is None
+    gx.exp(gx.constant([1.0]))
+    assert rec.ops == []

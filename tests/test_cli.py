@@ -141,3 +141,16 @@ def test_bench_plot_without_suffix_is_png(tmp_path):
 def test_bench_bad_outputs_fail_before_measuring(tmp_path, flag, value, message):
     r = run("bench", "--workload", "cnn_train", flag, value, cwd=tmp_path, timeout=30)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bench_without_eager_prints_times(tmp_path):
+    r = run("bench", "--workload", "tiny_ops", "--modes", "graph:1", "--min-time", "0.01")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("median time per call (ms)")
+    assert lines[3].startswith("graphexec graph:1") and float(lines[3].split()[2].rstrip("!")) > 0
+
+
+def test_bench_json_into_a_folder_fails_before_measuring(tmp_path):
+    r = run("bench", "--workload", "cnn_train", "--json", str(tmp_path), timeout=30)
+    assert r.returncode == 2 and "not a file that can be written" in r.stderr

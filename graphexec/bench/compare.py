@@ -22,11 +22,14 @@ they were before each mode's first call and at the end.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html as _html
 import json
 import math
 import os
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -117,12 +120,12 @@ class ModeResult:
 
     @property
     def verdict(self) -> str:
-        """``faster``, ``slower`` or ``same`` than eager, by the rank test at ``ALPHA`` (``-``
-        without an eager mode to compare with)."""
+        """``faster`` or ``slower`` than eager by the rank test at ``ALPHA``, else ``n.s.``
+        (not significant); ``-`` without an eager mode to compare with."""
         if self.level is None or self.p_value is None or self.speedup is None:
             return "-"
         if not self.p_value < ALPHA:
-            return "same"
+            return "n.s."
         return "faster" if self.speedup > 1 else "slower"
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,7 +160,7 @@ class Comparison:
     def table(self) -> str:
         """A text table, as ``torch.utils.benchmark.Compare`` prints: one row per mode."""
         title = f" {self.name}" + (f": {self.description}" if self.description else "") + " "
-        head = (f"  {'mode':<9}{'median':>10}{'IQR':>11}{'vs eager':>16}{'first call':>12}"
+        head = (f"  {'mode':<9}{'median':>10}{'IQR':>11}    {'vs eager':>17}{'first call':>12}"
                 f"{'break-even':>12}{'peak mem':>10}{'kernels':>9}{'nodes':>11}  parity")
         lines = [f"[{title.center(len(head) - 2, '-')}]", head]
         for m in self.modes:
@@ -175,15 +178,17 @@ class Comparison:
                     be = _calls(m.break_even)
             parity = "ref" if m.level is None else (
                 f"{m.max_abs_diff:.1e}" if m.parity_ok else f"MISMATCH {m.max_abs_diff:.2e}")
-            lines.append(f"  {m.mode:<9}{_t(s.median):>10}{'±' + _t(s.iqr / 2):>11}{vs:>16}"
-                         f"{_t(m.first_call_s):>12}{be:>12}{_b(m.peak_bytes):>10}"
-                         f"{m.kernel_calls:>9}{nodes:>11}  {parity}{noisy}")
+            lines.append(f"  {m.mode:<9}{_t(s.median):>10}{'±' + _t(s.iqr / 2):>11}{noisy:<4}"
+                         f"{vs:>17}{_t(m.first_call_s):>12}{be:>12}{_b(m.peak_bytes):>10}"
+                         f"{m.kernel_calls:>9}{nodes:>11}  {parity}")
         lines += textwrap.wrap(
             f"Medians of auto-ranged blocks (about {self.min_time:g} s per mode, interleaved); "
             "'±' half the IQR; (!) IQR > 10% of the median; ** p < "
-            f"{ALPHA}, *** p < 0.001 (Mann-Whitney U vs eager). First call: the median of "
-            f"{FIRST_CALLS} new functions' first calls, JIT kernels from numba's disk cache "
-            "where it has them, as a new process finds them.", len(head))
+            f"{ALPHA}, *** p < 0.001 (Mann-Whitney U vs eager); n.s. not significant. First "
+            f"call of a graph mode: the median of {FIRST_CALLS} new functions' first calls "
+            "(fused loops from numba's disk cache where it has them), plus, for a mode that "
+            "runs fused loops, numba's start-up in a new process (its import and first "
+            "kernel call, measured in one).", len(head))
         for m in self.modes:
             if m.level is not None:
                 # NOTE: no-break spaces keep each "phase time" together when wrapped
@@ -191,6 +196,9 @@ class Comparison:
                                    for k, v in m.phases.items() if v >= 5e-5)
                 jit = (f"  [jit: {m.jit.get('compiles', 0)} compiled, "
                        f"{m.jit.get('disk_hits', 0)} from disk]" if any(m.jit.values()) else "")
+                if m.jit.get("cold_compiles"):
+                    jit += (f" [numba's disk cache was cold: the very first call compiled "
+                            f"{m.jit['cold_compiles']} in {_t(m.jit['cold_first_call_s'])}]")
                 lines += [ln.replace("\u00a0", " ") for ln in textwrap.wrap(
                     f"first call of {m.mode}: {parts}{jit}", len(head), initial_indent="  ",
                     subsequent_indent="      ")]
@@ -347,6 +355,13 @@ def _parity(ref: list[Any], got: list[Any]) -> tuple[float, bool, str]:
                 ok, worst = False, math.inf
                 notes.append(f"output {i}: differs")
             continue
+        if a.dtype.kind in "biu":  # NOTE: exactly (int64 beyond 2**53 in a float64 is not)
+            same = np.array_equal(a, b)
+            if not same:
+                ok, worst = False, math.inf
+                notes.append(f"output {i}: integers differ at "
+                             f"{int(np.count_nonzero(a != b))} position(s)")
+            continue
         wide = np.complex128 if a.dtype.kind == "c" else np.float64
         x, y = a.astype(wide), b.astype(wide)
         finite = np.isfinite(x) & np.isfinite(y)
@@ -424,6 +439,7 @@ def _first_graph(f: Function, level: int, args: Sequence[Any], kwargs: dict[str,
     info = {"nodes_before": len(g), "nodes_after": after,
             "kernel_calls": kernel_steps(plan),
             "fused": sum(step[1].startswith("fused_") for step in plan.steps),
+            "loops": sum(step[1] == "fused_elementwise" for step in plan.steps),
             "planned": planned,
             "jit": {"compiles": int(jit1["compiles"] - jit0["compiles"]),
                     "disk_hits": int(jit1["disk_hits"] - jit0["disk_hits"])}}
@@ -464,9 +480,9 @@ def compare(fn: Callable[..., Any], *args: Any,
     functions: dict[str, Function] = {}
     e_args, e_kwargs = as_tensors(args), as_tensors(kwargs)
 
-    def eager_call() -> Any:
-        with functions_eagerly(True):
-            return fn(*e_args, **e_kwargs)
+    eager_call = functools.partial(fn, *e_args, **e_kwargs)
+    contexts: list[Callable[[], Any]] = []
+    setup = _jit_setup() if any(lv is not None and lv >= 2 for lv in levels) else {}
 
     try:
         with functions_eagerly(False):
@@ -478,8 +494,11 @@ def compare(fn: Callable[..., Any], *args: Any,
                     results.append(ModeResult(label, None, e_first, {"first run": e_first},
                                               summarize([]), e_ops, None))
                     calls.append(eager_call)
+                    contexts.append(functools.partial(functions_eagerly, True))
                     continue
                 f, phases, out, info = _first_calls(fn, lv, args, kwargs, state)
+                if info["loops"] and setup:  # NOTE: a new process pays numba's start-up first
+                    phases = {**setup, **phases}
                 diff, ok, note = _parity(ref_leaves, out)
                 results.append(ModeResult(
                     label, lv, sum(phases.values()), phases, summarize([]),
@@ -487,11 +506,13 @@ def compare(fn: Callable[..., Any], *args: Any,
                     info["nodes_after"], info["fused"], jit=info["jit"], max_abs_diff=diff,
                     parity_ok=ok, parity_note=note))
                 calls.append(functools.partial(f, *args, **kwargs))
+                contexts.append(contextlib.nullcontext)
                 functions[label] = f
-            _steady(results, calls, min_time)
-            for m, call in zip(results, calls, strict=True):
+            _steady(results, calls, contexts, min_time)
+            for m, call, ctx in zip(results, calls, contexts, strict=True):
                 state.restore()
-                m.peak_bytes = peak_bytes(call)
+                with ctx():
+                    m.peak_bytes = peak_bytes(call)
                 if m.mode in functions:
                     m.retraces = functions[m.mode].trace_count - 1
     finally:
@@ -508,6 +529,46 @@ def compare(fn: Callable[..., Any], *args: Any,
     return Comparison(title, results, environment(), min_time, description)
 
 
+#: numba's start-up in a new process (measured once per process, in a subprocess)
+_SETUP: dict[str, float] = {}
+
+_SETUP_PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+import numba  # noqa: F401
+imported = time.perf_counter() - t0
+import numpy as np
+import graphexec as gx
+from graphexec.fusion import fresh_kernels
+x = np.ones(8, "float32")
+seconds = []
+for _ in range(2):
+    f = gx.function(lambda x: gx.exp(x) * 2.0 + 1.0, optimize=2)
+    with fresh_kernels():
+        t0 = time.perf_counter()
+        f(x)
+        seconds.append(time.perf_counter() - t0)
+json.dump({"numba import": imported, "numba start-up": max(seconds[0] - seconds[1], 0.0)},
+          sys.stdout)
+"""
+
+
+def _jit_setup() -> dict[str, float]:
+    """What a new process pays once before its first fused loop runs: importing numba and
+    numba's first kernel call (its type system and LLVM); measured in a new process, as these
+    happen only once in this one."""
+    if not config.numba_available() or config.fusion_backend() != "numba":
+        return {}
+    if not _SETUP:
+        try:
+            done = subprocess.run([sys.executable, "-c", _SETUP_PROBE], capture_output=True,
+                                  text=True, timeout=300, check=True)
+            _SETUP.update(json.loads(done.stdout))
+        except (OSError, subprocess.SubprocessError, ValueError):
+            return {}  # NOTE: no number rather than a wrong one; the table says none
+    return dict(_SETUP)
+
+
 def _first_calls(fn: Callable[..., Any], level: int, args: Sequence[Any],
                  kwargs: dict[str, Any], state: State
                  ) -> tuple[Function, dict[str, float], list[Any], dict[str, Any]]:
@@ -522,22 +583,30 @@ def _first_calls(fn: Callable[..., Any], level: int, args: Sequence[Any],
         with fresh_kernels():  # as a new process finds them: numba's disk cache only
             phases, out, info = _first_graph(f, level, args, kwargs)
         firsts.append((phases, _leaves(out), info))
-    jit = firsts[0][2]["jit"]  # the first one finds what a new process finds
     phases, out, info = sorted(firsts, key=lambda r: sum(r[0].values()))[FIRST_CALLS // 2]
-    return f, phases, out, {**info, "jit": jit}
+    if firsts[0][2]["jit"]["compiles"]:  # numba's disk cache was cold: the first one compiled
+        info = {**info, "jit": {**info["jit"], "cold_compiles": firsts[0][2]["jit"]["compiles"],
+                                "cold_first_call_s": sum(firsts[0][0].values())}}
+    return f, phases, out, info
 
 
-def _steady(results: list[ModeResult], calls: list[Callable[[], Any]], min_time: float) -> None:
+def _steady(results: list[ModeResult], calls: list[Callable[[], Any]],
+            contexts: list[Callable[[], Any]], min_time: float) -> None:
     """Time every mode in auto-ranged blocks, one block of each in turn, until each has had
-    ``min_time`` seconds and at least 7 blocks."""
-    numbers = [autorange(c, min_block=min(0.05, max(min_time / 20, 1e-3))) for c in calls]
+    ``min_time`` seconds and at least 7 blocks; each block inside its mode's context (eager:
+    ``gx.function`` bodies run eagerly)."""
+    numbers = []
+    for c, ctx in zip(calls, contexts, strict=True):
+        with ctx():
+            numbers.append(autorange(c, min_block=min(0.05, max(min_time / 20, 1e-3))))
     samples: list[list[float]] = [[] for _ in calls]
     spent = [0.0] * len(calls)
     while any(s < min_time or len(x) < 7 for s, x in zip(spent, samples, strict=True)):
-        for k, (c, n) in enumerate(zip(calls, numbers, strict=True)):
+        for k, (c, n, ctx) in enumerate(zip(calls, numbers, contexts, strict=True)):
             if spent[k] >= min_time and len(samples[k]) >= 7:
                 continue
-            block = time_blocks(c, n, 1)[0]
+            with ctx():
+                block = time_blocks(c, n, 1)[0]
             samples[k].append(block)
             spent[k] += block * n
     for m, x, n in zip(results, samples, numbers, strict=True):
@@ -583,7 +652,7 @@ SCHEMA: dict[str, Any] = {
                 "speedup": {"type": ["number", "null"]},
                 "p_value": {"type": ["number", "null"]},
                 "break_even": {"type": ["integer", "null"]},
-                "verdict": {"enum": ["faster", "slower", "same", "-"]},
+                "verdict": {"enum": ["faster", "slower", "n.s.", "-"]},
             }}},
     },
 }

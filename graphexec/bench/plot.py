@@ -37,8 +37,8 @@ def chart_path(path: str | os.PathLike[str]) -> str:
 #: one color per mode, eager first; phases of the first call in their own palette
 MODE_COLORS = {"eager": "#7f7f7f", "graph:0": "#9ecae1", "graph:1": "#4292c6",
                "graph:2": "#2171b5", "graph:3": "#08306b"}
-PHASE_COLORS = {"trace": "#fdae6b", "optimize": "#74c476", "lower": "#9e9ac8",
-                "jit compile": "#d62728", "first run": "#636363"}
+PHASE_COLORS = {"jit start-up": "#f4a6a6", "trace": "#fdae6b", "optimize": "#74c476",
+                "lower": "#9e9ac8", "jit compile": "#d62728", "first run": "#636363"}
 
 
 def pyplot() -> Any:
@@ -54,6 +54,8 @@ def pyplot() -> Any:
 
 
 def _phase_group(name: str) -> str:
+    if name.startswith("numba "):
+        return "jit start-up"
     return name if name in PHASE_COLORS else "optimize"
 
 
