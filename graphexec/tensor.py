@@ -154,6 +154,41 @@ class Tensor(TensorMethods):
         v = self._value
         return v if type(v) is _ndarray else to_numpy(v)
 
+    def __dlpack__(self, *, stream: Any = None, max_version: tuple[int, int] | None = None,
+                   dl_device: Any = None, copy: bool | None = None) -> Any:
+        """The value as a DLPack capsule, without a copy: ``np.from_dlpack``,
+        ``torch.from_dlpack``, ``jax.dlpack.from_dlpack`` and ``gx.from_dlpack`` take an eager
+        tensor as it is.  A read-only value (a Variable's) goes to consumers of DLPack 1.0,
+        which carry the read-only flag; older ones get numpy's BufferError.
+
+        >>> import numpy as np, graphexec as gx
+        >>> t = gx.constant([1.0, 2.0])
+        >>> a = np.from_dlpack(t)
+        >>> a, np.shares_memory(a, t._value)
+        (array([1., 2.], dtype=float32), True)
+        """
+        v = self._eager("__dlpack__")
+        options = {"stream": stream, "max_version": max_version, "dl_device": dl_device,
+                   "copy": copy}
+        return v.__dlpack__(**{k: o for k, o in options.items() if o is not None})
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """``(device type, device id)`` of the value, as DLPack numbers them (1, 0: the CPU).
+
+        >>> import graphexec as gx
+        >>> gx.constant(1.0).__dlpack_device__()
+        (1, 0)
+        """
+        kind, index = self._eager("__dlpack_device__").__dlpack_device__()
+        return int(kind), int(index)
+
+    def _eager(self, what: str) -> Any:
+        """The value of an eager tensor; GraphError naming ``what`` for a symbolic one."""
+        if self._graph is not None:
+            raise GraphError(f"{what} of {self.name!r}: the tensor is symbolic (graph "
+                             f"{self._graph.name}) and has no value until the graph runs")
+        return self._value
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         v = self.numpy()
         if dtype is not None and v.dtype != dtype:

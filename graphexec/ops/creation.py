@@ -23,7 +23,8 @@ from .array import _shape, broadcast_to, cast
 from .state import static_value  # noqa: F401  (re-exported for the frontends)
 
 # normal, uniform and set_seed live in the gx.random namespace (graphexec/random.py)
-__all__ = ["constant", "zeros", "ones", "zeros_like", "ones_like", "fill", "eye", "range"]
+__all__ = ["constant", "from_numpy", "from_dlpack", "zeros", "ones", "zeros_like", "ones_like",
+           "fill", "eye", "range"]
 
 _F32 = np.dtype(np.float32)
 
@@ -47,6 +48,63 @@ def constant(value: Any, dtype: Any = None, name: str | None = None) -> Tensor:
     if g is None:
         return Tensor(arr)
     return g.constant(arr, name=name)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """An eager tensor over ``array``'s own memory, without a copy (``gx.constant`` copies):
+    a later change to the array shows in the tensor.  Graphexec never writes into it.
+
+    >>> import numpy as np, graphexec as gx
+    >>> a = np.arange(3.0)
+    >>> t = gx.from_numpy(a)
+    >>> a[0] = 7.0
+    >>> t.numpy()
+    array([7., 1., 2.])
+    """
+    if not isinstance(array, np.ndarray):
+        raise InvalidArgumentError(f"from_numpy: expected a numpy array, got "
+                                   f"{type(array).__name__}; gx.constant takes any data")
+    if array.dtype.kind not in "biufc":
+        raise DTypeError(f"from_numpy: arrays of {array.dtype} are not tensors: numbers and "
+                         "booleans only")
+    if current_graph() is not None:
+        raise InvalidArgumentError("from_numpy: makes an eager tensor; inside a graph block "
+                                   "use gx.constant (or a placeholder and feeds)")
+    return Tensor(array)
+
+
+#: DLPack's device types (``__dlpack_device__()[0]``) by name
+DLPACK_DEVICES = {1: "CPU", 2: "CUDA", 3: "CUDA host memory", 4: "OpenCL", 7: "Vulkan",
+                  8: "Metal", 9: "VPI", 10: "ROCm", 13: "CUDA managed memory"}
+
+
+def from_dlpack(x: Any, copy: bool | None = None) -> Tensor:
+    """An eager tensor over the memory of ``x``, any DLPack producer (a numpy array, a PyTorch
+    or JAX CPU tensor, a graphexec tensor), without a copy unless ``copy=True``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> a = np.arange(4, dtype="int32")
+    >>> t = gx.from_dlpack(a)
+    >>> t, np.shares_memory(t.numpy(), a)
+    (Tensor([0, 1, 2, 3], shape=(4,), dtype=int32), True)
+    """
+    if not hasattr(x, "__dlpack__") or not hasattr(x, "__dlpack_device__"):
+        raise InvalidArgumentError(f"from_dlpack: {type(x).__name__} is not a DLPack producer "
+                                   "(it has no __dlpack__ and __dlpack_device__)")
+    kind, index = x.__dlpack_device__()
+    if int(kind) != 1:
+        where = DLPACK_DEVICES.get(int(kind), f"DLPack device type {int(kind)}")
+        raise InvalidArgumentError(
+            f"from_dlpack: the {type(x).__name__} lives on {where} device {index}; eager "
+            "tensors live in host memory: copy it to the CPU first (e.g. torch's .cpu())")
+    if current_graph() is not None:
+        raise InvalidArgumentError("from_dlpack: makes an eager tensor; inside a graph block "
+                                   "use gx.constant (or a placeholder and feeds)")
+    array = np.from_dlpack(x, copy=copy)
+    if array.dtype.kind not in "biufc":
+        raise DTypeError(f"from_dlpack: {array.dtype} data is not a tensor: numbers and "
+                         "booleans only")
+    return Tensor(array)
 
 
 def _fill_infer(*, shape: tuple[int, ...], value: Any, dtype: np.dtype) -> Spec:
