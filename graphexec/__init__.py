@@ -31,6 +31,7 @@ from .context import current_graph, eager, executing_eagerly, name_scope
 from .dtypes import *
 from .dtypes import bool_
 from .errors import (
+               DeviceError,
                DTypeError,
                ExecutionError,
                FeedError,

@@ -6,9 +6,9 @@ from types import ModuleType
 
 import numpy as np
 
-from .errors import MissingExtraError
+from .errors import DeviceError, InvalidArgumentError, MissingExtraError
 
-__all__ = ["get_xp", "BACKENDS"]
+__all__ = ["get_xp", "gpu_count", "BACKENDS"]
 
 BACKENDS = ("numpy", "cupy")
 
@@ -29,5 +29,17 @@ def get_xp(name: str) -> ModuleType:
             raise MissingExtraError(
                 "backend 'cupy' needs CuPy: pip install 'graphexec[cuda]'"
             ) from e
+        if not gpu_count(cupy):
+            raise DeviceError("backend 'cupy': CuPy is installed, but it finds no CUDA GPU "
+                              "(cupy.cuda.runtime.getDeviceCount() is 0 or fails); run on the "
+                              "'numpy' backend")
         return cupy
-    raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
+    raise InvalidArgumentError(f"unknown backend {name!r}; choose one of {BACKENDS}")
+
+
+def gpu_count(cupy: ModuleType) -> int:
+    """How many CUDA GPUs CuPy sees (0 where its runtime cannot say: no driver, say)."""
+    try:
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # NOTE: cupy raises its CUDARuntimeError without a driver
+        return 0

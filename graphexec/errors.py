@@ -110,6 +110,16 @@ class ExecutionError(GraphexecError, RuntimeError):
     """
 
 
+class DeviceError(GraphexecError, RuntimeError):
+    """A device was asked for that this machine does not have (CuPy is installed, but it sees
+    no CUDA GPU), or tensors on different devices met in one op.
+
+    >>> import graphexec as gx
+    >>> issubclass(gx.DeviceError, RuntimeError)
+    True
+    """
+
+
 class MissingExtraError(GraphexecError, ImportError):
     """An optional dependency is missing; the message names the extra to install.
 
