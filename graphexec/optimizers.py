@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from .context import current_graph, eager, name_scope
+from .device import CPU, device
 from .errors import DTypeError, GraphError, InvalidArgumentError, ShapeError, op_error
 from .graph import group
 from .ops import math as _m
@@ -153,7 +154,8 @@ class Optimizer:
         entry = self._slots.get(id(var))
         if entry is None:
             base = var.var_name.replace("/", "_")
-            with eager():
+            # NOTE: a variable's slots live on its device
+            with eager(), device(var.device or CPU):
                 slots = {s: Variable(np.zeros(var.shape, var.dtype), name=f"{self.name}/{base}_{s}",
                                      trainable=False)
                          for s in self._slot_names()}

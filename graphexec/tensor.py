@@ -19,7 +19,9 @@ import numpy as np
 
 from . import config
 from .context import _GRAPH, _TAPES
+from .device import _DEVICE, CPU, Device, device_of, to_device
 from .errors import (
+    DeviceError,
     DTypeError,
     ExecutionError,
     GraphError,
@@ -107,6 +109,31 @@ class Tensor(TensorMethods):
         i32[2]
         """
         return Spec(self.shape, self.dtype)
+
+    @property
+    def device(self) -> Device | None:
+        """Where the value lives (``gx.Device``); None for a symbolic tensor, whose graph
+        runs wherever ``Graph.run`` is told to.
+
+        >>> import graphexec as gx
+        >>> gx.constant([1.0]).device
+        Device('cpu')
+        """
+        return None if self._graph is not None else device_of(self._value)
+
+    def to(self, device: Any) -> Tensor:
+        """This tensor on ``device`` (``"cpu"``, ``"gpu"``, ``"cuda:N"``): itself when it is
+        there already, else a copy.
+
+        >>> import graphexec as gx
+        >>> t = gx.constant([1.0])
+        >>> t.to("cpu") is t
+        True
+        """
+        dev = Device.parse(device, "to")
+        value = self._eager("to")
+        moved = to_device(value, dev, "to")
+        return self if moved is value else Tensor(moved)
 
     @property
     def graph(self) -> Graph | None:
@@ -468,8 +495,25 @@ def convert(value: Any, dtype: np.dtype, what: str, cls: type[GraphexecError]) -
     return out
 
 
-def _eager_out(out: Any) -> Tensor:
-    return Tensor(out if type(out) is _ndarray else np.asarray(out))
+def _eager_out(out: Any, xp: Any = np) -> Tensor:
+    return Tensor(out if type(out) is _ndarray else xp.asarray(out))
+
+
+def _on_one_device(op: OpDef, vals: list[Any]) -> tuple[Any, list[Any]]:
+    """The array module of the inputs' one device, and the inputs with 0-d host values (a
+    Python number's tensor) moved there; DeviceError when they live on different devices."""
+    devices = [device_of(v) for v in vals]
+    there = next(d for d in devices if d != CPU)
+    for i, (v, d) in enumerate(zip(vals, devices, strict=True)):
+        if d != there and not (d == CPU and v.ndim == 0):
+            raise DeviceError(
+                f"{op.name}: input {i} ({Spec(v.shape, v.dtype)!r}) is on {d}, input "
+                f"{devices.index(there)} on {there}: move one with .to(...) — at "
+                f"{user_location()}")
+    xp = there.xp(op.name)
+    with xp.cuda.Device(there.index):
+        return xp, [xp.asarray(v) if d != there else v
+                    for v, d in zip(vals, devices, strict=True)]
 
 
 def _mode_error(op: OpDef, x: Tensor, g: Graph | None) -> GraphError:
@@ -508,16 +552,27 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
     prof = PROFILER[0]
     t0 = _clock() if prof is not None else 0.0
     vals = list(map(_VALUE, inputs))
+    xp: Any = np
     for v in vals:
-        if v is None:  # only symbolic tensors have no value
-            raise _mode_error(op, next(x for x in inputs if x._value is None), None)
+        if type(v) is not _ndarray:
+            if v is None:  # only symbolic tensors have no value
+                raise _mode_error(op, next(x for x in inputs if x._value is None), None)
+            xp, vals = _on_one_device(op, vals)  # NOTE: a device array: the slow path
+            break
+    else:
+        if not vals and _DEVICE.get() is not CPU:  # a creation op in a gx.device block
+            xp = _DEVICE.get().xp(op.name)
     if not op.kernel_checks:
         try:
             op.infer(*vals, **attrs)  # arrays have .shape and .dtype, all an infer rule reads
         except GraphexecError as e:
             raise type(e)(f"{op.name}: {e} — at {user_location()}") from None
     try:
-        out = op.kernel(np, *vals, **attrs)
+        if xp is np:
+            out = op.kernel(np, *vals, **attrs)
+        else:
+            with xp.cuda.Device(device_of(vals[0]).index if vals else _DEVICE.get().index):
+                out = op.kernel(xp, *vals, **attrs)
     except GraphexecError:
         raise
     except Exception as e:  # a kernel failure: name the op and the user's line
@@ -527,8 +582,8 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
             except GraphexecError as ie:
                 raise type(ie)(f"{op.name}: {ie} — at {user_location()}") from None
         raise ExecutionError(f"{op.name}: {type(e).__name__}: {e} — at {user_location()}") from e
-    result = (Tensor(out if type(out) is _ndarray else np.asarray(out)) if op.n_outputs == 1
-              else tuple(_eager_out(o) for o in out))
+    result = (Tensor(out if type(out) is _ndarray else xp.asarray(out)) if op.n_outputs == 1
+              else tuple(_eager_out(o, xp) for o in out))
     if TAPES_OPEN[0]:  # NOTE: one list read is all the eager path pays when no tape is open
         snapshots: dict[int, Tensor] = {}  # one snapshot per Variable read, shared by the tapes
         for tape in _TAPES.get():

@@ -16,6 +16,7 @@ import numpy as np
 from .. import config
 from ..checks import check_dtype
 from ..context import current_graph
+from ..device import CPU, current_device, to_device
 from ..errors import DTypeError, InvalidArgumentError, op_error
 from ..registry import Spec, register
 from ..tensor import Tensor, apply, as_tensor, default_dtype, host_array
@@ -46,7 +47,8 @@ def constant(value: Any, dtype: Any = None, name: str | None = None) -> Tensor:
     arr = host_array(value, dtype)
     g = current_graph()
     if g is None:
-        return Tensor(arr)
+        dev = current_device()
+        return Tensor(arr if dev == CPU else to_device(arr, dev, "constant"))
     return g.constant(arr, name=name)
 
 

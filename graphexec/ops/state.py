@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..context import _GRAPH, scope_prefix
+from ..device import CPU, current_device, device_of, to_device
 from ..errors import DTypeError, GraphError, ShapeError, user_location
 from ..registry import Spec, register, shapes_match
 from ..tensor import Tensor, _frozen, apply, as_tensor, convert, host_array, to_numpy
@@ -88,8 +89,13 @@ class Variable(Tensor):
                 "Variable needs a concrete initial value, got symbolic tensor "
                 f"{initial_value.name!r}; create it in eager mode (gx.eager())"
             )
-        # NOTE: a private, read-only copy: fetched reads of it cannot change it behind its back
-        value = _frozen(host_array(initial_value, dtype))
+        # NOTE: a private, read-only copy: fetched reads of it cannot change it behind its back.
+        # It lives where its initial value does, or on gx.device's device for host data
+        src = initial_value._value if isinstance(initial_value, Tensor) else initial_value
+        dev = device_of(src)
+        dev = current_device() if dev == CPU else dev
+        host = host_array(initial_value, dtype)
+        value = _frozen(host) if dev == CPU else to_device(host, dev, "Variable")
         super().__init__(value)
         Variable._count += 1
         Variable._here.count = getattr(Variable._here, "count", 0) + 1
@@ -148,18 +154,23 @@ class Variable(Tensor):
         if isinstance(value, Tensor) and value._graph is not None:
             return value  # symbolic: the assign node's infer rule checks it
         what = f"assign to {self.var_name}"
+        dev = device_of(self._value)
         if isinstance(value, Tensor):
             arr = value._value
             # NOTE: a tensor's array is graphexec's own and never written to: share it
-            if (type(arr) is np.ndarray and arr.dtype == self.dtype and arr.base is None
-                    and arr.shape == self._value.shape):
+            if dev == CPU and (type(arr) is np.ndarray and arr.dtype == self.dtype
+                               and arr.base is None and arr.shape == self._value.shape):
                 arr.flags.writeable = False
+                return arr
+            if (dev != CPU and device_of(arr) == dev and arr.dtype == self.dtype
+                    and arr.shape == self._value.shape):
                 return arr
         arr = convert(value, self.dtype, what, DTypeError)
         if arr.shape != self._value.shape:
             raise ShapeError(f"{what}: shape {arr.shape} differs from the variable's "
                              f"{self._value.shape} — at {user_location()}")
-        return _frozen(arr)
+        # NOTE: assigning is an explicit transfer: the value goes to the variable's device
+        return _frozen(arr) if dev == CPU else to_device(arr, dev, what)
 
     def assign(self, value: Any) -> Tensor:
         """Set the value (eager: now, returns the variable; graph: an ``assign`` node that sets

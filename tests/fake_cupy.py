@@ -1,0 +1,137 @@
+"""A numpy-backed stand-in for the part of CuPy's API graphexec's device code touches, so its
+plumbing is tested on machines without a GPU: device arrays are numpy arrays of a subclass
+that says it lives on a CUDA device, and the module's functions are numpy's, with their array
+results made device arrays.  It checks what a real GPU would: a host array (other than 0-d)
+given to a device function is a TypeError, as CuPy refuses implicit host-to-device copies.
+Nothing here runs on a GPU or says anything about CUDA kernels: the ``gpu`` tests do that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+from typing import Any
+
+import numpy as np
+
+
+class ndarray(np.ndarray):
+    """A "device" array: host memory, on pretend CUDA device ``device.id``."""
+
+    _device_id = 0
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        return {"shape": self.shape, "typestr": self.dtype.str, "version": 3,
+                "data": (self.ctypes.data, False)}
+
+    @property
+    def device(self) -> Any:
+        return types.SimpleNamespace(id=self._device_id)
+
+    def get(self) -> np.ndarray:
+        """The host copy, as ``cupy.ndarray.get`` gives."""
+        return np.array(self, copy=True).view(np.ndarray)
+
+    def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
+        return _wrap(super().__array_function__(func, types_, args, kwargs))
+
+
+#: the pretend current device (``cupy.cuda.Device(i)`` as a context sets it)
+_CURRENT = [0]
+
+
+def _tagged(a: np.ndarray) -> ndarray:
+    out = a.view(ndarray)
+    out._device_id = _CURRENT[0]
+    return out
+
+
+def _device(a: Any) -> Any:
+    """``cupy.asarray``: the array itself when on the current device, else a copy there."""
+    if isinstance(a, ndarray) and a._device_id == _CURRENT[0]:
+        return a
+    if isinstance(a, np.ndarray | np.generic):
+        return _tagged(np.array(a))
+    return a
+
+
+def _wrap(out: Any) -> Any:
+    if isinstance(out, np.ndarray) and not isinstance(out, ndarray):
+        return _tagged(out)
+    if isinstance(out, tuple):
+        return tuple(_wrap(o) for o in out)
+    if isinstance(out, list):
+        return [_wrap(o) for o in out]
+    return out
+
+
+def _check_no_host(args: Any) -> None:
+    for a in args:
+        if isinstance(a, list | tuple):
+            _check_no_host(a)
+        elif type(a) is np.ndarray and a.ndim > 0:
+            raise TypeError(f"Unsupported type {type(a)} (a host array given to a device "
+                            "function: CuPy copies no host data implicitly)")
+
+
+class _Namespace:
+    """numpy (or one of its submodules) with device results."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if isinstance(attr, types.ModuleType):
+            return _Namespace(attr)
+        if isinstance(attr, type) or not callable(attr):
+            return attr  # dtypes, constants
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            _check_no_host(args)
+            return _wrap(attr(*args, **kwargs))
+
+        for a in ("reduce", "accumulate", "outer", "at", "reduceat"):  # ufunc methods
+            if hasattr(attr, a):
+                setattr(call, a, _ufunc_method(getattr(attr, a)))
+        return call
+
+
+def _ufunc_method(method: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        _check_no_host(args)
+        return _wrap(method(*args, **kwargs))
+    return call
+
+
+def make(devices: int = 1) -> types.ModuleType:
+    """A fresh stand-in module with ``devices`` pretend GPUs."""
+    mod = types.ModuleType("cupy")
+    numpy_ns = _Namespace(np)
+
+    def module_getattr(name: str) -> Any:
+        return getattr(numpy_ns, name)
+
+    mod.__getattr__ = module_getattr  # type: ignore[method-assign]
+    mod.ndarray = ndarray  # type: ignore[attr-defined]
+    mod.asarray = lambda a, dtype=None: _device(a if dtype is None else np.asarray(a, dtype))  # type: ignore[attr-defined]
+    mod.array = lambda a, dtype=None, copy=True: _tagged(np.array(a, dtype))  # type: ignore[attr-defined]
+    mod.asnumpy = lambda a: np.array(a).view(np.ndarray)  # type: ignore[attr-defined]
+
+    class Device(contextlib.AbstractContextManager):
+        def __init__(self, index: int = 0) -> None:
+            self.id = index
+            self._outer: list[int] = []
+
+        def __enter__(self) -> Device:
+            self._outer.append(_CURRENT[0])
+            _CURRENT[0] = self.id
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            _CURRENT[0] = self._outer.pop()
+
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: devices)
+    mod.cuda = types.SimpleNamespace(runtime=runtime, Device=Device)  # type: ignore[attr-defined]
+    return mod

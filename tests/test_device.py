@@ -1,0 +1,151 @@
+"""Devices in eager mode: gx.device, Tensor.device / .to, ops where their inputs are, the
+mixing error, Variables and training on a device.
+
+The GPU here is a numpy-backed stand-in for CuPy (tests/fake_cupy.py): these tests check the
+plumbing (which module kernels get, what moves, what is refused) on any machine; they say
+nothing about CUDA itself, which the ``gpu`` tests run on a real device.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import graphexec as gx
+from graphexec.device import CPU, Device
+
+from . import fake_cupy
+
+
+@pytest.fixture
+def gpu(monkeypatch):
+    fake = fake_cupy.make(devices=2)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    return fake
+
+
+def test_parse_and_name_devices():
+    assert Device.parse("gpu") == Device.parse("cuda") == Device.parse("cuda:0") == \
+        Device("cuda", 0)
+    assert str(Device.parse("CUDA:1")) == "cuda:1" and Device.parse("cpu") is CPU
+    assert Device.parse("gpu").backend == "cupy" and CPU.backend == "numpy"
+    for bad in ("tpu", "cuda:x", 0, None):
+        with pytest.raises(gx.InvalidArgumentError, match="a device is 'cpu', 'gpu'"):
+            Device.parse(bad)
+
+
+def test_asking_for_a_gpu_without_one(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(gx.MissingExtraError, match=r"graphexec\[cuda\]"), gx.device("gpu"):
+        pass
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy.make(devices=0))
+    with pytest.raises(gx.DeviceError, match="finds no CUDA GPU"), gx.device("gpu"):
+        pass
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy.make(devices=1))
+    with pytest.raises(gx.DeviceError, match="there is no cuda:1: CuPy sees 1 CUDA GPU"):
+        gx.constant([1.0]).to("cuda:1")
+
+
+def test_the_device_block_is_per_thread(gpu):
+    seen = {}
+    with gx.device("gpu"):
+        t = threading.Thread(target=lambda: seen.update(other=gx.current_device()))
+        t.start()
+        t.join()
+        assert gx.current_device() == Device("cuda", 0)
+    assert seen["other"] is CPU and gx.current_device() is CPU
+
+
+def test_to_moves_and_numpy_copies_back(gpu):
+    host = gx.constant([[1.0, 2.0], [3.0, 4.0]])
+    dev = host.to("gpu")
+    assert dev.device == Device("cuda", 0) and isinstance(dev._value, gpu.ndarray)
+    assert host.device is not None and host.device == CPU
+    back = dev.numpy()
+    assert type(back) is np.ndarray and not np.shares_memory(back, dev._value)
+    np.testing.assert_array_equal(back, host.numpy())
+    assert dev.to("gpu") is dev and dev.to("cpu").device == CPU
+    assert dev.to("cuda:1").device == Device("cuda", 1)
+
+
+def test_ops_run_where_their_inputs_are(gpu):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 5)).astype("float32")
+    b = rng.normal(size=(5, 3)).astype("float32")
+    img = rng.normal(size=(1, 6, 6, 2)).astype("float32")
+    filt = rng.normal(size=(3, 3, 2, 4)).astype("float32")
+
+    def program(a, b, img, filt):
+        h = gx.nn.relu(a @ b + 1.0) * 2.0
+        s = gx.nn.softmax(h) + gx.sum(h, axis=0)
+        p = gx.pad(img, [[0, 0], [1, 1], [2, 2], [0, 0]], mode="reflect")
+        c = gx.nn.max_pool2d(gx.nn.conv2d(p, filt), 2, 2)
+        return s, c, gx.argmax(s, axis=1)
+
+    cpu = program(*(gx.constant(x) for x in (a, b, img, filt)))
+    dev = program(*(gx.constant(x).to("gpu") for x in (a, b, img, filt)))
+    for c, d in zip(cpu, dev, strict=True):
+        assert d.device == Device("cuda", 0) and isinstance(d._value, gpu.ndarray)
+        np.testing.assert_allclose(d.numpy(), c.numpy(), rtol=1e-6)
+
+
+def test_mixing_devices_is_an_error_naming_both(gpu):
+    host = gx.constant([1.0, 2.0, 3.0])
+    dev = gx.constant([1.0, 2.0, 3.0]).to("gpu")
+    with pytest.raises(gx.DeviceError, match=r"add: input 0 \(f32\[3\]\) is on cpu, "
+                       r"input 1 on cuda:0: move one with \.to\(\.\.\.\) — at test_device"):
+        host + dev
+    with pytest.raises(gx.DeviceError, match="is on cuda:1, input 0 on cuda:0"):
+        dev * dev.to("cuda:1")
+    np.testing.assert_array_equal((dev * 2.0 + gx.constant(1.0)).numpy(), [3.0, 5.0, 7.0])
+
+
+def test_new_tensors_of_a_device_block_live_there(gpu):
+    with gx.device("gpu"):
+        made = [gx.constant([1.0]), gx.zeros((2,)), gx.ones((2, 2)), gx.fill((3,), 7.0),
+                gx.eye(2), gx.range(4), gx.Variable([1.0, 2.0])]
+    for t in made:
+        assert t.device == Device("cuda", 0), t
+    assert gx.zeros((2,)).device == CPU
+
+
+def test_variables_keep_their_device(gpu):
+    v = gx.Variable(gx.constant([1.0, 2.0]).to("gpu"), name="v")
+    assert v.device == Device("cuda", 0)
+    v.assign([5.0, 6.0])  # assigning is an explicit transfer into the variable
+    assert v.device == Device("cuda", 0)
+    v.assign_add(gx.constant([1.0, 1.0]).to("gpu"))
+    np.testing.assert_array_equal(v.numpy(), [6.0, 7.0])
+    assert v.device == Device("cuda", 0) and type(v.numpy()) is np.ndarray
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_training_on_a_device_matches_the_cpu(gpu, optimizer):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(16, 8)).astype("float32")
+    y = (np.arange(16) % 3).astype("int64")
+    w0 = rng.normal(size=(8, 3)).astype("float32")
+
+    def train(where):
+        with gx.device(where):
+            w = gx.Variable(w0, name="w")
+            b = gx.Variable(np.zeros(3, "float32"), name="b")
+            xs, ys = gx.constant(x), gx.constant(y)
+        opt = getattr(gx.optimizers, optimizer)(0.1)
+        losses = []
+        for _ in range(3):
+            with gx.GradientTape() as tape:
+                loss = gx.losses.sparse_categorical_crossentropy(ys, xs @ w + b,
+                                                                 from_logits=True)
+            opt.apply(tape.gradient(loss, [w, b]), [w, b])
+            losses.append(float(loss.numpy()))
+        return w, losses
+
+    w_cpu, l_cpu = train("cpu")
+    w_gpu, l_gpu = train("gpu")
+    assert w_gpu.device == Device("cuda", 0)
+    np.testing.assert_allclose(l_gpu, l_cpu, rtol=1e-6)
+    np.testing.assert_allclose(w_gpu.numpy(), w_cpu.numpy(), rtol=1e-6)
