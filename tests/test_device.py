@@ -149,3 +149,24 @@ def test_training_on_a_device_matches_the_cpu(gpu, optimizer):
     assert w_gpu.device == Device("cuda", 0)
     np.testing.assert_allclose(l_gpu, l_cpu, rtol=1e-6)
     np.testing.assert_allclose(w_gpu.numpy(), w_cpu.numpy(), rtol=1e-6)
+
+
+def test_seeded_random_ops_give_the_same_values_on_every_device(gpu):
+    cpu = gx.random.normal((3, 4), seed=7).numpy()
+    with gx.device("gpu"):
+        dev = gx.random.normal((3, 4), seed=7)
+        uni = gx.random.uniform((5,), seed=3)
+    assert dev.device == Device("cuda", 0) and uni.device == Device("cuda", 0)
+    np.testing.assert_array_equal(dev.numpy(), cpu)
+    np.testing.assert_array_equal(uni.numpy(), gx.random.uniform((5,), seed=3).numpy())
+
+
+def test_gradients_on_a_device(gpu):
+    x = gx.constant(np.linspace(-2, 2, 6).astype("float32")).to("gpu")
+    with gx.GradientTape() as tape:
+        tape.watch(x)
+        y = gx.sum(gx.tanh(x) * x)
+    g = tape.gradient(y, x)
+    assert g.device == Device("cuda", 0)
+    xv = np.linspace(-2, 2, 6).astype("float32")
+    np.testing.assert_allclose(g.numpy(), np.tanh(xv) + xv * (1 - np.tanh(xv) ** 2), rtol=1e-5)
