@@ -59,6 +59,8 @@ class Plan:
         self._line_nodes = line_nodes
         #: the memory plan (``lower(..., plan_memory=True)``), else None
         self.memory: MemoryPlan | None = None
+        #: the array backend its kernels run on ("numpy" or "cupy")
+        self.backend = "numpy"
 
     def run(self, feeds: dict[str, Any]) -> list[Any]:
         """The fetched values, in order, for ``feeds`` (placeholder name -> array, already
@@ -254,4 +256,5 @@ def lower(graph: GraphIR, fetches: tuple[Ref, ...], backend: str = "numpy",
     # NOTE: the source goes from linecache after the plan (a retracing function makes many)
     weakref.finalize(plan, _GONE.append, filename)
     plan.memory = mp
+    plan.backend = backend
     return plan

@@ -30,7 +30,8 @@ from .checks import check_dtype, check_shape
 from .compiler import CompiledGraph
 from .config import check_level, functions_run_eagerly
 from .context import _GRAPH, _TAPES
-from .errors import _PKG_DIR, GraphError, InvalidArgumentError
+from .device import CPU, Device, current_device, device_of
+from .errors import _PKG_DIR, DeviceError, GraphError, InvalidArgumentError
 from .graph import Graph, graph
 from .ops.state import Variable, assign_p
 from .passes.core import canonical
@@ -393,13 +394,44 @@ class _Trace:
         self.assigns = assigns
         self.fetches = [*outputs, *assigns]
 
-    def run(self, values: list[Any]) -> Any:
+    def run(self, values: list[Any], device: Device | None = None) -> Any:
         if not self.fetches:
             return _restore(self.recipe, [])
         feeds = dict(zip(self.placeholders, values, strict=True))
-        got = self.graph.run(self.fetches, feeds, optimize=self.level)
+        dev = _call_device(self.graph.name, values, device)
+        if dev is CPU:
+            got = self.graph.run(self.fetches, feeds, optimize=self.level)
+        else:
+            got = self.graph.run(self.fetches, feeds, optimize=self.level, device=dev)
         outs = [Tensor(v) for v in got[:self.n_out]]
         return _restore(self.recipe, outs)
+
+
+def _call_device(fn: str, values: list[Any], device: Device | None) -> Device:
+    """Where a call runs: the function's ``device``, else its tensor arguments' device, else
+    ``gx.device``'s; DeviceError for arguments on different devices (0-d host values aside)."""
+    found = None
+    for v in values:
+        if type(v) is np.ndarray:
+            continue
+        d = device_of(v)
+        if found is not None and d != found:
+            raise DeviceError(f"{fn}: its tensor arguments are on {found} and on {d}: move "
+                              "them to one device with .to(...)")
+        found = d if d != CPU else found
+    want = device if device is not None else found if found is not None else current_device()
+    if found is not None and found != want:
+        raise DeviceError(f"{fn}: runs on {want}, but a tensor argument is on {found}: move it "
+                          "with .to(...)")
+    if want != CPU and found is None:
+        return want  # NOTE: host arguments are fed to the device: moved once, by the plan
+    if want != CPU:
+        for v in values:
+            if type(v) is np.ndarray and v.ndim > 0:
+                raise DeviceError(f"{fn}: runs on {want}, where its other tensor arguments "
+                                  f"are, but one ({v.dtype}{list(v.shape)}) is on the cpu: "
+                                  "move it with .to(...)")
+    return want
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,11 +458,16 @@ class Function:
     """
 
     def __init__(self, fn: Callable[..., Any], input_signature: Sequence[Any] | None = None,
-                 name: str | None = None, optimize: int | None = None) -> None:
+                 name: str | None = None, optimize: int | None = None,
+                 device: Any = None) -> None:
         if isinstance(fn, Function):
             input_signature = fn.input_signature if input_signature is None else input_signature
             optimize = fn.optimize_level if optimize is None else optimize
+            device = fn.device if device is None else device
             fn = fn.python_function
+        #: where its graphs run (None: where its tensor arguments are, else gx.device's)
+        self.device: Device | None = None if device is None else Device.parse(device,
+                                                                              "function")
         self._level: int | None = (None if optimize is None
                                    else check_level(optimize, "function"))
         if not callable(fn):
@@ -538,7 +575,7 @@ class Function:
             # debugging, inlined into a graph being built, or recorded by a gradient tape
             return self._fn(*args, **kwargs)
         trace, values = self._concrete(args, kwargs)
-        return trace.run(values)
+        return trace.run(values, self.device)
 
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         if instance is None:
@@ -560,7 +597,7 @@ class Function:
         sig = self._input_signature
         return Function(types.MethodType(self._fn, instance),
                         input_signature=None if sig is None else list(sig), name=self._name,
-                        optimize=self._level)
+                        optimize=self._level, device=self.device)
 
     def _concrete(self, args: tuple[Any, ...], kwargs: dict[str, Any]
                   ) -> tuple[_Trace, list[Any]]:
@@ -677,7 +714,8 @@ class Function:
 
 
 def function(fn: Callable[..., Any] | None = None,
-             input_signature: Sequence[Any] | None = None, optimize: int | None = None) -> Any:
+             input_signature: Sequence[Any] | None = None, optimize: int | None = None,
+             device: Any = None) -> Any:
     """Compile ``fn`` into graphs: ``@gx.function``, ``@gx.function(input_signature=[...],
     optimize=3)`` or ``gx.function(fn, input_signature=None, optimize=None)``.
 
@@ -688,6 +726,9 @@ def function(fn: Callable[..., Any] | None = None,
     list/tuple/dict of them, or ``None``) as eager tensors, so calling code works as it does
     eagerly.
 
+    - **Devices**: a call runs on ``device`` if given, else where its tensor arguments are,
+      else on ``gx.device``'s device (host arguments are then moved there once); its results
+      stay there.  Tensor arguments on different devices are a ``DeviceError``.
     - **Python side effects run only while tracing.**  ``print``, appending to a list or
       counting happen once per trace, not once per call; use tensor ops for work that must
       happen on every call (``gx.config.run_functions_eagerly(True)`` runs the Python body on
@@ -745,8 +786,8 @@ def function(fn: Callable[..., Any] | None = None,
     array(2)
     """
     if fn is None:
-        return lambda f: Function(f, input_signature, optimize=optimize)
+        return lambda f: Function(f, input_signature, optimize=optimize, device=device)
     if isinstance(fn, list | tuple) and input_signature is None:
         raise InvalidArgumentError("function: pass the input signature by keyword: "
                                    "@gx.function(input_signature=[...])")
-    return Function(fn, input_signature, optimize=optimize)
+    return Function(fn, input_signature, optimize=optimize, device=device)

@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 
 from . import config, tree
+from .backend import get_xp
 from .compiler import CompiledGraph
 from .context import _GRAPH
-from .errors import FeedError, GraphError, user_location
+from .device import Device, device_of
+from .errors import DeviceError, FeedError, GraphError, InvalidArgumentError, user_location
 from .executor import Plan, lower
 from .ir import GraphIR, Ref, is_ref
 from .ops.state import no_op_p, placeholder_p
@@ -47,7 +49,7 @@ class Graph(GraphIR):
         self._compiled: dict[Any, CompiledGraph] = {}
 
     def run(self, fetches: Any, feeds: Mapping[Any, Any] | None = None, *,
-            backend: str = "numpy", optimize: int | None = None) -> Any:
+            backend: str = "numpy", optimize: int | None = None, device: Any = None) -> Any:
         """Run the graph: compute ``fetches`` (a tensor, a list/tuple or a dict of tensors).
 
         ``feeds`` maps placeholders (tensors or their names) to values; they are checked
@@ -58,6 +60,11 @@ class Graph(GraphIR):
         optimization level (see ``gx.optimize``): the part of the graph the fetches need is
         copied, optimized and lowered once per set of fetches, and cached; the graph itself
         is left as built.  Level 0 runs the nodes as built.
+
+        ``device`` (``"cpu"``, ``"gpu"``, ``"cuda:N"``) runs the kernels there (``backend``
+        names the array module instead: ``"numpy"``, or ``"cupy"`` for GPU 0): host feeds
+        are moved there once, feeds already there are used as they are, and the results stay
+        there.
 
         >>> import graphexec as gx
         >>> with gx.graph() as g:
@@ -75,10 +82,18 @@ class Graph(GraphIR):
             flat, treedef = tree.flatten(fetches, is_leaf=is_ref)
             refs = tuple(self._fetch_ref(t) for t in flat)
         level = config.default_level() if optimize is None else optimize
+        dev = None if device is None and backend == "numpy" else _device(device, backend)
+        if dev is not None:
+            backend = dev.backend
         plan = self._plans.get((refs, backend, level))
         if plan is None or plan.version != self.version:
             plan = self._lower(refs, backend, level)
-        values = plan.run(self._check_feeds(plan, feeds))
+        checked = self._check_feeds(plan, feeds)
+        if dev is None or dev.kind == "cpu":
+            values = plan.run(checked)
+        else:
+            with dev.xp("run").cuda.Device(dev.index):
+                values = plan.run(checked)
         return values[0] if treedef is None else treedef.unflatten(values)
 
     def _lower(self, refs: tuple[Ref, ...], backend: str, optimize: int) -> Plan:
@@ -94,7 +109,7 @@ class Graph(GraphIR):
         return plan
 
     def compile(self, fetches: Any, *, optimize: int | None = None,
-                backend: str = "numpy") -> CompiledGraph:
+                backend: str = "numpy", device: Any = None) -> CompiledGraph:
         """An optimized, lowered copy of the part of the graph ``fetches`` need: a
         ``CompiledGraph`` to call with feeds, with the optimized ``graph``, the optimizer's
         ``report`` and the lowered ``plan`` (``plan.source`` is the generated code).  Cached
@@ -114,6 +129,8 @@ class Graph(GraphIR):
         array([2., 2.])
         """
         level = config.check_level(optimize, "compile")
+        if device is not None:
+            backend = _device(device, backend, "compile").backend
         flat, treedef = tree.flatten(fetches, is_leaf=is_ref)
         key = (tuple(self._fetch_ref(t) for t in flat), backend, level, treedef)
         hit = self._compiled.get(key)
@@ -143,7 +160,7 @@ class Graph(GraphIR):
             if d["op"] is not placeholder_p:
                 raise FeedError(f"run: can only feed placeholders; {node!r} is a "
                                 f"{d['op'].name} node")
-            checked[node] = _check_feed(node, d["specs"][0], value, d["loc"])
+            checked[node] = _check_feed(node, d["specs"][0], value, d["loc"], plan.backend)
         if len(checked) < len(plan.placeholders):
             missing = [n for n in plan.placeholders if n not in checked]
             if missing:
@@ -163,8 +180,26 @@ class Graph(GraphIR):
 
 
 
-def _check_feed(node: str, spec: Spec, value: Any, loc: str) -> Any:
+def _device(device: Any, backend: str, where: str = "run") -> Device:
+    """The device a run asked for (``device``, else what ``backend`` means), checked to be
+    there; InvalidArgumentError when the two disagree."""
+    if device is None:
+        get_xp(backend)  # NOTE: an unknown backend or a missing CuPy fails here
+        return Device.parse("cpu" if backend == "numpy" else "gpu", where)
+    dev = Device.parse(device, where)
+    if backend not in ("numpy", dev.backend):
+        raise InvalidArgumentError(f"{where}: backend {backend!r} and device {str(dev)!r} "
+                                   "disagree: give one of them")
+    dev.xp(where)
+    return dev
+
+
+def _check_feed(node: str, spec: Spec, value: Any, loc: str, backend: str = "numpy") -> Any:
     if hasattr(value, "__cuda_array_interface__") and value.dtype == spec.dtype:
+        if backend == "numpy":
+            raise DeviceError(f"run: the feed for placeholder {node!r} ({spec!r}, {loc}) is "
+                              f"on {device_of(value)}, and the graph runs on the cpu: run it "
+                              "with device=... or move the feed with .to('cpu')")
         arr = value  # a device array: checked, not moved
     else:
         arr = convert(value, spec.dtype, f"run: feed for placeholder {node!r} ({spec!r}, {loc})",

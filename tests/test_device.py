@@ -170,3 +170,89 @@ def test_gradients_on_a_device(gpu):
     assert g.device == Device("cuda", 0)
     xv = np.linspace(-2, 2, 6).astype("float32")
     np.testing.assert_allclose(g.numpy(), np.tanh(xv) + xv * (1 - np.tanh(xv) ** 2), rtol=1e-5)
+
+
+# -- graphs and gx.function on a device --------------------------------------------------------
+
+
+def _mlp_graph():
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=(4, 3)).astype("float32")
+    with gx.graph() as g:
+        x = gx.placeholder((None, 4), "float32", name="x")
+        y = gx.nn.softmax(gx.nn.relu(x @ w + 0.5) * 2.0)
+    return g, x, y, rng.normal(size=(5, 4)).astype("float32")
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
+def test_a_graph_runs_on_a_device(gpu, level):
+    g, x, y, feed = _mlp_graph()
+    want = g.run(y, {x: feed}, optimize=level)
+    got = g.run(y, {x: feed}, optimize=level, device="gpu")
+    assert isinstance(got, gpu.ndarray)  # the results stay on the device
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+    on_device = g.run(y, {x: gx.constant(feed).to("gpu")._value}, optimize=level, device="gpu")
+    np.testing.assert_allclose(np.asarray(on_device), want, rtol=1e-6)
+    compiled = g.compile(y, optimize=level, device="cuda:0")
+    assert compiled.backend == "cupy"
+
+
+def test_a_device_feed_to_a_host_run_is_refused(gpu):
+    g, x, y, feed = _mlp_graph()
+    with pytest.raises(gx.DeviceError, match=r"the feed for placeholder 'x'.* is on cuda:0, and "
+                       r"the graph runs on the cpu"):
+        g.run(y, {x: gx.constant(feed).to("gpu")._value})
+    with pytest.raises(gx.InvalidArgumentError, match="backend 'cupy' and device 'cpu'"):
+        g.run(y, {x: feed}, backend="cupy", device="cpu")
+
+
+def test_a_function_runs_where_its_arguments_are(gpu):
+    @gx.function(optimize=3)
+    def f(x, w):
+        return gx.nn.relu(x @ w) + 1.0
+
+    rng = np.random.default_rng(3)
+    x, w = rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(4, 2)).astype("float32")
+    host = f(x, w)
+    dev = f(gx.constant(x).to("gpu"), gx.constant(w).to("gpu"))
+    assert host.device == CPU and dev.device == Device("cuda", 0)
+    np.testing.assert_allclose(dev.numpy(), host.numpy(), rtol=1e-6)
+    assert f.trace_count == 1  # one graph serves both devices
+    with gx.device("gpu"):
+        fed = f(x, w)  # host arguments, moved to the block's device by the plan
+    assert fed.device == Device("cuda", 0)
+    pinned = gx.function(lambda a: a * 2.0, device="gpu")(np.ones(2, "float32"))
+    assert pinned.device == Device("cuda", 0)
+    with pytest.raises(gx.DeviceError, match="is on the cpu: move it"):
+        f(gx.constant(x).to("gpu"), w)
+    with pytest.raises(gx.DeviceError, match="on cuda:0 and on cuda:1"):
+        f(gx.constant(x).to("gpu"), gx.constant(w).to("cuda:1"))
+
+
+def test_a_traced_training_step_keeps_its_variables_on_the_device(gpu):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(8, 4)).astype("float32")
+    y = (np.arange(8) % 2).astype("int64")
+    w0 = rng.normal(size=(4, 2)).astype("float32")
+
+    def run(where):
+        with gx.device(where):
+            w = gx.Variable(w0, name="w")
+        opt = gx.optimizers.Adam(0.1)
+
+        @gx.function(optimize=3)
+        def step(x, y):
+            with gx.GradientTape() as tape:
+                loss = gx.losses.sparse_categorical_crossentropy(y, x @ w, from_logits=True)
+            opt.apply(tape.gradient(loss, [w]), [w])
+            return loss
+
+        with gx.device(where):
+            losses = [float(step(x, y).numpy()) for _ in range(3)]
+        return w, losses
+
+    w_cpu, l_cpu = run("cpu")
+    w_gpu, l_gpu = run("gpu")
+    assert w_gpu.device == Device("cuda", 0)
+    np.testing.assert_allclose(l_gpu, l_cpu, rtol=1e-6)
+    np.testing.assert_allclose(w_gpu.numpy(), w_cpu.numpy(), rtol=1e-6)

@@ -54,9 +54,13 @@ def _assign_infer(value: Spec, var: Variable) -> Spec:
 
 @register("assign", infer=_assign_infer, pure=False, arity=1)
 def assign_p(xp, value, var):
-    # NOTE: variables live on the host as read-only arrays, so a fetched read cannot change
-    # one.  A writable array that owns its memory is a fresh kernel result (feeds, constants
-    # and variable reads reach kernels as read-only views): it is taken over without a copy.
+    if device_of(var._value) != CPU:  # NOTE: a device variable keeps its device, and a copy
+        # of its own (device arrays have no read-only flag: a plan may reuse its buffers)
+        var._value = to_device(xp.array(value), device_of(var._value), "assign")
+        return value
+    # NOTE: host variables are read-only arrays, so a fetched read cannot change one.  A
+    # writable array that owns its memory is a fresh kernel result (feeds, constants and
+    # variable reads reach kernels as read-only views): it is taken over without a copy.
     host = to_numpy(value)
     if type(host) is np.ndarray and host.flags.writeable and host.base is None:
         stored = host
