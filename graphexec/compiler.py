@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import tree
+from .backend import get_xp
 from .config import check_level
 from .executor import Plan, lower
 from .ir import is_ref, needed_nodes, ordered_subgraph
@@ -78,7 +79,13 @@ class CompiledGraph:
 
     def __call__(self, feeds: Mapping[Any, Any] | None = None) -> Any:
         """Run with ``feeds`` (placeholders of the source graph, or their names)."""
-        return self._treedef.unflatten(self.plan.run(self.source._check_feeds(self.plan, feeds)))
+        if self.backend == "numpy":
+            return self._treedef.unflatten(
+                self.plan.run(self.source._check_feeds(self.plan, feeds)))
+        xp = get_xp(self.backend)
+        with xp.cuda.Device(int(self.backend[5:] or 0) if ":" in self.backend else 0):
+            return self._treedef.unflatten(
+                self.plan.run(self.source._check_feeds(self.plan, feeds)))
 
     def __repr__(self) -> str:
         return (f"<CompiledGraph {self.graph.name}: {len(self.graph)} nodes from "

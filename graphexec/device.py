@@ -10,7 +10,7 @@ exception: it joins the others as a scalar).  ``Tensor.to(device)`` moves a tens
 >>> gx.current_device(), gx.constant(1.0).device
 (Device('cpu'), Device('cpu'))
 >>> gx.Device.parse("gpu")
-Device('cuda:0')
+Device('cuda', 0)
 """
 
 from __future__ import annotations
@@ -40,6 +40,13 @@ class Device:
     kind: str
     index: int = 0
 
+    def __post_init__(self) -> None:
+        if self.kind not in ("cpu", "cuda") or isinstance(self.index, bool) or not isinstance(
+                self.index, int) or self.index < 0 or (self.kind == "cpu" and self.index):
+            raise InvalidArgumentError(
+                f"Device({self.kind!r}, {self.index!r}): a device is Device('cpu') or "
+                "Device('cuda', N) with N >= 0; Device.parse takes 'cpu', 'gpu', 'cuda:N'")
+
     @classmethod
     def parse(cls, spec: Any, where: str = "device") -> Device:
         """``spec`` as a Device: ``"cpu"``, ``"gpu"`` or ``"cuda"`` (GPU 0), ``"cuda:N"``, or a
@@ -47,7 +54,7 @@ class Device:
 
         >>> from graphexec.device import Device
         >>> Device.parse("cuda:1"), Device.parse("cpu")
-        (Device('cuda:1'), Device('cpu'))
+        (Device('cuda', 1), Device('cpu'))
         """
         if isinstance(spec, Device):
             return spec
@@ -82,7 +89,7 @@ class Device:
         return "cpu" if self.kind == "cpu" else f"cuda:{self.index}"
 
     def __repr__(self) -> str:
-        return f"Device({str(self)!r})"
+        return "Device('cpu')" if self.kind == "cpu" else f"Device('cuda', {self.index})"
 
 
 CPU = Device("cpu")

@@ -380,7 +380,7 @@ class _Trace:
     """One traced graph: its placeholders (in leaf order), fetches and output recipe."""
 
     __slots__ = ("assigns", "fetches", "graph", "key", "level", "n_out", "placeholders",
-                 "recipe")
+                 "recipe", "variables")
 
     def __init__(self, graph: Graph, key: Any, placeholders: list[Tensor],
                  outputs: list[Tensor], recipe: Any, assigns: list[Tensor],
@@ -393,12 +393,16 @@ class _Trace:
         self.n_out = len(outputs)
         self.assigns = assigns
         self.fetches = [*outputs, *assigns]
+        #: the Variables the graph reads or writes (where they are decides where it runs)
+        self.variables = list({id(d["attrs"]["var"]): d["attrs"]["var"]
+                               for _, d in graph.nx.nodes(data=True)
+                               if "var" in d["attrs"]}.values())
 
     def run(self, values: list[Any], device: Device | None = None) -> Any:
         if not self.fetches:
             return _restore(self.recipe, [])
         feeds = dict(zip(self.placeholders, values, strict=True))
-        dev = _call_device(self.graph.name, values, device)
+        dev = _call_device(self.graph.name, values, device, self.variables)
         if dev is CPU:
             got = self.graph.run(self.fetches, feeds, optimize=self.level)
         else:
@@ -407,25 +411,37 @@ class _Trace:
         return _restore(self.recipe, outs)
 
 
-def _call_device(fn: str, values: list[Any], device: Device | None) -> Device:
-    """Where a call runs: the function's ``device``, else its tensor arguments' device, else
-    ``gx.device``'s; DeviceError for arguments on different devices (0-d host values aside)."""
-    found = None
+def _call_device(fn: str, values: list[Any], device: Device | None,
+                 variables: list[Variable]) -> Device:
+    """Where a call runs: the function's ``device``, else where its tensor arguments are, else
+    where the Variables it uses are, else ``gx.device``'s; DeviceError for tensors on different
+    devices (0-d host values aside).  Host arguments of a call on a device are moved there by
+    the plan, unless other arguments are on the device already (then they must all be)."""
+    args = None
     for v in values:
         if type(v) is np.ndarray:
             continue
         d = device_of(v)
-        if found is not None and d != found:
-            raise DeviceError(f"{fn}: its tensor arguments are on {found} and on {d}: move "
+        if args is not None and d != args:
+            raise DeviceError(f"{fn}: its tensor arguments are on {args} and on {d}: move "
                               "them to one device with .to(...)")
-        found = d if d != CPU else found
-    want = device if device is not None else found if found is not None else current_device()
-    if found is not None and found != want:
-        raise DeviceError(f"{fn}: runs on {want}, but a tensor argument is on {found}: move it "
-                          "with .to(...)")
-    if want != CPU and found is None:
-        return want  # NOTE: host arguments are fed to the device: moved once, by the plan
-    if want != CPU:
+        args = d if d != CPU else args
+    held = None
+    for var in variables:
+        d = device_of(var._value)
+        if d == CPU:
+            continue
+        if held is not None and d != held:
+            raise DeviceError(f"{fn}: its variables are on {held} and on {d} "
+                              f"({var.var_name}): move them to one device")
+        held = d
+    want = (device if device is not None else args if args is not None
+            else held if held is not None else current_device())
+    for what, on in (("a tensor argument", args), ("a variable", held)):
+        if on is not None and on != want:
+            raise DeviceError(f"{fn}: runs on {want}, but {what} is on {on}: move it with "
+                              ".to(...)")
+    if args is not None:
         for v in values:
             if type(v) is np.ndarray and v.ndim > 0:
                 raise DeviceError(f"{fn}: runs on {want}, where its other tensor arguments "

@@ -83,17 +83,19 @@ class Graph(GraphIR):
             refs = tuple(self._fetch_ref(t) for t in flat)
         level = config.default_level() if optimize is None else optimize
         dev = None if device is None and backend == "numpy" else _device(device, backend)
-        if dev is not None:
-            backend = dev.backend
-        plan = self._plans.get((refs, backend, level))
-        if plan is None or plan.version != self.version:
-            plan = self._lower(refs, backend, level)
-        checked = self._check_feeds(plan, feeds)
         if dev is None or dev.kind == "cpu":
-            values = plan.run(checked)
+            plan = self._plans.get((refs, "numpy", level))
+            if plan is None or plan.version != self.version:
+                plan = self._lower(refs, "numpy", level)
+            values = plan.run(self._check_feeds(plan, feeds))
         else:
+            # NOTE: on GPU N: lowered (constants placed) and run with N current, cached apart
+            backend = _backend_of(dev)
             with dev.xp("run").cuda.Device(dev.index):
-                values = plan.run(checked)
+                plan = self._plans.get((refs, backend, level))
+                if plan is None or plan.version != self.version:
+                    plan = self._lower(refs, backend, level)
+                values = plan.run(self._check_feeds(plan, feeds))
         return values[0] if treedef is None else treedef.unflatten(values)
 
     def _lower(self, refs: tuple[Ref, ...], backend: str, optimize: int) -> Plan:
@@ -129,8 +131,14 @@ class Graph(GraphIR):
         array([2., 2.])
         """
         level = config.check_level(optimize, "compile")
-        if device is not None:
-            backend = _device(device, backend, "compile").backend
+        if device is not None or backend != "numpy":
+            dev = _device(device, backend, "compile")
+            if dev.kind == "cuda":  # NOTE: lowered (constants placed) with its GPU current
+                with dev.xp("compile").cuda.Device(dev.index):
+                    return self._compiled_for(fetches, level, _backend_of(dev))
+        return self._compiled_for(fetches, level, "numpy")
+
+    def _compiled_for(self, fetches: Any, level: int, backend: str) -> CompiledGraph:
         flat, treedef = tree.flatten(fetches, is_leaf=is_ref)
         key = (tuple(self._fetch_ref(t) for t in flat), backend, level, treedef)
         hit = self._compiled.get(key)
@@ -180,14 +188,23 @@ class Graph(GraphIR):
 
 
 
+def _backend_of(dev: Device) -> str:
+    """The backend name of a device's plans: numpy, cupy (GPU 0) or cupy:N."""
+    return "numpy" if dev.kind == "cpu" else "cupy" if dev.index == 0 else f"cupy:{dev.index}"
+
+
 def _device(device: Any, backend: str, where: str = "run") -> Device:
     """The device a run asked for (``device``, else what ``backend`` means), checked to be
     there; InvalidArgumentError when the two disagree."""
     if device is None:
         get_xp(backend)  # NOTE: an unknown backend or a missing CuPy fails here
-        return Device.parse("cpu" if backend == "numpy" else "gpu", where)
+        if backend == "numpy":
+            return Device.parse("cpu", where)
+        dev = Device.parse("gpu" if backend == "cupy" else f"cuda:{backend[5:]}", where)
+        dev.xp(where)
+        return dev
     dev = Device.parse(device, where)
-    if backend not in ("numpy", dev.backend):
+    if backend not in ("numpy", _backend_of(dev)):
         raise InvalidArgumentError(f"{where}: backend {backend!r} and device {str(dev)!r} "
                                    "disagree: give one of them")
     dev.xp(where)
@@ -195,11 +212,15 @@ def _device(device: Any, backend: str, where: str = "run") -> Device:
 
 
 def _check_feed(node: str, spec: Spec, value: Any, loc: str, backend: str = "numpy") -> Any:
+    if isinstance(value, Tensor) and value._graph is None:
+        value = value._value  # NOTE: an eager tensor's array, where it is (no host round trip)
     if hasattr(value, "__cuda_array_interface__") and value.dtype == spec.dtype:
-        if backend == "numpy":
+        where = device_of(value)
+        runs = "cpu" if backend == "numpy" else f"cuda:{backend[5:] or 0}"
+        if str(where) != runs:
             raise DeviceError(f"run: the feed for placeholder {node!r} ({spec!r}, {loc}) is "
-                              f"on {device_of(value)}, and the graph runs on the cpu: run it "
-                              "with device=... or move the feed with .to('cpu')")
+                              f"on {where}, and the graph runs on {runs}: run it with "
+                              "device=... or move the feed with .to(...)")
         arr = value  # a device array: checked, not moved
     else:
         arr = convert(value, spec.dtype, f"run: feed for placeholder {node!r} ({spec!r}, {loc})",

@@ -197,7 +197,15 @@ class Tensor(TensorMethods):
         v = self._eager("__dlpack__")
         options = {"stream": stream, "max_version": max_version, "dl_device": dl_device,
                    "copy": copy}
-        return v.__dlpack__(**{k: o for k, o in options.items() if o is not None})
+        try:
+            return v.__dlpack__(**{k: o for k, o in options.items() if o is not None})
+        except BufferError as e:
+            if getattr(v, "flags", None) is None or v.flags.writeable:
+                raise
+            raise BufferError(f"{e}: this tensor's memory is read-only (a Variable's value, "
+                              "or a view of one) and the consumer speaks a DLPack without the "
+                              "read-only flag; give it a copy (np.from_dlpack(t, copy=True), "
+                              "or t.numpy().copy())") from None
 
     def __dlpack_device__(self) -> tuple[int, int]:
         """``(device type, device id)`` of the value, as DLPack numbers them (1, 0: the CPU).
@@ -495,25 +503,57 @@ def convert(value: Any, dtype: np.dtype, what: str, cls: type[GraphexecError]) -
     return out
 
 
-def _eager_out(out: Any, xp: Any = np) -> Tensor:
-    return Tensor(out if type(out) is _ndarray else xp.asarray(out))
+def _eager_out(out: Any) -> Tensor:
+    return Tensor(out if type(out) is _ndarray else np.asarray(out))
 
 
-def _on_one_device(op: OpDef, vals: list[Any]) -> tuple[Any, list[Any]]:
-    """The array module of the inputs' one device, and the inputs with 0-d host values (a
-    Python number's tensor) moved there; DeviceError when they live on different devices."""
+def _kept(out: Any, xp: Any) -> Any:
+    """A kernel's result as a device array (a device array as it is)."""
+    return out if hasattr(out, "__cuda_array_interface__") else xp.asarray(out)
+
+
+def _apply_on_device(op: OpDef, inputs: tuple[Tensor, ...], vals: list[Any],
+                     attrs: dict[str, Any], prof: Any, t0: float) -> Any:
+    """``apply``'s eager path for inputs on a device (or a creation op in a ``gx.device``
+    block): the kernel runs with that device's array module, on it, and so do its results;
+    0-d host inputs (a Python number's tensor) join as scalars, other mixes are DeviceErrors.
+    A host-only op here is an ndarray subclass's (a memmap): it runs on numpy."""
     devices = [device_of(v) for v in vals]
-    there = next(d for d in devices if d != CPU)
+    there = next((d for d in devices if d != CPU), None)
+    if there is None:
+        there = CPU if vals else _DEVICE.get()
     for i, (v, d) in enumerate(zip(vals, devices, strict=True)):
         if d != there and not (d == CPU and v.ndim == 0):
             raise DeviceError(
                 f"{op.name}: input {i} ({Spec(v.shape, v.dtype)!r}) is on {d}, input "
                 f"{devices.index(there)} on {there}: move one with .to(...) — at "
                 f"{user_location()}")
+    if not op.kernel_checks:
+        _infer_checked(op, vals, attrs)
     xp = there.xp(op.name)
+    if there == CPU:
+        vals = [np.asarray(v) for v in vals]
+        try:
+            out = op.kernel(np, *vals, **attrs)
+        except GraphexecError:
+            raise
+        except Exception as e:
+            raise _kernel_failed(op, vals, attrs, e, "") from e
+        result = (Tensor(np.asarray(out)) if op.n_outputs == 1
+                  else tuple(_eager_out(o) for o in out))
+        return _recorded(op, inputs, attrs, result, prof, t0)
     with xp.cuda.Device(there.index):
-        return xp, [xp.asarray(v) if d != there else v
-                    for v, d in zip(vals, devices, strict=True)]
+        vals = [xp.asarray(v) if d != there else v for v, d in zip(vals, devices, strict=True)]
+        try:
+            out = op.kernel(xp, *vals, **attrs)
+        except GraphexecError:
+            raise
+        except Exception as e:
+            raise _kernel_failed(op, vals, attrs, e, f" on {there}") from e
+        # NOTE: results as they are: asarray on another current device would copy them
+        result = (Tensor(_kept(out, xp)) if op.n_outputs == 1
+                  else tuple(Tensor(_kept(o, xp)) for o in out))
+    return _recorded(op, inputs, attrs, result, prof, t0)
 
 
 def _mode_error(op: OpDef, x: Tensor, g: Graph | None) -> GraphError:
@@ -552,38 +592,47 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
     prof = PROFILER[0]
     t0 = _clock() if prof is not None else 0.0
     vals = list(map(_VALUE, inputs))
-    xp: Any = np
     for v in vals:
         if type(v) is not _ndarray:
-            if v is None:  # only symbolic tensors have no value
+            if any(x is None for x in vals):  # only symbolic tensors have no value
                 raise _mode_error(op, next(x for x in inputs if x._value is None), None)
-            xp, vals = _on_one_device(op, vals)  # NOTE: a device array: the slow path
-            break
-    else:
-        if not vals and _DEVICE.get() is not CPU:  # a creation op in a gx.device block
-            xp = _DEVICE.get().xp(op.name)
+            return _apply_on_device(op, inputs, vals, attrs, prof, t0)
+    if not vals and _DEVICE.get() is not CPU:  # a creation op in a gx.device block
+        return _apply_on_device(op, inputs, vals, attrs, prof, t0)
     if not op.kernel_checks:
-        try:
-            op.infer(*vals, **attrs)  # arrays have .shape and .dtype, all an infer rule reads
-        except GraphexecError as e:
-            raise type(e)(f"{op.name}: {e} — at {user_location()}") from None
+        _infer_checked(op, vals, attrs)
     try:
-        if xp is np:
-            out = op.kernel(np, *vals, **attrs)
-        else:
-            with xp.cuda.Device(device_of(vals[0]).index if vals else _DEVICE.get().index):
-                out = op.kernel(xp, *vals, **attrs)
+        out = op.kernel(np, *vals, **attrs)
     except GraphexecError:
         raise
     except Exception as e:  # a kernel failure: name the op and the user's line
-        if op.kernel_checks:  # the infer rule words the same failure as graph mode does
-            try:
-                op.infer(*vals, **attrs)
-            except GraphexecError as ie:
-                raise type(ie)(f"{op.name}: {ie} — at {user_location()}") from None
-        raise ExecutionError(f"{op.name}: {type(e).__name__}: {e} — at {user_location()}") from e
-    result = (Tensor(out if type(out) is _ndarray else xp.asarray(out)) if op.n_outputs == 1
-              else tuple(_eager_out(o, xp) for o in out))
+        raise _kernel_failed(op, vals, attrs, e, "") from e
+    result = (Tensor(out if type(out) is _ndarray else np.asarray(out)) if op.n_outputs == 1
+              else tuple(_eager_out(o) for o in out))
+    return _recorded(op, inputs, attrs, result, prof, t0)
+
+
+def _infer_checked(op: OpDef, vals: list[Any], attrs: dict[str, Any]) -> None:
+    """The infer rule on the eager inputs (arrays have .shape and .dtype, all a rule reads);
+    its error names the op and the user's line."""
+    try:
+        op.infer(*vals, **attrs)
+    except GraphexecError as e:
+        raise type(e)(f"{op.name}: {e} — at {user_location()}") from None
+
+
+def _kernel_failed(op: OpDef, vals: list[Any], attrs: dict[str, Any], e: Exception,
+                   where: str) -> GraphexecError:
+    """The error of a failed eager kernel: the infer rule's wording where it has one (for
+    ops whose kernel does the checking), else an ExecutionError naming the op and line."""
+    if op.kernel_checks:  # the infer rule words the same failure as graph mode does
+        _infer_checked(op, vals, attrs)
+    return ExecutionError(f"{op.name}{where}: {type(e).__name__}: {e} — at {user_location()}")
+
+
+def _recorded(op: OpDef, inputs: tuple[Tensor, ...], attrs: dict[str, Any], result: Any,
+              prof: Any, t0: float) -> Any:
+    """``result``, after the open tapes recorded the op and the profiler timed it."""
     if TAPES_OPEN[0]:  # NOTE: one list read is all the eager path pays when no tape is open
         snapshots: dict[int, Tensor] = {}  # one snapshot per Variable read, shared by the tapes
         for tape in _TAPES.get():

@@ -31,10 +31,28 @@ class ndarray(np.ndarray):
 
     def get(self) -> np.ndarray:
         """The host copy, as ``cupy.ndarray.get`` gives."""
-        return np.array(self, copy=True).view(np.ndarray)
+        return np.array(self.view(np.ndarray), copy=True)
+
+    def __array_finalize__(self, obj: Any) -> None:
+        # a view keeps its base's device; a new array is on the current one
+        self._device_id = getattr(obj, "_device_id", _CURRENT[0])
 
     def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
+        _check_no_host(args)
         return _wrap(super().__array_function__(func, types_, args, kwargs))
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        # NOTE: operators (a + b) too: host arrays and other devices' arrays are refused
+        _check_no_host(inputs)
+        plain = [i.view(np.ndarray) if isinstance(i, ndarray) else i for i in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, ndarray) else o
+                                  for o in kwargs["out"])
+        return _wrap(getattr(ufunc, method)(*plain, **kwargs))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use "
+                        "`.get()` to construct a NumPy array explicitly.")
 
 
 #: the pretend current device (``cupy.cuda.Device(i)`` as a context sets it)
@@ -42,7 +60,7 @@ _CURRENT = [0]
 
 
 def _tagged(a: np.ndarray) -> ndarray:
-    out = a.view(ndarray)
+    out = np.ndarray.view(a, ndarray)
     out._device_id = _CURRENT[0]
     return out
 
@@ -51,6 +69,8 @@ def _device(a: Any) -> Any:
     """``cupy.asarray``: the array itself when on the current device, else a copy there."""
     if isinstance(a, ndarray) and a._device_id == _CURRENT[0]:
         return a
+    if isinstance(a, ndarray):  # from another device: a copy on the current one
+        return _tagged(np.array(a.view(np.ndarray)))
     if isinstance(a, np.ndarray | np.generic):
         return _tagged(np.array(a))
     return a
@@ -73,6 +93,9 @@ def _check_no_host(args: Any) -> None:
         elif type(a) is np.ndarray and a.ndim > 0:
             raise TypeError(f"Unsupported type {type(a)} (a host array given to a device "
                             "function: CuPy copies no host data implicitly)")
+        elif isinstance(a, ndarray) and a._device_id != _CURRENT[0]:
+            raise ValueError(f"Array device must be same as the current device: array "
+                             f"device = {a._device_id} while current = {_CURRENT[0]}")
 
 
 class _Namespace:
@@ -115,9 +138,15 @@ def make(devices: int = 1) -> types.ModuleType:
 
     mod.__getattr__ = module_getattr  # type: ignore[method-assign]
     mod.ndarray = ndarray  # type: ignore[attr-defined]
-    mod.asarray = lambda a, dtype=None: _device(a if dtype is None else np.asarray(a, dtype))  # type: ignore[attr-defined]
-    mod.array = lambda a, dtype=None, copy=True: _tagged(np.array(a, dtype))  # type: ignore[attr-defined]
-    mod.asnumpy = lambda a: np.array(a).view(np.ndarray)  # type: ignore[attr-defined]
+    def asarray(a: Any, dtype: Any = None) -> Any:
+        if dtype is not None:
+            a = a.astype(dtype) if isinstance(a, ndarray) else np.asarray(a, dtype)
+        return _device(a)
+
+    mod.asarray = asarray  # type: ignore[attr-defined]
+    mod.array = lambda a, dtype=None, copy=True: _tagged(  # type: ignore[attr-defined]
+        np.array(a.view(np.ndarray) if isinstance(a, ndarray) else a, dtype))
+    mod.asnumpy = lambda a: a.get() if isinstance(a, ndarray) else np.asarray(a)  # type: ignore[attr-defined]
 
     class Device(contextlib.AbstractContextManager):
         def __init__(self, index: int = 0) -> None:

@@ -186,17 +186,18 @@ def test_profile_aligns_eager_and_graph():
     # every computing node of the trace has its eager op
     traced = [n for n, d in p.traced.graph.nx.nodes(data=True)
               if d["op"].name not in ("placeholder", "constant", "read_variable", "assign")]
-    assert set(p.matched) == set(traced)
+    assert set(p.matched) == set(traced), set(traced) ^ set(p.matched)
     assert all(p.matched[n].op == p.traced.graph.nx.nodes[n]["op"].name for n in p.matched)
     # a fused dense node covers its matmul and add, and carries their eager time
     rows = {r.node: r for r in p.rows(3)}
     dense = [r for r in rows.values() if r.op == "fused_dense"]
-    assert dense and all(len(r.covers) == 2 and r.eager_seconds > 0 for r in dense)
+    assert dense and all(len(r.covers) == 2 and r.eager_seconds > 0 for r in dense), dense
     # per-node times add up to the measured step, within reason: in each instrumented run the
     # nodes account for most of its wall time (the rest is the plan's own lines)
-    for lv in p.levels.values():
-        assert 0.7 < lv.coverage <= 1.0, lv.coverage
-        assert 0.3 * lv.instrumented_seconds < lv.node_seconds < 1.5 * lv.instrumented_seconds
+    for lv in p.levels.values():  # NOTE: bounds wide enough for a busy 2-core CI machine
+        info = (lv.level, lv.coverage, lv.node_seconds, lv.instrumented_seconds)
+        assert 0.5 < lv.coverage <= 1.0, info
+        assert 0.3 * lv.instrumented_seconds < lv.node_seconds <= lv.instrumented_seconds, info
     numbers = p.numbers(3)
     assert set(numbers) == {n.node for n in p.levels[3].nodes}
     assert all(v["time"] >= 0 for v in numbers.values())

@@ -65,7 +65,7 @@ def test_to_moves_and_numpy_copies_back(gpu):
     assert dev.device == Device("cuda", 0) and isinstance(dev._value, gpu.ndarray)
     assert host.device is not None and host.device == CPU
     back = dev.numpy()
-    assert type(back) is np.ndarray and not np.shares_memory(back, dev._value)
+    assert type(back) is np.ndarray and not np.shares_memory(back, dev._value.view(np.ndarray))
     np.testing.assert_array_equal(back, host.numpy())
     assert dev.to("gpu") is dev and dev.to("cpu").device == CPU
     assert dev.to("cuda:1").device == Device("cuda", 1)
@@ -190,9 +190,9 @@ def test_a_graph_runs_on_a_device(gpu, level):
     want = g.run(y, {x: feed}, optimize=level)
     got = g.run(y, {x: feed}, optimize=level, device="gpu")
     assert isinstance(got, gpu.ndarray)  # the results stay on the device
-    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+    np.testing.assert_allclose(gpu.asnumpy(got), want, rtol=1e-6)
     on_device = g.run(y, {x: gx.constant(feed).to("gpu")._value}, optimize=level, device="gpu")
-    np.testing.assert_allclose(np.asarray(on_device), want, rtol=1e-6)
+    np.testing.assert_allclose(gpu.asnumpy(on_device), want, rtol=1e-6)
     compiled = g.compile(y, optimize=level, device="cuda:0")
     assert compiled.backend == "cupy"
 
@@ -200,7 +200,7 @@ def test_a_graph_runs_on_a_device(gpu, level):
 def test_a_device_feed_to_a_host_run_is_refused(gpu):
     g, x, y, feed = _mlp_graph()
     with pytest.raises(gx.DeviceError, match=r"the feed for placeholder 'x'.* is on cuda:0, and "
-                       r"the graph runs on the cpu"):
+                       r"the graph runs on cpu"):
         g.run(y, {x: gx.constant(feed).to("gpu")._value})
     with pytest.raises(gx.InvalidArgumentError, match="backend 'cupy' and device 'cpu'"):
         g.run(y, {x: feed}, backend="cupy", device="cpu")
@@ -256,3 +256,86 @@ def test_a_traced_training_step_keeps_its_variables_on_the_device(gpu):
     assert w_gpu.device == Device("cuda", 0)
     np.testing.assert_allclose(l_gpu, l_cpu, rtol=1e-6)
     np.testing.assert_allclose(w_gpu.numpy(), w_cpu.numpy(), rtol=1e-6)
+
+
+# -- what a review of the first version found ---------------------------------------------------
+
+
+def test_a_second_gpu_keeps_its_tensors(gpu):
+    with gx.device("cuda:1"):
+        x = gx.constant([1.0, 2.0])
+        z = gx.zeros((2,))
+    y = gx.nn.relu(x + x) * 2.0
+    parts = gx.split(gx.constant([1.0, 2.0, 3.0, 4.0]).to("cuda:1"), 2)
+    for t in (x, z, y, y + x, *parts):
+        assert t.device == Device("cuda", 1), t
+    g, xs, ys, feed = _mlp_graph()
+    want = g.run(ys, {xs: feed})
+    got = g.run(ys, {xs: feed}, device="cuda:1")
+    assert got._device_id == 1
+    np.testing.assert_allclose(gpu.asnumpy(got), want, rtol=1e-6)
+    compiled = g.compile(ys, optimize=3, device="cuda:1")
+    with gx.device("cpu"):  # the compiled graph runs on its own GPU, whatever is current
+        out = compiled({xs: feed})
+    assert out._device_id == 1
+    np.testing.assert_allclose(gpu.asnumpy(out), want, rtol=1e-6)
+    f = gx.function(lambda a: gx.nn.softmax(a * 2.0))
+    assert f(gx.constant(feed).to("cuda:1")).device == Device("cuda", 1)
+
+
+def test_a_function_runs_where_its_variables_are(gpu):
+    with gx.device("gpu"):
+        w = gx.Variable(np.ones((2, 2), "float32"), name="w")
+    opt = gx.optimizers.SGD(0.1)
+
+    @gx.function
+    def step(x):
+        with gx.GradientTape() as tape:
+            loss = gx.sum(x @ w)
+        opt.apply(tape.gradient(loss, [w]), [w])
+        return loss
+
+    loss = step(np.ones((3, 2), "float32"))  # host batch, model on the GPU: runs there
+    assert loss.device == Device("cuda", 0) and w.device == Device("cuda", 0)
+    np.testing.assert_allclose(w.numpy(), np.full((2, 2), 0.7), rtol=1e-6)
+    with gx.graph() as g:
+        twice = w * 2.0
+    with pytest.raises(gx.DeviceError, match="variable w is on cuda:0, and the graph reading "
+                       "it runs on the cpu"):
+        g.run(twice)
+    np.testing.assert_allclose(gpu.asnumpy(g.run(twice, device="gpu")), np.full((2, 2), 1.4),
+                               rtol=1e-6)
+
+
+def test_device_tensor_feeds_stay_where_they_are(gpu):
+    g, x, y, feed = _mlp_graph()
+    on_gpu = gx.constant(feed).to("gpu")
+    with pytest.raises(gx.DeviceError, match="is on cuda:0, and the graph runs on cpu"):
+        g.run(y, {x: on_gpu})
+    with pytest.raises(gx.DeviceError, match="is on cuda:0, and the graph runs on cuda:1"):
+        g.run(y, {x: on_gpu}, device="cuda:1")
+    np.testing.assert_allclose(gpu.asnumpy(g.run(y, {x: on_gpu}, device="gpu")),
+                               g.run(y, {x: feed}), rtol=1e-6)
+
+
+def test_device_values_are_checked():
+    for bad in (("cuda:1",), ("tpu",), ("CPU",), ("cpu", 3), ("cuda", -1), ("cuda", True)):
+        with pytest.raises(gx.InvalidArgumentError, match="a device is Device"):
+            Device(*bad)
+    assert eval(repr(Device.parse("cuda:1")), {"Device": Device}) == Device("cuda", 1)
+
+
+def test_host_data_updates_a_device_variable(gpu):
+    with gx.device("gpu"):
+        v = gx.Variable([1.0, 2.0])
+    v.assign_add([1.0, 1.0])
+    v.assign_sub(0.5)
+    assert v.device == Device("cuda", 0)
+    np.testing.assert_array_equal(v.numpy(), [1.5, 2.5])
+
+
+def test_a_device_tensor_with_a_symbolic_one_is_a_mode_error(gpu):
+    with gx.graph():
+        s = gx.placeholder((2,), name="s")
+    with pytest.raises(gx.GraphError):
+        gx.constant([1.0, 2.0]).to("gpu") + s

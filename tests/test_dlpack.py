@@ -59,16 +59,31 @@ def test_bad_input_is_a_clear_error():
         x.__dlpack__()
 
 
-def test_a_device_tensor_is_refused_by_name():
-    class OnTheGpu:
-        def __dlpack__(self, **kwargs):
-            raise AssertionError("not to be read")
+class _Producer:
+    """A DLPack producer that only says where it lives."""
 
-        def __dlpack_device__(self):
-            return (2, 1)
+    def __init__(self, kind, index):
+        self.where = (kind, index)
 
-    with pytest.raises(gx.InvalidArgumentError, match="lives on CUDA device 1; eager tensors"):
-        gx.from_dlpack(OnTheGpu())
+    def __dlpack__(self, **kwargs):
+        raise AssertionError("not to be read")
+
+    def __dlpack_device__(self):
+        return self.where
+
+
+def test_memory_graphexec_cannot_reach_is_refused_by_name():
+    with pytest.raises(gx.InvalidArgumentError, match="lives on OpenCL device 1; graphexec "
+                       "tensors live on the CPU or a CUDA GPU"):
+        gx.from_dlpack(_Producer(4, 1))
+
+
+def test_cuda_memory_needs_cupy(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(gx.MissingExtraError, match=r"graphexec\[cuda\]"):
+        gx.from_dlpack(_Producer(2, 0))
 
 
 def test_torch_both_ways():
@@ -87,3 +102,21 @@ def test_jax_both_ways():
     t = gx.from_dlpack(jnp.arange(3.0))
     np.testing.assert_array_equal(t.numpy(), [0.0, 1.0, 2.0])
     np.testing.assert_array_equal(np.asarray(jax.dlpack.from_dlpack(gx.constant([4.0]))), [4.0])
+
+
+def test_from_numpy_takes_subclasses_and_never_freezes_the_users_array(tmp_path):
+    mm = np.memmap(tmp_path / "a.bin", "float32", "w+", shape=(3,))
+    mm[:] = [1.0, 2.0, 3.0]
+    t = gx.from_numpy(mm)
+    np.testing.assert_array_equal((t + 1.0).numpy(), [2.0, 3.0, 4.0])
+    a = np.arange(3.0)
+    v = gx.Variable(np.zeros(3))
+    v.assign(gx.from_numpy(a))
+    a[0] = 9.0  # still the user's, writeable, and not the variable's
+    np.testing.assert_array_equal(v.numpy(), [0.0, 1.0, 2.0])
+
+
+def test_a_read_only_tensor_for_an_old_dlpack_consumer_says_what_to_do():
+    v = gx.Variable([1.0, 2.0])
+    with pytest.raises(BufferError, match=r"read-only.*np.from_dlpack\(t, copy=True\)"):
+        v.__dlpack__()  # no max_version: a consumer of DLPack before 1.0

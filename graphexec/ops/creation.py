@@ -16,7 +16,7 @@ import numpy as np
 from .. import config
 from ..checks import check_dtype
 from ..context import current_graph
-from ..device import CPU, current_device, to_device
+from ..device import CPU, Device, current_device, to_device
 from ..errors import DTypeError, InvalidArgumentError, op_error
 from ..registry import Spec, register
 from ..tensor import Tensor, apply, as_tensor, default_dtype, host_array
@@ -72,7 +72,9 @@ def from_numpy(array: np.ndarray) -> Tensor:
     if current_graph() is not None:
         raise InvalidArgumentError("from_numpy: makes an eager tensor; inside a graph block "
                                    "use gx.constant (or a placeholder and feeds)")
-    return Tensor(array)
+    # NOTE: a plain view (a memmap or masked array is a subclass), so the tensor never owns,
+    # nor freezes, the user's memory: a Variable assigned from it copies it
+    return Tensor(array.view(np.ndarray))
 
 
 #: DLPack's device types (``__dlpack_device__()[0]``) by name
@@ -82,7 +84,8 @@ DLPACK_DEVICES = {1: "CPU", 2: "CUDA", 3: "CUDA host memory", 4: "OpenCL", 7: "V
 
 def from_dlpack(x: Any, copy: bool | None = None) -> Tensor:
     """An eager tensor over the memory of ``x``, any DLPack producer (a numpy array, a PyTorch
-    or JAX CPU tensor, a graphexec tensor), without a copy unless ``copy=True``.
+    or JAX tensor, a graphexec tensor), without a copy unless ``copy=True``: on the CPU for
+    host memory, on the producer's GPU (through CuPy) for CUDA memory.
 
     >>> import numpy as np, graphexec as gx
     >>> a = np.arange(4, dtype="int32")
@@ -93,16 +96,22 @@ def from_dlpack(x: Any, copy: bool | None = None) -> Tensor:
     if not hasattr(x, "__dlpack__") or not hasattr(x, "__dlpack_device__"):
         raise InvalidArgumentError(f"from_dlpack: {type(x).__name__} is not a DLPack producer "
                                    "(it has no __dlpack__ and __dlpack_device__)")
-    kind, index = x.__dlpack_device__()
-    if int(kind) != 1:
-        where = DLPACK_DEVICES.get(int(kind), f"DLPack device type {int(kind)}")
-        raise InvalidArgumentError(
-            f"from_dlpack: the {type(x).__name__} lives on {where} device {index}; eager "
-            "tensors live in host memory: copy it to the CPU first (e.g. torch's .cpu())")
+    kind, index = (int(k) for k in x.__dlpack_device__())
     if current_graph() is not None:
         raise InvalidArgumentError("from_dlpack: makes an eager tensor; inside a graph block "
                                    "use gx.constant (or a placeholder and feeds)")
-    array = np.from_dlpack(x, copy=copy)
+    if kind == 2:  # CUDA device memory: a tensor on that GPU, through CuPy
+        dev = Device("cuda", index)
+        xp = dev.xp("from_dlpack")
+        with xp.cuda.Device(index):
+            array = xp.from_dlpack(x) if not copy else xp.array(xp.from_dlpack(x))
+    elif kind in (1, 3, 13):  # host memory: the CPU, CUDA's pinned or managed memory
+        array = np.from_dlpack(x, copy=copy)
+    else:
+        where = DLPACK_DEVICES.get(kind, f"DLPack device type {kind}")
+        raise InvalidArgumentError(
+            f"from_dlpack: the {type(x).__name__} lives on {where} device {index}; graphexec "
+            "tensors live on the CPU or a CUDA GPU: copy it to one of them first")
     if array.dtype.kind not in "biufc":
         raise DTypeError(f"from_dlpack: {array.dtype} data is not a tensor: numbers and "
                          "booleans only")

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..context import _GRAPH, scope_prefix
 from ..device import CPU, current_device, device_of, to_device
-from ..errors import DTypeError, GraphError, ShapeError, user_location
+from ..errors import DeviceError, DTypeError, GraphError, ShapeError, user_location
 from ..registry import Spec, register, shapes_match
 from ..tensor import Tensor, _frozen, apply, as_tensor, convert, host_array, to_numpy
 
@@ -33,6 +33,10 @@ def placeholder_p(xp, shape, dtype):
 
 @register("read_variable", infer=_no_inputs, kind="source", pure=False, arity=0)
 def read_variable_p(xp, var):
+    if xp is np and type(var._value) is not np.ndarray and device_of(var._value) != CPU:
+        raise DeviceError(f"variable {var.var_name} is on {device_of(var._value)}, and the graph "
+                          "reading it runs on the cpu: run it with device=... (a gx.function "
+                          "runs where its variables are)")
     return xp.asarray(var._value)
 
 
@@ -201,6 +205,14 @@ class Variable(Tensor):
             return self
         return apply(assign_p, as_tensor(value), var=self)
 
+    def _on_my_device(self, delta: Any) -> Any:
+        """Host data (not a tensor) for an update of an eager device variable, moved to it:
+        updating is an explicit transfer, as assigning is."""
+        if (isinstance(delta, Tensor) or _GRAPH.get() is not None
+                or device_of(self._value) == CPU):
+            return delta
+        return Tensor(to_device(host_array(delta), device_of(self._value), self.var_name))
+
     def assign_add(self, delta: Any) -> Tensor:
         """``assign(value() + delta)``.
 
@@ -208,7 +220,7 @@ class Variable(Tensor):
         >>> gx.Variable([1.0, 2.0], name="v").assign_add(0.5).numpy()
         array([1.5, 2.5], dtype=float32)
         """
-        return self.assign(self.value() + delta)
+        return self.assign(self.value() + self._on_my_device(delta))
 
     def assign_sub(self, delta: Any) -> Tensor:
         """``assign(value() - delta)``.
@@ -217,7 +229,7 @@ class Variable(Tensor):
         >>> gx.Variable([1.0, 2.0], name="v").assign_sub([1.0, 1.0]).numpy()
         array([0., 1.], dtype=float32)
         """
-        return self.assign(self.value() - delta)
+        return self.assign(self.value() - self._on_my_device(delta))
 
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), separator=", ", prefix="Variable(")
