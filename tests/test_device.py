@@ -122,6 +122,16 @@ def test_variables_keep_their_device(gpu):
     assert v.device == Device("cuda", 0) and type(v.numpy()) is np.ndarray
 
 
+def _same_on_both(train):
+    """``train(where)`` gives the same losses and weights on the CPU and on the GPU, where its
+    weights stay."""
+    w_cpu, l_cpu = train("cpu")
+    w_gpu, l_gpu = train("gpu")
+    assert w_gpu.device == Device("cuda", 0)
+    np.testing.assert_allclose(l_gpu, l_cpu, rtol=1e-6)
+    np.testing.assert_allclose(w_gpu.numpy(), w_cpu.numpy(), rtol=1e-6)
+
+
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
 def test_training_on_a_device_matches_the_cpu(gpu, optimizer):
     rng = np.random.default_rng(1)
@@ -144,11 +154,7 @@ def test_training_on_a_device_matches_the_cpu(gpu, optimizer):
             losses.append(float(loss.numpy()))
         return w, losses
 
-    w_cpu, l_cpu = train("cpu")
-    w_gpu, l_gpu = train("gpu")
-    assert w_gpu.device == Device("cuda", 0)
-    np.testing.assert_allclose(l_gpu, l_cpu, rtol=1e-6)
-    np.testing.assert_allclose(w_gpu.numpy(), w_cpu.numpy(), rtol=1e-6)
+    _same_on_both(train)
 
 
 def test_seeded_random_ops_give_the_same_values_on_every_device(gpu):
@@ -251,11 +257,7 @@ def test_a_traced_training_step_keeps_its_variables_on_the_device(gpu):
             losses = [float(step(x, y).numpy()) for _ in range(3)]
         return w, losses
 
-    w_cpu, l_cpu = run("cpu")
-    w_gpu, l_gpu = run("gpu")
-    assert w_gpu.device == Device("cuda", 0)
-    np.testing.assert_allclose(l_gpu, l_cpu, rtol=1e-6)
-    np.testing.assert_allclose(w_gpu.numpy(), w_cpu.numpy(), rtol=1e-6)
+    _same_on_both(run)
 
 
 # -- what a review of the first version found ---------------------------------------------------
