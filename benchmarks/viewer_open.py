@@ -15,18 +15,7 @@ import tempfile
 import time
 
 import graphexec as gx
-
-
-def build(layers: int) -> tuple[gx.Graph, list]:
-    model = gx.layers.Sequential([gx.layers.Dense(4, activation="relu") for _ in range(layers)]
-                                 + [gx.layers.Dense(4)])
-    opt = gx.optimizers.SGD(0.1)
-    with gx.graph() as g:
-        x = gx.placeholder((None, 8), name="x")
-        loss = gx.mean(gx.square(model(x)))
-        step = opt.apply(gx.gradients(loss, model.trainable_variables),
-                         model.trainable_variables)
-    return g, [loss, step]
+from graphexec.demo import mlp_step_graph
 
 
 def main() -> None:
@@ -39,7 +28,8 @@ def main() -> None:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
         raise SystemExit("Chromium is not installed (apt install chromium)")
-    g, fetches = build(args.layers)
+    g, loss, step = mlp_step_graph(args.layers, width=4)
+    fetches = [loss, step]
     compiled = g.compile(fetches, optimize=3)
     tmp = pathlib.Path(tempfile.mkdtemp())
     pages = {f"graph ({len(g)} nodes)": gx.viz.html(g, tmp / "g.html"),

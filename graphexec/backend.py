@@ -22,7 +22,7 @@ def get_xp(name: str) -> ModuleType:
     """
     if name == "numpy":
         return np
-    if name == "cupy" or (name.startswith("cupy:") and name[5:].isdigit()):  # cupy:N: GPU N
+    if name == "cupy" or (name.startswith("cupy:") and name[5:].isdigit()):  # GPU N's plans
         try:
             import cupy
         except ImportError as e:

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import tree
-from .backend import get_xp
 from .config import check_level
+from .device import Device
 from .executor import Plan, lower
 from .ir import is_ref, needed_nodes, ordered_subgraph
 from .ops.state import placeholder_p
@@ -82,8 +82,8 @@ class CompiledGraph:
         if self.backend == "numpy":
             return self._treedef.unflatten(
                 self.plan.run(self.source._check_feeds(self.plan, feeds)))
-        xp = get_xp(self.backend)
-        with xp.cuda.Device(int(self.backend[5:] or 0) if ":" in self.backend else 0):
+        dev = Device.of_backend(self.backend)
+        with dev.xp("compiled graph").cuda.Device(dev.index):
             return self._treedef.unflatten(
                 self.plan.run(self.source._check_feeds(self.plan, feeds)))
 

@@ -19,14 +19,16 @@ from typing import Any
 import numpy as np
 
 from . import layers, losses, optimizers
-from .autodiff import GradientTape
+from .autodiff import GradientTape, gradients
 from .errors import MissingExtraError
 from .function import function
-from .layers import Sequential
+from .graph import graph, placeholder
+from .layers import Dense, Sequential
 from .ops.creation import constant
+from .ops.math import mean, square
 
 __all__ = ["load_digits", "build_mlp", "build_cnn", "MODELS", "batches", "training_step",
-           "run_demo", "DemoConfig"]
+           "mlp_step_graph", "run_demo", "DemoConfig"]
 
 
 def load_digits(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -82,6 +84,25 @@ def training_step(model: Sequential, lr: float = 3e-3) -> Callable[[Any, Any], A
         opt.apply(tape.gradient(loss, variables), variables)
         return loss
     return train_step
+
+
+def mlp_step_graph(layers: int = 1, width: int = 16) -> tuple[Any, Any, Any]:
+    """A graph-mode SGD step of an MLP on 8 features (``layers`` hidden Dense layers of
+    ``width``, then Dense(4); the loss is the mean squared output): the graph, its loss and its
+    step, the example graph of the viewer's tests and benchmark.
+
+    >>> from graphexec.demo import mlp_step_graph
+    >>> g, loss, step = mlp_step_graph()
+    >>> loss.shape, len(g) > 30
+    ((), True)
+    """
+    model = Sequential([Dense(width, activation="relu") for _ in range(layers)] + [Dense(4)])
+    opt = optimizers.SGD(0.1)
+    with graph() as g:
+        x = placeholder((None, 8), name="x")
+        loss = mean(square(model(x)))
+        step = opt.apply(gradients(loss, model.trainable_variables), model.trainable_variables)
+    return g, loss, step
 
 
 def batches(n: int, batch: int, epochs: int, seed: int) -> Iterator[np.ndarray]:

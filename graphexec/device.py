@@ -68,10 +68,31 @@ class Device:
         raise InvalidArgumentError(f"{where}: unknown device {spec!r}; a device is 'cpu', "
                                    "'gpu' (or 'cuda', GPU 0) or 'cuda:N'")
 
+    @classmethod
+    def of_backend(cls, backend: str, where: str = "device") -> Device:
+        """The device a backend name runs on: ``"numpy"`` the CPU, ``"cupy"`` GPU 0,
+        ``"cupy:N"`` GPU N (``backend`` is the inverse).
+
+        >>> from graphexec.device import Device
+        >>> Device.of_backend("cupy:2"), Device.of_backend("numpy").backend
+        (Device('cuda', 2), 'numpy')
+        """
+        if backend == "numpy":
+            return CPU
+        if backend == "cupy":
+            return cls("cuda", 0)
+        if backend.startswith("cupy:") and backend[5:].isdigit():
+            return cls("cuda", int(backend[5:]))
+        raise InvalidArgumentError(f"{where}: unknown backend {backend!r}; choose one of "
+                                   "'numpy', 'cupy' (GPU 0) or 'cupy:N'")
+
     @property
     def backend(self) -> str:
-        """The array backend of the device's kernels: ``"numpy"`` or ``"cupy"``."""
-        return "numpy" if self.kind == "cpu" else "cupy"
+        """The backend name of the device's kernels and plans: ``"numpy"``, ``"cupy"`` (GPU
+        0) or ``"cupy:N"``."""
+        if self.kind == "cpu":
+            return "numpy"
+        return "cupy" if self.index == 0 else f"cupy:{self.index}"
 
     def xp(self, where: str = "device") -> ModuleType:
         """The array module of the device's kernels; MissingExtraError without CuPy, and

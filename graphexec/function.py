@@ -379,8 +379,8 @@ def _arg_name(path: str) -> str:
 class _Trace:
     """One traced graph: its placeholders (in leaf order), fetches and output recipe."""
 
-    __slots__ = ("assigns", "fetches", "graph", "key", "level", "n_out", "placeholders",
-                 "recipe", "variables")
+    __slots__ = ("assigns", "fetches", "graph", "held", "key", "level", "n_out",
+                 "placeholders", "recipe")
 
     def __init__(self, graph: Graph, key: Any, placeholders: list[Tensor],
                  outputs: list[Tensor], recipe: Any, assigns: list[Tensor],
@@ -393,16 +393,15 @@ class _Trace:
         self.n_out = len(outputs)
         self.assigns = assigns
         self.fetches = [*outputs, *assigns]
-        #: the Variables the graph reads or writes (where they are decides where it runs)
-        self.variables = list({id(d["attrs"]["var"]): d["attrs"]["var"]
-                               for _, d in graph.nx.nodes(data=True)
-                               if "var" in d["attrs"]}.values())
+        #: the device of the Variables the graph reads or writes, if not the host (a Variable
+        #: keeps its device: found once, here)
+        self.held = _held_device(graph)
 
     def run(self, values: list[Any], device: Device | None = None) -> Any:
         if not self.fetches:
             return _restore(self.recipe, [])
         feeds = dict(zip(self.placeholders, values, strict=True))
-        dev = _call_device(self.graph.name, values, device, self.variables)
+        dev = _call_device(self.graph.name, values, device, self.held)
         if dev is CPU:
             got = self.graph.run(self.fetches, feeds, optimize=self.level)
         else:
@@ -411,8 +410,23 @@ class _Trace:
         return _restore(self.recipe, outs)
 
 
+def _held_device(g: Graph) -> Device | None:
+    """Where the Variables of ``g`` live when not on the host; DeviceError for two devices."""
+    held = None
+    for _, d in g.nx.nodes(data=True):
+        var = d["attrs"].get("var")
+        if not isinstance(var, Variable) or device_of(var._value) == CPU:
+            continue
+        where = device_of(var._value)
+        if held is not None and where != held:
+            raise DeviceError(f"{g.name}: its variables are on {held} and on {where} "
+                              f"({var.var_name}): move them to one device")
+        held = where
+    return held
+
+
 def _call_device(fn: str, values: list[Any], device: Device | None,
-                 variables: list[Variable]) -> Device:
+                 held: Device | None) -> Device:
     """Where a call runs: the function's ``device``, else where its tensor arguments are, else
     where the Variables it uses are, else ``gx.device``'s; DeviceError for tensors on different
     devices (0-d host values aside).  Host arguments of a call on a device are moved there by
@@ -426,15 +440,6 @@ def _call_device(fn: str, values: list[Any], device: Device | None,
             raise DeviceError(f"{fn}: its tensor arguments are on {args} and on {d}: move "
                               "them to one device with .to(...)")
         args = d if d != CPU else args
-    held = None
-    for var in variables:
-        d = device_of(var._value)
-        if d == CPU:
-            continue
-        if held is not None and d != held:
-            raise DeviceError(f"{fn}: its variables are on {held} and on {d} "
-                              f"({var.var_name}): move them to one device")
-        held = d
     want = (device if device is not None else args if args is not None
             else held if held is not None else current_device())
     for what, on in (("a tensor argument", args), ("a variable", held)):

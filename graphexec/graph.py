@@ -90,7 +90,7 @@ class Graph(GraphIR):
             values = plan.run(self._check_feeds(plan, feeds))
         else:
             # NOTE: on GPU N: lowered (constants placed) and run with N current, cached apart
-            backend = _backend_of(dev)
+            backend = dev.backend
             with dev.xp("run").cuda.Device(dev.index):
                 plan = self._plans.get((refs, backend, level))
                 if plan is None or plan.version != self.version:
@@ -135,7 +135,7 @@ class Graph(GraphIR):
             dev = _device(device, backend, "compile")
             if dev.kind == "cuda":  # NOTE: lowered (constants placed) with its GPU current
                 with dev.xp("compile").cuda.Device(dev.index):
-                    return self._compiled_for(fetches, level, _backend_of(dev))
+                    return self._compiled_for(fetches, level, dev.backend)
         return self._compiled_for(fetches, level, "numpy")
 
     def _compiled_for(self, fetches: Any, level: int, backend: str) -> CompiledGraph:
@@ -188,25 +188,17 @@ class Graph(GraphIR):
 
 
 
-def _backend_of(dev: Device) -> str:
-    """The backend name of a device's plans: numpy, cupy (GPU 0) or cupy:N."""
-    return "numpy" if dev.kind == "cpu" else "cupy" if dev.index == 0 else f"cupy:{dev.index}"
-
-
 def _device(device: Any, backend: str, where: str = "run") -> Device:
     """The device a run asked for (``device``, else what ``backend`` means), checked to be
     there; InvalidArgumentError when the two disagree."""
     if device is None:
         get_xp(backend)  # NOTE: an unknown backend or a missing CuPy fails here
-        if backend == "numpy":
-            return Device.parse("cpu", where)
-        dev = Device.parse("gpu" if backend == "cupy" else f"cuda:{backend[5:]}", where)
-        dev.xp(where)
-        return dev
-    dev = Device.parse(device, where)
-    if backend not in ("numpy", _backend_of(dev)):
-        raise InvalidArgumentError(f"{where}: backend {backend!r} and device {str(dev)!r} "
-                                   "disagree: give one of them")
+        dev = Device.of_backend(backend, where)
+    else:
+        dev = Device.parse(device, where)
+        if backend not in ("numpy", dev.backend):
+            raise InvalidArgumentError(f"{where}: backend {backend!r} and device {str(dev)!r} "
+                                       "disagree: give one of them")
     dev.xp(where)
     return dev
 
@@ -215,9 +207,8 @@ def _check_feed(node: str, spec: Spec, value: Any, loc: str, backend: str = "num
     if isinstance(value, Tensor) and value._graph is None:
         value = value._value  # NOTE: an eager tensor's array, where it is (no host round trip)
     if hasattr(value, "__cuda_array_interface__") and value.dtype == spec.dtype:
-        where = device_of(value)
-        runs = "cpu" if backend == "numpy" else f"cuda:{backend[5:] or 0}"
-        if str(where) != runs:
+        where, runs = device_of(value), Device.of_backend(backend)
+        if where != runs:
             raise DeviceError(f"run: the feed for placeholder {node!r} ({spec!r}, {loc}) is "
                               f"on {where}, and the graph runs on {runs}: run it with "
                               "device=... or move the feed with .to(...)")

@@ -46,11 +46,11 @@ from .errors import InvalidArgumentError, user_location
 from .executor import _timed, lower
 from .function import Function, function
 from .ops.state import Variable
-from .passes.memory import memory_plan
+from .passes.memory import fmt_bytes, memory_plan, spec_nbytes
 from .tensor import PROFILER, Tensor
 
 __all__ = ["profile", "Profile", "EagerOp", "NodeTime", "Row", "EagerRecorder", "State",
-           "peak_bytes", "as_tensors"]
+           "peak_bytes", "as_tensors", "fmt_seconds"]
 
 #: ops that are not computations (their values come from outside): no time of their own
 _SOURCES = ("placeholder", "constant", "read_variable")
@@ -318,36 +318,37 @@ class Profile:
 
     def table(self, level: int | None = None, limit: int = 25) -> str:
         """The side-by-side text table of ``level`` (default: the highest profiled)."""
-        head = (f"profile of {self.name}: eager {_us(self.eager_step_seconds)} per step "
+        head = (f"profile of {self.name}: eager {fmt_seconds(self.eager_step_seconds)} per step "
                 f"({len(self.eager)} ops)")
         if not self.levels:
-            return "\n".join([head, f"  peak memory: {_mb(self.eager_peak_bytes)}",
+            return "\n".join([head, f"  peak memory: {fmt_bytes(self.eager_peak_bytes)}",
                               self._eager_table(limit)])
         lv = self._level(level)
         kernels = sum(n.op not in STATE_OPS for n in lv.nodes)
-        lines = [f"{head}; graph level {lv.level} {_us(lv.step_seconds)} per step "
+        lines = [f"{head}; graph level {lv.level} {fmt_seconds(lv.step_seconds)} per step "
                  f"({kernels} kernel node{'s' if kernels != 1 else ''}; in an instrumented run "
-                 f"of {_us(lv.instrumented_seconds)} the nodes take {_us(lv.node_seconds)})",
-                 f"  peak memory: eager {_mb(self.eager_peak_bytes)}, graph "
-                 f"{_mb(lv.peak_bytes)} measured, {_mb(lv.planned_peak_bytes)} planned",
+                 f"of {fmt_seconds(lv.instrumented_seconds)} the nodes take "
+                 f"{fmt_seconds(lv.node_seconds)})",
+                 f"  peak memory: eager {fmt_bytes(self.eager_peak_bytes)}, graph "
+                 f"{fmt_bytes(lv.peak_bytes)} measured, {fmt_bytes(lv.planned_peak_bytes)} planned",
                  f"  {'graph node':<28}{'op':<20}{'graph':>10}{'eager':>10}{'ratio':>7}  covers "
                  "(ratio: eager / graph time of the same ops; Variable reads not shown)"]
         rows = [r for r in self.rows(lv.level) if r.op not in STATE_OPS]
         for r in rows[:limit]:
-            eager = "-" if r.eager_seconds is None else _us(r.eager_seconds)
+            eager = "-" if r.eager_seconds is None else fmt_seconds(r.eager_seconds)
             ratio = ("" if not r.eager_seconds or not r.seconds
                      else f"{r.eager_seconds / r.seconds:6.1f}x")
             covers = ", ".join(r.covers[:4]) + (f" +{len(r.covers) - 4}"
                                                 if len(r.covers) > 4 else "")
-            lines.append(f"  {r.node[:27]:<28}{r.op[:19]:<20}{_us(r.seconds):>10}{eager:>10}"
-                         f"{ratio:>7}  {covers}")
+            lines.append(f"  {r.node[:27]:<28}{r.op[:19]:<20}{fmt_seconds(r.seconds):>10}"
+                         f"{eager:>10}{ratio:>7}  {covers}")
         if len(rows) > limit:
             lines.append(f"  ... {len(rows) - limit} more nodes")
         return "\n".join(lines)
 
     def _eager_table(self, limit: int) -> str:
         ops = sorted(self.eager, key=lambda o: -o.seconds)
-        lines = [f"  {_us(o.seconds):>10}  {o.op:<24} {o.loc}" for o in ops[:limit]]
+        lines = [f"  {fmt_seconds(o.seconds):>10}  {o.op:<24} {o.loc}" for o in ops[:limit]]
         if len(ops) > limit:
             lines.append(f"  ... {len(ops) - limit} more ops")
         return "\n".join(lines)
@@ -379,21 +380,27 @@ class Profile:
         return text
 
 
-def _us(s: float) -> str:
-    return f"{s * 1e6:.0f} us" if s < 1e-2 else f"{s * 1e3:.1f} ms"
+def fmt_seconds(s: float) -> str:
+    """``s`` seconds in s, ms or us with three or four significant digits (``-`` if not a
+    finite number).
 
-
-def _mb(b: int | None) -> str:
-    if b is None:
+    >>> from graphexec.profiler import fmt_seconds
+    >>> fmt_seconds(0.00123), fmt_seconds(4.2e-5), fmt_seconds(2.5)
+    ('1.23 ms', '42.0 us', '2.50 s')
+    """
+    if not math.isfinite(s):
         return "-"
-    return f"{b / 1e6:.2f} MB" if b >= 1e5 else f"{b / 1e3:.1f} kB"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s * 1e6:.1f} us"
 
 
 def _nbytes(specs: Sequence[Any]) -> int | None:
     """The bytes of a node's outputs, all of them (None where a dim is known at run time)."""
-    if any(d is None for spec in specs for d in spec.shape):
-        return None
-    return sum(math.prod(spec.shape) * np.dtype(spec.dtype).itemsize for spec in specs)
+    sizes = [spec_nbytes(spec) for spec in specs]
+    return None if None in sizes else sum(s for s in sizes if s is not None)
 
 
 def covers(compiled: CompiledGraph) -> dict[str, tuple[str, ...]]:

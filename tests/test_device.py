@@ -122,6 +122,14 @@ def test_variables_keep_their_device(gpu):
     assert v.device == Device("cuda", 0) and type(v.numpy()) is np.ndarray
 
 
+def _batch(seed, n, features, classes):
+    """``n`` samples of ``features``, their labels and first weights of a linear classifier."""
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, features)).astype("float32"),
+            (np.arange(n) % classes).astype("int64"),
+            rng.normal(size=(features, classes)).astype("float32"))
+
+
 def _same_on_both(train):
     """``train(where)`` gives the same losses and weights on the CPU and on the GPU, where its
     weights stay."""
@@ -134,10 +142,7 @@ def _same_on_both(train):
 
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
 def test_training_on_a_device_matches_the_cpu(gpu, optimizer):
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(16, 8)).astype("float32")
-    y = (np.arange(16) % 3).astype("int64")
-    w0 = rng.normal(size=(8, 3)).astype("float32")
+    x, y, w0 = _batch(1, 16, 8, 3)
 
     def train(where):
         with gx.device(where):
@@ -236,10 +241,7 @@ def test_a_function_runs_where_its_arguments_are(gpu):
 
 
 def test_a_traced_training_step_keeps_its_variables_on_the_device(gpu):
-    rng = np.random.default_rng(4)
-    x = rng.normal(size=(8, 4)).astype("float32")
-    y = (np.arange(8) % 2).astype("int64")
-    w0 = rng.normal(size=(4, 2)).astype("float32")
+    x, y, w0 = _batch(4, 8, 4, 2)
 
     def run(where):
         with gx.device(where):

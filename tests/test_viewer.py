@@ -59,7 +59,7 @@ def test_a_graph_is_one_frame_of_every_node_and_edge():
     by_name = {data["nodes"][i]["name"]: data["nodes"][i] for i in frame["nodes"]}
     assert by_name["x"]["cls"] == "placeholder"
     assert by_name[matmul]["scope"] == scope.split("/")
-    assert "test_viz.py:" in by_name[matmul]["loc"]
+    assert "test_viewer.py:" in by_name[matmul]["loc"]  # the line that built it
     grads = [v for v in by_name.values() if v["grad"]]
     assert grads and all(v["scope"] for v in grads)
     assert {v["scope"][0] for v in grads if not any(
@@ -206,7 +206,7 @@ def test_the_viewer_draws_every_node_of_a_graph(open_viewer):
     assert page.locator(".gx-edge").count() == _shown(page)["edges"] > len(g.nx)
     page.click(f".gx-node[data-name='{matmul}']")
     side = page.inner_text("#gx-side")
-    assert "matmul" in side and "test_viz.py:" in side and "f32[?,16]" in side
+    assert "matmul" in side and "test_viewer.py:" in side and "f32[?,16]" in side
 
 
 def test_folding_and_unfolding_a_scope(open_viewer):

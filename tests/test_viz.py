@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 import graphexec as gx
+from graphexec.demo import mlp_step_graph
 from graphexec.viz import CLASSES
 
 _STMT = re.compile(r'^\s*(\w+) \[id="((?:[^"\\]|\\.)*)", (.*)\];$', re.M)
@@ -24,17 +25,7 @@ def _edges(dot):
             for a, b, attrs in re.findall(r"^\s*(\w+) -> (\w+) \[(.*)\];$", dot, re.M)]
 
 
-def _mlp_training_step(layers=1, width=16):
-    """An SGD step of an MLP (``layers`` hidden Dense layers of ``width``): graph, loss, step."""
-    model = gx.layers.Sequential([gx.layers.Dense(width, activation="relu")
-                                  for _ in range(layers)] + [gx.layers.Dense(4)])
-    opt = gx.optimizers.SGD(0.1)
-    with gx.graph() as g:
-        x = gx.placeholder((None, 8), name="x")
-        loss = gx.mean(gx.square(model(x)))
-        step = opt.apply(gx.gradients(loss, model.trainable_variables),
-                         model.trainable_variables)
-    return g, loss, step
+_mlp_training_step = mlp_step_graph  # an SGD step of an MLP: graph, loss, step
 
 
 def test_every_node_is_drawn_with_its_class_colour_and_line():

@@ -44,12 +44,13 @@ from ..function import Function, function
 from ..fusion import fresh_kernels, jit_stats
 from ..ir import needed_nodes
 from ..ops.state import Variable
-from ..passes.memory import memory_plan
+from ..passes.memory import fmt_bytes, memory_plan
 from ..profiler import (
     EagerRecorder,
     State,
     as_tensors,
     check_min_time,
+    fmt_seconds,
     functions_eagerly,
     kernel_steps,
     peak_bytes,
@@ -161,7 +162,7 @@ class Comparison:
         """A text table, as ``torch.utils.benchmark.Compare`` prints: one row per mode."""
         title = f" {self.name}" + (f": {self.description}" if self.description else "") + " "
         head = (f"  {'mode':<9}{'median':>10}{'IQR':>11}    {'vs eager':>17}{'first call':>12}"
-                f"{'break-even':>12}{'peak mem':>10}{'kernels':>9}{'nodes':>11}  parity")
+                f"{'break-even':>12}{'peak mem':>11}{'kernels':>9}{'nodes':>11}  parity")
         lines = [f"[{title.center(len(head) - 2, '-')}]", head]
         for m in self.modes:
             s = m.steady
@@ -178,9 +179,10 @@ class Comparison:
                     be = _calls(m.break_even)
             parity = "ref" if m.level is None else (
                 f"{m.max_abs_diff:.1e}" if m.parity_ok else f"MISMATCH {m.max_abs_diff:.2e}")
-            lines.append(f"  {m.mode:<9}{_t(s.median):>10}{'±' + _t(s.iqr / 2):>11}{noisy:<4}"
-                         f"{vs:>17}{_t(m.first_call_s):>12}{be:>12}{_b(m.peak_bytes):>10}"
-                         f"{m.kernel_calls:>9}{nodes:>11}  {parity}")
+            spread = "±" + fmt_seconds(s.iqr / 2)
+            lines.append(f"  {m.mode:<9}{fmt_seconds(s.median):>10}{spread:>11}{noisy:<4}"
+                         f"{vs:>17}{fmt_seconds(m.first_call_s):>12}{be:>12}"
+                         f"{fmt_bytes(m.peak_bytes):>11}{m.kernel_calls:>9}{nodes:>11}  {parity}")
         lines += textwrap.wrap(
             f"Medians of auto-ranged blocks (about {self.min_time:g} s per mode, interleaved); "
             "'±' half the IQR; (!) IQR > 10% of the median; ** p < "
@@ -192,13 +194,14 @@ class Comparison:
         for m in self.modes:
             if m.level is not None:
                 # NOTE: no-break spaces keep each "phase time" together when wrapped
-                parts = " | ".join(f"{SHORT.get(k, k)} {_t(v)}".replace(" ", "\u00a0")
+                parts = " | ".join(f"{SHORT.get(k, k)} {fmt_seconds(v)}".replace(" ", "\u00a0")
                                    for k, v in m.phases.items() if v >= 5e-5)
                 jit = (f"  [jit: {m.jit.get('compiles', 0)} compiled, "
                        f"{m.jit.get('disk_hits', 0)} from disk]" if any(m.jit.values()) else "")
                 if m.jit.get("cold_compiles"):
+                    cold = fmt_seconds(m.jit["cold_first_call_s"])
                     jit += (f" [numba's disk cache was cold: the very first call compiled "
-                            f"{m.jit['cold_compiles']} in {_t(m.jit['cold_first_call_s'])}]")
+                            f"{m.jit['cold_compiles']} in {cold}]")
                 lines += [ln.replace("\u00a0", " ") for ln in textwrap.wrap(
                     f"first call of {m.mode}: {parts}{jit}", len(head), initial_indent="  ",
                     subsequent_indent="      ")]
@@ -282,20 +285,6 @@ def _blas_line(env: dict[str, Any]) -> str:
             return f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')}, " \
                    f"{b.get('num_threads')} threads)"
     return str(blas.get("build", {}).get("name", "?"))
-
-
-def _t(s: float) -> str:
-    if not math.isfinite(s):
-        return "-"
-    if s >= 1:
-        return f"{s:.2f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s * 1e6:.1f} us"
-
-
-def _b(n: int | None) -> str:
-    return "-" if n is None else f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
 def _calls(n: int | None) -> str:

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from ..errors import InvalidArgumentError, MissingExtraError
+from ..profiler import fmt_seconds
 
 __all__ = ["plot_comparison", "pyplot", "chart_path"]
 
@@ -59,10 +60,6 @@ def _phase_group(name: str) -> str:
     return name if name in PHASE_COLORS else "optimize"
 
 
-def _ms(s: float) -> str:
-    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
-
-
 def plot_comparison(result: Any, path: str | os.PathLike[str], calls: int | None = None) -> str:
     """Draw ``result`` (a ``Comparison``) into ``path``; see ``Comparison.plot``."""
     path = chart_path(path)
@@ -86,7 +83,7 @@ def plot_comparison(result: Any, path: str | os.PathLike[str], calls: int | None
     ax.set_title("steady state")
     for yi, m in zip(y, modes, strict=True):
         label = "" if m.speedup is None else f"  {m.speedup:.2f}x"
-        ax.text(m.steady.q3 * 1e3, yi, f"  {_ms(m.steady.median)}{label}", va="center",
+        ax.text(m.steady.q3 * 1e3, yi, f"  {fmt_seconds(m.steady.median)}{label}", va="center",
                 fontsize=8)
     ax.set_xlim(0, max(m.steady.q3 for m in modes) * 1e3 * 1.7 or 1)
 
@@ -106,7 +103,7 @@ def plot_comparison(result: Any, path: str | os.PathLike[str], calls: int | None
                     label=g if g not in shown else None)
             shown.add(g)
             left += v
-        ax.text(left, yi, f" {_ms(m.first_call_s)}", va="center", fontsize=8)
+        ax.text(left, yi, f" {fmt_seconds(m.first_call_s)}", va="center", fontsize=8)
     ax.set_yticks(y, names)
     ax.set_xlabel("ms (the first call, by phase)")
     ax.set_title("first call")

@@ -94,14 +94,17 @@ class MemoryPlan:
         """One line: what was reused and the byte counts."""
         unknown = f"; {self.unknown} result(s) of unknown size" if self.unknown else ""
         return (f"{self.in_place} in place, {self.reused} reused; peak "
-                f"{_fmt_bytes(self.planned_peak)} planned vs {_fmt_bytes(self.unplanned_peak)} "
-                f"unplanned, sum of results {_fmt_bytes(self.unplanned_sum)}{unknown}")
+                f"{fmt_bytes(self.planned_peak)} planned vs {fmt_bytes(self.unplanned_peak)} "
+                f"unplanned, sum of results {fmt_bytes(self.unplanned_sum)}{unknown}")
 
     def __repr__(self) -> str:
         return f"<MemoryPlan: {self.summary()}>"
 
 
-def _fmt_bytes(n: int) -> str:
+def fmt_bytes(n: int | None) -> str:
+    """``n`` bytes in B, KiB, MiB or GiB (``-`` for None: a size known only at run time)."""
+    if n is None:
+        return "-"
     for unit in ("B", "KiB", "MiB"):
         if n < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -109,7 +112,8 @@ def _fmt_bytes(n: int) -> str:
     return f"{n:.1f} GiB"
 
 
-def _nbytes(spec: Any) -> int | None:
+def spec_nbytes(spec: Any) -> int | None:
+    """The bytes of a value of ``spec`` (None where a dim is known only at run time)."""
     if None in spec.shape:
         return None
     size = 1
@@ -207,7 +211,7 @@ def plan_buffers(graph: GraphIR, computed: list[str], fetches: Sequence[Ref],
         for i, spec in enumerate(d["specs"]):
             if d["op"] is read_variable_p:  # the variable's own array: nothing allocated
                 break
-            b = _nbytes(spec)
+            b = spec_nbytes(spec)
             if b is None:
                 mp.unknown += 1
                 continue
@@ -219,7 +223,7 @@ def plan_buffers(graph: GraphIR, computed: list[str], fetches: Sequence[Ref],
         mp.planned_peak = max(mp.planned_peak, live_planned)
         for r in release.get(k, ()):
             src = g.nodes[r[0]]
-            b = 0 if src["op"] is read_variable_p else _nbytes(src["specs"][r[1]]) or 0
+            b = 0 if src["op"] is read_variable_p else spec_nbytes(src["specs"][r[1]]) or 0
             live -= b
             if r not in passed_on:
                 live_planned -= b
