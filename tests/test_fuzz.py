@@ -189,10 +189,8 @@ def _draw_steps(rng: np.random.Generator, p: Program, values: list[Any], k: int
         else:
             other = int(rng.integers(0, len(values)))
         return [(op, (k, other) if rng.random() < 0.8 else (other, k))]
-    if roll < 0.86:  # NOTE: a float to int cast of NaN, inf or an out-of-range value is
-        # undefined in numpy (it warns) and differs in the numba loop: not drawn
-        targets = ["float32", "float64", "bool"] + (["int64", "int8"] if values[k][0].kind
-                                                    in "biu" else [])
+    if roll < 0.86:  # a float to int cast of NaN, inf or an out-of-range value saturates
+        targets = ["float32", "float64", "bool", "int64", "int8", "uint8"]
         return [("cast", (k, str(rng.choice(targets))))]
     if roll < 0.92:
         return [("where", (k, int(rng.integers(0, len(values))), k))]

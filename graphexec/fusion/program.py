@@ -27,8 +27,8 @@ constant, as numpy's own loops differ in it.) The transcendental ops (exp, expm1
 sin, cos, tan, tanh, pow, sigmoid, erf: ``OpDef.fusion.transcendental``) call libm where numpy
 uses its own SIMD code: they stay within ``OpDef.fusion.ulp_for(dtype)`` ulp of numpy (4 ulp;
 erf and sigmoid in float32, which carry exp's difference through longer formulas, 8 ulp), as the
-tests measure. A float to integer cast of
-NaN, an infinity or an out-of-range value is undefined in numpy (it warns) and may differ.
+tests measure. A float to integer cast saturates and gives 0 for NaN, in the loop as in the
+op's kernel.
 Dtypes fused: bool, signed and unsigned ints, float32 and float64; floor_divide, mod and round
 are never fused, nor pow and reciprocal of integers, nor int64 arithmetic that can overflow (add,
 subtract, multiply, negative, abs, square, add_n): signed overflow is undefined in the numba

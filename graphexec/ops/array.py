@@ -13,7 +13,7 @@ import numpy as np
 
 from ..checks import check_axes, check_axis, check_dtype
 from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
-from ..fusable import Fusion, conv
+from ..fusable import Fusion, conv, np_name
 from ..registry import (
     Spec,
     broadcast_shapes,
@@ -117,25 +117,54 @@ def _cast_loop(dtypes: tuple[np.dtype, ...], out: np.dtype, attrs: Any
     return dtypes if keys == ["dtype"] and np.dtype(attrs[0][1]) == out else None
 
 
+def _int_range(dtype: np.dtype) -> tuple[float, float, int, int]:
+    """``lo, hi, min, max`` of integer ``dtype``: a float ``x`` converts exactly (toward zero)
+    when ``lo <= x < hi``; both are powers of two, exact in every float dtype."""
+    info = np.iinfo(dtype)
+    return float(info.min), float(info.max) + 1.0, int(info.min), int(info.max)
+
+
 def _emit_cast(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
                ) -> tuple[list[str], str]:
-    return [], conv(a[0], dt, np.dtype(attrs["dtype"]))
+    to = np.dtype(attrs["dtype"])
+    if dt.kind != "f" or to.kind not in "iu":
+        return [], conv(a[0], dt, to)
+    lo, hi, imin, imax = _int_range(to)
+    t = np_name(to)
+    low = f"({imin + 1} - 1)"  # NOTE: -2**63 written as a literal would overflow int64
+    return [], (f"({t}({a[0]}) if ({a[0]} >= {lo!r} and {a[0]} < {hi!r}) else "
+                f"{t}({imax}) if {a[0]} > 0 else {t}({low}) if {a[0]} < 0 else {t}(0))")
 
 
 @register("cast", infer=_cast_infer, kind="elementwise", arity=1,
           fusion=Fusion(_cast_loop, _emit_cast))
 def cast_p(xp, x, dtype):
-    return x.astype(dtype)
+    if x.dtype.kind != "f" or dtype.kind not in "iu":
+        return x.astype(dtype)
+    # NOTE: numpy leaves a float to integer conversion of NaN, an infinity or an out-of-range
+    # value undefined (and CPUs differ: x86 gives INT_MIN, CUDA and ARM saturate): graphexec
+    # saturates and gives 0 for NaN on every device, as JAX does
+    lo, hi, imin, imax = _int_range(dtype)
+    fits = (x >= lo) & (x < hi)
+    if xp is np and fits.all():  # NOTE: no check on a GPU, which would wait for the device
+        return x.astype(dtype)
+    out = xp.where(fits, x, 0).astype(dtype)
+    return xp.where(fits, out, xp.where(x > 0, dtype.type(imax),
+                                        xp.where(x < 0, dtype.type(imin), dtype.type(0))))
 
 
 def cast(x: Any, dtype: Any) -> Tensor:
-    """``x`` converted to ``dtype`` (float to int truncates toward zero, as numpy).  The
+    """``x`` converted to ``dtype``.  Float to int truncates toward zero, as numpy; a value
+    out of the integer's range saturates to its minimum or maximum and NaN gives 0, the same
+    on every device and in every mode (numpy leaves these undefined; JAX saturates too).  The
     gradient is cast back to the dtype of ``x`` when both dtypes are floats; a cast to or from
     another kind passes no gradient.
 
-    >>> import graphexec as gx
+    >>> import numpy as np, graphexec as gx
     >>> gx.cast(gx.constant([1.7, -1.7]), "int32").numpy()
     array([ 1, -1], dtype=int32)
+    >>> gx.cast(gx.constant([np.nan, np.inf, -1.0, 300.0]), "uint8").numpy()
+    array([  0, 255,   0, 255], dtype=uint8)
     """
     return apply(cast_p, as_tensor(x), dtype=check_dtype(dtype, "cast"))
 
@@ -856,9 +885,31 @@ def gather_grad_p(xp, g, indices, like, axis):
     # a scatter-add: repeated indices add up. cupy (>= 12; the cuda extra needs 13) has
     # ``add.at`` too, the same operation as the documented ``cupyx.scatter_add``, so this
     # kernel serves both backends.
-    out = xp.zeros(like.shape, g.dtype)
-    xp.add.at(out, (*(slice(None),) * axis, indices), g)
-    return out
+    key = (*(slice(None),) * axis, indices)
+    if xp is np or g.dtype in _ATOMIC_ADD:
+        out = xp.zeros(like.shape, g.dtype)
+        xp.add.at(out, key, g)
+        return out
+    # NOTE: cupy's add.at is CUDA's atomicAdd, which has few dtypes: the others add in one it
+    # has, with the same (wrapping) result
+    if g.dtype.kind == "c":  # the real and imaginary parts, each a float scatter-add
+        parts = [gather_grad_p.kernel(xp, xp.ascontiguousarray(p), indices, like, axis)
+                 for p in (g.real, g.imag)]
+        return (parts[0] + 1j * parts[1]).astype(g.dtype)
+    wide = np.dtype(_ATOMIC_WIDE[g.dtype.kind if g.dtype.itemsize < 8 else g.dtype.str[1:]])
+    out = xp.zeros(like.shape, wide)
+    xp.add.at(out, key, g.astype(wide) if g.dtype.itemsize < 8 else g.view(wide))
+    if g.dtype.kind == "b":
+        return out != 0
+    return out.astype(g.dtype) if g.dtype.itemsize < 8 else out.view(g.dtype)
+
+
+#: the dtypes of CUDA's atomicAdd, which cupy's ``add.at`` takes
+_ATOMIC_ADD = frozenset(np.dtype(c) for c in ("int32", "uint32", "uint64", "float16", "float32",
+                                               "float64"))
+#: what the others add in: narrow ints in 32 bits (wrapping back as numpy's do), int64 as the
+#: same bits in uint64 (two's complement addition is the same operation)
+_ATOMIC_WIDE = {"b": "int32", "i": "int32", "u": "uint32", "i8": "uint64"}
 
 
 defvjp(gather_grad_p, lambda g, out, x, indices, like, axis: (

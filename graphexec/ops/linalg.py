@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
+from ..errors import DTypeError, InvalidArgumentError, MissingExtraError, ShapeError, op_error
 from ..registry import (
     Spec,
     broadcast_shapes,
@@ -210,6 +210,10 @@ def _eig_infer(x: Spec) -> tuple[Spec, Spec]:
 
 @register("eig", infer=_eig_infer, arity=1, n_outputs=2)
 def eig_p(xp, x):
+    if not hasattr(xp.linalg, "eig"):  # NOTE: CuPy has eig from version 14
+        raise op_error(MissingExtraError, "eig", "on a GPU it needs CuPy 14 or newer "
+                       f"(cupy.linalg.eig); this is CuPy {getattr(xp, '__version__', '?')}: "
+                       "pip install -U 'graphexec[cuda]'")
     w, v = xp.linalg.eig(x)
     dtype = xp.result_type(w.dtype, xp.complex64)
     return w.astype(dtype, copy=False), v.astype(dtype, copy=False)
