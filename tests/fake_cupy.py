@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from . import host_cuda
+
 
 class ndarray(np.ndarray):
     """A "device" array: host memory, on pretend CUDA device ``device.id``."""
@@ -237,9 +239,15 @@ def _ufunc_method(method: Any) -> Any:
     return call
 
 
-def make(devices: int = 1, eig: bool = True) -> types.ModuleType:
+def check_device_args(args: Any) -> None:
+    """Refuse host arrays and other devices' arrays, as CuPy's functions do."""
+    _check_no_host(args)
+
+
+def make(devices: int = 1, eig: bool = True, kernels: bool = True) -> types.ModuleType:
     """A fresh stand-in module with ``devices`` pretend GPUs (``eig=False``: without
-    ``linalg.eig``, as CuPy before 14)."""
+    ``linalg.eig``, as CuPy before 14).  With ``kernels`` and a host C++ compiler it has
+    ``ElementwiseKernel``, built on the host (tests/host_cuda.py)."""
 
     mod = types.ModuleType("cupy")
     numpy_ns = _Namespace(np, frozenset() if eig else {("numpy.linalg", "eig")})
@@ -272,6 +280,8 @@ def make(devices: int = 1, eig: bool = True) -> types.ModuleType:
         def __exit__(self, *exc: Any) -> None:
             _CURRENT[0] = self._outer.pop()
 
+    if kernels and host_cuda.CXX:
+        mod.ElementwiseKernel = host_cuda.ElementwiseKernel  # type: ignore[attr-defined]
     runtime = types.SimpleNamespace(getDeviceCount=lambda: devices)
     mod.cuda = types.SimpleNamespace(runtime=runtime, Device=Device)  # type: ignore[attr-defined]
     return mod

@@ -10,6 +10,7 @@ when the program asks for it (``program.PARALLEL_MIN_SIZE``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +21,48 @@ from .jit import CACHE_LINE
 if TYPE_CHECKING:
     from .program import FusedProgram
 
-__all__ = ["kernel_source"]
+__all__ = ["kernel_source", "members_code", "module_constants"]
+
+
+def module_constants(program: FusedProgram) -> list[str]:
+    """The module-level lines of ``program``'s code: its literals ``L0, L1, ...`` and the
+    constants its members read (``Fusion.consts``), once each."""
+    lines = [f"L{k} = {lit(v)}  # {v.reshape(()).item()!r}"
+             for k, v in enumerate(program.literals)]
+    consts: dict[tuple[str, str], Any] = {}
+    for m, loop in zip(program.members, program._loops, strict=True):
+        if m.op.fusion.consts is not None:
+            dt = loop[0] if loop else m.spec.dtype
+            consts.setdefault((m.op.name, dt.str), (m.op.fusion.consts, dt))
+    for key in sorted(consts):
+        make, dt = consts[key]
+        lines += make(dt)
+    return lines
+
+
+def members_code(program: FusedProgram) -> list[str]:
+    """The statements computing one element of ``program`` from its inputs' values ``v0, v1,
+    ...``: each member ``j`` in turn, written by its op (``OpDef.fusion.emit``) in its loop
+    dtype and converted to its own dtype as ``m{j}``.  The numba loop runs them as they are;
+    the CUDA writer (``graphexec.fusion.cuda``) translates them."""
+    ins, members = program.inputs, program.members
+    lines = []
+    for j, (m, loop) in enumerate(zip(members, program._loops, strict=True)):
+        exprs = []
+        for (kind, i), dt in zip(m.operands, loop, strict=True):
+            if kind == "input":
+                exprs.append(conv(f"v{i}", ins[i].dtype, dt))
+            elif kind == "member":
+                exprs.append(conv(f"m{i}", members[i].spec.dtype, dt))
+            else:
+                exprs.append(conv(f"L{i}", program.literals[i].dtype, dt))
+        stmts, expr = m.op.fusion.emit(j, loop[0] if loop else m.spec.dtype, exprs,
+                                       dict(m.attrs))
+        out_dt = m.spec.dtype
+        if out_dt.kind != "b":  # a bool expression is a bool already
+            expr = f"{np_name(out_dt)}({expr})"
+        lines += [*stmts, f"m{j} = {expr}"]
+    return lines
 
 
 def kernel_source(program: FusedProgram, flat: bool, parallel: bool,
@@ -64,16 +106,7 @@ def kernel_source(program: FusedProgram, flat: bool, parallel: bool,
         "",
         "",
     ]
-    for k, v in enumerate(program.literals):
-        head.append(f"L{k} = {lit(v)}  # {v.reshape(()).item()!r}")
-    consts: dict[tuple[str, str], Any] = {}  # the module constants members read, once each
-    for m, loop in zip(members, program._loops, strict=True):
-        if m.op.fusion.consts is not None:
-            dt = loop[0] if loop else m.spec.dtype
-            consts.setdefault((m.op.name, dt.str), (m.op.fusion.consts, dt))
-    for key in sorted(consts):
-        make, dt = consts[key]
-        head += make(dt)
+    head += module_constants(program)
 
     def arr(dt: np.dtype, ndim: int, readonly: bool) -> str:
         ro = ", readonly=True" if readonly else ""
@@ -90,27 +123,7 @@ def kernel_source(program: FusedProgram, flat: bool, parallel: bool,
     par = ", parallel=True" if parallel else ""
     body = [f"@njit(SIG, cache=CACHE{par}, error_model='numpy')", f"def kernel({args}):"]
 
-    # the loop body: loads, then each member
-    def member_lines() -> list[str]:
-        lines = []
-        for j, (m, loop) in enumerate(zip(members, program._loops, strict=True)):
-            exprs = []
-            for (kind, i), dt in zip(m.operands, loop, strict=True):
-                if kind == "input":
-                    exprs.append(conv(f"v{i}", ins[i].dtype, dt))
-                elif kind == "member":
-                    exprs.append(conv(f"m{i}", members[i].spec.dtype, dt))
-                else:
-                    exprs.append(conv(f"L{i}", program.literals[i].dtype, dt))
-            # NOTE: each op writes its own code (``OpDef.fusion.emit``), in its loop dtype
-            stmts, expr = m.op.fusion.emit(j, loop[0] if loop else m.spec.dtype, exprs,
-                                           dict(m.attrs))
-            out_dt = m.spec.dtype
-            if out_dt.kind != "b":  # a bool expression is a numba bool already
-                expr = f"{np_name(out_dt)}({expr})"
-            lines += [*stmts, f"m{j} = {expr}"]
-        return lines
-
+    member_lines = partial(members_code, program)
     if flat:
         body.append("    o = out.reshape(out.size)")
         body += [f"    v{k} = x{k}[0]" if scalar[k] else f"    a{k} = x{k}.reshape(x{k}.size)"

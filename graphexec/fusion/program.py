@@ -2,16 +2,20 @@
 
 The elementwise fusion pass (``graphexec.passes.fusion``) turns a group of elementwise nodes
 into one ``fused_elementwise`` node whose ``program`` attribute, a :class:`FusedProgram`, lists
-the original members.  The program runs in one of two ways (``config.set_fusion_backend``):
+the original members.  The program runs in one of three ways (on the host, as
+``config.set_fusion_backend`` says):
 
 - **numba** (CPU, the ``jit`` extra): one loop kernel per program, written by
   ``graphexec.fusion.codegen`` from each member's own code (``OpDef.fusion``) and compiled and
   cached by ``graphexec.fusion.jit``.  A group made mostly of transcendental ops
   (``SIMD_RATIO``) runs as numpy's vectorised ufuncs instead once its inputs reach
   ``SIMD_MIN_SIZE`` elements: numba calls scalar libm for them.
-- **numpy** (no numba, the ``"numpy"`` backend, or arrays of another module such as cupy):
-  the members run one by one with the ops' own kernels, in place (``out=``) on as few reused
-  buffers as possible.  Results are bit-identical to the unfused graph.
+- **CUDA** (cupy arrays): one ``cupy.ElementwiseKernel`` per program, whose source
+  ``graphexec.fusion.cuda`` translates from the same members' code as the numba loop, cached
+  by the program's structure and dtypes.  One launch, whatever the strides and broadcasting.
+- **numpy** (no numba, the ``"numpy"`` backend, or arrays of another module): the members run
+  one by one with the ops' own kernels, in place (``out=``) on as few reused buffers as
+  possible.  Results are bit-identical to the unfused graph.
 
 Either way the result is laid out in memory as the unfused ops would leave it (numpy's ufuncs
 follow their operands' memory order, and a matmul or sum reading the result rounds by that
@@ -60,10 +64,12 @@ import numpy as np
 from .. import config
 from ..errors import DTypeError, GraphexecError, InvalidArgumentError, node_failed
 from ..fusable import DTYPES
+from ..ops import fused_nn
 from ..ops.fused_nn import NO_GRADIENT
 from ..registry import REGISTRY, OpDef, Spec, broadcast_shapes, refuse_vjp, register
 from . import jit
 from .codegen import kernel_source
+from .cuda import elementwise_kernel
 
 __all__ = ["FusedProgram", "Member", "fusible", "fused_elementwise_p", "PARALLEL_MIN_SIZE",
            "SIMD_MIN_SIZE", "SIMD_RATIO"]
@@ -241,11 +247,40 @@ class FusedProgram:
 
     # -- running ---------------------------------------------------------------------------
     def __call__(self, xp: Any, *inputs: Any, out: Any = None) -> Any:
-        if (xp is np and config.fusion_backend() == "numba"
-                and not (self._prefer_ufuncs and inputs
-                         and max(a.size for a in inputs) >= SIMD_MIN_SIZE)):
-            return self._run_numba(inputs, out)
+        if xp is np:
+            if (config.fusion_backend() == "numba"
+                    and not (self._prefer_ufuncs and inputs
+                             and max(a.size for a in inputs) >= SIMD_MIN_SIZE)):
+                return self._run_numba(inputs, out)
+        elif hasattr(xp, "ElementwiseKernel"):
+            kernel = elementwise_kernel(self, xp)
+            if kernel is not None:
+                return self._run_cuda(xp, kernel, inputs, out)
         return self._run_numpy(xp, inputs, out)
+
+    def _run_cuda(self, xp: Any, kernel: Any, inputs: Sequence[Any], out: Any) -> Any:
+        """One launch of the program's ``cupy.ElementwiseKernel``, which follows the inputs'
+        strides and broadcasts them."""
+        try:
+            shape = self.out_shape([a.shape for a in inputs])
+        except ValueError:  # raise what the unfused graph raises
+            return self._run_unfused(xp, inputs, out)
+        if out is None:
+            out = xp.empty(shape, self._dtype)
+            kernel(*inputs, out)
+            return out
+        if out.shape != shape or out.dtype != self._dtype:
+            raise InvalidArgumentError(f"fused_elementwise: out is {out.dtype} of shape "
+                                       f"{out.shape}, the result {self._dtype} of {shape}")
+        target = out
+        for a in inputs:  # NOTE: a thread reads its own element of ``out``, not another view
+            if a is not out and xp.may_share_memory(a, out):
+                target = xp.empty(shape, self._dtype)
+                break
+        kernel(*inputs, target)
+        if target is not out:
+            xp.copyto(out, target)
+        return out
 
     def out_shape(self, shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
         """The output shape for inputs of ``shapes``: numpy broadcasting, then leading 1s up
@@ -452,6 +487,53 @@ class FusedProgram:
             if j == out_from and not uf and j != last:
                 pool.setdefault((out.shape, out.dtype), []).append(out)
         return out
+
+
+# -- the dense and conv epilogue on a GPU --------------------------------------------------------
+@lru_cache(maxsize=512)
+def epilogue_program(ndim: int, dtype: np.dtype, bias: tuple[tuple[int, np.dtype], ...],
+                     activation: OpDef | None, bias_first: bool) -> FusedProgram | None:
+    """The fused program of ``activation(y + b)`` (``b + y`` with ``bias_first``) for a product
+    ``y`` of rank ``ndim`` and ``dtype`` and at most one bias of ``(rank, dtype)``; None where
+    a member is not fusible in those dtypes.
+
+    >>> import numpy as np, graphexec as gx
+    >>> from graphexec.fusion.program import epilogue_program
+    >>> f32 = np.dtype("float32")
+    >>> epilogue_program(2, f32, ((1, f32),), gx.REGISTRY["relu"], False)
+    <fused 2: add, relu>
+    """
+    out = Spec((None,) * ndim, dtype)
+    inputs = [out] + [Spec((None,) * r, d) for r, d in bias]
+    members = []
+    if bias:
+        members.append(Member("bias", "add", (("input", 1), ("input", 0)) if bias_first
+                              else (("input", 0), ("input", 1)), out))
+    if activation is not None:
+        members.append(Member("activation", activation,
+                              (("member", 0) if bias else ("input", 0),), out))
+    try:
+        return FusedProgram(inputs, members)
+    except GraphexecError:
+        return None
+
+
+def _device_epilogue(xp: Any, out: Any, b: tuple[Any, ...], activation: OpDef | None,
+                     bias_first: bool) -> bool:
+    """``activation(out + b)`` written into ``out`` by one generated kernel (the epilogue of a
+    cuBLAS product); False where the program cannot be fused or translated."""
+    if not hasattr(xp, "ElementwiseKernel"):
+        return False
+    program = epilogue_program(out.ndim, out.dtype, tuple((a.ndim, a.dtype) for a in b),
+                               activation, bias_first)
+    kernel = None if program is None else elementwise_kernel(program, xp)
+    if kernel is None:
+        return False
+    kernel(out, *b, out)  # NOTE: in place: each element reads its own value, then writes it
+    return True
+
+
+fused_nn.DEVICE_EPILOGUE = _device_epilogue
 
 
 # -- the op --------------------------------------------------------------------------------------

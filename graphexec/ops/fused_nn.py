@@ -10,7 +10,7 @@ intermediate arrays.  The bias may be omitted, and ``activation`` may be ``None`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -66,8 +66,16 @@ def _epilogue(xp: Any, out: Any, b: tuple[Any, ...], activation: OpDef | None,
         raise _failed(origin, 1, e, add_p, (b[0], out) if bias_first else (out, b[0])) from e
 
 
+#: runs the epilogue as one generated CUDA kernel, where it can: ``(xp, out, b, activation,
+#: bias_first) -> bool`` (set by ``graphexec.fusion.program``, which writes the kernels)
+DEVICE_EPILOGUE: Callable[..., bool] | None = None
+
+
 def _epilogue_steps(xp: Any, out: Any, b: tuple[Any, ...], activation: OpDef | None,
                     bias_first: bool) -> Any:
+    if (xp is not np and DEVICE_EPILOGUE is not None and (b or activation is not None)
+            and DEVICE_EPILOGUE(xp, out, b, activation, bias_first)):
+        return out  # NOTE: cuBLAS's product, then one kernel for the bias and activation
     if out.ndim == 0:  # numpy gives 0-d results as scalars; a 1-element view works in place
         out = xp.asarray(out)
         work = out.reshape(1)
