@@ -106,6 +106,12 @@ class Device:
                               f"{'s' if count != 1 else ''}")
         return xp
 
+    def synchronize(self) -> None:
+        """Wait until the device has run every kernel launched on it (nothing to wait for on
+        the CPU): what a timer reads after GPU work, whose launches return at once."""
+        if self.kind != "cpu":
+            self.xp().cuda.Device(self.index).synchronize()
+
     def __str__(self) -> str:
         return "cpu" if self.kind == "cpu" else f"cuda:{self.index}"
 

@@ -103,6 +103,13 @@ class Graph(GraphIR):
         if len(self._plans) > 64:
             self._plans.clear()
             self._compiled.clear()
+        if backend != "numpy":  # NOTE: GPU N's plan places its constants with N current
+            dev = Device.of_backend(backend, "run")
+            with dev.xp("run").cuda.Device(dev.index):
+                return self._lower_here(refs, backend, level)
+        return self._lower_here(refs, backend, level)
+
+    def _lower_here(self, refs: tuple[Ref, ...], backend: str, level: int) -> Plan:
         if level == 0:
             plan = lower(self, refs, backend, plan_memory=self.plan_memory)
         else:

@@ -42,6 +42,7 @@ import numpy as np
 
 from . import config, tree
 from .compiler import CompiledGraph
+from .device import Device
 from .errors import InvalidArgumentError, user_location
 from .executor import _timed, lower
 from .function import Function, function
@@ -186,6 +187,38 @@ def peak_bytes(fn: Callable[[], Any]) -> int | None:
     finally:
         tracemalloc.stop()
     return max(int(peak), 0)
+
+
+def device_peak_bytes(fn: Callable[[], Any], device: Device) -> int | None:
+    """The most device memory (bytes of CuPy's memory pool in use) held at once while
+    ``fn()`` runs on GPU ``device``, above what was held before it; None on the CPU.  CuPy
+    has no peak counter: a ``cupy.cuda.MemoryHook`` adds up the pool's allocations and frees
+    (rounded to the pool's blocks, as CuPy holds them) while ``fn`` runs."""
+    if device.kind == "cpu":
+        return None
+    cupy = device.xp()
+
+    class PeakHook(cupy.cuda.MemoryHook):  # type: ignore[name-defined]
+        name = "graphexec-peak"
+
+        def __init__(self) -> None:
+            self.live = self.peak = 0
+
+        def malloc_postprocess(self, **kw: Any) -> None:
+            if kw.get("device_id", device.index) == device.index:
+                self.live += int(kw["mem_size"])
+                self.peak = max(self.peak, self.live)
+
+        def free_postprocess(self, **kw: Any) -> None:
+            if kw.get("device_id", device.index) == device.index:
+                self.live -= int(kw["mem_size"])
+
+    hook = PeakHook()
+    with cupy.cuda.Device(device.index), hook:
+        out = fn()
+        device.synchronize()
+        del out
+    return hook.peak
 
 
 def check_min_time(where: str, min_time: Any) -> float:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import types
+import weakref
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,8 @@ class ndarray(np.ndarray):
     def __array_finalize__(self, obj: Any) -> None:
         # a view keeps its base's device; a new array is on the current one
         self._device_id = getattr(obj, "_device_id", _CURRENT[0])
+        if self.base is None:  # memory of its own (a copy): from the pool
+            _allocated(self, self._device_id)
 
     def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
         # NOTE: no host check here: numpy's own implementations call array functions on
@@ -97,7 +100,51 @@ _CURRENT = [0]
 def _tagged(a: np.ndarray) -> ndarray:
     out = np.ndarray.view(a, ndarray)
     out._device_id = _CURRENT[0]
+    if a.base is None:  # the device array's memory: from the pool
+        _allocated(a, _CURRENT[0])
     return out
+
+
+#: the memory hooks in use (``with hook:``), told of every allocation and free as CuPy's pool
+#: tells them
+_HOOKS: list[Any] = []
+
+
+def _allocated(owner: np.ndarray, device_id: int) -> None:
+    if not _HOOKS:
+        return
+    size = owner.nbytes
+    mem = -(-size // 512) * 512  # NOTE: CuPy's pool rounds up to 512-byte blocks
+    info = {"device_id": device_id, "mem_size": mem, "mem_ptr": owner.ctypes.data,
+            "pmem_id": id(owner)}
+    for h in list(_HOOKS):
+        h.malloc_postprocess(size=size, **info)
+    weakref.finalize(owner, _freed, info)
+
+
+def _freed(info: dict[str, Any]) -> None:
+    for h in list(_HOOKS):
+        h.free_postprocess(**info)
+
+
+class MemoryHook:
+    """``cupy.cuda.MemoryHook``: its methods are called at each allocation and free while it
+    is in use (``with hook:``)."""
+
+    name = "MemoryHook"
+
+    def __enter__(self) -> MemoryHook:
+        _HOOKS.append(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _HOOKS.remove(self)
+
+    def malloc_postprocess(self, **kwargs: Any) -> None:
+        pass
+
+    def free_postprocess(self, **kwargs: Any) -> None:
+        pass
 
 
 def _device(a: Any) -> Any:
@@ -280,8 +327,13 @@ def make(devices: int = 1, eig: bool = True, kernels: bool = True) -> types.Modu
         def __exit__(self, *exc: Any) -> None:
             _CURRENT[0] = self._outer.pop()
 
+        def synchronize(self) -> None:
+            synced.append(self.id)  # nothing runs asynchronously here
+
     if kernels and host_cuda.CXX:
         mod.ElementwiseKernel = host_cuda.ElementwiseKernel  # type: ignore[attr-defined]
     runtime = types.SimpleNamespace(getDeviceCount=lambda: devices)
-    mod.cuda = types.SimpleNamespace(runtime=runtime, Device=Device)  # type: ignore[attr-defined]
+    synced: list[int] = []  # the devices waited for, in order (the tests read it)
+    mod.cuda = types.SimpleNamespace(  # type: ignore[attr-defined]
+        runtime=runtime, Device=Device, MemoryHook=MemoryHook, synced=synced)
     return mod

@@ -343,3 +343,40 @@ def test_a_device_tensor_with_a_symbolic_one_is_a_mode_error(gpu):
         s = gx.placeholder((2,), name="s")
     with pytest.raises(gx.GraphError):
         gx.constant([1.0, 2.0]).to("gpu") + s
+
+
+def test_device_peak_bytes_counts_the_pool(gpu):
+    from graphexec.profiler import device_peak_bytes
+
+    assert device_peak_bytes(lambda: np.ones(10), CPU) is None
+    dev = Device("cuda", 1)
+    x = gx.constant(np.ones(1000, "float32")).to(dev)
+    # x * 2 (4000 bytes: one 4096-byte block of the pool), then its sum (one 512-byte block)
+    peak = device_peak_bytes(lambda: gx.sum(x * 2.0), dev)
+    assert peak == 4096 + 512
+
+
+def test_compare_runs_every_mode_on_a_device(gpu):
+    import json
+
+    def f(x, w):
+        return gx.nn.relu(gx.matmul(x, w) + 1.0).sum()
+
+    x, w = np.ones((64, 32), "float32"), np.ones((32, 16), "float32")
+    gpu.cuda.synced.clear()
+    r = gx.bench.compare(f, x, w, modes=["eager", "graph:1", "graph:3"], min_time=0.01,
+                         device="cuda:1")
+    assert r.device == "cuda:1" and "GPU mem" in r.table() and "f on cuda:1" in r.table()
+    assert set(gpu.cuda.synced) == {1} and len(gpu.cuda.synced) >= 3 * 7  # every timed call
+    product = 64 * 16 * 4
+    for m in r.modes:
+        assert m.parity_ok, m.parity_note
+        assert m.peak_device_bytes is not None and m.peak_device_bytes >= product
+    # the memory plan's reuse works through the pool: the fused graph holds less at its peak
+    assert r["graph:3"].peak_device_bytes < r["eager"].peak_device_bytes
+    assert r["graph:3"].kernel_calls < r["eager"].kernel_calls
+    d = json.loads(r.to_json())
+    assert d["device"] == "cuda:1" and d["modes"][0]["peak_device_bytes"] > 0
+    host = gx.bench.compare(f, x, w, modes=["eager", "graph:1"], min_time=0.01)
+    assert host.device == "cpu" and host["eager"].peak_device_bytes is None
+    assert "GPU mem" not in host.table()

@@ -32,13 +32,15 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .. import config, tree
+from ..device import CPU, Device, current_device, to_device
+from ..device import device as device_block
 from ..errors import GraphexecError, InvalidArgumentError, MissingExtraError
 from ..function import Function, function
 from ..fusion import fresh_kernels, jit_stats
@@ -50,6 +52,7 @@ from ..profiler import (
     State,
     as_tensors,
     check_min_time,
+    device_peak_bytes,
     fmt_seconds,
     functions_eagerly,
     kernel_steps,
@@ -71,7 +74,7 @@ SHORT = {"common_subexpression_elimination": "cse", "constant_folding": "fold",
 #: how many first calls (of new functions) each graph mode's phases are the median of
 FIRST_CALLS = 3
 #: ``to_json``'s format; bumped when a field changes meaning
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def parse_mode(mode: Any) -> int | None:
@@ -118,6 +121,8 @@ class ModeResult:
     speedup: float | None = None
     p_value: float | None = None
     break_even: int | None = None
+    #: the most GPU memory (CuPy's pool) in use at once during a call; None on the CPU
+    peak_device_bytes: int | None = None
 
     @property
     def verdict(self) -> str:
@@ -147,6 +152,8 @@ class Comparison:
     env: dict[str, Any]
     min_time: float
     description: str = ""
+    #: where the modes ran (``"cpu"``, ``"cuda:0"``)
+    device: str = "cpu"
 
     def __getitem__(self, mode: str) -> ModeResult:
         for m in self.modes:
@@ -160,9 +167,12 @@ class Comparison:
 
     def table(self) -> str:
         """A text table, as ``torch.utils.benchmark.Compare`` prints: one row per mode."""
-        title = f" {self.name}" + (f": {self.description}" if self.description else "") + " "
+        title = f" {self.name}" + (f": {self.description}" if self.description else "") + (
+            f" on {self.device} " if self.device != "cpu" else " ")
+        gpu = self.device != "cpu"
         head = (f"  {'mode':<9}{'median':>10}{'IQR':>11}    {'vs eager':>17}{'first call':>12}"
-                f"{'break-even':>12}{'peak mem':>11}{'kernels':>9}{'nodes':>11}  parity")
+                f"{'break-even':>12}{'peak mem':>11}{'GPU mem' if gpu else '':>{10 if gpu else 0}}"
+                f"{'kernels':>9}{'nodes':>11}  parity")
         lines = [f"[{title.center(len(head) - 2, '-')}]", head]
         for m in self.modes:
             s = m.steady
@@ -182,7 +192,9 @@ class Comparison:
             spread = "±" + fmt_seconds(s.iqr / 2)
             lines.append(f"  {m.mode:<9}{fmt_seconds(s.median):>10}{spread:>11}{noisy:<4}"
                          f"{vs:>17}{fmt_seconds(m.first_call_s):>12}{be:>12}"
-                         f"{fmt_bytes(m.peak_bytes):>11}{m.kernel_calls:>9}{nodes:>11}  {parity}")
+                         f"{fmt_bytes(m.peak_bytes):>11}"
+                         f"{fmt_bytes(m.peak_device_bytes) if gpu else '':>{10 if gpu else 0}}"
+                         f"{m.kernel_calls:>9}{nodes:>11}  {parity}")
         lines += textwrap.wrap(
             f"Medians of auto-ranged blocks (about {self.min_time:g} s per mode, interleaved); "
             "'±' half the IQR; (!) IQR > 10% of the median; ** p < "
@@ -190,7 +202,9 @@ class Comparison:
             f"call of a graph mode: the median of {FIRST_CALLS} new functions' first calls "
             "(fused loops from numba's disk cache where it has them), plus, for a mode that "
             "runs fused loops, numba's start-up in a new process (its import and first "
-            "kernel call, measured in one).", len(head))
+            "kernel call, measured in one)." + (
+                " On a GPU every call ends with a synchronize; 'peak mem' is the host's, 'GPU "
+                "mem' CuPy's pool (a MemoryHook's count)." if gpu else ""), len(head))
         for m in self.modes:
             if m.level is not None:
                 # NOTE: no-break spaces keep each "phase time" together when wrapped
@@ -218,7 +232,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA_VERSION, "name": self.name, "description": self.description,
-                "min_time_s": self.min_time, "env": self.env,
+                "min_time_s": self.min_time, "device": self.device, "env": self.env,
                 "modes": [m.to_dict() for m in self.modes]}
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -376,11 +390,12 @@ def _parity(ref: list[Any], got: list[Any]) -> tuple[float, bool, str]:
 
 
 def _first_eager(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
-                 state: State) -> tuple[float, list[Any], int]:
+                 state: State, dev: Device = CPU) -> tuple[float, list[Any], int]:
     """Eager's first call (its seconds and outputs, copied) and its kernel calls."""
-    with functions_eagerly(True):
+    with _eagerly_on(dev):
         t0 = time.perf_counter()
         out = fn(*args, **kwargs)
+        dev.synchronize()
         first = time.perf_counter() - t0
         ref = _leaves(out)
         state.restore()
@@ -389,8 +404,8 @@ def _first_eager(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, 
     return first, ref, len(rec.ops)
 
 
-def _first_graph(f: Function, level: int, args: Sequence[Any], kwargs: dict[str, Any]
-                 ) -> tuple[dict[str, float], Any, dict[str, Any]]:
+def _first_graph(f: Function, level: int, args: Sequence[Any], kwargs: dict[str, Any],
+                 dev: Device = CPU) -> tuple[dict[str, float], Any, dict[str, Any]]:
     """The first call of ``f``, phase by phase: as ``f(*args)`` does it, in steps."""
     jit0 = jit_stats()
     clock = time.perf_counter
@@ -400,7 +415,7 @@ def _first_graph(f: Function, level: int, args: Sequence[Any], kwargs: dict[str,
     g = trace.graph
     refs = tuple(g._fetch_ref(t) for t in trace.fetches)
     t0 = clock()
-    plan = g._lower(refs, "numpy", level)
+    plan = g._lower(refs, dev.backend, level)
     lowering = clock() - t0
     compiled = next((c for c in g._compiled.values() if c.plan is plan), None)
     if compiled is not None:
@@ -413,7 +428,8 @@ def _first_graph(f: Function, level: int, args: Sequence[Any], kwargs: dict[str,
     else:
         phases["lower"] = lowering
     t0 = clock()
-    out = trace.run(values)
+    out = trace.run(values, f.device)
+    dev.synchronize()
     run = clock() - t0
     jit1 = jit_stats()
     jit_s = jit1["compile_seconds"] - jit0["compile_seconds"]
@@ -438,12 +454,14 @@ def _first_graph(f: Function, level: int, args: Sequence[Any], kwargs: dict[str,
 def compare(fn: Callable[..., Any], *args: Any,
             modes: Sequence[Any] = ("eager", "graph:0", "graph:1", "graph:2", "graph:3"),
             min_time: float = 1.0, name: str | None = None, description: str = "",
-            **kwargs: Any) -> Comparison:
+            device: Any = None, **kwargs: Any) -> Comparison:
     """Measure ``fn(*args, **kwargs)`` in each of ``modes`` (see the module's docstring);
     ``min_time`` is about how many seconds each mode's steady state is timed for.  ``fn`` is
     any Python function of tensors (a ``gx.function`` is compared through its Python body).
     A mode's first output is checked against eager's: ``parity_ok`` is False (and ``table``
-    says MISMATCH) when it differs by more than rounding."""
+    says MISMATCH) when it differs by more than rounding.  Every mode runs on ``device``
+    (default: ``gx.device``'s): array arguments are moved there first, each timed call ends
+    with a synchronize, and ``peak_device_bytes`` is the GPU memory in use at its peak."""
     if isinstance(fn, Function):
         fn = fn.python_function
     if isinstance(modes, str | int):
@@ -455,6 +473,7 @@ def compare(fn: Callable[..., Any], *args: Any,
     if len(set(labels)) != len(labels):
         raise InvalidArgumentError(f"compare: a mode is named twice in {list(modes)}")
     min_time = check_min_time("compare", min_time)
+    dev = Device.parse(device, "compare") if device is not None else current_device()
     title = str(name or getattr(fn, "__name__", type(fn).__name__))
     if any(lv is not None and lv >= 2 for lv in levels):
         config.numba_available()  # NOTE: importing numba is once per process, not a mode's
@@ -467,25 +486,27 @@ def compare(fn: Callable[..., Any], *args: Any,
     results: list[ModeResult] = []
     calls: list[Callable[[], Any]] = []
     functions: dict[str, Function] = {}
+    if dev != CPU:  # NOTE: the data lives on the device before any mode runs
+        args, kwargs = _placed(args, dev), _placed(kwargs, dev)
     e_args, e_kwargs = as_tensors(args), as_tensors(kwargs)
 
-    eager_call = functools.partial(fn, *e_args, **e_kwargs)
+    eager_call = _synced(functools.partial(fn, *e_args, **e_kwargs), dev)
     contexts: list[Callable[[], Any]] = []
     setup = _jit_setup() if any(lv is not None and lv >= 2 for lv in levels) else {}
 
     try:
         with functions_eagerly(False):
             state.restore()
-            e_first, ref_leaves, e_ops = _first_eager(fn, e_args, e_kwargs, state)
+            e_first, ref_leaves, e_ops = _first_eager(fn, e_args, e_kwargs, state, dev)
             for label, lv in zip(labels, levels, strict=True):
                 state.restore()
                 if lv is None:
                     results.append(ModeResult(label, None, e_first, {"first run": e_first},
                                               summarize([]), e_ops, None))
                     calls.append(eager_call)
-                    contexts.append(functools.partial(functions_eagerly, True))
+                    contexts.append(functools.partial(_eagerly_on, dev))
                     continue
-                f, phases, out, info = _first_calls(fn, lv, args, kwargs, state)
+                f, phases, out, info = _first_calls(fn, lv, args, kwargs, state, dev)
                 if info["loops"] and setup:  # NOTE: a new process pays numba's start-up first
                     phases = {**setup, **phases}
                 diff, ok, note = _parity(ref_leaves, out)
@@ -494,7 +515,7 @@ def compare(fn: Callable[..., Any], *args: Any,
                     info["kernel_calls"], None, info["planned"], info["nodes_before"],
                     info["nodes_after"], info["fused"], jit=info["jit"], max_abs_diff=diff,
                     parity_ok=ok, parity_note=note))
-                calls.append(functools.partial(f, *args, **kwargs))
+                calls.append(_synced(functools.partial(f, *args, **kwargs), dev))
                 contexts.append(contextlib.nullcontext)
                 functions[label] = f
             _steady(results, calls, contexts, min_time)
@@ -502,6 +523,9 @@ def compare(fn: Callable[..., Any], *args: Any,
                 state.restore()
                 with ctx():
                     m.peak_bytes = peak_bytes(call)
+                    if dev != CPU:
+                        state.restore()
+                        m.peak_device_bytes = device_peak_bytes(call, dev)
                 if m.mode in functions:
                     m.retraces = functions[m.mode].trace_count - 1
     finally:
@@ -515,7 +539,33 @@ def compare(fn: Callable[..., Any], *args: Any,
             m.p_value = rank_test(eager.steady.samples, m.steady.samples)
             m.break_even = break_even(m.first_call_s, m.steady.median, eager.first_call_s,
                                       eager.steady.median)
-    return Comparison(title, results, environment(), min_time, description)
+    return Comparison(title, results, environment(), min_time, description, str(dev))
+
+
+def _placed(args: Any, dev: Device) -> Any:
+    """``args`` with every array and tensor moved to ``dev``."""
+    return tree.map_leaves(lambda v: to_device(v, dev, "compare") if isinstance(
+        v, np.ndarray | Tensor) and not isinstance(v, Variable) else v, args)
+
+
+def _synced(call: Callable[[], Any], dev: Device) -> Callable[[], Any]:
+    """``call`` then a wait for the device's kernels (on a GPU, launches return at once)."""
+    if dev == CPU:
+        return call
+
+    def synced() -> Any:
+        out = call()
+        dev.synchronize()
+        return out
+
+    return synced
+
+
+@contextlib.contextmanager
+def _eagerly_on(dev: Device) -> Iterator[None]:
+    """Eager mode (``gx.function`` bodies run eagerly) with new tensors on ``dev``."""
+    with functions_eagerly(True), device_block(dev):
+        yield
 
 
 #: numba's start-up in a new process (measured once per process, in a subprocess)
@@ -559,18 +609,19 @@ def _jit_setup() -> dict[str, float]:
 
 
 def _first_calls(fn: Callable[..., Any], level: int, args: Sequence[Any],
-                 kwargs: dict[str, Any], state: State
+                 kwargs: dict[str, Any], state: State, dev: Device = CPU
                  ) -> tuple[Function, dict[str, float], list[Any], dict[str, Any]]:
     """The first calls of ``FIRST_CALLS`` new functions of ``fn`` at ``level``: the last
     function, the median call's phases, its outputs and what it compiled."""
     # NOTE: a garbage collection can land in any one first call: the median one's phases
     firsts = []
-    f = function(fn, optimize=level)
+    where = None if dev == CPU else dev
+    f = function(fn, optimize=level, device=where)
     for _ in range(FIRST_CALLS):
         state.restore()
-        f = function(fn, optimize=level)
+        f = function(fn, optimize=level, device=where)
         with fresh_kernels():  # as a new process finds them: numba's disk cache only
-            phases, out, info = _first_graph(f, level, args, kwargs)
+            phases, out, info = _first_graph(f, level, args, kwargs, dev)
         firsts.append((phases, _leaves(out), info))
     phases, out, info = sorted(firsts, key=lambda r: sum(r[0].values()))[FIRST_CALLS // 2]
     if firsts[0][2]["jit"]["compiles"]:  # numba's disk cache was cold: the first one compiled
@@ -606,18 +657,20 @@ def _steady(results: list[ModeResult], calls: list[Callable[[], Any]],
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
-    "required": ["schema", "name", "description", "min_time_s", "env", "modes"],
+    "required": ["schema", "name", "description", "min_time_s", "device", "env", "modes"],
     "properties": {
         "schema": {"const": SCHEMA_VERSION},
         "name": {"type": "string"},
         "description": {"type": "string"},
         "min_time_s": {"type": "number"},
+        "device": {"type": "string"},
         "env": {"type": "object",
                 "required": ["cpu", "cores", "python", "libraries", "blas", "blas_env"]},
         "modes": {"type": "array", "items": {
             "type": "object",
             "required": ["mode", "level", "first_call_s", "phases", "steady", "kernel_calls",
-                         "peak_bytes", "planned_peak_bytes", "nodes_before", "nodes_after",
+                         "peak_bytes", "planned_peak_bytes", "peak_device_bytes",
+                         "nodes_before", "nodes_after",
                          "fused_kernels", "retraces", "jit", "max_abs_diff", "parity_ok",
                          "parity_note", "speedup", "p_value", "break_even", "verdict"],
             "properties": {
@@ -630,6 +683,7 @@ SCHEMA: dict[str, Any] = {
                 "kernel_calls": {"type": "integer"},
                 "peak_bytes": {"type": ["integer", "null"]},
                 "planned_peak_bytes": {"type": ["integer", "null"]},
+                "peak_device_bytes": {"type": ["integer", "null"]},
                 "nodes_before": {"type": ["integer", "null"]},
                 "nodes_after": {"type": ["integer", "null"]},
                 "fused_kernels": {"type": "integer"},
