@@ -62,6 +62,9 @@ class ndarray(np.ndarray):
                             "and scalars, not lists)")
         _check_no_host(inputs)
         plain = [i.view(np.ndarray) if isinstance(i, ndarray) else i for i in inputs]
+        if ufunc is np.matmul and len(plain) == 2 and np.shares_memory(*plain):
+            # NOTE: cuBLAS runs A.T @ A as any gemm; numpy would take another BLAS call (syrk)
+            plain[1] = plain[1].copy()
         if "out" in kwargs:
             kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, ndarray) else o
                                   for o in kwargs["out"])

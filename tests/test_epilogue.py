@@ -5,8 +5,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import graphexec as gx
 import graphexec.ops.fused_nn  # registers fused_dense and fused_conv2d
@@ -14,6 +12,8 @@ from graphexec.errors import DTypeError, InvalidArgumentError, ShapeError
 from graphexec.ops.fused_nn import fusable_activation
 from graphexec.passes.epilogue import epilogue_fusion
 from graphexec.registry import REGISTRY, OpDef
+
+from .hypothesis_or_skip import given, st
 
 FUSED_DENSE, FUSED_CONV = REGISTRY["fused_dense"], REGISTRY["fused_conv2d"]
 

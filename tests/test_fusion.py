@@ -8,8 +8,6 @@ import types
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import graphexec as gx
 import graphexec.fusion as fused
@@ -19,6 +17,8 @@ from graphexec.fusable import TRANSCENDENTAL_ULP
 from graphexec.fusion import fusible
 from graphexec.passes.fusion import elementwise_fusion
 from graphexec.registry import REGISTRY
+
+from .hypothesis_or_skip import given, settings, st
 
 BACKENDS = ["numpy", "numba"]
 FUSED = REGISTRY["fused_elementwise"]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -353,3 +354,61 @@ def test_the_generator_reaches_what_the_fuzzer_is_for():
     assert any(p.inputs[0].dtype == I64 for p in progs)
     assert any(p.n_statics for p in progs) and any(p.views for p in progs)
     assert any(p.transcendental for p in progs) and any(not p.transcendental for p in progs)
+
+
+# -- the same programs on a device ---------------------------------------------------------------
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def check_on_device(seed: int, dev: Any, real: bool) -> None:
+
+    """Program ``seed``'s graph at every level on ``dev`` (host feeds, moved by the plan)
+    against eager mode on the CPU.  On the CuPy stand-in the kernels are numpy's and the fused
+    groups host builds of their CUDA source: eager's bits, but for the transcendental ops in
+    fused kernels (libm's, a few ulp).  On a real GPU (``real``) CuPy's transcendental
+    kernels and cuBLAS round differently too, so only programs of arithmetic alone must match
+    bit for bit."""
+    from graphexec.device import device_of
+
+    p = draw_program(seed)
+    try:
+        want = _eager(p, p.inputs, [STATICS[k] for k in range(p.n_statics)])
+    except gx.GraphexecError:
+        return
+    moves = _sensitivity(p, p.inputs, [STATICS[k] for k in range(p.n_statics)], want) \
+        if p.transcendental else None
+    with gx.graph() as g:
+        phs = [gx.placeholder(a.shape, a.dtype) for a in p.inputs]
+        fetches = p(*phs, *[STATICS[k] for k in range(p.n_statics)])
+    gram = any(op == "gram" for op, _ in p.steps)
+    for level in (0, 1, 2, 3):
+        exact = not p.transcendental and not (real and gram) if real else (
+            level < 2 or not p.transcendental)
+        what = f"seed {seed} on {dev}, level {level}"
+        with quiet():
+            out = g.run(list(fetches), dict(zip(phs, p.inputs, strict=True)), optimize=level,
+                        device=dev)
+        for k, (o, w) in enumerate(zip(out, want, strict=True)):
+            assert device_of(o) == dev, what
+            _compare(_host(o), w, exact, f"{what}: result {k}", p.eps,
+                     None if moves is None else moves[k])
+
+
+DEVICE_SEEDS = _SEEDS
+
+
+@pytest.mark.parametrize("where", [pytest.param("stand-in", id="stand-in"),
+                                   pytest.param("cuda", id="cuda", marks=pytest.mark.gpu)])
+def test_random_programs_on_a_device_match_eager_mode(where, monkeypatch):
+    from graphexec.device import Device
+
+    from . import fake_cupy
+
+    if where == "stand-in":
+        monkeypatch.setitem(sys.modules, "cupy", fake_cupy.make(devices=2))
+        dev = Device("cuda", 1)
+    else:
+        dev = Device("cuda", 0)
+    for seed in DEVICE_SEEDS if where == "stand-in" else _SEEDS:
+        check_on_device(seed, dev, real=where == "cuda")

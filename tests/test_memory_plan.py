@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
 
 import graphexec as gx
 from graphexec.executor import Plan, lower
 from graphexec.registry import REGISTRY
 
+from .hypothesis_or_skip import given, settings
 from .test_programs import Program, assert_bitwise, build_graph, programs, quiet, run_eager
 
 F64 = "float64"

@@ -33,11 +33,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import graphexec as gx
 
+from .hypothesis_or_skip import given, settings, st
 from .test_programs import (
     BINARY,
     F32,

@@ -3,13 +3,12 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import graphexec as gx
 from graphexec.ops.pad import MODES, index_map
 
 from .helpers import check_op, rand, run_eager, run_graph
+from .hypothesis_or_skip import given, settings, st
 
 EXACT = dict(rtol=0, atol=0)
 

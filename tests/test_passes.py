@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import graphexec as gx
 from graphexec.passes import (
@@ -15,6 +13,8 @@ from graphexec.passes import (
     replace_uses,
 )
 from graphexec.passes.core import _canon
+
+from .hypothesis_or_skip import given, st
 
 
 def ops_of(g):

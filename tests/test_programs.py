@@ -33,12 +33,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import graphexec as gx
 
 from .helpers import TOL
+from .hypothesis_or_skip import given, st
 
 F32, F64, I64 = np.dtype("float32"), np.dtype("float64"), np.dtype("int64")
 FLOATS = (F32, F64)
