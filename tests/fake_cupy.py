@@ -318,8 +318,8 @@ def make(devices: int = 1, eig: bool = True, kernels: bool = True) -> types.Modu
     mod.asnumpy = lambda a: a.get() if isinstance(a, ndarray) else np.asarray(a)  # type: ignore[attr-defined]
 
     class Device(contextlib.AbstractContextManager):
-        def __init__(self, index: int = 0) -> None:
-            self.id = index
+        def __init__(self, index: int | None = None) -> None:
+            self.id = _CURRENT[0] if index is None else index  # None: the current device
             self._outer: list[int] = []
 
         def __enter__(self) -> Device:

@@ -392,3 +392,22 @@ def test_compare_runs_every_mode_on_a_device(gpu):
     host = gx.bench.compare(f, x, w, modes=["eager", "graph:1"], min_time=0.01)
     assert host.device == "cpu" and host["eager"].peak_device_bytes is None
     assert "GPU mem" not in host.table()
+
+
+def test_a_graph_on_a_gpu_moves_no_variable_behind_your_back(gpu):
+    w = gx.Variable(np.ones((2, 2), "float32"), name="w_host")
+    step = gx.Variable(np.float32(3.0), name="step")  # 0-d: joins as a scalar, as in eager
+    x = gx.constant(np.ones((1, 2), "float32")).to("gpu")
+    with pytest.raises(gx.DeviceError, match="is on cpu, input 0 on cuda:0"):
+        x @ w  # eager mode refuses the mix
+    f = gx.function(lambda x: x @ w)
+    with pytest.raises(gx.DeviceError, match=r"variable w_host\S* is on cpu, and the graph "
+                                             r"reading it runs on cuda:0"):
+        f(x)
+    g = gx.function(lambda x: x * step)
+    assert g(x).device == Device("cuda", 0) and g(x).numpy().tolist() == [[3.0, 3.0]]
+    with gx.device("cuda:1"):
+        w1 = gx.Variable(np.ones((2, 2), "float32"), name="w_gpu1")
+    h = gx.function(lambda x: x @ w1, device="cuda:0")
+    with pytest.raises(gx.DeviceError, match="runs on cuda:0, but a variable is on cuda:1"):
+        h(x)

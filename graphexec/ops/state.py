@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..context import _GRAPH, scope_prefix
-from ..device import CPU, current_device, device_of, to_device
+from ..device import CPU, Device, current_device, device_of, to_device
 from ..errors import DeviceError, DTypeError, GraphError, ShapeError, user_location
 from ..registry import Spec, register, shapes_match
 from ..tensor import Tensor, _frozen, apply, as_tensor, convert, host_array, to_numpy
@@ -33,11 +33,21 @@ def placeholder_p(xp, shape, dtype):
 
 @register("read_variable", infer=_no_inputs, kind="source", pure=False, arity=0)
 def read_variable_p(xp, var):
-    if xp is np and type(var._value) is not np.ndarray and device_of(var._value) != CPU:
-        raise DeviceError(f"variable {var.var_name} is on {device_of(var._value)}, and the graph "
-                          "reading it runs on the cpu: run it with device=... (a gx.function "
-                          "runs where its variables are)")
-    return xp.asarray(var._value)
+    value = var._value
+    if xp is np:
+        if type(value) is not np.ndarray and device_of(value) != CPU:
+            raise DeviceError(f"variable {var.var_name} is on {device_of(value)}, and the "
+                              "graph reading it runs on the cpu: run it with device=... (a "
+                              "gx.function runs where its variables are)")
+        return value
+    where, here = device_of(value), Device("cuda", xp.cuda.Device().id)
+    if where != here and (where != CPU or np.ndim(value) > 0):
+        # NOTE: as in eager mode, nothing moves between devices behind the user's back (a 0-d
+        # host value, a step count, joins as a scalar)
+        raise DeviceError(f"variable {var.var_name} is on {where}, and the graph reading it "
+                          f"runs on {here}: make it there (under gx.device({str(here)!r}), or "
+                          "from a tensor on it), or run the graph where it is")
+    return xp.asarray(value)
 
 
 @register("no_op", infer=_no_inputs, kind="source", pure=False, arity=0)
