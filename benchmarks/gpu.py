@@ -6,7 +6,8 @@ device's memory bandwidth: the bytes that must move over the time, against a dev
 copy's); an MLP 784-256-256-10 inference and SGD training step at batch 256; the reflect-padded
 CNN's inference at batch 256.  Times are medians of repeats, taken with CUDA events after a
 synchronize (``time.perf_counter`` on the CPU), compiling excluded (warm-up calls first).
-Kernel calls per step are counted eagerly and from the plans.
+Kernel calls per step are counted eagerly and from the plans; the peak device memory of a call
+in each mode by a CuPy memory hook.
 
     python benchmarks/gpu.py [--device gpu] [--out DIR] [--quick]
 
@@ -28,7 +29,7 @@ import numpy as np
 
 import graphexec as gx
 from graphexec.bench.workloads import WORKLOADS
-from graphexec.profiler import EagerRecorder
+from graphexec.profiler import EagerRecorder, device_peak_bytes
 
 LEVELS = {"graph": 1, "fused": 3}
 
@@ -109,26 +110,35 @@ def measure(dev: gx.Device, quick: bool) -> dict[str, Any]:
     number, repeats = (3, 3) if quick else (20, 7)
     results: dict[str, Any] = {"device": str(dev), "copy_bandwidth": copy_bandwidth(
         dev, clock, quick), "cases": {}}
-    for name, (fn, arrays, moved) in cases(quick).items():
-        row: dict[str, Any] = {}
-        tensors = [gx.constant(a).to(dev) for a in arrays.values()]
-        with EagerRecorder() as rec:
-            fn(*tensors)
-        row["kernels"] = {"eager": len(rec.ops)}
-        row["eager_s"] = clock.per_call(lambda fn=fn, t=tensors: fn(*t), number, repeats)
-        for mode, level in LEVELS.items():
-            f = gx.function(fn, optimize=level, device=dev)
-            row[f"{mode}_s"] = clock.per_call(lambda f=f, t=tensors: f(*t), number, repeats)
-            plan = f.get_compiled(*tensors).plan
-            row["kernels"][mode] = sum(s[1] not in ("read_variable", "assign") for s in plan.steps)
-        if moved:
-            best = min(row[f"{m}_s"] for m in ("eager", *LEVELS))
-            row["bandwidth_share"] = moved / best / results["copy_bandwidth"]
-        row.update(peers(name, arrays, dev, number, repeats))
-        results["cases"][name] = row
-        print(f"  {name}: " + ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in row.items()
-                                        if k.endswith("_s")), file=sys.stderr)
+    with gx.device(dev):  # NOTE: the weights (Variables, constants) live on the device too
+        for name, (fn, arrays, moved) in cases(quick).items():
+            results["cases"][name] = row = measure_case(dev, clock, fn, arrays, number, repeats)
+            if moved:
+                best = min(row[f"{m}_s"] for m in ("eager", *LEVELS))
+                row["bandwidth_share"] = moved / best / results["copy_bandwidth"]
+            row.update(peers(name, arrays, dev, number, repeats))
+            print(f"  {name}: " + ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in row.items()
+                                            if k.endswith("_s")), file=sys.stderr)
     return results
+
+
+def measure_case(dev: gx.Device, clock: Clock, fn: Callable[..., Any],
+                 arrays: dict[str, np.ndarray], number: int, repeats: int) -> dict[str, Any]:
+    """One case's times, kernel calls and peak device memory in each mode."""
+    row: dict[str, Any] = {"peak_device_bytes": {}}
+    tensors = [gx.constant(a).to(dev) for a in arrays.values()]
+    with EagerRecorder() as rec:
+        fn(*tensors)
+    row["kernels"] = {"eager": len(rec.ops)}
+    row["eager_s"] = clock.per_call(lambda: fn(*tensors), number, repeats)
+    row["peak_device_bytes"]["eager"] = device_peak_bytes(lambda: fn(*tensors), dev)
+    for mode, level in LEVELS.items():
+        f = gx.function(fn, optimize=level, device=dev)
+        row[f"{mode}_s"] = clock.per_call(lambda f=f: f(*tensors), number, repeats)
+        plan = f.get_compiled(*tensors).plan
+        row["kernels"][mode] = sum(s[1] not in ("read_variable", "assign") for s in plan.steps)
+        row["peak_device_bytes"][mode] = device_peak_bytes(lambda f=f: f(*tensors), dev)
+    return row
 
 
 def peers(name: str, arrays: dict[str, np.ndarray], dev: gx.Device, number: int,
@@ -207,12 +217,16 @@ def table(results: dict[str, Any]) -> str:
     lines = [f"graphexec on {results['device']}: ms per call (medians); bandwidth: the best "
              f"mode's share of a copy's {results['copy_bandwidth'] / 1e9:.0f} GB/s",
              f"{'case':<15}" + "".join(f"{c:>12}" for c in cols.values())
-             + f"{'bandwidth':>11}  kernels eager/graph/fused"]
+             + f"{'bandwidth':>11}  kernels eager/graph/fused   peak MiB eager/graph/fused"]
     for name, row in results["cases"].items():
         cells = "".join(f"{row[c] * 1e3:>12.3f}" if c in row else f"{'-':>12}" for c in cols)
         share = f"{row['bandwidth_share']:>11.0%}" if "bandwidth_share" in row else f"{'-':>11}"
         k = row["kernels"]
-        lines.append(f"{name:<15}{cells}{share}  {k['eager']}/{k['graph']}/{k['fused']}")
+        kernels = f"{k['eager']}/{k['graph']}/{k['fused']}"
+        peak = row.get("peak_device_bytes", {})
+        mib = "/".join("-" if peak.get(m) is None else f"{peak[m] / 2**20:.1f}"
+                       for m in ("eager", *LEVELS))
+        lines.append(f"{name:<15}{cells}{share}  {kernels:<26}{mib}")
     return "\n".join(lines)
 
 

@@ -402,7 +402,13 @@ def as_tensor(value: Any, dtype: Any = None) -> Tensor:
     """
     if isinstance(value, Tensor):
         return value
-    return Tensor(host_array(value, dtype))
+    arr = host_array(value, dtype)
+    dev = _DEVICE.get()
+    if dev is not CPU and arr.ndim and _GRAPH.get() is None:
+        # NOTE: data given to an eager op in a gx.device block is a constant made there, as
+        # gx.constant's; a 0-d value stays a host scalar (it joins any device's operands)
+        return Tensor(to_device(arr, dev, "constant"))
+    return Tensor(arr)
 
 
 _WEAK_DTYPES: dict[tuple[np.dtype, type, np.dtype], np.dtype] = {}

@@ -17,6 +17,7 @@ Nothing here runs on a GPU or says anything about CUDA kernels: the ``gpu`` test
 from __future__ import annotations
 
 import contextlib
+import time
 import types
 import weakref
 from typing import Any
@@ -337,6 +338,23 @@ def make(devices: int = 1, eig: bool = True, kernels: bool = True) -> types.Modu
         mod.ElementwiseKernel = host_cuda.ElementwiseKernel  # type: ignore[attr-defined]
     runtime = types.SimpleNamespace(getDeviceCount=lambda: devices)
     synced: list[int] = []  # the devices waited for, in order (the tests read it)
+
+    class Event:
+        """``cupy.cuda.Event``: here, the host's clock when recorded (nothing is queued)."""
+
+        def __init__(self) -> None:
+            self.t = 0.0
+
+        def record(self) -> None:
+            self.t = time.perf_counter()
+
+        def synchronize(self) -> None:
+            pass
+
+    def get_elapsed_time(start: Event, stop: Event) -> float:
+        return (stop.t - start.t) * 1e3  # milliseconds, as CuPy's
+
     mod.cuda = types.SimpleNamespace(  # type: ignore[attr-defined]
-        runtime=runtime, Device=Device, MemoryHook=MemoryHook, synced=synced)
+        runtime=runtime, Device=Device, MemoryHook=MemoryHook, synced=synced, Event=Event,
+        get_elapsed_time=get_elapsed_time)
     return mod

@@ -411,3 +411,16 @@ def test_a_graph_on_a_gpu_moves_no_variable_behind_your_back(gpu):
     h = gx.function(lambda x: x @ w1, device="cuda:0")
     with pytest.raises(gx.DeviceError, match="runs on cuda:0, but a variable is on cuda:1"):
         h(x)
+
+
+def test_data_given_to_an_op_in_a_device_block_lives_there(gpu):
+    w = np.ones((2, 3), "float32")
+    with gx.device("gpu"):
+        x = gx.constant(np.ones((4, 2), "float32"))
+        y = x @ w  # the array is a constant made in the block, as gx.constant(w) would be
+        z = x * 2.0  # a Python number stays a host scalar, which joins any device
+        assert y.device == z.device == Device("cuda", 0)
+        host = gx.constant(w).to("cpu")
+        with pytest.raises(gx.DeviceError, match="is on cpu"):
+            x @ host  # a tensor made on the host is not moved behind your back
+    np.testing.assert_array_equal(y.numpy(), np.full((4, 3), 2.0))

@@ -35,3 +35,29 @@ def test_the_gpu_check_script_parses():
     r = subprocess.run(["bash", "-n", str(ROOT / "scripts" / "gpu-check.sh")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_gpu_benchmarks_run_on_the_stand_in(monkeypatch):
+    """The GPU branches of benchmarks/gpu.py (CUDA events, weights on the device, peak device
+    memory) on the CuPy stand-in, at the quick sizes: what the first GPU machine runs."""
+    import importlib.util
+
+    import graphexec as gx
+
+    from . import fake_cupy
+
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy.make(devices=1))
+    spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "benchmarks" / "gpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "peers", lambda *a, **k: {})  # torch and jax: GPU builds only
+    results = bench.measure(gx.Device("cuda", 0), quick=True)
+    assert results["device"] == "cuda:0"
+    for name, row in results["cases"].items():
+        assert all(row[k] > 0 for k in ("eager_s", "graph_s", "fused_s")), name
+        peak = row["peak_device_bytes"]
+        assert set(peak) == {"eager", "graph", "fused"} and all(v > 0 for v in peak.values())
+    train = results["cases"]["mlp_train"]["kernels"]
+    assert train["fused"] < train["graph"] <= train["eager"]
+    text = bench.table(results)
+    assert text.startswith("graphexec on cuda:0") and "peak MiB" in text
