@@ -356,5 +356,6 @@ def make(devices: int = 1, eig: bool = True, kernels: bool = True) -> types.Modu
 
     mod.cuda = types.SimpleNamespace(  # type: ignore[attr-defined]
         runtime=runtime, Device=Device, MemoryHook=MemoryHook, synced=synced, Event=Event,
-        get_elapsed_time=get_elapsed_time)
+        get_elapsed_time=get_elapsed_time,
+        compiler=types.SimpleNamespace(CompileException=host_cuda.CompileException))
     return mod

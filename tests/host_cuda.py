@@ -28,6 +28,10 @@ _LOCK = threading.Lock()
 _LIBS: dict[str, Any] = {}
 
 
+class CompileException(Exception):
+    """``cupy.cuda.compiler.CompileException``: the compiler refused a kernel's source."""
+
+
 def _params(text: str) -> list[tuple[np.dtype, str]]:
     out = []
     for p in text.split(","):
@@ -49,8 +53,11 @@ def _compile(source: str) -> Any:
             with open(cpp, "w") as f:
                 f.write(source)
             tmp = f"{so}.{os.getpid()}"
-            subprocess.run([CXX, "-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC",
-                            "-o", tmp, cpp], check=True, capture_output=True, text=True)
+            done = subprocess.run([CXX, "-std=c++17", "-O1", "-ffp-contract=off", "-shared",
+                                   "-fPIC", "-o", tmp, cpp], capture_output=True, text=True)
+            if done.returncode:  # as NVRTC's refusal reaches CuPy's caller
+                os.remove(cpp)
+                raise CompileException(done.stderr)
             os.replace(tmp, so)
             os.remove(cpp)
         lib = _LIBS[key] = ctypes.CDLL(so)

@@ -110,6 +110,29 @@ def test_scatter_add_in_every_dtype(gpu, dtype):
     np.testing.assert_array_equal(dev.numpy(), want)
 
 
+def test_complex_scatter_add_keeps_infinite_parts_apart(gpu):
+    g = np.array([complex(1, np.inf), complex(2, np.nan), 2 + 3j])
+    indices = np.array([0, 1, 1])
+    want = np.zeros(2, complex)
+    np.add.at(want, indices, g)  # [1+infj, 4+nanj]: an infinite imaginary part, a real one
+
+    def scatter(g_, i_, like_):
+        return gx.apply(REGISTRY["gather_grad"], g_, i_, like_, axis=0)
+
+    _, dev = _both(scatter, g, indices, np.zeros(2, complex))
+    np.testing.assert_array_equal(dev.numpy().real, want.real)
+    np.testing.assert_array_equal(dev.numpy().imag, want.imag)
+
+
+def test_float16_casts_need_no_warning(gpu):
+    x = np.array([np.nan, np.inf, -np.inf, -1.0, 300.0, 65504.0], "float16")
+    with np.errstate(all="raise"):
+        for dtype in ("int8", "uint16", "int32", "uint64"):
+            info = np.iinfo(dtype)
+            got = gx.cast(gx.constant(x), dtype).numpy()
+            assert got[:3].tolist() == [0, info.max, info.min]
+
+
 def test_eig_is_always_complex_and_needs_cupy_14(gpu, monkeypatch):
     a = np.array([[2.0, 1.0], [0.0, 3.0]])  # real eigenvalues: numpy would give real arrays
     cpu, dev = _both(lambda t: gx.linalg.eig(t)[0], a)

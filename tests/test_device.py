@@ -387,6 +387,7 @@ def test_compare_runs_every_mode_on_a_device(gpu):
     # the memory plan's reuse works through the pool: the fused graph holds less at its peak
     assert r["graph:3"].peak_device_bytes < r["eager"].peak_device_bytes
     assert r["graph:3"].kernel_calls < r["eager"].kernel_calls
+    assert not any("numba" in k for m in r.modes for k in m.phases)  # CuPy kernels, no numba
     d = json.loads(r.to_json())
     assert d["device"] == "cuda:1" and d["modes"][0]["peak_device_bytes"] > 0
     host = gx.bench.compare(f, x, w, modes=["eager", "graph:1"], min_time=0.01)

@@ -312,3 +312,65 @@ def test_an_epilogue_is_one_kernel_after_the_product(where, layer):
     exact = layer == "dense" and where == GPU  # cuBLAS and the device's tanh round otherwise
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0 if exact else 2e-5,
                                atol=0 if exact else 1e-6)
+
+
+def test_negating_a_negative_literal_compiles(gpu):
+    p = FusedProgram([F32], [Member("n", "negative", (("literal", 0),), Spec((), F32.dtype)),
+                             Member("a", "add", (("input", 0), ("member", 0)), F32)],
+                     literals=[np.float32(-1.5)])
+    assert "(-(-1.5e+00f))" in cuda_source(p).operation
+    with gpu.cuda.Device(1):
+        got = p(gpu, gpu.asarray(np.array([1.0, 2.0], "float32")))
+    assert got.get().tolist() == [2.5, 3.5]
+
+
+def test_a_kernel_the_compiler_refuses_runs_op_by_op(gpu):
+    from graphexec.fusable import Fusion, same_loop
+
+    def emit(j, dt, a, attrs):  # translates, but exp takes one argument: no compiler takes it
+        return [], f"np.exp({a[0]}, {a[0]})"
+
+    op = register("test_cuda_bad_exp", infer=elementwise_infer(lambda x: x), arity=1,
+                  kind="elementwise", fusion=Fusion(same_loop, emit))(
+        lambda xp, x: xp.exp(x))
+    try:
+        p = FusedProgram([F32], [Member("e", op, (("input", 0),), F32),
+                                 Member("n", "negative", (("member", 0),), F32)])
+        with gpu.cuda.Device(1):
+            x = gpu.asarray(np.array([0.0, 1.0], "float32"))
+            with pytest.warns(RuntimeWarning, match="did not compile.*runs op by op"):
+                got = p(gpu, x)
+            assert elementwise_kernel(p, gpu) is None  # refused for good: no second try
+            again = p(gpu, x)
+        np.testing.assert_array_equal(got.get(), -np.exp(np.array([0.0, 1.0], "float32")))
+        np.testing.assert_array_equal(again.get(), got.get())
+    finally:
+        del REGISTRY["test_cuda_bad_exp"]
+
+
+def test_the_kernel_lays_out_its_result_as_the_unfused_ops(gpu):
+    x = np.asfortranarray(np.arange(12.0, dtype="float32").reshape(3, 4))
+    p = FusedProgram([Spec((None, None), F32.dtype)],
+                     [Member("e", "square", (("input", 0),), Spec((None, None), F32.dtype)),
+                      Member("n", "negative", (("member", 0),), Spec((None, None), F32.dtype))])
+    with gpu.cuda.Device(1):
+        got = p(gpu, gpu.asarray(x))
+    assert got.flags.f_contiguous and not got.flags.c_contiguous  # as np.negative(x * x)
+    np.testing.assert_array_equal(got.get(), -(x * x))
+
+
+@pytest.mark.parametrize("code", ["(v0 / v0)", "(v0 + v0)"])
+def test_python_the_c_writer_would_change_is_refused(code):
+    from graphexec.fusable import Fusion, same_loop
+
+    op = register("test_cuda_types", infer=elementwise_infer(lambda x: x), arity=1,
+                  kind="elementwise", fusion=Fusion(same_loop, lambda j, dt, a, attrs: (
+                      [], code.replace("v0", a[0]))))(lambda xp, x: x)
+    try:
+        dtype = np.dtype("int32" if "/" in code else "bool")
+        s = Spec((None,), dtype)
+        p = FusedProgram([s], [Member("t", op, (("input", 0),), s)])
+        with pytest.raises(Unsupported, match="int32 and int32" if "/" in code else "bool"):
+            cuda_source(p)
+    finally:
+        del REGISTRY["test_cuda_types"]

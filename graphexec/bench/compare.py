@@ -44,6 +44,7 @@ from ..device import device as device_block
 from ..errors import GraphexecError, InvalidArgumentError, MissingExtraError
 from ..function import Function, function
 from ..fusion import fresh_kernels, jit_stats
+from ..fusion.cuda import fresh_cuda_kernels
 from ..ir import needed_nodes
 from ..ops.state import Variable
 from ..passes.memory import fmt_bytes, memory_plan
@@ -195,16 +196,18 @@ class Comparison:
                          f"{fmt_bytes(m.peak_bytes):>11}"
                          f"{fmt_bytes(m.peak_device_bytes) if gpu else '':>{10 if gpu else 0}}"
                          f"{m.kernel_calls:>9}{nodes:>11}  {parity}")
+        first = (" (fused kernels compiled by CuPy, or from its disk cache). Every call ends "
+                 "with a synchronize; 'peak mem' is the host's, 'GPU mem' CuPy's pool (a "
+                 "MemoryHook's count)." if gpu else
+                 " (fused loops from numba's disk cache where it has them), plus, for a mode "
+                 "that runs fused loops, numba's start-up in a new process (its import and "
+                 "first kernel call, measured in one).")
         lines += textwrap.wrap(
             f"Medians of auto-ranged blocks (about {self.min_time:g} s per mode, interleaved); "
             "'±' half the IQR; (!) IQR > 10% of the median; ** p < "
             f"{ALPHA}, *** p < 0.001 (Mann-Whitney U vs eager); n.s. not significant. First "
-            f"call of a graph mode: the median of {FIRST_CALLS} new functions' first calls "
-            "(fused loops from numba's disk cache where it has them), plus, for a mode that "
-            "runs fused loops, numba's start-up in a new process (its import and first "
-            "kernel call, measured in one)." + (
-                " On a GPU every call ends with a synchronize; 'peak mem' is the host's, 'GPU "
-                "mem' CuPy's pool (a MemoryHook's count)." if gpu else ""), len(head))
+            f"call of a graph mode: the median of {FIRST_CALLS} new functions' first calls"
+            + first, len(head))
         for m in self.modes:
             if m.level is not None:
                 # NOTE: no-break spaces keep each "phase time" together when wrapped
@@ -492,7 +495,9 @@ def compare(fn: Callable[..., Any], *args: Any,
 
     eager_call = _synced(functools.partial(fn, *e_args, **e_kwargs), dev)
     contexts: list[Callable[[], Any]] = []
-    setup = _jit_setup() if any(lv is not None and lv >= 2 for lv in levels) else {}
+    # NOTE: numba's start-up is a CPU mode's (on a GPU, fused groups are CuPy kernels)
+    setup = _jit_setup() if dev == CPU and any(lv is not None and lv >= 2 for lv in levels) \
+        else {}
 
     try:
         with functions_eagerly(False):
@@ -620,7 +625,8 @@ def _first_calls(fn: Callable[..., Any], level: int, args: Sequence[Any],
     for _ in range(FIRST_CALLS):
         state.restore()
         f = function(fn, optimize=level, device=where)
-        with fresh_kernels():  # as a new process finds them: numba's disk cache only
+        # as a new process finds them: numba's (or CuPy's) disk cache only
+        with fresh_kernels(), fresh_cuda_kernels():
             phases, out, info = _first_graph(f, level, args, kwargs, dev)
         firsts.append((phases, _leaves(out), info))
     phases, out, info = sorted(firsts, key=lambda r: sum(r[0].values()))[FIRST_CALLS // 2]

@@ -39,9 +39,12 @@ out0 = m1;
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import re
 import threading
+import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -51,8 +54,8 @@ from .codegen import members_code, module_constants
 if TYPE_CHECKING:
     from .program import FusedProgram
 
-__all__ = ["CudaSource", "cuda_source", "elementwise_kernel", "C_TYPES", "PRELUDE", "OPTIONS",
-           "Unsupported"]
+__all__ = ["CudaSource", "cuda_source", "elementwise_kernel", "fresh_cuda_kernels", "C_TYPES",
+           "PRELUDE", "OPTIONS", "Unsupported"]
 
 #: the C type of each fused dtype
 C_TYPES = {np.dtype(k): v for k, v in (
@@ -205,6 +208,8 @@ class _Writer:
             code, dt = self.expr(st.value)
             if name not in self.types:
                 self.types[name] = self.declared[name] = dt
+            elif self.types[name] != dt:  # numba would unify the types; C would convert
+                raise Unsupported(f"{name} assigned a {dt} after a {self.types[name]}")
             return [f"{indent}{name} = {code};"]
         if isinstance(st, ast.If):
             cond, _ = self.expr(st.test)
@@ -248,20 +253,21 @@ class _Writer:
             return self.binop(e)
         if isinstance(e, ast.UnaryOp):
             a, dt = self.expr(e.operand)
-            if isinstance(e.op, ast.USub):
-                return f"(-{a})", dt
+            if isinstance(e.op, ast.USub):  # NOTE: -(-1.5f), not the decrement --1.5f
+                return (f"(-({a}))" if a.startswith("-") else f"(-{a})"), dt
             if isinstance(e.op, ast.Not):
                 return f"(!{a})", _BOOL
             if isinstance(e.op, ast.UAdd):
                 return a, dt
         if isinstance(e, ast.Compare):
-            parts, left = [], self.expr(e.left)[0]
+            parts, (left, ldt) = [], self.expr(e.left)
             for op, right in zip(e.ops, e.comparators, strict=True):
                 if type(op) not in _CMP:
                     break
-                r = self.expr(right)[0]
+                r, rdt = self.expr(right)
+                _check_signs(left, ldt, r, rdt)
                 parts.append(f"({left} {_CMP[type(op)]} {r})")
-                left = r
+                left, ldt = r, rdt
             else:
                 return (parts[0] if len(parts) == 1 else f"({' && '.join(parts)})"), _BOOL
         if isinstance(e, ast.BoolOp):
@@ -270,6 +276,7 @@ class _Writer:
         if isinstance(e, ast.IfExp):
             c, _ = self.expr(e.test)
             (a, da), (b, db) = self.expr(e.body), self.expr(e.orelse)
+            _check_signs(a, da, b, db)
             return f"({c} ? {a} : {b})", np.promote_types(da, db)
         if isinstance(e, ast.Call):
             return self.call(e)
@@ -283,6 +290,11 @@ class _Writer:
         if sym is None:
             raise Unsupported(f"operator in {ast.unparse(e)!r}")
         ints = da.kind in "iu" and db.kind in "iu"
+        if (ints and sym == "/") or (da == db == _BOOL and sym in "+-*"):
+            # NOTE: Python's int / int is a float and True + True is 2: C differs in both
+            raise Unsupported(f"{ast.unparse(e)!r} on {da} and {db}")
+        if ints:
+            _check_signs(a, da, b, db)
         if ints and sym in "+-*":
             # NOTE: numba computes integer arithmetic in 64 bits; C would overflow int
             wide = np.dtype("uint64") if da.kind == db.kind == "u" else _INT64
@@ -311,6 +323,15 @@ class _Writer:
                 dt = dt if dt.kind == "f" else _F64
                 return f"{name}({', '.join(a for a, _ in args)})", dt
         raise Unsupported(f"call {ast.unparse(e)!r}")
+
+
+def _check_signs(a: str, da: np.dtype, b: str, db: np.dtype) -> None:
+    """Refuse a signed and an unsigned 64-bit operand together (C converts the signed one to
+    unsigned, where numpy's result is a float), but for a non-negative literal."""
+    for (x, dx), (_y, dy) in (((a, da), (b, db)), ((b, db), (a, da))):
+        if dx.kind == "i" and dy.kind == "u" and max(dx.itemsize, dy.itemsize) == 8 \
+                and not re.fullmatch(r"\d+(ll|LL)?", x):
+            raise Unsupported(f"{dx} {x} with {dy}: C converts it to unsigned")
 
 
 def cuda_source(program: FusedProgram) -> CudaSource:
@@ -345,22 +366,61 @@ class _Kernels:
 
     def get(self, program: FusedProgram, cupy: Any) -> Any:
         hit = self.by_module.get(id(cupy))
-        if hit is None or hit[0] is not cupy:
-            with self.lock:
-                hit = self.by_module[id(cupy)] = (cupy, {})
-        kernels = hit[1]
-        kernel = kernels.get(program)
+        kernel = None if hit is None or hit[0] is not cupy else hit[1].get(program)
         if kernel is None:
-            try:
-                src = cuda_source(program)
-            except Unsupported:
-                kernel = False
-            else:
-                kernel = cupy.ElementwiseKernel(src.in_params, src.out_params, src.operation,
-                                                src.name, preamble=src.preamble,
-                                                options=OPTIONS)
-            kernels[program] = kernel
+            with self.lock:
+                hit = self.by_module.get(id(cupy))
+                if hit is None or hit[0] is not cupy:
+                    hit = self.by_module[id(cupy)] = (cupy, {})
+                kernel = hit[1].get(program)
+                if kernel is None:
+                    try:
+                        kernel = _Launch(program, cuda_source(program), cupy)
+                    except Unsupported:
+                        kernel = False
+                    hit[1][program] = kernel
         return kernel or None
+
+    def refuse(self, program: FusedProgram, cupy: Any) -> None:
+        """Run ``program`` op by op from now on (its kernel did not compile)."""
+        with self.lock:
+            hit = self.by_module.get(id(cupy))
+            if hit is not None and hit[0] is cupy:
+                hit[1][program] = False
+
+    def clear(self) -> None:
+        with self.lock:
+            self.by_module.clear()
+
+
+class _Launch:
+    """A program's ElementwiseKernel.  CuPy compiles it at its first launch: if NVRTC refuses
+    the source, the program warns once and runs op by op (``Unsupported``) instead of failing."""
+
+    def __init__(self, program: FusedProgram, src: CudaSource, cupy: Any) -> None:
+        self.program, self.src, self.cupy = program, src, cupy
+        self.kernel = cupy.ElementwiseKernel(src.in_params, src.out_params, src.operation,
+                                             src.name, preamble=src.preamble, options=OPTIONS)
+        self.launched = False
+        self.options = OPTIONS
+
+    def __call__(self, *args: Any) -> Any:
+        if self.launched:
+            return self.kernel(*args)
+        refused = getattr(getattr(getattr(self.cupy, "cuda", None), "compiler", None),
+                          "CompileException", None)
+        try:
+            out = self.kernel(*args)
+        except Exception as e:
+            if refused is None or not isinstance(e, refused):
+                raise
+            _KERNELS.refuse(self.program, self.cupy)
+            warnings.warn(f"graphexec: the CUDA source of {self.program!r} did not compile "
+                          f"({str(e).splitlines()[0] if str(e) else type(e).__name__}): it "
+                          "runs op by op", RuntimeWarning, stacklevel=2)
+            raise Unsupported(str(e)) from e
+        self.launched = True
+        return out
 
 
 _KERNELS = _Kernels()
@@ -368,5 +428,20 @@ _KERNELS = _Kernels()
 
 def elementwise_kernel(program: FusedProgram, cupy: Any) -> Any:
     """The ``cupy.ElementwiseKernel`` running ``program`` (made once per program and CuPy
-    module), or None where its code cannot be translated."""
+    module), or None where its code cannot be translated.  Calling it raises ``Unsupported``
+    if CuPy cannot compile it (the caller then runs the program op by op)."""
     return _KERNELS.get(program, cupy)
+
+
+@contextlib.contextmanager
+def fresh_cuda_kernels() -> Iterator[None]:
+    """New kernel objects inside the block, as a new process makes them (CuPy's own disk cache
+    still serves their compiled code): what a first call's cost is measured with."""
+    saved = dict(_KERNELS.by_module)
+    _KERNELS.clear()
+    try:
+        yield
+    finally:
+        with _KERNELS.lock:
+            _KERNELS.by_module.clear()
+            _KERNELS.by_module.update(saved)

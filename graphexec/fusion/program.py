@@ -69,7 +69,7 @@ from ..ops.fused_nn import NO_GRADIENT
 from ..registry import REGISTRY, OpDef, Spec, broadcast_shapes, refuse_vjp, register
 from . import jit
 from .codegen import kernel_source
-from .cuda import elementwise_kernel
+from .cuda import Unsupported, elementwise_kernel
 
 __all__ = ["FusedProgram", "Member", "fusible", "fused_elementwise_p", "PARALLEL_MIN_SIZE",
            "SIMD_MIN_SIZE", "SIMD_RATIO"]
@@ -255,7 +255,10 @@ class FusedProgram:
         elif hasattr(xp, "ElementwiseKernel"):
             kernel = elementwise_kernel(self, xp)
             if kernel is not None:
-                return self._run_cuda(xp, kernel, inputs, out)
+                try:
+                    return self._run_cuda(xp, kernel, inputs, out)
+                except Unsupported:  # NVRTC refused the source (it warned): op by op
+                    pass
         return self._run_numpy(xp, inputs, out)
 
     def _run_cuda(self, xp: Any, kernel: Any, inputs: Sequence[Any], out: Any) -> Any:
@@ -266,7 +269,8 @@ class FusedProgram:
         except ValueError:  # raise what the unfused graph raises
             return self._run_unfused(xp, inputs, out)
         if out is None:
-            out = xp.empty(shape, self._dtype)
+            out = (xp.empty(shape, self._dtype) if all(a.flags.c_contiguous for a in inputs)
+                   else self._empty_as_numpy(inputs, shape, xp))
             kernel(*inputs, out)
             return out
         if out.shape != shape or out.dtype != self._dtype:
@@ -362,17 +366,18 @@ class FusedProgram:
             np.copyto(out, target)
         return out
 
-    def _empty_as_numpy(self, inputs: Sequence[Any], shape: tuple[int, ...]) -> Any:
-        """An output laid out in memory as the unfused ops would leave it: numpy's ufuncs
-        follow their operands' memory order, and what reads the result next (a matmul, a
-        sum) may round differently in another order.  The order is found by running the
-        unfused ops on slices of at most 2 along each axis of the inputs."""
+    def _empty_as_numpy(self, inputs: Sequence[Any], shape: tuple[int, ...],
+                        xp: Any = np) -> Any:
+        """An output laid out in memory as the unfused ops would leave it: numpy's (and
+        CuPy's) ufuncs follow their operands' memory order, and what reads the result next (a
+        matmul, a sum) may round differently in another order.  The order is found by running
+        the unfused ops on slices of at most 2 along each axis of the inputs."""
         probes = [a[(slice(0, 2),) * a.ndim] for a in inputs]
         with np.errstate(all="ignore"):
-            strides = self._run_unfused(np, probes, None).strides
+            strides = self._run_unfused(xp, probes, None).strides
         perm = sorted(range(len(shape)), key=lambda d: -strides[d])  # ties: C order
-        buf = np.empty([shape[d] for d in perm], self._dtype)
-        return buf.transpose(np.argsort(perm))
+        buf = xp.empty([shape[d] for d in perm], self._dtype)
+        return buf.transpose([int(i) for i in np.argsort(perm)])
 
     # -- the numpy path --------------------------------------------------------------------
     def _plan_numpy(self) -> None:
@@ -529,7 +534,10 @@ def _device_epilogue(xp: Any, out: Any, b: tuple[Any, ...], activation: OpDef | 
     kernel = None if program is None else elementwise_kernel(program, xp)
     if kernel is None:
         return False
-    kernel(out, *b, out)  # NOTE: in place: each element reads its own value, then writes it
+    try:
+        kernel(out, *b, out)  # NOTE: in place: each element reads its own value, then writes it
+    except Unsupported:  # NVRTC refused the source (it warned): the steps one by one
+        return False
     return True
 
 

@@ -145,6 +145,8 @@ def cast_p(xp, x, dtype):
     # value undefined (and CPUs differ: x86 gives INT_MIN, CUDA and ARM saturate): graphexec
     # saturates and gives 0 for NaN on every device, as JAX does
     lo, hi, imin, imax = _int_range(dtype)
+    if x.dtype.itemsize < 4:  # NOTE: the bounds overflow float16: compare in float32
+        x = x.astype(np.float32)
     fits = (x >= lo) & (x < hi)
     if xp is np and fits.all():  # NOTE: no check on a GPU, which would wait for the device
         return x.astype(dtype)
@@ -893,9 +895,12 @@ def gather_grad_p(xp, g, indices, like, axis):
     # NOTE: cupy's add.at is CUDA's atomicAdd, which has few dtypes: the others add in one it
     # has, with the same (wrapping) result
     if g.dtype.kind == "c":  # the real and imaginary parts, each a float scatter-add
-        parts = [gather_grad_p.kernel(xp, xp.ascontiguousarray(p), indices, like, axis)
-                 for p in (g.real, g.imag)]
-        return (parts[0] + 1j * parts[1]).astype(g.dtype)
+        out = xp.empty(like.shape, g.dtype)
+        out.real[...] = gather_grad_p.kernel(xp, xp.ascontiguousarray(g.real), indices, like,
+                                             axis)
+        out.imag[...] = gather_grad_p.kernel(xp, xp.ascontiguousarray(g.imag), indices, like,
+                                             axis)
+        return out
     wide = np.dtype(_ATOMIC_WIDE[g.dtype.kind if g.dtype.itemsize < 8 else g.dtype.str[1:]])
     out = xp.zeros(like.shape, wide)
     xp.add.at(out, key, g.astype(wide) if g.dtype.itemsize < 8 else g.view(wide))
