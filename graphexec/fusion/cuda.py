@@ -110,10 +110,11 @@ class CudaSource(NamedTuple):
     operation: str
     preamble: str
 
-    def text(self) -> str:
-        """The whole kernel as one readable text (what the snapshot tests compare)."""
-        return (f"// {self.name}({self.in_params}) -> ({self.out_params})\n{self.preamble}\n"
-                f"{self.operation}\n")
+    def text(self, preamble: bool = True) -> str:
+        """The kernel as one readable text (without the preamble: what the snapshot tests
+        compare)."""
+        return (f"// {self.name}({self.in_params}) -> ({self.out_params})\n"
+                + (f"{self.preamble}\n" if preamble else "") + f"{self.operation}\n")
 
 
 def c_literal(v: Any) -> str:
