@@ -20,7 +20,7 @@ from .device import Device, device_of
 from .errors import DeviceError, FeedError, GraphError, InvalidArgumentError, user_location
 from .executor import Plan, lower
 from .ir import GraphIR, Ref, is_ref
-from .ops.state import no_op_p, placeholder_p
+from .ops.state import Variable, no_op_p, placeholder_p
 from .registry import Spec, fmt_shape, shapes_match
 from .tensor import SymbolicTensor, Tensor, as_tensor, convert
 
@@ -193,6 +193,63 @@ class Graph(GraphIR):
             raise FeedError(f"run: feed key {key!r} names no node of graph {self.name}")
         return node
 
+
+
+class SubGraph(Graph):
+    """A graph traced inside another: a branch of ``gx.cond``, a loop's body.  A tensor of an
+    enclosing graph (or a Variable) it uses becomes one of its placeholders, once, and is
+    listed in ``captured``: the op running the subgraph takes those as inputs.
+
+    >>> import graphexec as gx
+    >>> from graphexec.graph import SubGraph
+    >>> with gx.graph() as g:
+    ...     x = gx.placeholder((2,), "float32", name="x")
+    ...     with gx.graph(SubGraph(outer=g)) as sub:
+    ...         y = x * 2.0
+    >>> [t.name for t in sub.captured], sub.placeholders
+    (['x'], ['x'])
+    """
+
+    def __init__(self, name: str | None = None, outer: GraphIR | None = None,
+                 reads: dict[int, Tensor] | None = None) -> None:
+        super().__init__(name)
+        #: the graph it was traced in (None for a compiled copy)
+        self.outer = outer
+        #: the tensors of enclosing graphs it reads, one placeholder each, in order
+        self.captured: list[Tensor] = []
+        self._capture_refs: dict[tuple[int, str, int], Ref] = {}
+        # the enclosing graph's read of each Variable used (shared by sibling branches)
+        self._reads: dict[int, Tensor] = {} if reads is None else reads
+
+    def _sees(self, other: GraphIR) -> bool:
+        g = self.outer
+        while g is not None:
+            if g is other:
+                return True
+            g = getattr(g, "outer", None)
+        return False
+
+    def _ref(self, x: Tensor) -> Ref:
+        if isinstance(x, Variable) and self.outer is not None:
+            # NOTE: read in the enclosing graph, so its gradient reaches the Variable's reads
+            read = self._reads.get(id(x))
+            if read is None:
+                outer = self.outer
+                src, idx = outer._ref(x)
+                read = self._reads[id(x)] = SymbolicTensor(outer, src, idx,
+                                                           outer.spec((src, idx)))
+            x = read
+        if x._graph is None or x._graph is self:
+            return super()._ref(x)
+        key = (id(x._graph), x._node, x._index)
+        hit = self._capture_refs.get(key)
+        if hit is None:
+            node = self.add_node(placeholder_p, (), {"shape": x._spec.shape,
+                                                     "dtype": x._spec.dtype},
+                                 (x._spec,), user_location(), name=x._node, ordered=False)
+            self.captured.append(x)
+            hit = self._capture_refs[key] = (node, 0)
+        return hit
 
 
 def _device(device: Any, backend: str, where: str = "run") -> Device:

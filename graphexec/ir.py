@@ -146,6 +146,10 @@ class GraphIR:
                     for i, s in enumerate(specs))
         return out if multi else out[0]
 
+    def _sees(self, other: GraphIR) -> bool:
+        """Whether tensors of ``other`` may be used here (a subgraph sees enclosing graphs)."""
+        return False
+
     def _ref(self, x: Tensor) -> Ref:
         if x._graph is self:
             return (x._node, x._index)
@@ -174,7 +178,7 @@ class GraphIR:
         """
         loc = user_location()
         try:  # NOTE: check before adding anything, so a failed op leaves no orphan nodes
-            inferred = op.infer(*[x._spec if x._graph is self else x._value for x in inputs],
+            inferred = op.infer(*[x._value if x._graph is None else x._spec for x in inputs],
                                 **attrs)
         except GraphexecError as e:
             raise type(e)(f"{op.name}: {e} — at {loc}") from None
@@ -375,8 +379,14 @@ class GraphIR:
             if op is read_variable_p and attrs["var"].var_name == node:
                 attrs = {}  # the node is named after its variable already
             body.append((f"{lhs} = {op.name}{_fmt_attrs(op, attrs)}({args})", d["loc"]))
+            for k in op.subgraphs:  # a branch's or a body's nodes, indented under the node
+                for sub in attrs[k] if isinstance(attrs[k], tuple) else (attrs[k],):
+                    outs = ", ".join(f"{r[0]}:{r[1]}" if r[1] else r[0] for r in sub.outputs)
+                    body.append((f"  {sub.name} ({', '.join(sub.params)}) -> {outs}:", ""))
+                    body += [("    " + ln.strip().split("  # ")[0], ln.rsplit("# ", 1)[-1])
+                             for ln in str(sub.graph).splitlines()[1:]]
         width = min(max((len(s) for s, _ in body), default=0), 78)
-        lines += [f"  {s.ljust(width)}  # {loc}" for s, loc in body]
+        lines += [f"  {s.ljust(width)}  # {loc}" if loc else f"  {s}" for s, loc in body]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -460,7 +470,8 @@ def _fmt_attrs(op: OpDef, attrs: dict[str, Any]) -> str:
     if not attrs or op is placeholder_p:  # a placeholder's spec already shows its attrs
         return ""
     # ``origin``: the nodes a fused node replaced, kept for its error messages
-    shown = [f"{k}={_fmt_attr(v)}" for k, v in attrs.items() if k != "origin"]
+    shown = [f"{k}={_fmt_attr(v)}" for k, v in attrs.items()
+             if k != "origin" and k not in op.subgraphs]  # NOTE: subgraphs show below
     return "[" + ", ".join(shown) + "]" if shown else ""
 
 

@@ -92,6 +92,9 @@ class OpDef:
     shape_only: frozenset[int] = frozenset()
     #: the fused op that takes this op's bias add and activation (matmul -> fused_dense)
     epilogue: OpDef | None = None
+    #: attributes holding subgraphs the op runs (a ``gx.cond``'s branches, a loop's body):
+    #: the passes optimize inside them and the text form and pictures draw them
+    subgraphs: tuple[str, ...] = ()
 
     @property
     def differentiable(self) -> bool:
@@ -124,6 +127,7 @@ def register(
     ufunc: str | None = None,
     fusion: Any = None,
     shape_only: tuple[int, ...] = (),
+    subgraphs: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], OpDef]:
     """Decorator registering ``kernel(xp, *arrays, **attrs)`` as the primitive ``name``; it
     returns the ``OpDef``, which frontends pass to ``apply``.  ``infer(*specs, **attrs)`` gives
@@ -147,7 +151,7 @@ def register(
             raise ValueError(f"op {name!r} registered twice")
         op = OpDef(name, kernel, infer, kind, pure, n_outputs, arity, kernel_checks,
                    out_arg=out_arg, fresh=fresh or out_arg, ufunc=ufunc, fusion=fusion,
-                   shape_only=frozenset(shape_only))
+                   shape_only=frozenset(shape_only), subgraphs=tuple(subgraphs))
         REGISTRY[name] = op
         return op
 

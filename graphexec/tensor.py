@@ -592,7 +592,7 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
     g = _GRAPH.get()
     if g is not None:
         for x in inputs:
-            if x._graph is not g and x._graph is not None:
+            if x._graph is not g and x._graph is not None and not g._sees(x._graph):
                 raise _mode_error(op, x, g)
         return g.add_op(op, inputs, attrs)
     prof = PROFILER[0]

@@ -224,6 +224,10 @@ def _run_levels(graph: GraphIR, report: OptimizationReport, level: int, keep: li
                 max_rounds: int) -> None:
     if level == 0:
         return
+    for n, d in graph.nx.nodes(data=True):  # the subgraphs run optimized at the same level
+        if d["op"].subgraphs and d["attrs"].get("level") != level:
+            graph.touch(n)
+            d["attrs"] = {**d["attrs"], "level": level}
     _to_fixed_point(graph, report, _basic_passes(keep), max_rounds)
     if level >= 2:
         _to_fixed_point(graph, report, _fusion_passes(keep), max_rounds)

@@ -12,13 +12,14 @@ Constant folding rewrites a node into a constant in place, keeping its name.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..ir import GraphIR
+from ..ir import GraphIR, Ref
 from ..ops.state import constant_p, placeholder_p
+from ..registry import REGISTRY
 from .core import keep_names, node_key, record, remove_node, replace_uses, rewrite_node
 
 __all__ = ["dead_code_elimination", "common_subexpression_elimination", "constant_folding"]
@@ -164,6 +165,48 @@ def constant_folding(graph: GraphIR, max_bytes: int = 1 << 20,
         record(actions, f"folded {n} ({opdef.name}) to {spec!r}", n,
                f"folded: {opdef.name} of constants" if sources else f"folded: {opdef.name}",
                sources)
-    return folded > 0
+    return folded + _fold_constant_conds(graph, actions) > 0
+
+
+def _fold_constant_conds(graph: GraphIR, actions: list[str] | None) -> int:
+    """A ``cond`` whose predicate is a constant becomes the branch it picks, inlined: its
+    nodes join the graph and its consumers read them; a single-output node stays, as the
+    identity of its output, for a fetch by name (DCE removes it otherwise)."""
+    g = graph.nx
+    folded = 0
+    for n in graph.topological_order():
+        d = g.nodes[n]
+        if "branches" not in d["op"].subgraphs:
+            continue
+        src = d["inputs"][0][0]
+        if g.nodes[src]["op"] is not constant_p or g.nodes[src]["control"]:
+            continue
+        which = 0 if bool(np.asarray(g.nodes[src]["attrs"]["value"])) else 1
+        b = d["attrs"]["branches"][which]
+        outs = _inline(graph, b, d["inputs"][1:])
+        for k, r in enumerate(outs):
+            replace_uses(graph, (n, k), r)
+        if len(outs) == 1:  # NOTE: fetched by name, it is the inlined output's identity
+            rewrite_node(graph, n, REGISTRY["stop_gradient"], outs, {})
+        folded += 1
+        record(actions, f"folded {n} (cond of a constant): its {('true', 'false')[which]} "
+                        f"branch inlined", n, "folded: cond of a constant predicate", (src,))
+    return folded
+
+
+def _inline(graph: GraphIR, branch: Any, values: Sequence[Ref]) -> list[Ref]:
+    """The nodes of ``branch`` (a ``gx.cond`` branch) added to ``graph``, reading ``values``
+    (the refs of the node's inputs after the predicate); the refs of its outputs."""
+    env: dict[Ref, Ref] = {(p, 0): values[i]
+                           for p, i in zip(branch.params, branch.feed, strict=True)}
+    sub = branch.graph.nx
+    for m in branch.graph.topological_order():
+        md = sub.nodes[m]
+        if md["op"] is placeholder_p:
+            continue
+        new = graph.add_node(md["op"], [env[r] for r in md["inputs"]], md["attrs"], md["specs"],
+                             md["loc"], name=m)
+        env.update({(m, i): (new, i) for i in range(len(md["specs"]))})
+    return [env[r] for r in branch.outputs]
 
 

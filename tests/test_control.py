@@ -1,0 +1,221 @@
+"""Control flow in both modes: gx.cond eagerly (Python's if) and in graphs (one node with both
+branches as subgraphs, only the taken one running), at every optimization level, with
+gradients against central differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphexec as gx
+
+LEVELS = [0, 1, 2, 3]
+
+
+def _modes(fn, *args):
+    """``fn(*args)`` eagerly and as a gx.function at every level: the results, as numpy."""
+    out = {"eager": fn(*[gx.constant(a) for a in args])}
+    for level in LEVELS:
+        out[level] = gx.function(fn, optimize=level)(*args)
+    return {k: [t.numpy() for t in (v if isinstance(v, tuple | list) else (v,))]
+            for k, v in out.items()}
+
+
+def _same(results, rtol=0.0):
+    ref = results["eager"]
+    for k, got in results.items():
+        for a, b in zip(got, ref, strict=True):
+            if rtol:
+                np.testing.assert_allclose(a, b, rtol=rtol, err_msg=str(k))
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=str(k))
+
+
+def piecewise(x):
+    return gx.cond(gx.sum(x) > 0.0, lambda v: gx.nn.relu(v * 2.0 - 1.0) + 0.5,
+                   lambda v: gx.exp(v) * -3.0, x)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_cond_matches_eager_at_every_level(sign):
+    x = sign * np.array([[0.5, 1.5, -0.25], [2.0, 0.0, 1.0]])
+    r = _modes(piecewise, x)
+    _same(r, rtol=1e-15)
+    want = np.maximum(x * 2.0 - 1.0, 0) + 0.5 if x.sum() > 0 else np.exp(x) * -3.0
+    np.testing.assert_allclose(r["eager"][0], want, rtol=1e-15)
+
+
+def test_only_the_taken_branch_runs():
+    calls = []
+
+    def loud(v):
+        calls.append("false")
+        return gx.gather(v, gx.constant([5]))  # out of range: fails whenever it runs
+
+    def f(x):
+        return gx.cond(gx.sum(x) > 0.0, lambda v: v * 2.0, loud, x)
+
+    assert f(gx.constant([1.0, 2.0])).numpy().tolist() == [2.0, 4.0] and calls == []
+    g = gx.function(f)
+    assert g(np.array([1.0, 2.0])).numpy().tolist() == [2.0, 4.0]  # traced, never run
+    with pytest.raises(gx.ExecutionError, match=r"out of range .* at test_control.py:\d+"):
+        g(np.array([-1.0, -2.0]))  # names the user's line inside the branch
+
+
+def test_captured_tensors_and_variables_are_inputs_of_the_node():
+    w = gx.Variable(np.array([1.0, -2.0, 3.0]), name="w_cap")
+    b = gx.constant(np.array([0.5, 0.5, 0.5]))
+
+    def f(x, scale):
+        return gx.cond(scale > 1.0, lambda: x * w * scale + b, lambda: x - w, )
+
+    args = (np.array([1.0, 1.0, 1.0]), np.float64(2.0))
+    _same(_modes(f, *args))
+    g = gx.function(f)
+    w.assign([0.0, 0.0, 1.0])  # read when the graph runs, not when traced
+    np.testing.assert_array_equal(g(*args).numpy(), [0.5, 0.5, 2.5])
+    with gx.graph() as graph:
+        x = gx.placeholder((3,), "float64", name="x")
+        f(x, gx.constant(2.0, "float64"))
+    node = next(d for _, d in graph.nx.nodes(data=True) if d["op"].name == "cond")
+    # the predicate, then what the branches capture, once each (one read of w for both)
+    assert [src for src, _ in node["inputs"]][1:] == ["x", "w_cap", "constant"]
+
+
+def test_nested_conds_and_structured_outputs():
+    def f(x):
+        def outer_true(v):
+            return gx.cond(v[0] > 0.0, lambda: {"a": v * 2.0, "b": (v, v[0])},
+                           lambda: {"a": -v, "b": (v * 0.0, v[1])})
+
+        return gx.cond(gx.sum(x) > 0.0, outer_true,
+                       lambda v: {"a": v, "b": (v + 1.0, v[1] * 3.0)}, x)
+
+    for x in ([1.0, 2.0], [-1.0, 5.0], [-3.0, -1.0]):
+        r = _modes(lambda t: tuple(gx.tree.leaves(f(t))) if hasattr(gx, "tree") else f(t),
+                   np.array(x))
+        _same(r)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_gradients_through_cond_in_both_modes(sign):
+    x0 = sign * np.array([0.3, 1.2, -0.7])
+    w = gx.Variable(np.array([0.5, -1.5, 2.0]), name="w_grad")
+
+    def loss(x):
+        with gx.GradientTape() as tape:
+            tape.watch(x)
+            y = gx.cond(gx.sum(x) > 0.0, lambda v: gx.sum(gx.tanh(v * w) * v),
+                        lambda v: gx.sum(gx.exp(v) * w * w), x)
+        gx_, gw = tape.gradient(y, [x, w])
+        return y, gx_, gw
+
+    r = _modes(loss, x0)
+    _same(r, rtol=1e-12)
+
+    def value(x, wv):
+        return (np.sum(np.tanh(x * wv) * x) if x.sum() > 0 else np.sum(np.exp(x) * wv * wv))
+
+    eps = 1e-6
+    wv = w.numpy()
+    num_x = [(value(x0 + eps * e, wv) - value(x0 - eps * e, wv)) / (2 * eps) for e in np.eye(3)]
+    num_w = [(value(x0, wv + eps * e) - value(x0, wv - eps * e)) / (2 * eps) for e in np.eye(3)]
+    np.testing.assert_allclose(r[3][1], num_x, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(r[3][2], num_w, rtol=1e-6, atol=1e-8)
+
+
+def test_second_order_gradient_through_cond_in_a_graph():
+    def f(x):
+        with gx.GradientTape() as outer:
+            outer.watch(x)
+            with gx.GradientTape() as inner:
+                inner.watch(x)
+                y = gx.cond(x > 0.0, lambda: x * x * x, lambda: -x * x)
+            dy = inner.gradient(y, x)
+        return dy, outer.gradient(dy, x)
+
+    for v in (2.0, -2.0):
+        r = _modes(f, np.float64(v))
+        _same(r)
+        assert r[1][1] == (6 * v if v > 0 else -2.0)
+
+
+def test_branches_must_agree():
+    x = np.ones(3)
+
+    def tup(v):
+        return gx.cond(gx.sum(v) > 0, lambda: (v, v), lambda: v)
+
+    with pytest.raises(gx.GraphError, match=r"true branch returns \(\*, \*\), the false "
+                                            r"branch \*"):
+        gx.function(tup)(x)
+    with pytest.raises(gx.DTypeError, match=r"true branch gives f64\[3\], the false branch "
+                                            r"i64\[3\]"):
+        gx.function(lambda v: gx.cond(gx.sum(v) > 0, lambda: v,
+                                      lambda: gx.cast(v, "int64")))(x)
+    with pytest.raises(gx.ShapeError, match="same dtype and rank"):
+        gx.function(lambda v: gx.cond(gx.sum(v) > 0, lambda: v, lambda: v[None]))(x)
+    with pytest.raises(gx.DTypeError, match="predicate must be a scalar bool, got f64"):
+        gx.function(lambda v: gx.cond(gx.sum(v), lambda: v, lambda: v))(x)
+    v = gx.Variable(1.0, name="v_state")
+    with pytest.raises(gx.GraphError, match=r"assign at .* changes state"):
+        gx.function(lambda t: gx.cond(gx.sum(t) > 0, lambda: v.assign(2.0),
+                                      lambda: gx.constant(0.0)))(x)
+
+
+def test_a_dim_the_branches_disagree_on_is_unknown():
+    with gx.graph() as g:
+        x = gx.placeholder((4,), "float64", name="x")
+        y = gx.cond(gx.sum(x) > 0, lambda: x, lambda: x[:2])
+    assert y.shape == (None,)
+    assert g.run(y, {x: np.ones(4)}).shape == (4,)
+    assert g.run(y, {x: -np.ones(4)}).shape == (2,)
+
+
+def test_a_constant_predicate_folds_the_cond_away():
+    def f(x):
+        return gx.cond(True, lambda v: v * 2.0, lambda v: -v, x) + 1.0
+
+    fn = gx.function(f, optimize=1)
+    assert fn(np.array([1.0, 2.0])).numpy().tolist() == [3.0, 5.0]
+    compiled = fn.get_compiled(np.array([1.0, 2.0]))
+    ops = {d["op"].name for _, d in compiled.graph.nx.nodes(data=True)}
+    assert "cond" not in ops and "multiply" in ops
+    assert any("true branch inlined" in a for a in compiled.report.actions())
+    with gx.graph() as g:  # fetched by name, the folded node still gives its value
+        x = gx.placeholder((2,), "float64", name="x")
+        y = gx.cond(False, lambda: x * 2.0, lambda: -x)
+    assert g.run(y.name, {x: [1.0, 2.0]}, optimize=1).tolist() == [-1.0, -2.0]
+
+
+def test_the_branches_are_optimized_at_the_graph_level():
+    fn = gx.function(piecewise, optimize=3)
+    x = np.ones((2, 3))
+    fn(x)
+    compiled = fn.get_compiled(x)
+    (node,) = [d for _, d in compiled.graph.nx.nodes(data=True) if d["op"].name == "cond"]
+    assert node["attrs"]["level"] == 3
+    true_branch = node["attrs"]["branches"][0]
+    (inner,) = true_branch.graph._compiled.values()
+    assert {d["op"].name for _, d in inner.graph.nx.nodes(data=True)} == {
+        "placeholder", "fused_elementwise"}
+
+
+def test_the_text_form_shows_the_branches():
+    with gx.graph() as g:
+        x = gx.placeholder((3,), "float32", name="x")
+        gx.cond(gx.sum(x) > 0, lambda v: v * 2.0, lambda v: -v, x)
+    text = str(g)
+    assert "cond: f32[3] = cond(greater, x)" in text
+    assert "true_branch" in text and "false_branch" in text
+    assert "      negative: f32[3] = negative(arg0)" in text
+
+
+def test_eager_cond_is_pythons_if():
+    x = gx.constant([1.0, 2.0])
+    with gx.GradientTape() as tape:
+        tape.watch(x)
+        y = gx.cond(gx.sum(x) > 0, lambda: gx.sum(x * x), lambda: gx.sum(x))
+    assert y.numpy() == 5.0 and tape.gradient(y, x).numpy().tolist() == [2.0, 4.0]
+    with pytest.raises(gx.DTypeError, match="scalar bool"):
+        gx.cond(gx.constant([True, False]), lambda: x, lambda: x)
