@@ -162,8 +162,9 @@ def _check_pred(pred: Spec) -> None:
 
 def _cond_infer(pred: Spec, *values: Spec, branches: tuple[Branch, Branch],
                 level: int | None = None) -> tuple[Spec, ...]:
-    """Each output as both branches give it for these inputs: the same dtype and rank, a dim
-    they disagree on unknown; the predicate a scalar bool."""
+    """Both branches' outputs for these inputs; a dim they disagree on is unknown.
+
+    They must agree in dtype and rank, and the predicate is a scalar bool."""
     _check_pred(pred)
     t, f = branches
     if any(not 0 <= i < len(values) for b in branches for i in b.feed):
