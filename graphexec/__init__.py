@@ -28,7 +28,7 @@ from . import ops as _ops
 from .autodiff import GradientTape, gradients
 from .compiler import CompiledGraph
 from .context import current_graph, eager, executing_eagerly, name_scope
-from .control import cond
+from .control import cond, scan, while_loop
 from .device import CPU, Device, current_device, device
 from .dtypes import *
 from .dtypes import bool_

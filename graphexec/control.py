@@ -32,9 +32,9 @@ from .ir import Ref
 from .ops.creation import constant, zeros_like
 from .ops.state import assign_p, constant_p, placeholder_p, read_variable_p
 from .registry import REGISTRY, Spec, register
-from .tensor import Tensor, apply, as_tensor
+from .tensor import SymbolicTensor, Tensor, apply, as_tensor
 
-__all__ = ["cond", "Branch", "cond_p"]
+__all__ = ["cond", "while_loop", "scan", "Branch", "cond_p", "while_p", "scan_p"]
 
 _branch_ids = itertools.count()
 
@@ -117,7 +117,7 @@ class Branch:
         return f"<branch {self.name}: {len(self.graph)} nodes>"
 
 
-def _trace(fn: Callable[..., Any], operands: list[Tensor], treedef: tree.TreeDef,
+def _trace(fn: Callable[..., Any], operands: Sequence[Any], treedef: tree.TreeDef,
            outer: Any, what: str, reads: dict[int, Tensor] | None = None
            ) -> tuple[SubGraph, list[str], list[Ref], tree.TreeDef]:
     """``fn`` traced into a new subgraph of ``outer`` with one placeholder per operand
@@ -213,9 +213,14 @@ def _branch_gradients(b: Branch, xs: Sequence[Tensor], gs: Sequence[Tensor],
             outs = b.inline(xs)
     else:
         outs = b.inline(xs)
-    pairs = [(o, g) for o, g in zip(outs, gs, strict=True) if np.dtype(o.dtype).kind in "fc"]
+    here = current_graph()
+    pairs = [(o, g) for o, g in zip(outs, gs, strict=True) if np.dtype(o.dtype).kind in "fc"
+             and (here is None or o._graph is not None)]  # NOTE: a constant output: no path
     targets, seeds = [o for o, _ in pairs], [g for _, g in pairs]
     sources = [xs[i] for i in diff]
+    if here is not None:  # an eager tensor the ops used is a constant node of the graph
+        sources = [x if x._graph is not None else SymbolicTensor(here, *here._ref(x), _spec_of(x))
+                   for x in sources]
     if not pairs:
         got = [zeros_like(x) for x in sources]
     elif current_graph() is None:
@@ -281,28 +286,18 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any],
     flat, treedef = tree.flatten(list(operands))
     tensors = [as_tensor(x) for x in flat]
     reads: dict[int, Tensor] = {}
-    traced = [_trace(fn, tensors, treedef, g, what, reads)
-              for fn, what in ((true_fn, "true_branch"), (false_fn, "false_branch"))]
-    tt, ft = traced[0][3], traced[1][3]
+    captured: list[Tensor] = []
+    index: dict[tuple[int, str, int], int] = {}
+    branches = tuple(
+        _branch_of(lambda *a, fn=fn: fn(*treedef.unflatten(list(a))),
+                   [_spec_of(t) for t in tensors], g, what, reads, captured, index,
+                   len(tensors))
+        for fn, what in ((true_fn, "true_branch"), (false_fn, "false_branch")))
+    tt, ft = branches[0].treedef, branches[1].treedef
     if tt != ft:
         raise GraphError(f"cond: the true branch returns {tt!r}, the false branch {ft!r}; "
                          f"both must return the same structure — at {user_location()}")
-    captured: list[Tensor] = []
-    index: dict[tuple[int, str, int], int] = {}
-    branches = []
-    for sub, params, refs, out_tree in traced:
-        feed = list(range(len(tensors)))
-        for c in sub.captured:
-            key = (id(c._graph), c._node, c._index)
-            if key not in index:
-                index[key] = len(tensors) + len(captured)
-                captured.append(c)
-            feed.append(index[key])
-        capture_params = [r[0] for r in (sub._capture_refs[(id(c._graph), c._node, c._index)]
-                                         for c in sub.captured)]
-        branches.append(Branch(sub.name.rsplit("/", 1)[-1], sub, params + capture_params,
-                               feed, refs, out_tree))
-    outs = apply(cond_p, p, *tensors, *captured, branches=tuple(branches))
+    outs = apply(cond_p, p, *tensors, *captured, branches=branches)
     return tt.unflatten(list(outs))
 
 
@@ -312,3 +307,388 @@ def _check_pred_eager(p: Tensor) -> None:
     except DTypeError as e:
         raise DTypeError(f"cond: {e} — at {user_location()}") from None
 
+
+
+# -- loops: scan and while_loop --------------------------------------------------------------------
+def _spec_of(a: Any) -> Spec:
+    return Spec(tuple(a.shape), np.dtype(a.dtype))
+
+
+def _row(s: Spec) -> Spec:
+    """The spec of one slice along the leading axis."""
+    return Spec(tuple(s.shape[1:]), s.dtype)
+
+
+def _stacked(xp: Any, rows: list[Any], spec: Spec) -> Any:
+    """``rows`` stacked along a new leading axis (``spec``: a row's, for none at all)."""
+    if rows:
+        shapes = {tuple(r.shape) for r in rows}
+        if len(shapes) > 1:
+            raise ShapeError(f"a loop variable changes shape across iterations "
+                             f"({' -> '.join(map(str, sorted(shapes)))}): its values cannot "
+                             "be stacked (a gradient through the loop needs them)")
+        return xp.stack(rows)
+    return xp.zeros((0, *(0 if d is None else d for d in spec.shape)), spec.dtype)
+
+
+def _loop_carry_check(what: str, init: Sequence[Spec], got: Sequence[Spec],
+                      invariants: Sequence[Spec]) -> None:
+    for k, (a, b, inv) in enumerate(zip(init, got, invariants, strict=True)):
+        ok = a.dtype == b.dtype and len(b.shape) == len(inv.shape) and all(
+            i is None or i == d for i, d in zip(inv.shape, b.shape, strict=True))
+        if not ok:
+            raise ShapeError(f"{what}: loop variable {k} is {a!r} (invariant {inv!r}), and the "
+                             f"body gives {b!r}: it must keep its dtype and shape (declare "
+                             "unknown dims with shape_invariants)" if what == "while_loop" else
+                             f"{what}: carry {k} is {a!r}, and the body gives {b!r}: it must "
+                             "keep its dtype and shape")
+
+
+def _scan_infer(*values: Spec, body: Branch, n_carry: int, n_xs: int, length: int | None,
+                reverse: bool = False, history: bool = False,
+                level: int | None = None) -> tuple[Spec, ...]:
+    """The final carry, the stacked outputs (and with ``history`` the stacked carries).
+
+    The body keeps each carry's dtype and shape; xs share their leading dim."""
+    carry, xs = list(values[:n_carry]), list(values[n_carry:n_carry + n_xs])
+    lead = {s.shape[0] for s in xs if s.shape}
+    if any(not s.shape for s in xs):
+        raise ShapeError("scan: each of xs needs a leading axis to scan over")
+    n = length if length is not None else next(iter(lead)) if len(lead) == 1 else None
+    known = {d for d in lead if d is not None}
+    if len(known) > 1 or (length is not None and known and known != {length}):
+        raise ShapeError(f"scan: xs have leading dims {sorted(known)}"
+                         + (f" and length is {length}" if length is not None else ""))
+    row_specs = [*carry, *[_row(s) for s in xs], *values[n_carry + n_xs:]]
+    outs = body.infer(row_specs)
+    _loop_carry_check("scan", carry, outs[:n_carry], carry)
+    ys = [Spec((n, *s.shape), s.dtype) for s in outs[n_carry:]]
+    hist = [Spec((n, *s.shape), s.dtype) for s in carry] if history else []
+    return (*carry, *ys, *hist)
+
+
+@register("scan", infer=_scan_infer, n_outputs=None, subgraphs=("body",))
+def scan_p(xp, *values, body, n_carry, n_xs, length, reverse=False, history=False, level=None):
+    carry = list(values[:n_carry])
+    xs, cap = values[n_carry:n_carry + n_xs], list(values[n_carry + n_xs:])
+    n = length if length is not None else xs[0].shape[0]
+    if any(x.shape[0] != n for x in xs):
+        raise ShapeError(f"scan: xs have leading dims {[x.shape[0] for x in xs]}"
+                         + (f" and length is {length}" if length is not None else ""))
+    hist: list[list[Any]] = [[] for _ in carry]
+    ys: list[list[Any]] = []
+    for i in (range(n - 1, -1, -1) if reverse else range(n)):
+        for k, c in enumerate(carry):
+            hist[k].append(c)
+        outs = body.run(xp, [*carry, *[x[i] for x in xs], *cap], level)
+        carry, y = outs[:n_carry], outs[n_carry:]
+        ys.append(y)
+    if reverse:
+        ys.reverse()
+        for h in hist:
+            h.reverse()
+    rows = body.infer([*map(_spec_of, values[:n_carry]), *[_row(_spec_of(x)) for x in xs],
+                       *map(_spec_of, cap)])[n_carry:] if not ys else None
+    stacked = [_stacked(xp, [y[k] for y in ys], rows[k] if rows else _spec_of(ys[0][k]))
+               for k in range(len(body.outputs) - n_carry)]
+    kept = [_stacked(xp, h, _spec_of(values[k])) for k, h in enumerate(hist)] if history else []
+    return (*carry, *stacked, *kept)
+
+
+def _while_infer(*values: Spec, cond: Branch, body: Branch, n_vars: int,
+                 invariants: tuple[Spec, ...], maximum_iterations: int | None = None,
+                 history: bool = False, level: int | None = None) -> tuple[Spec, ...]:
+    """The loop variables after the last iteration (and with ``history`` the count of
+    iterations and each variable's values before each, stacked).
+
+    The body keeps their dtypes and shapes (or the declared shape invariants)."""
+    carry = list(values[:n_vars])
+    (pred,) = cond.infer(list(values))
+    try:
+        _check_pred(pred)
+    except DTypeError as e:
+        raise DTypeError(f"while_loop: the condition: {e}") from None
+    out = body.infer([*invariants, *values[n_vars:]])
+    _loop_carry_check("while_loop", carry, out, invariants)
+    if not history:
+        return tuple(invariants)
+    return (*invariants, Spec((), np.dtype(np.int64)),
+            *[Spec((None, *s.shape), s.dtype) for s in invariants])
+
+
+@register("while", infer=_while_infer, n_outputs=None, subgraphs=("cond", "body"))
+def while_p(xp, *values, cond, body, n_vars, invariants, maximum_iterations=None, history=False,
+            level=None):
+    vars_, cap = list(values[:n_vars]), list(values[n_vars:])
+    hist: list[list[Any]] = [[] for _ in vars_]
+    count = 0
+    while maximum_iterations is None or count < maximum_iterations:
+        (go,) = cond.run(xp, [*vars_, *cap], level)
+        if not bool(go):
+            break
+        for k, v in enumerate(vars_):
+            hist[k].append(v)
+        vars_ = body.run(xp, [*vars_, *cap], level)
+        count += 1
+    if not history:
+        return tuple(vars_)
+    return (*vars_, xp.asarray(np.int64(count)),
+            *[_stacked(xp, h, s) for h, s in zip(hist, invariants, strict=True)])
+
+
+def _float(s: Any) -> bool:
+    return np.dtype(s.dtype).kind in "fc"
+
+
+def _loop_gradient(body: Branch, n_carry: int, carry_grads: Sequence[Any], hist: list[Tensor],
+                   xs: list[Tensor], gys: Sequence[Any], cap: list[Tensor], reverse: bool,
+                   level: int | None) -> tuple[list[Any], list[Any], list[Any]]:
+    """The reverse pass of a loop whose ``body`` maps (carry, x row, captured) to (carry, ys):
+    a scan, in the other direction, of the body's gradients at each step's carry (``hist``:
+    the carries before each step, stacked).  From the final carry's gradients and the stacked
+    ys' (``gys``) it gives the gradients of the initial carry, of the xs and of the captured
+    tensors (None where not differentiable)."""
+    n_x = len(xs)
+    n_y = len(body.outputs) - n_carry
+    fc = [k for k in range(n_carry) if _float(hist[k])]
+    fx = [k for k in range(n_x) if _float(xs[k])]
+    fcap = [k for k in range(len(cap)) if _float(cap[k])]
+    fy = [k for k in range(n_y) if gys and _float(gys[k])]
+    diff = (*fc, *(n_carry + k for k in fx), *(n_carry + n_x + k for k in fcap))
+
+    def step(carry: list[Tensor], row: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        gc, gcap = carry[:len(fc)], carry[len(fc):]
+        h, x, gy = row[:n_carry], row[n_carry:n_carry + n_x], row[n_carry + n_x:]
+        seeds: list[Any] = [None] * (n_carry + n_y)
+        for k, g in zip(fc, gc, strict=True):
+            seeds[k] = g
+        for k, g in zip(fy, gy, strict=True):
+            seeds[n_carry + k] = g
+        got = _branch_gradients(body, [*h, *x, *cap], seeds, diff)
+        new_cap = [acc + got[n_carry + n_x + k] for acc, k in zip(gcap, fcap, strict=True)]
+        return [*[got[k] for k in fc], *new_cap], [got[n_carry + k] for k in fx]
+
+    init = [carry_grads[k] for k in fc] + [zeros_like(cap[k]) for k in fcap]
+    rows = [*hist, *xs, *[gys[k] for k in fy]]
+    gcarry, gxs = scan(step, init, rows, reverse=not reverse, _level=level)
+    g_init: list[Any] = [None] * n_carry
+    g_cap: list[Any] = [None] * len(cap)
+    g_xs: list[Any] = [None] * n_x
+    for k, g in zip(fc, gcarry[:len(fc)], strict=True):
+        g_init[k] = g
+    for k, g in zip(fcap, gcarry[len(fc):], strict=True):
+        g_cap[k] = g
+    for k, g in zip(fx, gxs, strict=True):
+        g_xs[k] = g
+    return g_init, g_xs, g_cap
+
+
+def _scan_vjp(gouts: Any, outs: Any, *values: Tensor, body: Branch, n_carry: int, n_xs: int,
+              length: int | None, reverse: bool = False, history: bool = False,
+              level: int | None = None) -> tuple[Any, ...]:
+    gouts = gouts if isinstance(gouts, tuple) else (gouts,)
+    n_y = len(body.outputs) - n_carry
+    # NOTE: the forward loop keeps no carries; the gradient runs it again, keeping them
+    fwd = apply(scan_p, *values, body=body, n_carry=n_carry, n_xs=n_xs, length=length,
+                reverse=reverse, history=True, level=level)
+    hist = list(fwd[n_carry + n_y:])
+    g_init, g_xs, g_cap = _loop_gradient(
+        body, n_carry, gouts[:n_carry], hist, list(values[n_carry:n_carry + n_xs]),
+        gouts[n_carry:n_carry + n_y], list(values[n_carry + n_xs:]), reverse, level)
+    return (*g_init, *g_xs, *g_cap)
+
+
+def _while_vjp(gouts: Any, outs: Any, *values: Tensor, cond: Branch, body: Branch, n_vars: int,
+               invariants: tuple[Spec, ...], maximum_iterations: int | None = None,
+               history: bool = False, level: int | None = None) -> tuple[Any, ...]:
+    gouts = gouts if isinstance(gouts, tuple) else (gouts,)
+    fwd = apply(while_p, *values, cond=cond, body=body, n_vars=n_vars, invariants=invariants,
+                maximum_iterations=maximum_iterations, history=True, level=level)
+    hist = list(fwd[n_vars + 1:])
+    g_init, _, g_cap = _loop_gradient(body, n_vars, gouts[:n_vars], hist, [], [],
+                                      list(values[n_vars:]), False, level)
+    return (*g_init, *g_cap)
+
+
+REGISTRY["scan"].vjp = _scan_vjp
+REGISTRY["while"].vjp = _while_vjp
+
+
+def _branch_of(fn: Callable[..., Any], specs: Sequence[Spec], g: Any, what: str,
+               reads: dict[int, Tensor], captured: list[Tensor],
+               index: dict[tuple[int, str, int], int], first: int) -> Branch:
+    """``fn`` of one placeholder per spec, traced into a subgraph of ``g`` as a Branch whose
+    captured tensors are appended to ``captured`` (node inputs from ``first`` on), once."""
+    flat_tree = tree.flatten([0] * len(specs))[1]
+    sub, params, refs, out_tree = _trace(fn, list(specs), flat_tree, g, what, reads)
+    feed = list(range(len(specs)))
+    for c in sub.captured:
+        key = (id(c._graph), c._node, c._index)
+        if key not in index:
+            index[key] = first + len(captured)
+            captured.append(c)
+        feed.append(index[key])
+    capture_params = [sub._capture_refs[(id(c._graph), c._node, c._index)][0]
+                      for c in sub.captured]
+    return Branch(sub.name.rsplit("/", 1)[-1], sub, params + capture_params, feed, refs,
+                  out_tree)
+
+
+def scan(fn: Callable[[Any, Any], tuple[Any, Any]], init: Any, xs: Any = None,
+         length: int | None = None, reverse: bool = False, *, _level: int | None = None
+         ) -> tuple[Any, Any]:
+    """JAX's ``lax.scan``: ``carry, y = fn(carry, x)`` for each slice ``x`` of ``xs`` along
+    its leading axis (in reverse order with ``reverse``), giving the last carry and the
+    ``y``s stacked.  ``init`` and ``xs`` are tensors or lists, tuples and dicts of them;
+    without ``xs``, ``length`` steps with ``x`` None.
+
+    Eagerly a Python loop; in a graph one ``scan`` node whose body is ``fn`` traced once.  The
+    body must keep the carry's structure, dtypes and shapes.  Gradients flow to ``init``,
+    ``xs`` and the tensors the body uses, in both modes.
+
+    >>> import graphexec as gx
+    >>> total, partial = gx.scan(lambda c, x: (c + x, c * x), gx.constant(0.0),
+    ...                          gx.constant([1.0, 2.0, 3.0]))
+    >>> total.numpy(), partial.numpy()
+    (array(6., dtype=float32), array([0., 2., 9.], dtype=float32))
+    """
+    init_flat, carry_tree = tree.flatten(init)
+    xs_flat, xs_tree = tree.flatten(xs) if xs is not None else ([], None)
+    carry_t = [as_tensor(c) for c in init_flat]
+    xs_t = [as_tensor(x) for x in xs_flat]
+    if xs is None and length is None:
+        raise InvalidArgumentError(f"scan: give xs or length — at {user_location()}")
+    if any(not x.shape for x in xs_t):
+        raise ShapeError(f"scan: each of xs needs a leading axis to scan over — at "
+                         f"{user_location()}")
+    y_tree: list[tree.TreeDef | None] = []
+
+    def body(*args: Tensor) -> list[Tensor]:
+        carry = carry_tree.unflatten(list(args[:len(carry_t)]))
+        x = xs_tree.unflatten(list(args[len(carry_t):])) if xs_tree is not None else None
+        new, y = fn(carry, x)
+        new_flat, new_tree = tree.flatten(new)
+        if new_tree != carry_tree:
+            raise GraphError(f"scan: the carry is {carry_tree!r}, and the body returns "
+                             f"{new_tree!r}: it must keep its structure — at {user_location()}")
+        y_flat, yt = tree.flatten(y) if y is not None else ([], None)
+        y_tree.append(yt)
+        return [*new_flat, *y_flat]
+
+    g = current_graph()
+    if g is None:
+        return _eager_scan(body, carry_t, xs_t, length, reverse, carry_tree, y_tree)
+    captured: list[Tensor] = []
+    row_specs = [Spec(tuple(x.shape[1:]), np.dtype(x.dtype)) for x in xs_t]
+    b = _branch_of(body, [*[_spec_of(c) for c in carry_t], *row_specs], g, "scan_body", {},
+                   captured, {}, len(carry_t) + len(xs_t))
+    outs = apply(scan_p, *carry_t, *xs_t, *captured, body=b, n_carry=len(carry_t),
+                 n_xs=len(xs_t), length=length, reverse=reverse, level=_level)
+    outs = list(outs)
+    ys = outs[len(carry_t):]
+    return (carry_tree.unflatten(outs[:len(carry_t)]),
+            None if y_tree[0] is None else y_tree[0].unflatten(ys))
+
+
+def _eager_scan(body: Callable[..., list[Tensor]], carry: list[Tensor], xs: list[Tensor],
+                length: int | None, reverse: bool, carry_tree: tree.TreeDef,
+                y_tree: list[Any]) -> tuple[Any, Any]:
+    from .ops.array import stack
+    from .ops.creation import zeros
+
+    lead: set[int] = {int(x.shape[0] or 0) for x in xs}  # eager shapes are known
+    n = next(iter(lead)) if xs else (length or 0)
+    if len(lead) > 1 or (length is not None and xs and lead != {length}):
+        raise ShapeError(f"scan: xs have leading dims {sorted(lead)}"
+                         + (f" and length is {length}" if length is not None else "")
+                         + f" — at {user_location()}")
+    rows: list[list[Tensor]] = []
+    for i in (range(n - 1, -1, -1) if reverse else range(n)):
+        out = body(*carry, *[x[i] for x in xs])
+        carry, y = out[:len(carry)], out[len(carry):]
+        rows.append(y)
+    if reverse:
+        rows.reverse()
+    if not rows:  # no step ran: the body traced once, to know what the ys look like
+        with graph(SubGraph(name="scan_shapes")) as sub:
+            out = body(*[sub.placeholder(c.shape, c.dtype) for c in carry],
+                       *[sub.placeholder(x.shape[1:], x.dtype) for x in xs])
+        specs = [_spec_of(as_tensor(o)) for o in out[len(carry):]]
+        rows_t = [zeros((0, *(0 if d is None else d for d in sp.shape)), sp.dtype)
+                  for sp in specs]
+    else:
+        rows_t = [stack([r[k] for r in rows]) for k in range(len(rows[0]))]
+    yt = y_tree[0]
+    return carry_tree.unflatten(carry), None if yt is None else yt.unflatten(rows_t)
+
+
+def while_loop(cond_fn: Callable[..., Any], body_fn: Callable[..., Any], loop_vars: Any,
+               maximum_iterations: int | None = None, shape_invariants: Any = None) -> Any:
+    """TF's ``tf.while_loop``: while ``cond_fn(*loop_vars)``, ``loop_vars = body_fn(*loop_vars)``
+    (at most ``maximum_iterations`` times); the loop variables at the end.
+
+    ``loop_vars`` is a tuple or list of tensors (or of nested structures of them), and the
+    body returns the same structure with the same dtypes and shapes; a dim declared None in
+    ``shape_invariants`` (the same structure, of shapes) may change.  Eagerly a Python loop;
+    in a graph one ``while`` node with the condition and the body traced once, stopping when
+    the condition is false.  Gradients flow to the loop variables and the tensors the body
+    uses, in both modes: the gradient runs the loop again, keeping each iteration's values.
+
+    >>> import graphexec as gx
+    >>> i, x = gx.while_loop(lambda i, x: x < 100.0, lambda i, x: (i + 1, x * 3.0),
+    ...                      (gx.constant(0), gx.constant(1.0)))
+    >>> i.numpy(), x.numpy()
+    (array(5), array(243., dtype=float32))
+    """
+    if not isinstance(loop_vars, tuple | list):
+        raise InvalidArgumentError(f"while_loop: loop_vars must be a tuple or list, got "
+                                   f"{type(loop_vars).__name__} — at {user_location()}")
+    if maximum_iterations is not None and (
+            isinstance(maximum_iterations, bool) or not isinstance(maximum_iterations, int)
+            or maximum_iterations < 0):
+        raise InvalidArgumentError(f"while_loop: maximum_iterations must be an int >= 0, got "
+                                   f"{maximum_iterations!r} — at {user_location()}")
+    flat, vars_tree = tree.flatten(loop_vars)
+    tensors = [as_tensor(v) for v in flat]
+
+    def as_vars(out: Any) -> list[Tensor]:
+        if len(loop_vars) == 1 and not isinstance(out, tuple | list):
+            out = [out] if isinstance(loop_vars, list) else (out,)
+        got_flat, got_tree = tree.flatten(out)
+        if got_tree != vars_tree:
+            raise GraphError(f"while_loop: the loop variables are {vars_tree!r}, and the body "
+                             f"returns {got_tree!r}: it must keep their structure — at "
+                             f"{user_location()}")
+        return [as_tensor(v) for v in got_flat]
+
+    g = current_graph()
+    if g is None:
+        vars_, count = tensors, 0
+        while maximum_iterations is None or count < maximum_iterations:
+            go = as_tensor(cond_fn(*vars_tree.unflatten(vars_)))
+            _check_pred_eager(go)
+            if not bool(go.numpy()):
+                break
+            vars_ = as_vars(body_fn(*vars_tree.unflatten(vars_)))
+            count += 1
+        return vars_tree.unflatten(vars_)
+    if shape_invariants is None:
+        invariants = [_spec_of(t) for t in tensors]
+    else:
+        shapes = tree.flatten(shape_invariants, is_leaf=lambda v: isinstance(v, tuple | list)
+                              and all(d is None or isinstance(d, int) for d in v))[0]
+        if len(shapes) != len(tensors):
+            raise InvalidArgumentError(f"while_loop: {len(shapes)} shape invariants for "
+                                       f"{len(tensors)} loop variables — at {user_location()}")
+        invariants = [Spec(tuple(s), np.dtype(t.dtype)) for s, t in zip(shapes, tensors,
+                                                                          strict=True)]
+    reads: dict[int, Tensor] = {}
+    captured: list[Tensor] = []
+    index: dict[tuple[int, str, int], int] = {}
+    cb = _branch_of(lambda *a: cond_fn(*vars_tree.unflatten(list(a))), invariants, g,
+                    "while_cond", reads, captured, index, len(tensors))
+    bb = _branch_of(lambda *a: as_vars(body_fn(*vars_tree.unflatten(list(a)))), invariants, g,
+                    "while_body", reads, captured, index, len(tensors))
+    outs = apply(while_p, *tensors, *captured, cond=cb, body=bb, n_vars=len(tensors),
+                 invariants=tuple(invariants), maximum_iterations=maximum_iterations)
+    return vars_tree.unflatten(list(outs))

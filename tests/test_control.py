@@ -219,3 +219,163 @@ def test_eager_cond_is_pythons_if():
     assert y.numpy() == 5.0 and tape.gradient(y, x).numpy().tolist() == [2.0, 4.0]
     with pytest.raises(gx.DTypeError, match="scalar bool"):
         gx.cond(gx.constant([True, False]), lambda: x, lambda: x)
+
+
+# -- scan and while_loop ---------------------------------------------------------------------------
+def rnn(xs, h0, w, u):
+    """An RNN over time: h = tanh(x_t w + h u), every h kept."""
+    return gx.scan(lambda h, x: (gx.tanh(x @ w + h @ u),) * 2, h0, xs)
+
+
+def _rnn_data():
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=(5, 2, 3)), rng.normal(size=(2, 4)), rng.normal(size=(3, 4)) * 0.5,
+            rng.normal(size=(4, 4)) * 0.5)
+
+
+def test_scan_matches_eager_and_numpy_at_every_level():
+    xs, h0, w, u = _rnn_data()
+    r = _modes(lambda *a: rnn(*a), xs, h0, w, u)
+    _same(r, rtol=1e-14)
+    h, want = h0, []
+    for x in xs:
+        h = np.tanh(x @ w + h @ u)
+        want.append(h)
+    np.testing.assert_allclose(r["eager"][0], h, rtol=1e-14)
+    np.testing.assert_allclose(r[3][1], np.stack(want), rtol=1e-14)
+
+
+def test_scan_gradients_match_central_differences():
+    xs, h0, w, u = _rnn_data()
+
+    def loss(xs, h0, w, u):
+        with gx.GradientTape() as tape:
+            tape.watch([xs, h0, w, u])
+            h, hs = rnn(xs, h0, w, u)
+            y = gx.sum(h * h) + gx.sum(hs * 0.5)
+        return (y, *tape.gradient(y, [xs, h0, w, u]))
+
+    r = _modes(loss, xs, h0, w, u)
+    _same(r, rtol=1e-12)
+
+    def value(xs, h0, w, u):
+        h, tot = h0, 0.0
+        for x in xs:
+            h = np.tanh(x @ w + h @ u)
+            tot += 0.5 * h.sum()
+        return (h * h).sum() + tot
+
+    eps = 1e-6
+    for k, a in enumerate((xs, h0, w, u)):
+        num = np.zeros_like(a)
+        for idx in np.ndindex(a.shape):
+            hi, lo = [b.copy() for b in (xs, h0, w, u)], [b.copy() for b in (xs, h0, w, u)]
+            hi[k][idx] += eps
+            lo[k][idx] -= eps
+            num[idx] = (value(*hi) - value(*lo)) / (2 * eps)
+        np.testing.assert_allclose(r[1][1 + k], num, rtol=1e-6, atol=1e-8)
+
+
+def test_scan_in_reverse_with_a_length_and_no_xs():
+    def f(x):
+        back = gx.scan(lambda c, v: (c * 2.0 + v, c), gx.constant(1.0, "float64"), x,
+                       reverse=True)
+        count = gx.scan(lambda c, _: (c + 1, None), gx.constant(0, "int64"), length=4)
+        return back[0], back[1], count[0]
+
+    r = _modes(f, np.array([1.0, 2.0, 3.0]))
+    _same(r)
+    assert r[2][0] == ((1.0 * 2 + 3) * 2 + 2) * 2 + 1 and r[2][1].tolist() == [12.0, 5.0, 1.0]
+    assert r["eager"][2] == 4 and r[0][2] == 4
+
+
+def test_scan_over_nothing_and_structured_carries():
+    def f(x):
+        (a, b), ys = gx.scan(lambda c, v: ((c[0] + v, c[1] * 2.0), {"s": v * c[1]}),
+                             (gx.constant(0.0, "float64"), gx.constant(1.0, "float64")), x)
+        return a, b, ys["s"]
+
+    for x in (np.array([1.0, 2.0]), np.zeros(0)):
+        r = _modes(f, x)
+        _same(r)
+    assert r[1][2].shape == (0,) and r["eager"][2].shape == (0,)
+
+
+def test_while_loop_matches_eager_at_every_level():
+    def collatz(n):
+        return gx.while_loop(lambda n, k: n > 1,
+                             lambda n, k: (gx.where(n % 2 == 0, n // 2, 3 * n + 1), k + 1),
+                             (n, gx.constant(0, "int64")))
+
+    r = _modes(collatz, np.int64(27))
+    _same(r)
+    assert r[1][1] == 111  # 27 takes 111 steps to reach 1
+    capped = gx.function(lambda n: gx.while_loop(
+        lambda n, k: n > 1, lambda n, k: (n - 1, k + 1), (n, gx.constant(0, "int64")),
+        maximum_iterations=3))
+    assert [t.numpy() for t in capped(np.int64(10))] == [7, 3]
+
+
+def test_while_loop_gradients_in_both_modes():
+    def f(x0, w):
+        with gx.GradientTape() as tape:
+            tape.watch([x0, w])
+            (x,) = gx.while_loop(lambda x: gx.sum(x) < 20.0, lambda x: (x * w + gx.sin(x),),
+                                 (x0,))
+            y = gx.sum(x * x)
+        return (y, *tape.gradient(y, [x0, w]))
+
+    x0, w = np.array([0.5, 0.65]), np.array([1.5, 1.6])
+    r = _modes(f, x0, w)
+    _same(r, rtol=1e-12)
+
+    def value(x, w):
+        while x.sum() < 20.0:
+            x = x * w + np.sin(x)
+        return (x * x).sum()
+
+    eps = 1e-6
+    for k in range(2):
+        num = [(value(*[b + eps * e if j == k else b for j, b in enumerate((x0, w))])
+                - value(*[b - eps * e if j == k else b for j, b in enumerate((x0, w))]))
+               / (2 * eps) for e in np.eye(2)]
+        np.testing.assert_allclose(r[2][1 + k], num, rtol=1e-6)
+
+
+def test_loop_variables_must_keep_their_structure_dtype_and_shape():
+    x = np.ones(3)
+    with pytest.raises(gx.ShapeError, match=r"loop variable 0 is f64\[3\].*body gives f32"):
+        gx.function(lambda v: gx.while_loop(lambda v: gx.sum(v) < 9, lambda v: gx.cast(
+            v, "float32"), (v,)))(x)
+    with pytest.raises(gx.ShapeError, match="declare unknown dims with shape_invariants"):
+        gx.function(lambda v: gx.while_loop(lambda v: gx.sum(v) < 9, lambda v: gx.concat(
+            [v, v], 0), (v,)))(x)
+    with pytest.raises(gx.GraphError, match=r"loop variables are \[\*\], and the body returns "
+                                            r"\(\*, \*\)"):
+        gx.function(lambda v: gx.while_loop(lambda v: gx.sum(v) < 9, lambda v: (v, v),
+                                            [v]))(x)
+    with pytest.raises(gx.ShapeError, match=r"scan: carry 0 is f64\[3\], and the body gives "
+                                            r"f64\[6\]"):
+        gx.function(lambda v: gx.scan(lambda c, t: (gx.concat([c, c], 0), t), v, v[None]))(x)
+
+    def grow(v):  # declared: the dim may change
+        return gx.while_loop(lambda v: gx.shape(v)[0] < 12, lambda v: gx.concat([v, v], 0), (v,),
+                             shape_invariants=((None,),))
+
+    r = _modes(grow, x)
+    _same(r)
+    assert r[1][0].shape == (12,)
+
+
+def test_a_loop_inside_a_cond_inside_a_scan():
+    def f(xs):
+        def step(c, x):
+            y = gx.cond(x > 0.0, lambda: gx.while_loop(lambda t: t < 10.0, lambda t: (t * 2.0,),
+                                                       (c + x,))[0],
+                        lambda: c - x)
+            return y, y
+
+        return gx.scan(step, gx.constant(1.0, "float64"), xs)
+
+    r = _modes(f, np.array([1.0, -3.0, 0.5, 2.0]))
+    _same(r)

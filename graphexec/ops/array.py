@@ -29,7 +29,7 @@ from .state import static_value
 __all__ = [
     "reshape", "transpose", "expand_dims", "squeeze", "broadcast_to", "tile",
     "stack", "unstack", "concat", "split",
-    "gather", "where", "getitem", "cast",
+    "gather", "where", "getitem", "cast", "shape", "size",
 ]
 
 Shape = tuple[int | None, ...]
@@ -102,6 +102,52 @@ def _join_dims(specs: tuple[Spec, ...], skip: int | None, what: str) -> list[int
                 shapes = ", ".join(fmt_shape(s.shape) for s in specs)
                 raise ShapeError(f"{what}: shapes {shapes} differ in axis {i}")
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# shape and size at run time
+
+def _shape_infer(x: Spec) -> Spec:
+    """A vector of int64: one entry per dim of the input."""
+    return Spec((len(x.shape),), np.dtype(np.int64))
+
+
+@register("shape", infer=_shape_infer, arity=1, shape_only=(0,))
+def shape_p(xp, x):
+    return xp.asarray(np.array(x.shape, np.int64))
+
+
+def _size_infer(x: Spec) -> Spec:
+    """An int64 scalar: the number of elements of the input."""
+    return Spec((), np.dtype(np.int64))
+
+
+@register("size", infer=_size_infer, arity=1, shape_only=(0,))
+def size_p(xp, x):
+    return xp.asarray(np.int64(x.size))
+
+
+def shape(x: Any) -> Tensor:
+    """The dims of ``x`` as an int64 tensor, known when the graph runs (``x.shape`` is the
+    static shape, with None for a dim only a run knows) — TF's ``tf.shape``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> f = gx.function(lambda x: gx.shape(x)[0] * 3,
+    ...                 input_signature=[gx.TensorSpec((None, 4), "float64")])
+    >>> f(np.ones((5, 4))).numpy(), f.python_function(gx.constant(np.ones((2, 4)))).numpy()
+    (array(15), array(6))
+    """
+    return apply(shape_p, as_tensor(x))
+
+
+def size(x: Any) -> Tensor:
+    """The number of elements of ``x`` as an int64 scalar tensor, known when the graph runs.
+
+    >>> import graphexec as gx
+    >>> gx.size(gx.zeros((2, 3))).numpy()
+    array(6)
+    """
+    return apply(size_p, as_tensor(x))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -97,6 +97,8 @@ CASES = {
         ([rand(2, 6, 2)], {"splits": (1, -1, 2), "axis": 1}),
         ([rand(3, 2)], {"splits": 1, "axis": 0}),
     ],
+    "shape": [([rand(2, 3)], {}), ([np.float32(1.0)], {}), ([rand(0, 4, 1)], {})],
+    "size": [([rand(2, 3)], {}), ([np.int64(7)], {}), ([rand(0, 4)], {})],
     "gather": [
         ([rand(5, 3, dtype=f32), np.array([4, 0, -1])], {"axis": 0}),
         ([rand(2, 4, 3), np.array([[1, 2], [3, 0]], dtype=i32)], {"axis": 1}),
