@@ -33,6 +33,7 @@ from .device import CPU, Device, current_device, device
 from .dtypes import *
 from .dtypes import bool_
 from .errors import (
+               ConcretizationError,
                DeviceError,
                DTypeError,
                ExecutionError,

@@ -15,6 +15,7 @@ __all__ = [
     "ShapeError",
     "DTypeError",
     "GraphError",
+    "ConcretizationError",
     "FeedError",
     "InvalidArgumentError",
     "ExecutionError",
@@ -82,6 +83,23 @@ class GraphError(GraphexecError):
     Traceback (most recent call last):
         ...
     graphexec.errors.GraphError: tensor 'x' is symbolic (graph ...): it has no value until ...
+    """
+
+
+class ConcretizationError(GraphError, TypeError):
+    """Python needed the value of a symbolic tensor (``if``, ``while``, ``bool()``,
+    ``float()``, an index) while a graph was being traced: the message names the function,
+    the line and the ways out (``gx.cond``/``gx.while_loop``, ``gx.where``, running eagerly),
+    as JAX's ``ConcretizationTypeError``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> @gx.function
+    ... def f(x):
+    ...     return x if x > 0 else -x
+    >>> f(np.array(1.0))
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.ConcretizationError: f: Python's if, while, and, or or bool() on symbolic ...
     """
 
 

@@ -694,6 +694,7 @@ class Function:
     def _trace(self, key: tuple[Any, ...], names: list[str], values: list[Any],
                leaves: list[tuple[str, Any]]) -> _Trace:
         g = Graph(name=f"{self._name}_{len(self._traces)}")
+        g.traced_function = self._name
         created_before = Variable.created_in_this_thread()
         signature = self._input_signature
         with graph(g):

@@ -74,6 +74,8 @@ class GraphIR:
         self._fetch_reads: dict[int, tuple[Variable, str]] = {}  # Variables fetched by run
         #: the nodes ``gx.gradients`` and graph-mode tapes built (the backward pass)
         self.gradient_nodes: set[str] = set()
+        #: the gx.function being traced into it, if one is (its errors name it)
+        self.traced_function: str | None = None
         #: lower with the memory planner (set by ``optimize(level=3)``)
         self.plan_memory = False
         self._preview: Any = None  # optimize's memory preview: (fetches, memory plan, version)

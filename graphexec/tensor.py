@@ -21,6 +21,7 @@ from . import config
 from .context import _GRAPH, _TAPES
 from .device import _DEVICE, CPU, Device, device_of, to_device
 from .errors import (
+    ConcretizationError,
     DeviceError,
     DTypeError,
     ExecutionError,
@@ -244,19 +245,22 @@ class Tensor(TensorMethods):
 
     def __bool__(self) -> bool:
         if self._graph is not None:
-            raise GraphError(
-                f"the truth value of symbolic tensor {self.name!r} is unknown while building a "
-                "graph; use gx.where for data-dependent choices, or run eagerly"
-            )
+            raise _concretization(self, "Python's if, while, and, or or bool()")
         return bool(self._value)
 
     def __float__(self) -> float:
+        if self._graph is not None:
+            raise _concretization(self, "float()")
         return float(self.numpy())
 
     def __int__(self) -> int:
+        if self._graph is not None:
+            raise _concretization(self, "int()")
         return int(self.numpy())
 
     def __index__(self) -> int:
+        if self._graph is not None:
+            raise _concretization(self, "an index, a size or range() of")
         return self.numpy().__index__()
 
     def __len__(self) -> int:
@@ -560,6 +564,30 @@ def _apply_on_device(op: OpDef, inputs: tuple[Tensor, ...], vals: list[Any],
         result = (Tensor(_kept(out, xp)) if op.n_outputs == 1
                   else tuple(Tensor(_kept(o, xp)) for o in out))
     return _recorded(op, inputs, attrs, result, prof, t0)
+
+
+def _concretization(t: Tensor, what: str) -> ConcretizationError:
+    """The error of Python needing symbolic tensor ``t``'s value while its graph is traced."""
+    assert t._graph is not None  # only a symbolic tensor has no value yet
+    name = t._graph.name
+    g: Any = t._graph
+    fn = None
+    while g is not None and fn is None:
+        fn = getattr(g, "traced_function", None)
+        g = getattr(g, "outer", None)
+    why = (f"the graph runs, and tracing {fn} builds one graph for every value" if fn
+           else f"graph {name} runs")
+    run = (f"gx.config.run_functions_eagerly(True): run {fn} eagerly, with Python's control "
+           "flow (and no graph)" if fn else "eager mode (outside gx.graph()): Python's control "
+           "flow on values")
+    return ConcretizationError(
+        f"{fn or name}: {what} on symbolic tensor {t.name!r} "
+        f"({Spec(t.shape, np.dtype(t.dtype))!r}) — at {user_location()}: its value is known "
+        f"only when {why}. Ways out:\n"
+        "  - gx.cond(pred, true_fn, false_fn, *operands), gx.while_loop(cond_fn, body_fn, "
+        "loop_vars) or gx.scan(fn, init, xs): control flow inside the graph\n"
+        "  - gx.where(pred, x, y): compute both sides and pick elementwise\n"
+        f"  - {run}")
 
 
 def _mode_error(op: OpDef, x: Tensor, g: Graph | None) -> GraphError:

@@ -379,3 +379,42 @@ def test_a_loop_inside_a_cond_inside_a_scan():
 
     r = _modes(f, np.array([1.0, -3.0, 0.5, 2.0]))
     _same(r)
+
+
+def test_python_control_flow_on_a_graph_tensor_says_the_ways_out():
+    @gx.function
+    def relu_ish(x):
+        if gx.sum(x) > 0:  # the line the error names
+            return x
+        return -x
+
+    with pytest.raises(gx.ConcretizationError) as e:
+        relu_ish(np.ones(3))
+    text = str(e.value)
+    assert text.startswith("relu_ish: Python's if, while, and, or or bool() on symbolic tensor "
+                           "'greater' (bool[]) — at test_control.py:")
+    assert "tracing relu_ish builds one graph for every value" in text
+    for way in ("gx.cond(pred, true_fn, false_fn", "gx.where(pred, x, y)",
+                "gx.config.run_functions_eagerly(True): run relu_ish eagerly"):
+        assert way in text
+    assert isinstance(e.value, TypeError) and isinstance(e.value, gx.GraphError)
+    for convert, what in ((float, "float()"), (int, "int()"),
+                          (lambda t: range(t), "an index, a size or range() of")):
+        with pytest.raises(gx.ConcretizationError, match=what.replace("(", r"\(").replace(
+                ")", r"\)")):
+            gx.function(lambda x, c=convert: c(gx.sum(x)))(np.ones(2))
+    gx.config.run_functions_eagerly(True)
+    try:
+        assert np.asarray(relu_ish(np.ones(3))).tolist() == [1.0, 1.0, 1.0]  # way out three
+    finally:
+        gx.config.run_functions_eagerly(False)
+    # inside a branch, the error still names the function being traced
+    def outer(x):
+        return gx.cond(gx.sum(x) > 0, lambda: x if gx.sum(x) > 1 else -x, lambda: x)
+
+    with pytest.raises(gx.ConcretizationError, match=r"^outer: "):
+        gx.function(outer)(np.ones(2))
+    # and gx.shape gives a dim only a run knows
+    f = gx.function(lambda x: gx.shape(x)[0] * 3,
+                    input_signature=[gx.TensorSpec((None,), "float64")])
+    assert f(np.ones(5)).numpy() == 15
