@@ -117,6 +117,39 @@ def test_dot_lays_out_the_text(tmp_path):
 
 
 
+def _control_flow_graph():
+    with gx.graph() as g:
+        x = gx.placeholder((None, 3), "float32", name="x")
+        y = gx.cond(gx.sum(x) > 0, lambda v: gx.nn.relu(v) + 1.0, lambda v: -v, x)
+        gx.scan(lambda c, r: (c + r, c * r), gx.zeros((3,)), y)
+    return g
+
+
+def test_branches_and_loop_bodies_are_nested_clusters():
+    dot = gx.viz.to_dot(_control_flow_graph())
+    nodes = _nodes(dot)
+    assert 'shape=hexagon, fillcolor="#b2f2bb"' in nodes["cond"]
+    clusters = re.findall(r'id="(cond/\w+|scan/\w+)"; label="(\w+) \((\d+) nodes\)"', dot)
+    assert [(c.split("/")[0], label.rstrip("0123456789"), int(k)) for c, label, k in clusters] \
+        == [("cond", "true_branch", 4), ("cond", "false_branch", 2), ("scan", "scan_body", 4)]
+    inner = {n for n in nodes if n.startswith("cond/")}
+    assert any(n.endswith("/relu") for n in inner) and any(n.endswith("/negative") for n in inner)
+    arg = next(v for n, v in nodes.items() if n.startswith("cond/true") and n.endswith("/arg0"))
+    assert "\\u2190 x" in arg or "\u2190 x" in arg  # the parameter says what feeds it
+    runs = [(a, b) for a, b, attrs in _edges(dot) if 'label="runs"' in attrs]
+    assert {a for a, _ in runs} == {"cond", "scan"} and len(runs) == 3
+    body_add = next(v for n, v in nodes.items() if n.startswith("scan/") and n.endswith("/add"))
+    assert "penwidth=2.5" in body_add  # an output of the body
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is absent")
+def test_dot_lays_out_control_flow():
+    r = subprocess.run(["dot", "-Tsvg"], input=gx.viz.to_dot(_control_flow_graph()),
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    assert r.stdout.count('class="cluster"') >= 4  # three subgraphs and the legend
+
+
 _HAS_DOT = shutil.which("dot") is not None
 try:
     import graphviz  # noqa: F401

@@ -45,6 +45,7 @@ CLASSES = {
     "fused": ("#d9c2ec", "fused"),
     "gradient": ("#fff4cc", "gradient (backward pass)"),
     "control": ("#ffffff", "control (group, no_op)"),
+    "flow": ("#b2f2bb", "control flow (cond, while, scan)"),
     "other": ("#f4f4f4", "other"),
 }
 #: change kind (``passes.KINDS``) -> (border colour, fill or None, extra style, what it means)
@@ -82,6 +83,8 @@ def _classify(op: Any, node: str, gradients: Any) -> str:
         return {"placeholder": "placeholder", "constant": "constant"}.get(name, "variable")
     if name == "no_op":
         return "control"
+    if op.subgraphs:
+        return "flow"
     if node in gradients:
         return "gradient"
     if name in _MATMUL:
@@ -244,7 +247,7 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
         if change is not None:
             tip += "\n" + (change.why if change.why.startswith(change.kind) else
                            f"{change.kind}: {change.why}")
-        shape = {"placeholder": "ellipse", "control": "octagon"}.get(cls, "box")
+        shape = {"placeholder": "ellipse", "control": "octagon", "flow": "hexagon"}.get(cls, "box")
         boxed = cls == "fused" and op.name == "fused_elementwise"
         if boxed:  # a dashed box around the node, which lists the members
             names = [m.op.name for m in d["attrs"]["program"].members]
@@ -253,11 +256,58 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
             lines.append(f"{indent}subgraph cluster_f{ids[n]} {{")
             lines.append(f'{indent}  label={_q(f"fused: {len(names)} members")}; '
                          f'style="dashed,rounded"; color="#8a5cb8"; fontsize=9;')
+        flat = ", style=filled" if cls == "flow" else ""  # NOTE: a rounded hexagon is a blob
         lines.append(f'{indent}{ids[n]} [id={_q(n)}, label={_q(label)}, tooltip={_q(tip)}, '
-                     f'shape={shape}, fillcolor="{CLASSES[cls][0]}"'
+                     f'shape={shape}, fillcolor="{CLASSES[cls][0]}"{flat}'
                      f'{mark(None if change is None else change.kind)}];')
         if boxed:
             lines.append(f"{indent}}}")
+        for k in op.subgraphs:
+            subs = d["attrs"][k]
+            for j, sub in enumerate(subs if isinstance(subs, tuple) else (subs,)):
+                nested(sub, f"{ids[n]}_{k[0]}{j}", ids[n], n, indent, _fed(g, d, sub))
+
+    def nested(sub: Any, prefix: str, owner: str, owner_name: str, indent: str,
+               fed: dict[str, str]) -> None:
+        """A subgraph (a branch, a loop's body) as a dashed cluster beside the node that runs
+        it, with its own nodes and edges: each parameter says which of the node's inputs
+        feeds it, and the outputs have a bold border."""
+        sg = sub.graph.nx
+        sids = {m: f"{prefix}_{i}" for i, m in enumerate(sg)}
+        outs = {r[0] for r in sub.outputs}
+        lines.append(f"{indent}subgraph cluster_{prefix} {{")
+        lines.append(f'{indent}  id={_q(f"{owner_name}/{sub.name}")}; '
+                     f'label={_q(f"{sub.name} ({len(sg)} nodes)")}; style="dashed,rounded"; '
+                     'color="#2f9e44"; fontsize=10;')
+        for m, md in sg.nodes(data=True):
+            op, cls = md["op"], node_class(sub.graph, m)
+            shown.add(cls)
+            spec = " ".join(str(sp) for sp in md["specs"])
+            label = m if m == op.name else f"{m}\n{op.name}"
+            if m in fed:
+                label = f"{m}\n\u2190 {fed[m]}"
+            tip = f"{op.name}{_attrs(md['attrs'])}\n{spec}\n{md['loc']}"
+            shape = {"placeholder": "ellipse", "control": "octagon", "flow": "hexagon"}.get(
+                cls, "box")
+            bold = (", penwidth=2.5" if m in outs else "") + (", style=filled" if cls == "flow"
+                                                              else "")
+            lines.append(f'{indent}  {sids[m]} [id={_q(f"{owner_name}/{sub.name}/{m}")}, '
+                         f'label={_q(label)}, tooltip={_q(tip)}, shape={shape}, '
+                         f'fillcolor="{CLASSES[cls][0]}"{bold}];')
+            for kk in op.subgraphs:
+                inner = md["attrs"][kk]
+                for jj, s2 in enumerate(inner if isinstance(inner, tuple) else (inner,)):
+                    nested(s2, f"{sids[m]}_{kk[0]}{jj}", sids[m], f"{owner_name}/{sub.name}/{m}",
+                           indent + "  ", _fed(sg, md, s2))
+        lines.append(f"{indent}}}")
+        for m, md in sg.nodes(data=True):
+            for src, idx in md["inputs"]:
+                text = str(sg.nodes[src]["specs"][idx])
+                lines.append(f"  {sids[src]} -> {sids[m]} [label={_q(text)}];")
+        first = sids[next(iter(sg))] if len(sg) else None
+        if first is not None:  # NOTE: dotted: the node runs the subgraph, no data flows so
+            lines.append(f'  {owner} -> {first} [style=dotted, color="#2f9e44", '
+                         f'lhead=cluster_{prefix}, arrowhead=odiamond, label="runs"];')
 
     def cluster(scope: tuple[str, ...], indent: str) -> None:
         for item in members.get(scope, []):
@@ -315,6 +365,22 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _fed(g: Any, d: dict[str, Any], sub: Any) -> dict[str, str]:
+    """Which input of the node (data ``d`` in networkx graph ``g``) feeds each parameter of
+    its subgraph ``sub``: a cond's values follow its predicate, a scan's rows are slices."""
+    skip = 1 if d["op"].name == "cond" else 0
+    values = d["inputs"][skip:]
+    rows = range(d["attrs"].get("n_carry", 0),
+                 d["attrs"].get("n_carry", 0) + d["attrs"].get("n_xs", 0))
+    out = {}
+    for p, i in zip(sub.params, sub.feed, strict=True):
+        if i < len(values):
+            src, idx = values[i]
+            name = src if len(g.nodes[src]["specs"]) == 1 else f"{src}:{idx}"
+            out[p] = f"{name}[i]" if i in rows else name
+    return out
 
 
 def _checked_marks(changes: Any, ghosts: Any, g: Any) -> tuple[dict[str, Any], list[Any]]:
