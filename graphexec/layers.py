@@ -16,6 +16,7 @@ and runs its body under ``gx.name_scope(layer.name)``, so its graph nodes read
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections import Counter
@@ -30,11 +31,14 @@ from .context import eager, name_scope
 from .errors import InvalidArgumentError, ShapeError, op_error
 from .ops.array import cast, reshape
 from .ops.linalg import matmul
+from .ops.math import mean, rsqrt, square
 from .ops.nn import (
     _conv_pads,
     _pair,
     avg_pool2d,
+    batch_norm,
     conv2d,
+    dropout_mask_p,
     gelu,
     max_pool2d,
     relu,
@@ -45,11 +49,12 @@ from .ops.nn import (
 from .ops.pad import MODES, pad
 from .ops.state import Variable
 from .registry import fmt_shape
-from .tensor import Tensor, as_tensor
+from .tensor import Tensor, apply, as_tensor
 
 __all__ = [
     "Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Pad2D", "ZeroPadding2D",
-    "Sequential", "get_activation", "get_initializer",
+    "Dropout", "BatchNormalization", "LayerNormalization", "Sequential", "get_activation",
+    "get_initializer",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -185,13 +190,16 @@ class Layer:
         first call; see the example of ``Layer``).  The base class creates none."""
 
     def call(self, x: Tensor) -> Tensor:
-        """The layer's computation on ``x``; subclasses define it.  Call the layer itself,
-        not ``call``, so that it is built first and its nodes are named in its scope."""
+        """The layer's computation on ``x``; subclasses define it (with a ``training``
+        argument if they behave differently in training).  Call the layer itself, not
+        ``call``, so that it is built first and its nodes are named in its scope."""
         raise NotImplementedError
 
-    def __call__(self, x: Any) -> Tensor:
+    def __call__(self, x: Any, training: bool = False) -> Tensor:
         """Build the layer on its first input (eagerly, even in graph mode), then run ``call``
-        under ``gx.name_scope(self.name)``; records ``output_shape``.
+        under ``gx.name_scope(self.name)``; records ``output_shape``.  ``training`` (Keras's
+        convention, a Python bool) reaches a ``call`` that takes it: Dropout drops and
+        BatchNormalization uses and updates batch statistics only in training.
 
         >>> import graphexec as gx
         >>> dense = gx.layers.Dense(2, seed=0, name="d")
@@ -201,12 +209,18 @@ class Layer:
         (True, 'd/add', (None, 2))
         """
         x = as_tensor(x)
+        if not isinstance(training, bool | np.bool_):
+            raise op_error(InvalidArgumentError, self.name, f"training must be a Python bool, "
+                           f"got {type(training).__name__} (in a gx.function, pass it as a "
+                           "Python argument: each value is its own trace)")
         with name_scope(self.name):
             if not self.built:
                 with eager():
                     self.build(tuple(x.shape))
                 self.built = True
-            out = self.call(x)
+            call: Callable[..., Tensor] = self.call
+            out = (call(x, training=bool(training)) if _takes_training(type(self).call)
+                   else call(x))
         self.output_shape = tuple(out.shape)
         return out
 
@@ -274,6 +288,16 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}{'' if self.built else ' (unbuilt)'}>"
+
+
+def _takes_training(call: Any) -> bool:
+    hit = _TRAINING.get(call)
+    if hit is None:
+        hit = _TRAINING[call] = "training" in inspect.signature(call).parameters
+    return hit
+
+
+_TRAINING: dict[Any, bool] = {}
 
 
 def _size(v: Variable) -> int:
@@ -522,6 +546,139 @@ class ZeroPadding2D(Pad2D):
 
 
 # ---------------------------------------------------------------------------------------------
+# layers that train differently: Dropout, BatchNormalization; and LayerNormalization
+
+class Dropout(Layer):
+    """In training, each element is zeroed with probability ``rate`` and the others scaled by
+    ``1 / (1 - rate)``; at inference, the identity.  The mask of the ``k``-th training call
+    is a function of ``(seed, k)`` (a step count the layer keeps in a Variable), so eager and
+    graph mode, and every device, drop the same elements at the same step.
+
+    >>> import numpy as np, graphexec as gx
+    >>> drop = gx.layers.Dropout(0.5, seed=0)
+    >>> x = np.ones((2, 4), "float32")
+    >>> drop(x).numpy().tolist() == x.tolist(), drop(x, training=True).numpy()
+    (True, array([[2., 0., 0., 0.],
+           [2., 2., 2., 2.]], dtype=float32))
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, name: str | None = None) -> None:
+        super().__init__(name)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+            raise op_error(InvalidArgumentError, self.name, f"rate must be in [0, 1), got "
+                           f"{rate!r}")
+        self.rate = float(rate)
+        self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else int(seed)
+        self.step: Variable | None = None
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Create ``step``, the count of training calls (an int64 scalar, not trainable)."""
+        self.step = Variable(np.int64(0), name="step", trainable=False)
+        self._weights.append(self.step)
+
+    def call(self, x: Tensor, training: bool = False) -> Tensor:
+        """``x`` times the mask of this step (training), else ``x``."""
+        if not training or self.rate == 0.0:
+            return x
+        assert self.step is not None
+        mask = apply(dropout_mask_p, x, self.step, rate=self.rate, seed=self.seed)
+        self.step.assign_add(np.int64(1))
+        return x * mask
+
+
+class BatchNormalization(Layer):
+    """Normalizes each channel (the last axis) by statistics, then scales by ``gamma`` and
+    shifts by ``beta``.  In training it uses the batch's mean and (biased) variance and
+    updates ``moving_mean`` and ``moving_variance`` (non-trainable Variables) in the same
+    step: ``moving = moving * momentum + batch * (1 - momentum)``.  At inference it uses the
+    moving statistics (``gx.nn.batch_norm``, one op, which graph optimization folds into a
+    preceding Dense or Conv2D).
+
+    >>> import numpy as np, graphexec as gx
+    >>> bn = gx.layers.BatchNormalization(momentum=0.5, epsilon=0.0)
+    >>> x = np.array([[1.0, 2.0], [3.0, 6.0]], "float32")
+    >>> bn(x, training=True).numpy(), bn.moving_mean.numpy()
+    (array([[-1., -1.],
+           [ 1.,  1.]], dtype=float32), array([1., 2.], dtype=float32))
+    """
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, dtype: Any = None, name: str | None = None) -> None:
+        super().__init__(name, dtype)
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.gamma: Any = None
+        self.beta: Any = None
+        self.moving_mean: Any = None
+        self.moving_variance: Any = None
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Create ``gamma``, ``beta`` (trainable) and the moving statistics for the last
+        axis."""
+        if not input_shape or input_shape[-1] is None:
+            raise op_error(ShapeError, self.name, f"input {fmt_shape(input_shape)} needs a "
+                           "known last dim (the channels) to build the layer")
+        c = (int(input_shape[-1]),)
+        rng = np.random.default_rng(0)
+        ones, zeros = get_initializer("ones"), get_initializer("zeros")
+        self.gamma = self.add_weight("gamma", c, ones, rng, trainable=self.scale)
+        self.beta = self.add_weight("beta", c, zeros, rng, trainable=self.center)
+        self.moving_mean = self.add_weight("moving_mean", c, zeros, rng, trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", c, ones, rng,
+                                               trainable=False)
+
+    def call(self, x: Tensor, training: bool = False) -> Tensor:
+        """Normalized by the batch's statistics (training) or the moving ones."""
+        x = self._input(x)
+        if not training:
+            return batch_norm(x, self.moving_mean, self.moving_variance, self.gamma,
+                              self.beta, self.epsilon)
+        axes = tuple(range(x.ndim - 1))
+        mu = mean(x, axes)
+        var = mean(square(x - mu), axes)
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + mu * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance * m + var * (1.0 - m))
+        return (x - mu) * (self.gamma * rsqrt(var + self.epsilon)) + self.beta
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over its last axis (its mean and biased variance), then scales
+    by ``gamma`` and shifts by ``beta``; the same in training and inference.
+
+    >>> import numpy as np, graphexec as gx
+    >>> ln = gx.layers.LayerNormalization(epsilon=0.0)
+    >>> ln(np.array([[1.0, 3.0], [2.0, 2.5]], "float32")).numpy()
+    array([[-1., 1.],
+           [-1., 1.]], dtype=float32)
+    """
+
+    def __init__(self, epsilon: float = 1e-3, dtype: Any = None,
+                 name: str | None = None) -> None:
+        super().__init__(name, dtype)
+        self.epsilon = float(epsilon)
+        self.gamma: Any = None
+        self.beta: Any = None
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Create ``gamma`` and ``beta`` for the last axis."""
+        if not input_shape or input_shape[-1] is None:
+            raise op_error(ShapeError, self.name, f"input {fmt_shape(input_shape)} needs a "
+                           "known last dim to build the layer")
+        rng = np.random.default_rng(0)
+        c = (int(input_shape[-1]),)
+        self.gamma = self.add_weight("gamma", c, get_initializer("ones"), rng)
+        self.beta = self.add_weight("beta", c, get_initializer("zeros"), rng)
+
+    def call(self, x: Tensor) -> Tensor:
+        """``(x - mean) / sqrt(var + epsilon) * gamma + beta`` over the last axis."""
+        x = self._input(x)
+        mu = mean(x, -1, keepdims=True)
+        var = mean(square(x - mu), -1, keepdims=True)
+        return (x - mu) * rsqrt(var + self.epsilon) * self.gamma + self.beta
+
+
+# ---------------------------------------------------------------------------------------------
 # Sequential
 
 class Sequential(Layer):
@@ -555,10 +712,10 @@ class Sequential(Layer):
                            f"{type(layer).__name__}")
         self.layers.append(layer)
 
-    def call(self, x: Tensor) -> Tensor:
-        """``x`` through every layer in turn."""
+    def call(self, x: Tensor, training: bool = False) -> Tensor:
+        """``x`` through every layer in turn (``training`` reaches each)."""
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, training=training)
         return x
 
     @property

@@ -71,6 +71,7 @@ ALPHA = 0.01
 SHORT = {"common_subexpression_elimination": "cse", "constant_folding": "fold",
          "algebraic_simplification": "simplify", "dead_code_elimination": "dce",
          "epilogue_fusion": "epilogue", "elementwise_fusion": "elementwise",
+         "batchnorm_folding": "bn fold",
          "memory_planning": "memory plan", "other": "checks"}
 #: how many first calls (of new functions) each graph mode's phases are the median of
 FIRST_CALLS = 3

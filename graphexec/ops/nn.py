@@ -32,7 +32,7 @@ from .pad import pad
 
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "erf",
-    "conv2d", "max_pool2d", "avg_pool2d", "nll_loss", "one_hot",
+    "conv2d", "max_pool2d", "avg_pool2d", "nll_loss", "one_hot", "batch_norm",
 ]
 
 tanh = m.tanh
@@ -860,3 +860,73 @@ def one_hot(indices: Any, depth: int, on_value: Any = 1, off_value: Any = 0, axi
     hot = m.equal(expand_dims(idx, axis), positions)
     dtype = check_dtype(config.floatx() if dtype is None else dtype, "one_hot")
     return where(hot, constant(on_value, dtype), constant(off_value, dtype))
+
+
+# -- dropout's mask and batch normalization at inference -------------------------------------------
+
+def _dropout_mask_infer(x: Spec, step: Spec, rate: float, seed: int) -> Spec:
+    """The input's shape and (float) dtype; ``step`` an integer scalar."""
+    if x.dtype.kind != "f":
+        raise DTypeError(f"dropout needs floating inputs, got {x.dtype}")
+    if step.dtype.kind not in "iu" or len(step.shape) != 0:
+        raise DTypeError(f"the step must be an integer scalar, got {step!r}")
+    return Spec(x.shape, x.dtype)
+
+
+@register("dropout_mask", infer=_dropout_mask_infer, arity=2, shape_only=(0,))
+def dropout_mask_p(xp, x, step, rate, seed):
+    # NOTE: a pure function of (seed, step), drawn on the host with numpy on every device,
+    # so eager and graph mode, and every device, drop the same elements at the same step
+    keep = np.random.default_rng([seed, int(step)]).random(x.shape) >= rate
+    return xp.asarray((keep / x.dtype.type(1.0 - rate)).astype(x.dtype))
+
+
+def _batch_norm_infer(x: Spec, mean: Spec, var: Spec, gamma: Spec, beta: Spec,
+                      epsilon: float) -> Spec:
+    """The input's spec; the statistics and the scale and offset are vectors of its last
+    dim."""
+    if x.dtype.kind != "f" or not x.shape:
+        raise DTypeError(f"batch_norm needs a floating input with a channel axis, got {x!r}")
+    c = x.shape[-1]
+    for what, s in (("mean", mean), ("variance", var), ("gamma", gamma), ("beta", beta)):
+        if s.dtype != x.dtype or len(s.shape) != 1 or (
+                None not in (c, s.shape[0]) and s.shape[0] != c):
+            raise ShapeError(f"{what} is {s!r}; it must be a {x.dtype} vector of the input's "
+                             f"last dim ({c})")
+    return x
+
+
+@register("batch_norm", infer=_batch_norm_infer, arity=5)
+def batch_norm_p(xp, x, mean, var, gamma, beta, epsilon):
+    scale = gamma / xp.sqrt(var + x.dtype.type(epsilon))
+    return (x - mean) * scale + beta
+
+
+def batch_norm(x: Any, mean: Any, variance: Any, gamma: Any, beta: Any,
+               epsilon: float = 1e-3) -> Tensor:
+    """``(x - mean) * gamma / sqrt(variance + epsilon) + beta`` over the last axis (the
+    channels): batch normalization with given statistics, as at inference.
+
+    >>> import graphexec as gx
+    >>> gx.nn.batch_norm(gx.constant([[1.0, 4.0]]), [1.0, 2.0], [4.0, 1.0], [2.0, 1.0],
+    ...                  [0.0, 0.5], epsilon=0.0).numpy()
+    array([[0. , 2.5]], dtype=float32)
+    """
+    x = as_tensor(x)
+    stats = [as_tensor(v, x.dtype) if not isinstance(v, Tensor) else v
+             for v in (mean, variance, gamma, beta)]
+    return apply(batch_norm_p, x, *stats, epsilon=float(epsilon))
+
+
+def _batch_norm_vjp(g: Tensor, out: Tensor, x: Tensor, mean: Tensor, var: Tensor,
+                    gamma: Tensor, beta: Tensor, epsilon: float) -> tuple[Tensor, ...]:
+    axes = tuple(range(len(x.shape) - 1))
+    inv = m.rsqrt(var + epsilon)
+    centered = x - mean
+    gs = m.sum(g, axes)
+    gc = m.sum(g * centered, axes)
+    return (g * (gamma * inv), -gs * gamma * inv, gc * gamma * (inv * inv * inv) * -0.5,
+            gc * inv, gs)
+
+
+defvjp(batch_norm_p, _batch_norm_vjp)

@@ -13,6 +13,7 @@ from typing import Any
 from ..config import LEVELS, check_level
 from ..ir import GraphIR
 from .basic import common_subexpression_elimination, constant_folding, dead_code_elimination
+from .batchnorm import batchnorm_folding
 from .core import keep_names, replace_uses
 from .epilogue import epilogue_fusion
 from .fusion import elementwise_fusion
@@ -137,6 +138,7 @@ def _basic_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
 
 def _fusion_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
     return [
+        ("batchnorm_folding", functools.partial(batchnorm_folding, keep=keep)),
         ("epilogue_fusion", functools.partial(epilogue_fusion, keep=keep)),
         ("elementwise_fusion", functools.partial(elementwise_fusion, keep=keep)),
         ("dead_code_elimination", functools.partial(dead_code_elimination, keep=keep)),
@@ -173,7 +175,9 @@ def optimize(graph: GraphIR, level: int = 1, keep: Iterable[Any] = (),
     - level 1 (basic): common subexpression elimination, constant folding, algebraic
       simplification and dead code elimination, repeated until a round changes nothing.
       Every rewrite is exact: results stay bit-identical to eager mode;
-    - level 2 (extended): then dense/conv2d epilogue fusion and elementwise fusion (one
+    - level 2 (extended): then batch-norm folding (an inference ``batch_norm`` into the
+      matmul or conv2d before it: equal within rounding), dense/conv2d epilogue fusion and
+      elementwise fusion (one
       compiled loop per group with the ``jit`` extra, numpy in place without it);
     - level 3 (all): then memory planning: when the graph is lowered, elementwise ops write
       into inputs that die at them and dead buffers are reused (``graph.plan_memory``).

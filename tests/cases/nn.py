@@ -24,6 +24,17 @@ def _pool(x, ksize=(2, 2), strides=(2, 2), padding="VALID"):
 
 
 CASES = {
+    "dropout_mask": [
+        ([rand(3, 4), np.int64(0)], {"rate": 0.5, "seed": 1}),
+        ([rand(2, 2, dtype="float32"), np.int64(7)], {"rate": 0.1, "seed": 3}),
+        ([rand(0, 2), np.int64(1)], {"rate": 0.9, "seed": 0}),
+    ],
+    "batch_norm": [
+        ([rand(4, 3), rand(3), np.abs(rand(3)) + 0.5, rand(3), rand(3)], {"epsilon": 1e-3}),
+        ([rand(2, 3, 3, 2), rand(2), np.abs(rand(2)) + 0.5, rand(2), rand(2)],
+         {"epsilon": 1e-5}),
+        ([rand(0, 2), rand(2), np.abs(rand(2)) + 0.5, rand(2), rand(2)], {"epsilon": 0.1}),
+    ],
     "relu": [*_unary, ([rand(2, dtype=bool)], {}), ([rand(3, dtype="uint8", high=9)], {})],
     "sigmoid": _unary,
     "erf": [*_unary, ([rand(2, dtype="float16")], {})],
