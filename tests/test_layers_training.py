@@ -88,7 +88,7 @@ def test_batch_norm_is_folded_into_the_product_before_it():
         if level >= 2:
             assert "batch_norm" not in ops, ops
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
-            folds = [a for a in f.get_compiled(x).report.actions("batchnorm_folding")]
+            folds = f.get_compiled(x).report.actions("batchnorm_folding")
             assert len(folds) == 2 and "conv2d" in folds[0] and "matmul" in folds[1]
             assert {"fused_conv2d", "fused_dense"} <= set(ops)  # then the epilogue fuses
         else:
