@@ -39,11 +39,17 @@ from .ops.nn import (
     batch_norm,
     conv2d,
     dropout_mask_p,
+    elu,
     gelu,
+    hard_sigmoid,
+    leaky_relu,
     max_pool2d,
     relu,
+    selu,
     sigmoid,
+    silu,
     softmax,
+    softplus,
     tanh,
 )
 from .ops.pad import MODES, pad
@@ -62,7 +68,8 @@ __all__ = [
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "gelu": gelu,
-    "linear": lambda x: x,
+    "leaky_relu": leaky_relu, "elu": elu, "selu": selu, "softplus": softplus, "silu": silu,
+    "swish": silu, "hard_sigmoid": hard_sigmoid, "linear": lambda x: x,
 }
 
 

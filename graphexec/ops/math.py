@@ -29,7 +29,8 @@ from .grad import broadcast_like, unbroadcast
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "floor_divide", "mod", "pow", "maximum", "minimum",
-    "negative", "abs", "sign", "sqrt", "rsqrt", "log", "exp", "square", "round", "cos", "sin",
+    "negative", "abs", "sign", "sqrt", "rsqrt", "log", "exp", "square", "round", "floor",
+    "ceil", "cos", "sin",
     "tanh", "tan", "reciprocal", "log1p", "expm1", "clip", "add_n",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_not", "logical_and", "logical_or",
@@ -519,6 +520,32 @@ def round(x: Any) -> Tensor:  # noqa: A001 - the TF name
     array([ 0.,  2.,  2., -0.], dtype=float32)
     """
     return _unary(round_p, x)
+
+
+floor_p = _ufunc_op("floor", "floor", 1)
+ceil_p = _ufunc_op("ceil", "ceil", 1)
+
+
+def floor(x: Any) -> Tensor:
+    """The largest integer not above each element, in its dtype (``np.floor``); it passes no
+    gradient (piecewise constant, as ``round``).
+
+    >>> import graphexec as gx
+    >>> gx.floor(gx.constant([1.5, -1.5, 2.0])).numpy()
+    array([ 1., -2.,  2.], dtype=float32)
+    """
+    return _unary(floor_p, x)
+
+
+def ceil(x: Any) -> Tensor:
+    """The smallest integer not below each element, in its dtype (``np.ceil``); it passes no
+    gradient.
+
+    >>> import graphexec as gx
+    >>> gx.ceil(gx.constant([1.5, -1.5, 2.0])).numpy()
+    array([ 2., -1.,  2.], dtype=float32)
+    """
+    return _unary(ceil_p, x)
 
 
 cos_p = _ufunc_op("cos", "cos", 1, "f", call("cos"), transcendental=True)

@@ -33,6 +33,7 @@ from .pad import pad
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "erf",
     "conv2d", "max_pool2d", "avg_pool2d", "nll_loss", "one_hot", "batch_norm",
+    "leaky_relu", "elu", "selu", "softplus", "silu", "swish", "hard_sigmoid",
 ]
 
 tanh = m.tanh
@@ -930,3 +931,85 @@ def _batch_norm_vjp(g: Tensor, out: Tensor, x: Tensor, mean: Tensor, var: Tensor
 
 
 defvjp(batch_norm_p, _batch_norm_vjp)
+
+
+# -- more activations, written with the primitives (so they fuse and differentiate through the
+# primitives' own rules, on every device) -------------------------------------------------------
+
+def _float_input(x: Any, what: str) -> Tensor:
+    t = as_tensor(x)
+    if np.dtype(t.dtype).kind != "f":
+        raise op_error(DTypeError, what, f"needs a floating input, got {t.dtype}")
+    return t
+
+
+def leaky_relu(x: Any, alpha: float = 0.2) -> Tensor:
+    """``x`` where positive, else ``alpha * x`` (Keras's default ``alpha`` 0.2; PyTorch's 0.01).
+
+    >>> import graphexec as gx
+    >>> gx.nn.leaky_relu([-2.0, 3.0]).numpy()
+    array([-0.4,  3. ], dtype=float32)
+    """
+    t = _float_input(x, "leaky_relu")
+    return where(t > 0, t, t * alpha)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Tensor:
+    """``x`` where positive, else ``alpha * (exp(x) - 1)`` (with ``expm1``).
+
+    >>> import graphexec as gx
+    >>> gx.nn.elu([-1.0, 2.0]).numpy()
+    array([-0.63212055,  2.        ], dtype=float32)
+    """
+    t = _float_input(x, "elu")
+    return where(t > 0, t, m.expm1(m.minimum(t, 0.0)) * alpha)
+
+
+#: SELU's constants (Klambauer et al. 2017), as Keras and PyTorch use them
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def selu(x: Any) -> Tensor:
+    """``scale * elu(x, alpha)`` with SELU's self-normalizing constants.
+
+    >>> import graphexec as gx
+    >>> gx.nn.selu([-1.0, 1.0]).numpy()
+    array([-1.1113307,  1.050701 ], dtype=float32)
+    """
+    return elu(_float_input(x, "selu"), SELU_ALPHA) * SELU_SCALE
+
+
+def softplus(x: Any) -> Tensor:
+    """``log(1 + exp(x))``, computed without overflow: ``max(x, 0) + log1p(exp(-|x|))``.
+
+    >>> import graphexec as gx
+    >>> gx.nn.softplus([-1000.0, 0.0, 1000.0]).numpy()
+    array([0.000000e+00, 6.931472e-01, 1.000000e+03], dtype=float32)
+    """
+    t = _float_input(x, "softplus")
+    return m.maximum(t, 0.0) + m.log1p(m.exp(-m.abs(t)))
+
+
+def silu(x: Any) -> Tensor:
+    """``x * sigmoid(x)`` (also called swish).
+
+    >>> import graphexec as gx
+    >>> gx.nn.silu([-1.0, 0.0, 2.0]).numpy()
+    array([-0.2689414,  0.       ,  1.761594 ], dtype=float32)
+    """
+    t = _float_input(x, "silu")
+    return t * sigmoid(t)
+
+
+swish = silu
+
+
+def hard_sigmoid(x: Any) -> Tensor:
+    """``clip(x / 6 + 0.5, 0, 1)``, the piecewise-linear sigmoid (Keras 3 and PyTorch).
+
+    >>> import graphexec as gx
+    >>> gx.nn.hard_sigmoid([-4.0, 0.0, 1.5, 4.0]).numpy()
+    array([0.  , 0.5 , 0.75, 1.  ], dtype=float32)
+    """
+    t = _float_input(x, "hard_sigmoid")
+    return m.minimum(m.maximum(t / 6.0 + 0.5, 0.0), 1.0)

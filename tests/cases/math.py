@@ -9,7 +9,8 @@ CASES = {}
 for _name in ("sqrt", "rsqrt", "log", "log1p", "reciprocal"):  # positive domain
     CASES[_name] = [([rand(2, 3, dtype=f32, low=0.5)], {}), ([rand(low=0.5)], {}),
                     ([rand(0, 4, dtype=f64)], {}), ([rand(3, dtype=i64, low=1, high=4)], {})]
-for _name in ("exp", "expm1", "square", "cos", "sin", "tan", "tanh", "sign", "round"):
+for _name in ("exp", "expm1", "square", "cos", "sin", "tan", "tanh", "sign", "round", "floor",
+              "ceil"):
     CASES[_name] = [([rand(2, 3, dtype=f32, low=-1, high=1)], {}), ([rand(dtype=f64)], {}),
                     ([rand(4, 0, dtype=f64)], {}), ([rand(5, dtype=i32)], {})]
 CASES["logical_not"] = [([rand(2, 3, dtype=bool)], {}), ([rand(dtype=bool)], {}),
@@ -108,3 +109,5 @@ CASES["prod_others"] = [
     ([rand(2, 3, dtype=i32), rand(2, 3, dtype=i32, seed=1)], {"axis": (1,)}),
     ([rand(2, 3, dtype=i32)], {"axis": (0, 1)}),
 ]
+CASES["floor"].append(([np.array([-0.5, -1.0, 1.99, -0.0, np.inf], f32)], {}))
+CASES["ceil"].append(([np.array([-0.5, -1.0, 1.01, 0.0, -np.inf], f32)], {}))
