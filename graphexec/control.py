@@ -29,6 +29,7 @@ from .device import Device
 from .errors import DTypeError, GraphError, InvalidArgumentError, ShapeError, user_location
 from .graph import SubGraph, graph
 from .ir import Ref
+from .ops.array import cast
 from .ops.creation import constant, zeros_like
 from .ops.state import assign_p, constant_p, placeholder_p, read_variable_p
 from .registry import REGISTRY, Spec, register
@@ -132,8 +133,9 @@ def _trace(fn: Callable[..., Any], operands: Sequence[Any], treedef: tree.TreeDe
         for k, o in enumerate(flat):
             if not isinstance(o, Tensor | np.ndarray | np.generic | float | int | bool):
                 raise InvalidArgumentError(
-                    f"{what}: the function returned {type(o).__name__} at {out_tree.paths()[k]}"
-                    f"; it must return tensors (or lists, tuples and dicts of them) — at "
+                    f"{what}: the function returned {type(o).__name__}"
+                    + (f" at {out_tree.paths()[k]}" if out_tree.paths()[k] else "")
+                    + "; it must return tensors (or lists, tuples and dicts of them) — at "
                     f"{user_location()}")
             refs.append(sub._ref(as_tensor(o)))
     for _, d in sub.nx.nodes(data=True):
@@ -148,8 +150,8 @@ def _merged(what: str, a: Spec, b: Spec, where: str) -> Spec:
     """The spec of an output both branches give: dims that differ are unknown."""
     if a.dtype != b.dtype or len(a.shape) != len(b.shape):
         cls = DTypeError if a.dtype != b.dtype else ShapeError
-        raise cls(f"{what}: {where}: the true branch gives {a!r}, the false branch {b!r}; "
-                  "both must give the same dtype and rank")
+        raise cls(f"{where}: the true branch gives {a!r}, the false branch {b!r}; both must "
+                  "give the same dtype and rank")
     return Spec(tuple(x if x == y else None for x, y in zip(a.shape, b.shape, strict=True)),
                 a.dtype)
 
@@ -191,8 +193,11 @@ def _cond_vjp(gouts: Any, outs: Any, pred: Tensor, *values: Tensor,
                                          gouts, diff))
     args = [*values, *gouts]
     key = (diff, tuple((tuple(a.shape), np.dtype(a.dtype).str) for a in args))
-    grads = [b._gradients.get(key) or b._gradients.setdefault(key, _gradient_branch(
-        b, values, gouts, diff)) for b in branches]
+    grads = []
+    for b in branches:
+        if key not in b._gradients:
+            b._gradients[key] = _gradient_branch(b, values, gouts, diff)
+        grads.append(b._gradients[key])
     got = apply(cond_p, pred, *args, branches=tuple(grads))
     out: list[Any] = [None] * len(values)
     for k, i in enumerate(diff):
@@ -206,24 +211,25 @@ def _branch_gradients(b: Branch, xs: Sequence[Tensor], gs: Sequence[Tensor],
     ``xs`` at ``diff``, where the caller is: eagerly with a tape, in a graph with nodes."""
     full: list[Any] = [None] * len(xs)
     tape = GradientTape()
-    if current_graph() is None:
+    here = current_graph()
+    if here is None:
         with tape:
             for i in diff:
                 tape.watch(xs[i])
             outs = b.inline(xs)
     else:
+        # NOTE: a tensor of an enclosing graph (or an eager one) as this graph's own node
+        # first: the gradient engine knows tensors by their node names, which two graphs share
+        xs = [x if x._graph is here else SymbolicTensor(here, *here._ref(x), _spec_of(x))
+              for x in xs]
         outs = b.inline(xs)
-    here = current_graph()
     pairs = [(o, g) for o, g in zip(outs, gs, strict=True) if np.dtype(o.dtype).kind in "fc"
-             and (here is None or o._graph is not None)]  # NOTE: a constant output: no path
+             and (here is None or o._graph is here)]  # NOTE: a constant output: no path
     targets, seeds = [o for o, _ in pairs], [g for _, g in pairs]
     sources = [xs[i] for i in diff]
-    if here is not None:  # an eager tensor the ops used is a constant node of the graph
-        sources = [x if x._graph is not None else SymbolicTensor(here, *here._ref(x), _spec_of(x))
-                   for x in sources]
     if not pairs:
         got = [zeros_like(x) for x in sources]
-    elif current_graph() is None:
+    elif here is None:
         got = tape.gradient(targets, sources, output_gradients=seeds,
                             unconnected_gradients="zero")
     else:
@@ -301,11 +307,11 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any],
     return tt.unflatten(list(outs))
 
 
-def _check_pred_eager(p: Tensor) -> None:
+def _check_pred_eager(p: Tensor, what: str = "cond") -> None:
     try:
         _check_pred(Spec(p.shape, np.dtype(p.dtype)))
     except DTypeError as e:
-        raise DTypeError(f"cond: {e} — at {user_location()}") from None
+        raise DTypeError(f"{what}: {e} — at {user_location()}") from None
 
 
 
@@ -337,11 +343,11 @@ def _loop_carry_check(what: str, init: Sequence[Spec], got: Sequence[Spec],
         ok = a.dtype == b.dtype and len(b.shape) == len(inv.shape) and all(
             i is None or i == d for i, d in zip(inv.shape, b.shape, strict=True))
         if not ok:
-            raise ShapeError(f"{what}: loop variable {k} is {a!r} (invariant {inv!r}), and the "
-                             f"body gives {b!r}: it must keep its dtype and shape (declare "
-                             "unknown dims with shape_invariants)" if what == "while_loop" else
-                             f"{what}: carry {k} is {a!r}, and the body gives {b!r}: it must "
-                             "keep its dtype and shape")
+            raise ShapeError(f"loop variable {k} is {a!r} (invariant {inv!r}), and the body "
+                             f"gives {b!r}: it must keep its dtype and shape (declare unknown "
+                             "dims with shape_invariants)" if what == "while_loop" else
+                             f"carry {k} is {a!r}, and the body gives {b!r}: it must keep its "
+                             "dtype and shape")
 
 
 def _scan_infer(*values: Spec, body: Branch, n_carry: int, n_xs: int, length: int | None,
@@ -407,7 +413,7 @@ def _while_infer(*values: Spec, cond: Branch, body: Branch, n_vars: int,
     try:
         _check_pred(pred)
     except DTypeError as e:
-        raise DTypeError(f"while_loop: the condition: {e}") from None
+        raise DTypeError(f"the condition: {e}") from None
     out = body.infer([*invariants, *values[n_vars:]])
     _loop_carry_check("while_loop", carry, out, invariants)
     if not history:
@@ -442,34 +448,42 @@ def _float(s: Any) -> bool:
 
 def _loop_gradient(body: Branch, n_carry: int, carry_grads: Sequence[Any], hist: list[Tensor],
                    xs: list[Tensor], gys: Sequence[Any], cap: list[Tensor], reverse: bool,
-                   level: int | None) -> tuple[list[Any], list[Any], list[Any]]:
+                   level: int | None, ghist: Sequence[Any] = ()
+                   ) -> tuple[list[Any], list[Any], list[Any]]:
     """The reverse pass of a loop whose ``body`` maps (carry, x row, captured) to (carry, ys):
     a scan, in the other direction, of the body's gradients at each step's carry (``hist``:
     the carries before each step, stacked).  From the final carry's gradients and the stacked
     ys' (``gys``) it gives the gradients of the initial carry, of the xs and of the captured
-    tensors (None where not differentiable)."""
+    tensors (None where not differentiable).  ``ghist``: the gradients of the kept carries
+    themselves (a loop differentiated twice), added to each step's carry gradient."""
     n_x = len(xs)
     n_y = len(body.outputs) - n_carry
     fc = [k for k in range(n_carry) if _float(hist[k])]
     fx = [k for k in range(n_x) if _float(xs[k])]
     fcap = [k for k in range(len(cap)) if _float(cap[k])]
     fy = [k for k in range(n_y) if gys and _float(gys[k])]
+    fh = [k for k in fc if ghist and ghist[k] is not None]
     diff = (*fc, *(n_carry + k for k in fx), *(n_carry + n_x + k for k in fcap))
 
     def step(carry: list[Tensor], row: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
         gc, gcap = carry[:len(fc)], carry[len(fc):]
-        h, x, gy = row[:n_carry], row[n_carry:n_carry + n_x], row[n_carry + n_x:]
+        h, x = row[:n_carry], row[n_carry:n_carry + n_x]
+        gy, gh = row[n_carry + n_x:n_carry + n_x + len(fy)], row[n_carry + n_x + len(fy):]
         seeds: list[Any] = [None] * (n_carry + n_y)
         for k, g in zip(fc, gc, strict=True):
             seeds[k] = g
         for k, g in zip(fy, gy, strict=True):
             seeds[n_carry + k] = g
         got = _branch_gradients(body, [*h, *x, *cap], seeds, diff)
-        new_cap = [acc + got[n_carry + n_x + k] for acc, k in zip(gcap, fcap, strict=True)]
-        return [*[got[k] for k in fc], *new_cap], [got[n_carry + k] for k in fx]
+        kept = dict(zip(fh, gh, strict=True))
+        # NOTE: a gradient keeps its tensor's dtype (a float32 weight of a float64 body)
+        new_cap = [acc + _as_dtype(got[n_carry + n_x + k], acc)
+                   for acc, k in zip(gcap, fcap, strict=True)]
+        new_c = [_as_dtype(got[k] + kept[k] if k in kept else got[k], h[k]) for k in fc]
+        return [*new_c, *new_cap], [got[n_carry + k] for k in fx]
 
     init = [carry_grads[k] for k in fc] + [zeros_like(cap[k]) for k in fcap]
-    rows = [*hist, *xs, *[gys[k] for k in fy]]
+    rows = [*hist, *xs, *[gys[k] for k in fy], *[ghist[k] for k in fh]]
     gcarry, gxs = scan(step, init, rows, reverse=not reverse, _level=level)
     g_init: list[Any] = [None] * n_carry
     g_cap: list[Any] = [None] * len(cap)
@@ -483,6 +497,10 @@ def _loop_gradient(body: Branch, n_carry: int, carry_grads: Sequence[Any], hist:
     return g_init, g_xs, g_cap
 
 
+def _as_dtype(g: Tensor, like: Tensor) -> Tensor:
+    return g if g.dtype == like.dtype else cast(g, like.dtype)
+
+
 def _scan_vjp(gouts: Any, outs: Any, *values: Tensor, body: Branch, n_carry: int, n_xs: int,
               length: int | None, reverse: bool = False, history: bool = False,
               level: int | None = None) -> tuple[Any, ...]:
@@ -494,7 +512,8 @@ def _scan_vjp(gouts: Any, outs: Any, *values: Tensor, body: Branch, n_carry: int
     hist = list(fwd[n_carry + n_y:])
     g_init, g_xs, g_cap = _loop_gradient(
         body, n_carry, gouts[:n_carry], hist, list(values[n_carry:n_carry + n_xs]),
-        gouts[n_carry:n_carry + n_y], list(values[n_carry + n_xs:]), reverse, level)
+        gouts[n_carry:n_carry + n_y], list(values[n_carry + n_xs:]), reverse, level,
+        list(gouts[n_carry + n_y:]) if history else ())
     return (*g_init, *g_xs, *g_cap)
 
 
@@ -506,7 +525,8 @@ def _while_vjp(gouts: Any, outs: Any, *values: Tensor, cond: Branch, body: Branc
                 maximum_iterations=maximum_iterations, history=True, level=level)
     hist = list(fwd[n_vars + 1:])
     g_init, _, g_cap = _loop_gradient(body, n_vars, gouts[:n_vars], hist, [], [],
-                                      list(values[n_vars:]), False, level)
+                                      list(values[n_vars:]), False, level,
+                                      list(gouts[n_vars + 1:]) if history else ())
     return (*g_init, *g_cap)
 
 
@@ -566,7 +586,11 @@ def scan(fn: Callable[[Any, Any], tuple[Any, Any]], init: Any, xs: Any = None,
     def body(*args: Tensor) -> list[Tensor]:
         carry = carry_tree.unflatten(list(args[:len(carry_t)]))
         x = xs_tree.unflatten(list(args[len(carry_t):])) if xs_tree is not None else None
-        new, y = fn(carry, x)
+        pair = fn(carry, x)
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise InvalidArgumentError(f"scan: the function must return a pair (carry, y), "
+                                       f"got {type(pair).__name__} — at {user_location()}")
+        new, y = pair
         new_flat, new_tree = tree.flatten(new)
         if new_tree != carry_tree:
             raise GraphError(f"scan: the carry is {carry_tree!r}, and the body returns "
@@ -666,7 +690,7 @@ def while_loop(cond_fn: Callable[..., Any], body_fn: Callable[..., Any], loop_va
         vars_, count = tensors, 0
         while maximum_iterations is None or count < maximum_iterations:
             go = as_tensor(cond_fn(*vars_tree.unflatten(vars_)))
-            _check_pred_eager(go)
+            _check_pred_eager(go, "while_loop: the condition")
             if not bool(go.numpy()):
                 break
             vars_ = as_vars(body_fn(*vars_tree.unflatten(vars_)))

@@ -385,8 +385,9 @@ class GraphIR:
                 for sub in attrs[k] if isinstance(attrs[k], tuple) else (attrs[k],):
                     outs = ", ".join(f"{r[0]}:{r[1]}" if r[1] else r[0] for r in sub.outputs)
                     body.append((f"  {sub.name} ({', '.join(sub.params)}) -> {outs}:", ""))
-                    body += [("    " + ln.strip().split("  # ")[0], ln.rsplit("# ", 1)[-1])
-                             for ln in str(sub.graph).splitlines()[1:]]
+                    for ln in str(sub.graph).splitlines()[1:]:  # indented one level more
+                        code, _, loc = ln.partition("  # ")
+                        body.append(("  " + code.rstrip(), loc))
         width = min(max((len(s) for s, _ in body), default=0), 78)
         lines += [f"  {s.ljust(width)}  # {loc}" if loc else f"  {s}" for s, loc in body]
         return "\n".join(lines)
@@ -473,7 +474,8 @@ def _fmt_attrs(op: OpDef, attrs: dict[str, Any]) -> str:
         return ""
     # ``origin``: the nodes a fused node replaced, kept for its error messages
     shown = [f"{k}={_fmt_attr(v)}" for k, v in attrs.items()
-             if k != "origin" and k not in op.subgraphs]  # NOTE: subgraphs show below
+             if k != "origin" and k not in op.subgraphs  # NOTE: subgraphs show below
+             and not (op.subgraphs and k == "level" and v is None)]
     return "[" + ", ".join(shown) + "]" if shown else ""
 
 

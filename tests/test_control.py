@@ -418,3 +418,97 @@ def test_python_control_flow_on_a_graph_tensor_says_the_ways_out():
     f = gx.function(lambda x: gx.shape(x)[0] * 3,
                     input_signature=[gx.TensorSpec((None,), "float64")])
     assert f(np.ones(5)).numpy() == 15
+
+
+# -- what a review of the first version found ----------------------------------------------------
+def test_a_captured_tensor_named_like_a_body_parameter_gets_its_own_gradient():
+    def f(arg2, x0):  # the gradient's scan body has placeholders arg0, arg1, arg2, ...
+        with gx.GradientTape() as tape:
+            tape.watch([arg2, x0])
+            (v,) = gx.while_loop(lambda v: gx.sum(v) < 5.0, lambda v: (v * arg2,), (x0,))
+            y = gx.sum(v)
+        return tape.gradient(y, [arg2, x0])
+
+    r = _modes(f, np.array([1.5, 2.0]), np.array([1.0, 1.0]))
+    _same(r, rtol=1e-12)
+    np.testing.assert_allclose(r[1][0], [3.0, 4.0])
+
+
+def test_a_loop_that_returns_a_captured_tensor_as_it_is():
+    def fw(x, w):
+        with gx.GradientTape() as tape:
+            tape.watch([x, w])
+            a, b = gx.while_loop(lambda a, b: gx.sum(a) < 5.0, lambda a, b: (a + w, w), (x, x))
+            y = gx.sum(a) + gx.sum(b * b)
+        return (y, *tape.gradient(y, [x, w]))
+
+    def fs(c0, w):
+        with gx.GradientTape() as tape:
+            tape.watch([c0, w])
+            c, ys = gx.scan(lambda c, _: (c * w, w), c0, length=3)
+            y = gx.sum(c) + gx.sum(ys * ys)
+        return (y, *tape.gradient(y, [c0, w]))
+
+    _same(_modes(fw, np.array([1.0, 2.0]), np.array([0.5, 0.5])), rtol=1e-12)
+    _same(_modes(fs, np.array([1.0, 2.0]), np.array([0.5, 1.5])), rtol=1e-12)
+
+
+def test_second_order_gradients_through_loops():
+    def scan2(x):
+        with gx.GradientTape() as outer:
+            outer.watch(x)
+            with gx.GradientTape() as inner:
+                inner.watch(x)
+                c, _ = gx.scan(lambda c, _: (c * x + gx.sin(c), None),
+                               gx.constant(np.float64(0.5)), length=3)
+            g = inner.gradient(c, x)
+        return outer.gradient(g, x)
+
+    def while2(x):
+        with gx.GradientTape() as outer:
+            outer.watch(x)
+            with gx.GradientTape() as inner:
+                inner.watch(x)
+                (c,) = gx.while_loop(lambda c: c < 3.0, lambda c: (c * x + 1.0,), (x,))
+            g = inner.gradient(c, x)
+        return outer.gradient(g, x)
+
+    r = _modes(scan2, np.float64(0.8))
+    _same(r, rtol=1e-12)
+    np.testing.assert_allclose(r["eager"][0], 1.3781356482268081, rtol=1e-12)
+    r = _modes(while2, np.float64(1.2))
+    _same(r, rtol=1e-12)
+    np.testing.assert_allclose(r[0][0], 7.2, rtol=1e-12)  # c = x^3 + x + 1: d2c = 6x
+
+
+def test_a_float32_weight_in_a_float64_loop_gets_a_float32_gradient():
+    w = gx.Variable(np.array([1.5, 2.0], "float32"), name="w32")
+
+    def f(x0):
+        with gx.GradientTape() as tape:
+            c, _ = gx.scan(lambda c, _: (c * w, None), x0, length=2)
+            y = gx.sum(c)
+        return tape.gradient(y, w)
+
+    got = gx.function(f)(np.array([1.0, 2.5]))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got.numpy(), [3.0, 10.0])
+
+
+def test_gradients_after_optimizing_a_graph_with_a_folded_cond_in_place():
+    with gx.graph() as g:
+        x = gx.placeholder((2,), "float64", name="x")
+        y = gx.cond(True, lambda: x * 3.0, lambda: x)
+    gx.optimize(g, 1, keep=[y])
+    with gx.graph(g):
+        (dx,) = gx.gradients(gx.sum(y), [x])
+    assert dx is not None and g.run(dx, {x: [1.0, 2.0]}).tolist() == [3.0, 3.0]
+
+
+def test_a_loop_a_folded_cond_brings_in_runs_at_the_graphs_level():
+    fn = gx.function(lambda x: gx.cond(True, lambda: gx.scan(lambda c, r: (c + r, None), x[0],
+                                                             x)[0], lambda: x[0]), optimize=3)
+    assert fn(np.ones((3, 2))).numpy().tolist() == [4.0, 4.0]  # x[0] and three rows
+    compiled = fn.get_compiled(np.ones((3, 2)))
+    (node,) = [d for _, d in compiled.graph.nx.nodes(data=True) if d["op"].name == "scan"]
+    assert node["attrs"]["level"] == 3

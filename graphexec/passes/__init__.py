@@ -228,11 +228,9 @@ def _run_levels(graph: GraphIR, report: OptimizationReport, level: int, keep: li
                 max_rounds: int) -> None:
     if level == 0:
         return
-    for n, d in graph.nx.nodes(data=True):  # the subgraphs run optimized at the same level
-        if d["op"].subgraphs and d["attrs"].get("level") != level:
-            graph.touch(n)
-            d["attrs"] = {**d["attrs"], "level": level}
+    _subgraph_levels(graph, level)
     _to_fixed_point(graph, report, _basic_passes(keep), max_rounds)
+    _subgraph_levels(graph, level)  # NOTE: also those a folded cond's branch brought in
     if level >= 2:
         _to_fixed_point(graph, report, _fusion_passes(keep), max_rounds)
     if level >= 3:
@@ -246,6 +244,14 @@ def _run_levels(graph: GraphIR, report: OptimizationReport, level: int, keep: li
             seconds, False, [] if memory is None else [memory.summary()]))
         if report.history is not None and memory is not None:
             report.history.observe_memory(graph, memory, seconds, report.rounds)
+
+
+def _subgraph_levels(graph: GraphIR, level: int) -> None:
+    """Nodes running subgraphs (cond, while, scan) run them optimized at the graph's level."""
+    for n, d in graph.nx.nodes(data=True):
+        if d["op"].subgraphs and d["attrs"].get("level") != level:
+            graph.touch(n)
+            d["attrs"] = {**d["attrs"], "level": level}
 
 
 def _memory_preview(graph: GraphIR, keep: list[Any]) -> Any:

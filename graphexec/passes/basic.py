@@ -186,8 +186,9 @@ def _fold_constant_conds(graph: GraphIR, actions: list[str] | None) -> int:
         outs = _inline(graph, b, d["inputs"][1:])
         for k, r in enumerate(outs):
             replace_uses(graph, (n, k), r)
-        if len(outs) == 1:  # NOTE: fetched by name, it is the inlined output's identity
-            rewrite_node(graph, n, REGISTRY["stop_gradient"], outs, {})
+        if len(outs) == 1:  # NOTE: fetched by name, it is the inlined output's identity (a
+            # cast to its own dtype, which passes gradients: optimize may run before gradients)
+            rewrite_node(graph, n, REGISTRY["cast"], outs, {"dtype": d["specs"][0].dtype})
         folded += 1
         record(actions, f"folded {n} (cond of a constant): its {('true', 'false')[which]} "
                         f"branch inlined", n, "folded: cond of a constant predicate", (src,))
