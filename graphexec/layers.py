@@ -29,8 +29,9 @@ import numpy as np
 from . import config
 from .context import eager, name_scope
 from .errors import InvalidArgumentError, ShapeError, op_error
-from .ops.array import cast, reshape
+from .ops.array import cast, gather, reshape
 from .ops.linalg import matmul
+from .ops.math import max as reduce_max
 from .ops.math import mean, rsqrt, square
 from .ops.nn import (
     _conv_pads,
@@ -59,7 +60,8 @@ from .tensor import Tensor, apply, as_tensor
 
 __all__ = [
     "Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Pad2D", "ZeroPadding2D",
-    "Dropout", "BatchNormalization", "LayerNormalization", "Sequential", "get_activation",
+    "Dropout", "BatchNormalization", "LayerNormalization", "Embedding",
+    "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Sequential", "get_activation",
     "get_initializer",
 ]
 
@@ -126,6 +128,7 @@ _INITIALIZERS: dict[str, Initializer] = {
     "zeros": lambda shape, dtype, rng: np.zeros(shape),
     "ones": lambda shape, dtype, rng: np.ones(shape),
     "normal": lambda shape, dtype, rng: rng.normal(0.0, 0.05, shape),  # Keras' RandomNormal
+    "uniform": lambda shape, dtype, rng: rng.uniform(-0.05, 0.05, shape),  # RandomUniform
 }
 
 
@@ -389,8 +392,9 @@ class Conv2D(_KernelLayer):
     """2-D convolution of NHWC inputs with ``filters`` output channels.
 
     ``padding="same"`` pads the border TF's way (output ``ceil(in / stride)``) with ``gx.pad``
-    in ``padding_mode`` ("constant" zeros, "reflect" or "symmetric") before a VALID
-    convolution; ``"valid"`` does not pad.
+    in ``padding_mode`` ("constant" zeros, "reflect", "symmetric", "edge" or "wrap"; PyTorch's
+    "zeros", "replicate" and "circular" name the same) before a VALID convolution;
+    ``"valid"`` does not pad, and a padding mode other than zeros with it is an error.
 
     >>> import numpy as np, graphexec as gx
     >>> conv = gx.layers.Conv2D(4, 3, padding="same", padding_mode="reflect", seed=0)
@@ -412,8 +416,13 @@ class Conv2D(_KernelLayer):
         self.strides = _pair(self.name, "strides", strides)
         self.dilation_rate = _pair(self.name, "dilation_rate", dilation_rate)
         self.padding = _choice(self.name, "padding", padding, ("valid", "same"))
-        self.padding_mode = _choice(self.name, "padding_mode", padding_mode,
-                                    ("constant", "reflect", "symmetric"))
+        mode = _PYTORCH_MODES.get(padding_mode, padding_mode) if isinstance(
+            padding_mode, str) else padding_mode
+        self.padding_mode = _choice(self.name, "padding_mode", mode,
+                                    ("constant", "reflect", "symmetric", "edge", "wrap"))
+        if self.padding == "valid" and self.padding_mode != "constant":
+            raise op_error(InvalidArgumentError, self.name, f"padding_mode={padding_mode!r} "
+                           "pads nothing with padding='valid': use padding='same'")
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         """Create ``kernel`` of shape ``(kh, kw, in_channels, filters)`` and ``bias`` of
@@ -436,8 +445,74 @@ class Conv2D(_KernelLayer):
                                             self.dilation_rate))
 
 
+#: PyTorch's names of the padding modes
+_PYTORCH_MODES = {"zeros": "constant", "replicate": "edge", "circular": "wrap"}
+
+
+class Embedding(Layer):
+    """Row ``i`` of a ``(input_dim, output_dim)`` table for each integer ``i`` of the input
+    (``gx.gather``: an index outside ``[0, input_dim)`` is an error when it runs).
+
+    >>> import numpy as np, graphexec as gx
+    >>> emb = gx.layers.Embedding(10, 3, seed=0)
+    >>> emb(np.array([[1, 2], [9, 1]])).shape
+    (2, 2, 3)
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
+                 seed: int | None = None, dtype: Any = None, name: str | None = None) -> None:
+        super().__init__(name, dtype)
+        self.input_dim = _positive(self.name, "input_dim", input_dim)
+        self.output_dim = _positive(self.name, "output_dim", output_dim)
+        self.embeddings_initializer = get_initializer(embeddings_initializer)
+        self.seed = seed
+        self.embeddings: Variable | None = None
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Create ``embeddings`` of shape ``(input_dim, output_dim)``."""
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer,
+                                          np.random.default_rng(self.seed))
+
+    def call(self, x: Tensor) -> Tensor:
+        """The rows of the table at the integer indices ``x``."""
+        if np.dtype(x.dtype).kind not in "iu":
+            raise op_error(InvalidArgumentError, self.name, f"indices must be integers, got "
+                           f"{x.dtype}")
+        return gather(self.embeddings, x)
+
+
 # ---------------------------------------------------------------------------------------------
 # layers without weights
+
+class GlobalAveragePooling2D(Layer):
+    """The mean over the spatial axes of NHWC inputs: ``(N, H, W, C) -> (N, C)``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.layers.GlobalAveragePooling2D()(np.arange(8.0).reshape(1, 2, 2, 2)).numpy()
+    array([[3., 4.]], dtype=float32)
+    """
+
+    _reduce = staticmethod(mean)
+
+    def call(self, x: Tensor) -> Tensor:
+        """The reduction over axes 1 and 2."""
+        if x.ndim != 4:
+            raise op_error(ShapeError, self.name, f"input {fmt_shape(x.shape)} must be NHWC "
+                           "(rank 4)")
+        return type(self)._reduce(self._input(x), (1, 2))
+
+
+class GlobalMaxPooling2D(GlobalAveragePooling2D):
+    """The maximum over the spatial axes of NHWC inputs: ``(N, H, W, C) -> (N, C)``.
+
+    >>> import numpy as np, graphexec as gx
+    >>> gx.layers.GlobalMaxPooling2D()(np.arange(8.0).reshape(1, 2, 2, 2)).numpy()
+    array([[6., 7.]], dtype=float32)
+    """
+
+    _reduce = staticmethod(reduce_max)
+
 
 class MaxPool2D(Layer):
     """Max pooling of NHWC inputs over ``pool_size`` windows (``strides`` default to it).

@@ -23,7 +23,8 @@ from .ops.nn import log_softmax, nll_loss
 from .registry import fmt_shape, shapes_match
 from .tensor import Tensor, as_tensor
 
-__all__ = ["mean_squared_error", "categorical_crossentropy", "sparse_categorical_crossentropy"]
+__all__ = ["mean_squared_error", "mean_absolute_error", "huber", "binary_crossentropy",
+           "categorical_crossentropy", "sparse_categorical_crossentropy"]
 
 #: Keras' ``backend.epsilon()``: probabilities are clipped to ``[EPSILON, 1 - EPSILON]``
 EPSILON = 1e-7
@@ -135,3 +136,58 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
                        f"shape of y_pred without its class axis {axis}")
     logp = _log_probs(y_pred, from_logits, axis)
     return _reduce(nll_loss(logp, y_true, axis=axis), reduction)
+
+
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                        reduction: str = "mean") -> Tensor:
+    """``-(y log p + (1 - y) log(1 - p))`` averaged over the last axis per sample, then
+    ``reduction``.  With ``from_logits`` it is computed from the logits ``z`` without overflow
+    (``max(z, 0) - z y + log1p(exp(-|z|))``); probabilities are clipped to ``[1e-7, 1 - 1e-7]``
+    as in Keras.
+
+    >>> import graphexec as gx
+    >>> round(float(gx.losses.binary_crossentropy([[1.0, 0.0]], [[0.9, 0.2]])), 5)
+    0.16425
+    >>> gx.losses.binary_crossentropy([[1.0]], [[1e4]], from_logits=True).numpy()
+    array(0., dtype=float32)
+    """
+    op = "binary_crossentropy"
+    reduction = _reduction(op, reduction)
+    y, z = _pair(op, y_true, y_pred)
+    if from_logits:
+        per = m.maximum(z, 0.0) - z * y + m.log1p(m.exp(-m.abs(z)))
+    else:
+        p = m.clip(z, EPSILON, 1.0 - EPSILON)
+        per = -(y * m.log(p) + (1.0 - y) * m.log(1.0 - p))
+    return _reduce(m.mean(per, axis=-1), reduction)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any, reduction: str = "mean") -> Tensor:
+    """``mean(|y_pred - y_true|)`` over the last axis per sample, then ``reduction``.
+
+    >>> import graphexec as gx
+    >>> gx.losses.mean_absolute_error([[0.0, 1.0]], [[1.0, -1.0]]).numpy()
+    array(1.5, dtype=float32)
+    """
+    reduction = _reduction("mean_absolute_error", reduction)
+    y_true, y_pred = _pair("mean_absolute_error", y_true, y_pred)
+    return _reduce(m.mean(m.abs(y_pred - y_true), axis=-1), reduction)
+
+
+def huber(y_true: Any, y_pred: Any, delta: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Huber loss: ``0.5 d**2`` where ``|d| <= delta``, else ``delta * (|d| - 0.5 delta)``
+    (``d = y_pred - y_true``), averaged over the last axis per sample, then ``reduction``.
+
+    >>> import graphexec as gx
+    >>> gx.losses.huber([[0.0, 0.0]], [[0.5, 3.0]], reduction="none").numpy()
+    array([1.3125], dtype=float32)
+    """
+    op = "huber"
+    reduction = _reduction(op, reduction)
+    if isinstance(delta, bool) or not isinstance(delta, int | float) or not delta > 0:
+        raise op_error(InvalidArgumentError, op, f"delta must be a positive number, got "
+                       f"{delta!r}")
+    y_true, y_pred = _pair(op, y_true, y_pred)
+    a = m.abs(y_pred - y_true)
+    q = m.minimum(a, float(delta))  # NOTE: the quadratic part; the rest is linear
+    return _reduce(m.mean(q * q * 0.5 + (a - q) * float(delta), axis=-1), reduction)
