@@ -52,6 +52,7 @@ from .ops.grad import stop_gradient
 from .ops.linalg import matmul
 from .ops.math import *
 from .ops.nn import one_hot
+from .ops.ordering import *
 from .ops.pad import *
 from .ops.state import Variable
 from .passes import OptimizationReport, optimize

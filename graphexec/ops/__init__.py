@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (registers ops)
     math,
     methods,
     nn,
+    ordering,
     pad,
     state,
 )
