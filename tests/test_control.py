@@ -512,3 +512,22 @@ def test_a_loop_a_folded_cond_brings_in_runs_at_the_graphs_level():
     compiled = fn.get_compiled(np.ones((3, 2)))
     (node,) = [d for _, d in compiled.graph.nx.nodes(data=True) if d["op"].name == "scan"]
     assert node["attrs"]["level"] == 3
+
+
+def test_dce_removes_outputs_nobody_reads():
+    def f(x):
+        a, _ = gx.cond(gx.sum(x) > 0, lambda: (x * 2.0, gx.exp(x)), lambda: (-x, gx.sin(x)))
+        c, _ = gx.scan(lambda c, r: (c + r, gx.exp(r)), x[0], x)
+        return a + c
+
+    _same(_modes(f, np.ones((2, 3))))
+    fn = gx.function(f, optimize=1)
+    fn(np.ones((2, 3)))
+    compiled = fn.get_compiled(np.ones((2, 3)))
+    assert compiled.report.actions("dead_code_elimination") == [
+        "pruned 1 unused output(s) of cond (cond)", "pruned 1 unused output(s) of scan (scan)"]
+    nodes = dict(compiled.graph.nx.nodes(data=True))
+    assert len(nodes["cond"]["specs"]) == 1 and len(nodes["scan"]["specs"]) == 1
+    assert [len(b.outputs) for b in nodes["cond"]["attrs"]["branches"]] == [1, 1]
+    (plan,) = nodes["cond"]["attrs"]["branches"][0].graph._compiled.values()  # ran: no exp
+    assert "exp" not in {d["op"].name for _, d in plan.graph.nx.nodes(data=True)}

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import tree
 from ..ir import GraphIR, Ref
 from ..ops.state import constant_p, placeholder_p
 from ..registry import REGISTRY
@@ -62,7 +63,48 @@ def dead_code_elimination(graph: GraphIR, keep: Iterable[Any] = (),
         removed += 1
         record(actions, f"removed {n} ({op.name})", n, "dead: no path to a fetch")
         work.extend(p for p in preds if p in g and dead(p))
-    return removed > 0
+    return removed + _prune_outputs(graph, kept, actions) > 0
+
+
+def _prune_outputs(graph: GraphIR, kept: set[str], actions: list[str] | None) -> int:
+    """Outputs of a ``cond`` nobody reads, and stacked outputs of a ``scan``, leave the node
+    and its subgraphs (which then compute only what the rest needs); the outputs that stay
+    are renumbered in their consumers.  The loops' carries stay: the next step reads them."""
+    g = graph.nx
+    pruned = 0
+    for n in list(g):
+        d = g.nodes[n]
+        op = d["op"]
+        if n in kept or op.name not in ("cond", "scan") or d["attrs"].get("history"):
+            continue
+        used = {e["out_index"] for _, _, e in g.out_edges(n, data=True)
+                if e["out_index"] is not None}
+        first = d["attrs"]["n_carry"] if op.name == "scan" else 0  # the carries always stay
+        keep_idx = [k for k in range(len(d["specs"])) if k < first or k in used]
+        if len(keep_idx) == len(d["specs"]):
+            continue
+        graph.touch(n)
+        key = "branches" if op.name == "cond" else "body"
+        subs = d["attrs"][key]
+        new = tuple(_with_outputs(b, keep_idx) for b in (subs if key == "branches" else (subs,)))
+        d["attrs"] = {**d["attrs"], key: new if key == "branches" else new[0]}
+        dropped = len(d["specs"]) - len(keep_idx)
+        d["specs"] = tuple(d["specs"][k] for k in keep_idx)
+        for j, k in enumerate(keep_idx):  # NOTE: ascending: a target slot is free by then
+            if j != k:
+                replace_uses(graph, (n, k), (n, j))
+        pruned += 1
+        record(actions, f"pruned {dropped} unused output(s) of {n} ({op.name})", n,
+               "dead: outputs no fetch reads")
+    return pruned
+
+
+def _with_outputs(branch: Any, keep_idx: list[int]) -> Any:
+    """A copy of a subgraph object (``gx.cond``'s Branch) giving only the outputs
+    ``keep_idx``."""
+    outputs = [branch.outputs[k] for k in keep_idx]
+    return type(branch)(branch.name, branch.graph, branch.params, branch.feed, outputs,
+                        tree.flatten([0] * len(outputs))[1])
 
 
 def common_subexpression_elimination(graph: GraphIR, keep: Iterable[Any] = (),
