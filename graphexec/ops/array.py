@@ -647,13 +647,18 @@ def _gather_infer(params: Spec, indices: Spec, axis: int) -> Spec:
     return Spec(params.shape[:axis] + indices.shape + params.shape[axis + 1:], params.dtype)
 
 
-@register("gather", infer=_gather_infer, arity=2)
-def gather_p(xp, params, indices, axis):
-    n = params.shape[axis]
+def check_indices(indices: Any, n: int, axis: int) -> None:
+    """IndexError for an index outside ``[-n, n)`` (numpy's take raises; cupy's take and
+    take_along_axis wrap out-of-range indices silently, so kernels check on every device)."""
     bad = (indices < -n) | (indices >= n)
-    if bad.any():  # NOTE: cupy's take wraps out-of-range indices silently
+    if bad.any():
         raise IndexError(f"index {int(indices[bad].ravel()[0])} is out of range for axis "
                          f"{axis} of size {n}")
+
+
+@register("gather", infer=_gather_infer, arity=2)
+def gather_p(xp, params, indices, axis):
+    check_indices(indices, params.shape[axis], axis)
     return xp.asarray(xp.take(params, indices, axis=axis))
 
 

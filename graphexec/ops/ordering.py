@@ -19,6 +19,7 @@ from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
 from ..registry import Spec, defvjp, fmt_shape, refuse_vjp, register
 from ..tensor import Tensor, apply, as_tensor
 from . import math as m
+from .array import check_indices
 from .creation import zeros_like
 
 __all__ = ["cumsum", "cumprod", "sort", "argsort", "top_k", "take_along_axis", "einsum"]
@@ -188,11 +189,7 @@ def _take_infer(x: Spec, indices: Spec, axis: int) -> Spec:
 
 @register("take_along_axis", infer=_take_infer, arity=2)
 def take_along_axis_p(xp, x, indices, axis):
-    n = x.shape[axis]
-    bad = (indices < -n) | (indices >= n)
-    if bad.any():  # NOTE: cupy's take_along_axis wraps out-of-range indices silently
-        raise IndexError(f"index {int(indices[bad].ravel()[0])} is out of range for axis "
-                         f"{axis} of size {n}")
+    check_indices(indices, x.shape[axis], axis)
     return xp.take_along_axis(x, indices, axis=axis)
 
 
