@@ -205,7 +205,7 @@ class Layer:
         ``call``, so that it is built first and its nodes are named in its scope."""
         raise NotImplementedError
 
-    def __call__(self, x: Any, training: bool = False) -> Tensor:
+    def __call__(self, x: Any, training: bool | None = False) -> Tensor:
         """Build the layer on its first input (eagerly, even in graph mode), then run ``call``
         under ``gx.name_scope(self.name)``; records ``output_shape``.  ``training`` (Keras's
         convention, a Python bool) reaches a ``call`` that takes it: Dropout drops and
@@ -219,6 +219,7 @@ class Layer:
         (True, 'd/add', (None, 2))
         """
         x = as_tensor(x)
+        training = False if training is None else training  # NOTE: Keras's None: inference
         if not isinstance(training, bool | np.bool_):
             raise op_error(InvalidArgumentError, self.name, f"training must be a Python bool, "
                            f"got {type(training).__name__} (in a gx.function, pass it as a "
@@ -451,7 +452,8 @@ _PYTORCH_MODES = {"zeros": "constant", "replicate": "edge", "circular": "wrap"}
 
 class Embedding(Layer):
     """Row ``i`` of a ``(input_dim, output_dim)`` table for each integer ``i`` of the input
-    (``gx.gather``: an index outside ``[0, input_dim)`` is an error when it runs).
+    (``gx.gather``: a negative index counts from the end, and one outside
+    ``[-input_dim, input_dim)`` is an error when it runs).
 
     >>> import numpy as np, graphexec as gx
     >>> emb = gx.layers.Embedding(10, 3, seed=0)
@@ -687,6 +689,10 @@ class BatchNormalization(Layer):
     def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
                  scale: bool = True, dtype: Any = None, name: str | None = None) -> None:
         super().__init__(name, dtype)
+        if isinstance(momentum, bool) or not isinstance(momentum, int | float) or not (
+                0 <= momentum <= 1):
+            raise op_error(InvalidArgumentError, self.name, f"momentum must be in [0, 1], got "
+                           f"{momentum!r}")
         self.momentum, self.epsilon = float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.gamma: Any = None

@@ -19,7 +19,7 @@ from .checks import check_axis
 from .errors import DTypeError, InvalidArgumentError, ShapeError, op_error
 from .ops import math as m
 from .ops.array import squeeze
-from .ops.nn import log_softmax, nll_loss
+from .ops.nn import log_softmax, nll_loss, relu
 from .registry import fmt_shape, shapes_match
 from .tensor import Tensor, as_tensor
 
@@ -155,7 +155,7 @@ def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
     reduction = _reduction(op, reduction)
     y, z = _pair(op, y_true, y_pred)
     if from_logits:
-        per = m.maximum(z, 0.0) - z * y + m.log1p(m.exp(-m.abs(z)))
+        per = relu(z) - z * y + m.log1p(m.exp(m.minimum(z, -z)))  # NOTE: softplus's form
     else:
         p = m.clip(z, EPSILON, 1.0 - EPSILON)
         per = -(y * m.log(p) + (1.0 - y) * m.log(1.0 - p))

@@ -66,3 +66,16 @@ def test_layers_take_the_new_activations_by_name():
         layer = gx.layers.Dense(2, activation=name, seed=0)
         out = layer(np.ones((1, 3), "float32"))
         assert out.shape == (1, 2)
+
+
+def test_softplus_and_logit_cross_entropy_have_sigmoids_gradient_at_zero():
+    x = gx.constant(np.array([0.0, -0.0]))
+    with gx.GradientTape() as tape:
+        tape.watch(x)
+        y = gx.sum(gx.nn.softplus(x))
+    assert tape.gradient(y, x).numpy().tolist() == [0.5, 0.5]
+    z = gx.constant(np.array([[0.0, 0.0]]))
+    with gx.GradientTape() as tape:
+        tape.watch(z)
+        loss = gx.losses.binary_crossentropy([[1.0, 0.0]], z, from_logits=True)
+    np.testing.assert_allclose(tape.gradient(loss, z).numpy(), [[-0.25, 0.25]])  # (0.5-y)/2

@@ -115,3 +115,16 @@ def test_training_reaches_the_layers_of_a_sequential_and_must_be_a_bool():
     assert (trained == 0).any() and not (inference == 0).any()
     with pytest.raises(gx.InvalidArgumentError, match="training must be a Python bool"):
         model(x, training=gx.constant(True))
+
+
+def test_folding_constant_statistics_leaves_constant_weights():
+    with gx.graph() as g:
+        x = gx.placeholder((None, 3), "float32", name="x")
+        w = gx.constant(_data(3, 2))
+        y = gx.nn.batch_norm(gx.matmul(x, w) + gx.constant(_data(2)), _data(2),
+                             np.abs(_data(2)) + 0.5, _data(2), _data(2))
+    c = g.compile(y, optimize=2)
+    ops = sorted(d["op"].name for _, d in c.graph.nx.nodes(data=True))
+    assert ops == ["constant", "constant", "fused_dense", "placeholder"], ops
+    xv = _data(4, 3)
+    np.testing.assert_allclose(c({x: xv}), g.run(y, {x: xv}, optimize=0), rtol=1e-5, atol=1e-6)

@@ -70,3 +70,22 @@ def test_einsum_errors_name_the_spec():
         gx.einsum("ii->i", gx.constant(np.ones((2, 2))))
     with pytest.raises(gx.InvalidArgumentError, match="no ellipsis"):
         gx.einsum("...j->j", a)
+
+
+def test_take_along_axis_broadcasts_nothing():
+    x = gx.constant(np.arange(6.0).reshape(3, 2))
+    with pytest.raises(gx.ShapeError, match="differ in dim 0, which is not the axis 1"):
+        gx.take_along_axis(x, gx.constant(np.array([[1, 0]])), 1)
+
+
+def test_floor_and_ceil_keep_integers_on_every_device(monkeypatch):
+    import sys
+
+    from . import fake_cupy
+
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy.make(devices=1))
+    x = gx.constant(np.array([3, -2], "int32"))
+    for where in ("cpu", "gpu"):
+        for fn in (gx.floor, gx.ceil):
+            got = fn(x.to(where))
+            assert got.dtype == np.int32 and got.numpy().tolist() == [3, -2]

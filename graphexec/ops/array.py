@@ -935,25 +935,26 @@ def _gather_grad_infer(g: Spec, indices: Spec, like: Spec, axis: int) -> Spec:
 
 @register("gather_grad", infer=_gather_grad_infer, arity=3, shape_only=(2,))
 def gather_grad_p(xp, g, indices, like, axis):
-    # a scatter-add: repeated indices add up. cupy (>= 12; the cuda extra needs 13) has
-    # ``add.at`` too, the same operation as the documented ``cupyx.scatter_add``, so this
-    # kernel serves both backends.
-    key = (*(slice(None),) * axis, indices)
+    # a scatter-add: repeated indices add up
+    return scatter_add(xp, like.shape, (*(slice(None),) * axis, indices), g)
+
+
+def scatter_add(xp: Any, shape: tuple[int, ...], key: Any, g: Any) -> Any:
+    """Zeros of ``shape`` with ``g`` added at ``key`` (repeated indices add up).  cupy (>= 12;
+    the cuda extra needs 13) has ``add.at`` too, the documented ``cupyx.scatter_add``, which is
+    CUDA's atomicAdd with few dtypes: the others add in one it has, with the same (wrapping)
+    result."""
     if xp is np or g.dtype in _ATOMIC_ADD:
-        out = xp.zeros(like.shape, g.dtype)
+        out = xp.zeros(shape, g.dtype)
         xp.add.at(out, key, g)
         return out
-    # NOTE: cupy's add.at is CUDA's atomicAdd, which has few dtypes: the others add in one it
-    # has, with the same (wrapping) result
     if g.dtype.kind == "c":  # the real and imaginary parts, each a float scatter-add
-        out = xp.empty(like.shape, g.dtype)
-        out.real[...] = gather_grad_p.kernel(xp, xp.ascontiguousarray(g.real), indices, like,
-                                             axis)
-        out.imag[...] = gather_grad_p.kernel(xp, xp.ascontiguousarray(g.imag), indices, like,
-                                             axis)
+        out = xp.empty(shape, g.dtype)
+        out.real[...] = scatter_add(xp, shape, key, xp.ascontiguousarray(g.real))
+        out.imag[...] = scatter_add(xp, shape, key, xp.ascontiguousarray(g.imag))
         return out
     wide = np.dtype(_ATOMIC_WIDE[g.dtype.kind if g.dtype.itemsize < 8 else g.dtype.str[1:]])
-    out = xp.zeros(like.shape, wide)
+    out = xp.zeros(shape, wide)
     xp.add.at(out, key, g.astype(wide) if g.dtype.itemsize < 8 else g.view(wide))
     if g.dtype.kind == "b":
         return out != 0

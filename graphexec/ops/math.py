@@ -526,6 +526,25 @@ floor_p = _ufunc_op("floor", "floor", 1)
 ceil_p = _ufunc_op("ceil", "ceil", 1)
 
 
+def _integral_as_is(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """``kernel`` that leaves integers and bools as they are (their floor and ceil; numpy 2
+    keeps their dtype, where CuPy would give float64)."""
+    def run(xp, x, out=None):
+        if x.dtype.kind in "biu":
+            if out is None:
+                return xp.array(x, copy=True)
+            xp.copyto(out, x)
+            return out
+        return kernel(xp, x, out=out)
+
+    run.__name__ = kernel.__name__
+    return run
+
+
+floor_p.kernel = _integral_as_is(floor_p.kernel)
+ceil_p.kernel = _integral_as_is(ceil_p.kernel)
+
+
 def floor(x: Any) -> Tensor:
     """The largest integer not above each element, in its dtype (``np.floor``); it passes no
     gradient (piecewise constant, as ``round``).

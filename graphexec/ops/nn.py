@@ -980,14 +980,16 @@ def selu(x: Any) -> Tensor:
 
 
 def softplus(x: Any) -> Tensor:
-    """``log(1 + exp(x))``, computed without overflow: ``max(x, 0) + log1p(exp(-|x|))``.
+    """``log(1 + exp(x))``, computed without overflow: ``max(x, 0) + log1p(exp(-|x|))`` (its
+    gradient ``sigmoid(x)``, 0.5 at 0).
 
     >>> import graphexec as gx
     >>> gx.nn.softplus([-1000.0, 0.0, 1000.0]).numpy()
     array([0.000000e+00, 6.931472e-01, 1.000000e+03], dtype=float32)
     """
     t = _float_input(x, "softplus")
-    return m.maximum(t, 0.0) + m.log1p(m.exp(-m.abs(t)))
+    # NOTE: min(t, -t) is -|t| with the gradient 0.5 (sigmoid(0)) at 0, where abs gives none
+    return relu(t) + m.log1p(m.exp(m.minimum(t, -t)))
 
 
 def silu(x: Any) -> Tensor:

@@ -19,7 +19,7 @@ from ..errors import DTypeError, InvalidArgumentError, ShapeError, op_error
 from ..registry import Spec, defvjp, fmt_shape, refuse_vjp, register
 from ..tensor import Tensor, apply, as_tensor
 from . import math as m
-from .array import check_indices
+from .array import check_indices, scatter_add
 from .creation import zeros_like
 
 __all__ = ["cumsum", "cumprod", "sort", "argsort", "top_k", "take_along_axis", "einsum"]
@@ -184,7 +184,14 @@ def _take_infer(x: Spec, indices: Spec, axis: int) -> Spec:
     if len(indices.shape) != len(x.shape) or not 0 <= axis < len(x.shape):
         raise ShapeError(f"indices {fmt_shape(indices.shape)} must have the rank of "
                          f"{fmt_shape(x.shape)} and axis {axis} be one of its axes")
-    return Spec(indices.shape, x.dtype)
+    for d, (a, b) in enumerate(zip(x.shape, indices.shape, strict=True)):
+        if d != axis and None not in (a, b) and a != b:  # NOTE: numpy would broadcast them
+            raise ShapeError(f"indices {fmt_shape(indices.shape)} and values "
+                             f"{fmt_shape(x.shape)} differ in dim {d}, which is not the axis "
+                             f"{axis}; they must agree there (nothing is broadcast)")
+    return Spec(tuple(b if d == axis or a is None else a
+                      for d, (a, b) in enumerate(zip(x.shape, indices.shape, strict=True))),
+                x.dtype)
 
 
 @register("take_along_axis", infer=_take_infer, arity=2)
@@ -200,11 +207,9 @@ def _take_grad_infer(g: Spec, indices: Spec, like: Spec, axis: int) -> Spec:
 
 @register("take_along_axis_grad", infer=_take_grad_infer, arity=3, shape_only=(2,))
 def take_along_axis_grad_p(xp, g, indices, like, axis):
-    out = xp.zeros(like.shape, g.dtype)
-    grid = list(np.ix_(*[np.arange(d) for d in indices.shape]))
+    grid = [xp.asarray(k) for k in np.ix_(*[np.arange(d) for d in indices.shape])]
     grid[axis] = indices
-    xp.add.at(out, tuple(xp.asarray(k) if k is not indices else k for k in grid), g)
-    return out
+    return scatter_add(xp, like.shape, tuple(grid), g)
 
 
 def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:

@@ -139,6 +139,7 @@ def _basic_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
 def _fusion_passes(keep: list[Any]) -> list[tuple[str, Callable[..., bool]]]:
     return [
         ("batchnorm_folding", functools.partial(batchnorm_folding, keep=keep)),
+        ("constant_folding", constant_folding),  # NOTE: folded weights of constant ones
         ("epilogue_fusion", functools.partial(epilogue_fusion, keep=keep)),
         ("elementwise_fusion", functools.partial(elementwise_fusion, keep=keep)),
         ("dead_code_elimination", functools.partial(dead_code_elimination, keep=keep)),
