@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import tree
-from .autodiff import GradientTape, gradients
+from .autodiff import GradientTape, _differentiable, gradients
 from .context import current_graph
 from .device import Device
 from .errors import DTypeError, GraphError, InvalidArgumentError, ShapeError, user_location
@@ -185,7 +185,7 @@ def cond_p(xp, pred, *values, branches, level=None):
 def _cond_vjp(gouts: Any, outs: Any, pred: Tensor, *values: Tensor,
               branches: tuple[Branch, Branch], level: int | None = None) -> tuple[Any, ...]:
     gouts = gouts if isinstance(gouts, tuple) else (gouts,)
-    diff = tuple(i for i, v in enumerate(values) if np.dtype(v.dtype).kind in "fc")
+    diff = tuple(i for i, v in enumerate(values) if _differentiable(v))
     if not diff:
         return (None,) * (1 + len(values))
     if current_graph() is None:  # a cond node run eagerly (gx.cond itself is Python's if)
@@ -223,7 +223,7 @@ def _branch_gradients(b: Branch, xs: Sequence[Tensor], gs: Sequence[Tensor],
         xs = [x if x._graph is here else SymbolicTensor(here, *here._ref(x), _spec_of(x))
               for x in xs]
         outs = b.inline(xs)
-    pairs = [(o, g) for o, g in zip(outs, gs, strict=True) if np.dtype(o.dtype).kind in "fc"
+    pairs = [(o, g) for o, g in zip(outs, gs, strict=True) if _differentiable(o)
              and (here is None or o._graph is here)]  # NOTE: a constant output: no path
     targets, seeds = [o for o, _ in pairs], [g for _, g in pairs]
     sources = [xs[i] for i in diff]
@@ -281,14 +281,10 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any],
     array(9., dtype=float32)
     """
     p = as_tensor(pred)
+    _check_pred_named(p)
     g = current_graph()
     if g is None:
-        _check_pred_eager(p)
         return true_fn(*operands) if bool(p.numpy()) else false_fn(*operands)
-    try:
-        _check_pred(Spec(p.shape, np.dtype(p.dtype)))
-    except DTypeError as e:
-        raise DTypeError(f"cond: {e} — at {user_location()}") from None
     flat, treedef = tree.flatten(list(operands))
     tensors = [as_tensor(x) for x in flat]
     reads: dict[int, Tensor] = {}
@@ -307,7 +303,7 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any],
     return tt.unflatten(list(outs))
 
 
-def _check_pred_eager(p: Tensor, what: str = "cond") -> None:
+def _check_pred_named(p: Tensor, what: str = "cond") -> None:
     try:
         _check_pred(Spec(p.shape, np.dtype(p.dtype)))
     except DTypeError as e:
@@ -442,10 +438,6 @@ def while_p(xp, *values, cond, body, n_vars, invariants, maximum_iterations=None
             *[_stacked(xp, h, s) for h, s in zip(hist, invariants, strict=True)])
 
 
-def _float(s: Any) -> bool:
-    return np.dtype(s.dtype).kind in "fc"
-
-
 def _loop_gradient(body: Branch, n_carry: int, carry_grads: Sequence[Any], hist: list[Tensor],
                    xs: list[Tensor], gys: Sequence[Any], cap: list[Tensor], reverse: bool,
                    level: int | None, ghist: Sequence[Any] = ()
@@ -458,10 +450,10 @@ def _loop_gradient(body: Branch, n_carry: int, carry_grads: Sequence[Any], hist:
     themselves (a loop differentiated twice), added to each step's carry gradient."""
     n_x = len(xs)
     n_y = len(body.outputs) - n_carry
-    fc = [k for k in range(n_carry) if _float(hist[k])]
-    fx = [k for k in range(n_x) if _float(xs[k])]
-    fcap = [k for k in range(len(cap)) if _float(cap[k])]
-    fy = [k for k in range(n_y) if gys and _float(gys[k])]
+    fc = [k for k in range(n_carry) if _differentiable(hist[k])]
+    fx = [k for k in range(n_x) if _differentiable(xs[k])]
+    fcap = [k for k in range(len(cap)) if _differentiable(cap[k])]
+    fy = [k for k in range(n_y) if gys and _differentiable(gys[k])]
     fh = [k for k in fc if ghist and ghist[k] is not None]
     diff = (*fc, *(n_carry + k for k in fx), *(n_carry + n_x + k for k in fcap))
 
@@ -690,7 +682,7 @@ def while_loop(cond_fn: Callable[..., Any], body_fn: Callable[..., Any], loop_va
         vars_, count = tensors, 0
         while maximum_iterations is None or count < maximum_iterations:
             go = as_tensor(cond_fn(*vars_tree.unflatten(vars_)))
-            _check_pred_eager(go, "while_loop: the condition")
+            _check_pred_named(go, "while_loop: the condition")
             if not bool(go.numpy()):
                 break
             vars_ = as_vars(body_fn(*vars_tree.unflatten(vars_)))

@@ -385,9 +385,13 @@ class GraphIR:
                 for sub in attrs[k] if isinstance(attrs[k], tuple) else (attrs[k],):
                     outs = ", ".join(f"{r[0]}:{r[1]}" if r[1] else r[0] for r in sub.outputs)
                     body.append((f"  {sub.name} ({', '.join(sub.params)}) -> {outs}:", ""))
-                    for ln in str(sub.graph).splitlines()[1:]:  # indented one level more
+                    # NOTE: what the outputs need (a pass may have pruned some), indented
+                    live = needed_nodes(sub.graph, [r[0] for r in sub.outputs]) | set(
+                        sub.params)
+                    for ln in str(sub.graph).splitlines()[1:]:
                         code, _, loc = ln.partition("  # ")
-                        body.append(("  " + code.rstrip(), loc))
+                        if code.split(":", 1)[0].strip() in live or code.startswith("    "):
+                            body.append(("  " + code.rstrip(), loc))
         width = min(max((len(s) for s, _ in body), default=0), 78)
         lines += [f"  {s.ljust(width)}  # {loc}" if loc else f"  {s}" for s, loc in body]
         return "\n".join(lines)

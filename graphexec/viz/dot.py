@@ -29,7 +29,7 @@ from typing import Any
 from ..compiler import CompiledGraph
 from ..errors import InvalidArgumentError, MissingExtraError
 from ..graph import Graph
-from ..ir import GraphIR
+from ..ir import GraphIR, needed_nodes
 from ..passes import History
 
 __all__ = ["to_dot", "render", "render_passes", "node_class", "CLASSES", "MARKS"]
@@ -272,7 +272,9 @@ def to_dot(graph: Any, *, collapse: int | str | Iterable[str] | None = None,
         """A subgraph (a branch, a loop's body) as a dashed cluster beside the node that runs
         it, with its own nodes and edges: each parameter says which of the node's inputs
         feeds it, and the outputs have a bold border."""
-        sg = sub.graph.nx
+        # NOTE: only what the outputs need (and the parameters): what a pass pruned never runs
+        live = needed_nodes(sub.graph, [r[0] for r in sub.outputs]) | set(sub.params)
+        sg = sub.graph.nx.subgraph([m for m in sub.graph.nx if m in live])
         sids = {m: f"{prefix}_{i}" for i, m in enumerate(sg)}
         outs = {r[0] for r in sub.outputs}
         lines.append(f"{indent}subgraph cluster_{prefix} {{")
