@@ -25,6 +25,7 @@ from . import (
                random,
                tree,
                viz,
+               weights,
 )
 from . import ops as _ops
 from .autodiff import GradientTape, gradients
@@ -40,6 +41,7 @@ from .errors import (
                DTypeError,
                ExecutionError,
                FeedError,
+               FormatError,
                GraphError,
                GraphexecError,
                InvalidArgumentError,
@@ -48,6 +50,7 @@ from .errors import (
 )
 from .function import Function, TensorSpec, function
 from .graph import Graph, control_dependencies, graph, group, placeholder
+from .io import Program, load, restore_checkpoint, save, save_checkpoint
 from .ops.array import *
 from .ops.creation import *
 from .ops.grad import stop_gradient

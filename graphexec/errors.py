@@ -19,6 +19,7 @@ __all__ = [
     "FeedError",
     "InvalidArgumentError",
     "ExecutionError",
+    "FormatError",
     "MissingExtraError",
 ]
 
@@ -135,6 +136,18 @@ class DeviceError(GraphexecError, RuntimeError):
     >>> import graphexec as gx
     >>> issubclass(gx.DeviceError, RuntimeError)
     True
+    """
+
+
+class FormatError(GraphexecError, ValueError):
+    """A file is not what it claims to be: corrupt, truncated, of an unknown format version,
+    or asking for more than it holds.  Loading never runs code from a file.
+
+    >>> import graphexec as gx
+    >>> gx.weights.loads(b"not a safetensors file")
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.FormatError: safetensors: the header says it is 7021991845529153390 bytes ...
     """
 
 

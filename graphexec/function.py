@@ -587,6 +587,22 @@ class Function:
         trace = self._concrete(args, kwargs)[0]
         return trace.graph.compile(trace.fetches, optimize=trace.level)
 
+    def _trace_for(self, args: tuple[Any, ...]) -> _Trace:
+        """The trace ``args`` call (traced now if need be); without ``args``, the only trace
+        there is, or the input signature's."""
+        if args:
+            return self._concrete(args, {})[0]
+        if len(self._traces) == 1:
+            return next(iter(self._traces.values()))
+        if self._input_signature is not None:
+            specs: list[TensorSpec] = tree.leaves(list(self._input_signature))
+            dummies = iter(np.zeros([1 if d is None else d for d in s.shape], s.dtype)
+                           for s in specs)
+            values = tree.flatten(list(self._input_signature))[1].unflatten(dummies)
+            return self._concrete(tuple(values), {})[0]
+        raise InvalidArgumentError(f"{self._name}: has {len(self._traces)} traces; give the "
+                                   "arguments of the one to use (example inputs will do)")
+
     def __repr__(self) -> str:
         return f"<graphexec.Function {self._name}: {self.trace_count} trace(s)>"
 

@@ -26,7 +26,7 @@ from typing import cast as type_cast  # ``cast`` is the tensor op, imported belo
 
 import numpy as np
 
-from . import config
+from . import config, weights
 from .context import eager, name_scope
 from .errors import InvalidArgumentError, ShapeError, op_error
 from .ops.array import cast, gather, reshape
@@ -55,14 +55,14 @@ from .ops.nn import (
 )
 from .ops.pad import MODES, pad
 from .ops.state import Variable
-from .registry import fmt_shape
+from .registry import fmt_shape, short_dtype
 from .tensor import Tensor, apply, as_tensor
 
 __all__ = [
     "Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Pad2D", "ZeroPadding2D",
     "Dropout", "BatchNormalization", "LayerNormalization", "Embedding",
     "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Sequential", "get_activation",
-    "get_initializer",
+    "get_initializer", "assign_variables",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ class Layer:
         self.dtype = config.floatx() if dtype is None else np.dtype(dtype)
         self.built = False
         self.output_shape: tuple[int | None, ...] | None = None
-        self._weights: list[Variable] = []
+        self._weights: dict[str, Variable] = {}  # by the names add_weight was given
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         """Create the variables for inputs of ``input_shape`` (runs once, eagerly, on the
@@ -252,13 +252,17 @@ class Layer:
         if value.shape != shape:
             raise op_error(ShapeError, self.name, f"initializer of {name} gave shape "
                            f"{fmt_shape(value.shape)}, expected {fmt_shape(shape)}")
+        if name in self._weights:
+            raise op_error(InvalidArgumentError, self.name, f"has a weight named {name!r} "
+                           "already")
         v = Variable(value, dtype=self.dtype, name=name, trainable=trainable)
-        self._weights.append(v)
+        self._weights[name] = v
         return v
 
     @property
     def variables(self) -> list[Variable]:
-        """The layer's variables, in creation order (empty until it is built).
+        """The layer's variables, its own in creation order, then those of the layers it
+        holds (empty until it is built); a variable shared by two layers is listed once.
 
         >>> import numpy as np, graphexec as gx
         >>> layer = gx.layers.Dense(2, name="d")
@@ -267,7 +271,69 @@ class Layer:
         >>> before, [v.name for v in layer.variables]
         ([], ['d/kernel', 'd/bias'])
         """
-        return list(self._weights)
+        return list(self.named_variables().values())
+
+    def named_variables(self) -> dict[str, Variable]:
+        """The variables by structural name: a weight's own name (``kernel``), under the
+        attribute path of the layer holding it (``layers.0.kernel`` in a ``Sequential``,
+        ``encoder.bias`` for a layer kept in ``self.encoder``), as PyTorch's ``state_dict``
+        names them.  The names depend on the model's structure only, not on how many layers
+        were made before it, so weights saved from one instance load into another.
+
+        >>> import numpy as np, graphexec as gx
+        >>> model = gx.layers.Sequential([gx.layers.Dense(4), gx.layers.Dense(2)])
+        >>> _ = model(np.ones((1, 3), "float32"))
+        >>> list(model.named_variables())
+        ['layers.0.kernel', 'layers.0.bias', 'layers.1.kernel', 'layers.1.bias']
+        """
+        out: dict[str, Variable] = {}
+        seen: set[int] = set()
+        stack: list[tuple[str, Layer]] = [("", self)]
+        while stack:
+            prefix, layer = stack.pop(0)
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            for key, v in layer._weights.items():
+                if all(v is not w for w in out.values()):
+                    out[prefix + key] = v
+            stack[:0] = [(f"{prefix}{path}.", sub) for path, sub in _sublayers(layer)]
+        return out
+
+    def save_weights(self, path: Any) -> None:
+        """Write the variables (``named_variables``) to the safetensors file ``path``.
+
+        >>> import numpy as np, pathlib, tempfile, graphexec as gx
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.safetensors"
+        >>> a, b = gx.layers.Dense(2, seed=0), gx.layers.Dense(2, seed=1)
+        >>> x = np.ones((1, 3), "float32")
+        >>> _ = a(x), b(x)
+        >>> a.save_weights(path)
+        >>> b.load_weights(path)
+        >>> bool((a(x).numpy() == b(x).numpy()).all())
+        True
+        """
+        named = self._built_variables("save_weights")
+        weights.save_file({k: v.numpy() for k, v in named.items()}, path,
+                          {"format": "graphexec.weights", "format_version": "1.0",
+                           "model": type(self).__name__})
+
+    def load_weights(self, path: Any, strict: bool = True) -> None:
+        """Set the variables from the safetensors file ``path`` (``save_weights`` writes one;
+        so does ``safetensors`` or PyTorch with the same names).  Every variable must be in
+        the file with its shape and dtype, and (``strict``) every tensor of the file must be
+        one of the variables; otherwise nothing is set and the error names each mismatch."""
+        named = self._built_variables("load_weights")
+        tensors, _ = weights.load_file(path)
+        assign_variables(named, tensors, f"{self.name}.load_weights({str(path)!r})", strict)
+
+    def _built_variables(self, what: str) -> dict[str, Variable]:
+        named = self.named_variables()
+        if not self.built and not named:
+            raise op_error(InvalidArgumentError, self.name, f"{what}: the layer has no "
+                           "variables yet; they are made on its first call: call it on an "
+                           "input of the right shape first")
+        return named
 
     @property
     def trainable_variables(self) -> list[Variable]:
@@ -299,6 +365,55 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}{'' if self.built else ' (unbuilt)'}>"
+
+
+def _sublayers(layer: Layer) -> list[tuple[str, Layer]]:
+    """The layers ``layer`` holds in its attributes (directly, or in lists and tuples), with
+    their attribute paths, in attribute order."""
+    out: list[tuple[str, Layer]] = []
+    for attr, value in vars(layer).items():
+        if isinstance(value, Layer):
+            out.append((attr, value))
+        elif isinstance(value, list | tuple):
+            out += [(f"{attr}.{i}", v) for i, v in enumerate(value) if isinstance(v, Layer)]
+    return out
+
+
+def assign_variables(named: dict[str, Variable], tensors: dict[str, Any], source: str,
+                     strict: bool = True) -> None:
+    """Set each variable of ``named`` to the array of the same name in ``tensors``, after
+    checking all of them: a variable missing from ``tensors``, a shape or dtype that differs,
+    or (``strict``) a tensor that is no variable is an InvalidArgumentError naming each, and
+    then no variable is changed.
+
+    >>> import numpy as np, graphexec as gx
+    >>> v = gx.Variable(np.zeros(2, "float32"), name="v")
+    >>> gx.layers.assign_variables({"v": v}, {"v": np.zeros(3, "float32")}, "demo")
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.InvalidArgumentError: demo: v: the file has f32[3], the variable is f32[2]
+    """
+    problems = []
+    for name, var in named.items():
+        arr = tensors.get(name)
+        if arr is None:
+            problems.append(f"{name}: not in the file (the variable is {_fmt(var)})")
+        elif arr.shape != var.shape or arr.dtype != var.dtype:
+            problems.append(f"{name}: the file has {_fmt(arr)}, the variable is {_fmt(var)}")
+    if strict:
+        problems += [f"{name}: in the file ({_fmt(arr)}), but no variable has this name"
+                     for name, arr in tensors.items() if name not in named]
+    if problems:
+        shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more"
+                                           if len(problems) > 8 else "")
+        raise InvalidArgumentError(f"{source}: {shown}")
+    with eager():
+        for name, var in named.items():
+            var.assign(tensors[name])
+
+
+def _fmt(x: Any) -> str:
+    return f"{short_dtype(np.dtype(x.dtype))}{list(x.shape)}".replace(" ", "")
 
 
 def _takes_training(call: Any) -> bool:
@@ -658,7 +773,7 @@ class Dropout(Layer):
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         """Create ``step``, the count of training calls (an int64 scalar, not trainable)."""
         self.step = Variable(np.int64(0), name="step", trainable=False)
-        self._weights.append(self.step)
+        self._weights["step"] = self.step
 
     def call(self, x: Tensor, training: bool = False) -> Tensor:
         """``x`` times the mask of this step (training), else ``x``."""
@@ -805,11 +920,6 @@ class Sequential(Layer):
         for layer in self.layers:
             x = layer(x, training=training)
         return x
-
-    @property
-    def variables(self) -> list[Variable]:
-        """The variables of all the layers, in layer order."""
-        return [v for layer in self.layers for v in layer.variables]
 
     def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
         """A table of the layers, their output shapes (as of their last call) and parameter

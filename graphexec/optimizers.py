@@ -196,6 +196,19 @@ class Optimizer:
         return entry[1][name]
 
     @property
+    def slotted_variables(self) -> list[Variable]:
+        """The variables that have slots so far, in the order their slots were made.
+
+        >>> import graphexec as gx
+        >>> w = gx.Variable([1.0], name="w")
+        >>> opt = gx.optimizers.SGD(momentum=0.9)
+        >>> opt.build([w])
+        >>> [v.name for v in opt.slotted_variables]
+        ['w']
+        """
+        return [var for var, _ in self._slots.values()]
+
+    @property
     def slot_names(self) -> list[str]:
         """The names of the slots each variable gets.
 
