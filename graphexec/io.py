@@ -681,8 +681,9 @@ class _Decoder:
             want: Any = (None if not isinstance(value, np.ndarray) else
                                              (Spec(value.shape, value.dtype),))
         elif op is placeholder_p:
+            shape = attrs.get("shape")
             ok = (set(attrs) == {"shape", "dtype"} and len(specs) == 1
-                  and tuple(attrs["shape"] or ()) == specs[0].shape
+                  and isinstance(shape, tuple | list) and tuple(shape) == specs[0].shape
                   and attrs["dtype"] == specs[0].dtype)
             want = specs if ok else None
         elif op is read_variable_p:
@@ -698,6 +699,10 @@ class _Decoder:
                 raise self.fail(f"{where}: its op refuses its inputs and attributes: "
                                 f"{type(e).__name__}: {str(e)[:200]}") from None
             want = (out,) if op.n_outputs == 1 else tuple(out)
+            if not all(isinstance(w, Spec) and isinstance(w.dtype, np.dtype)
+                       and isinstance(w.shape, tuple)
+                       and all(d is None or _is_int(d) for d in w.shape) for w in want):
+                want = None  # NOTE: a rule given attributes of the wrong kinds may say anything
         if want != specs:
             raise self.fail(f"{where}: the file says it gives {list(specs)}; its op gives "
                             f"{list(want) if want is not None else 'nothing (bad attributes)'}")

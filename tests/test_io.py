@@ -558,3 +558,57 @@ def make_compat_file():  # pragma: no cover - run by hand to write tests/data/
     DATA.mkdir(exist_ok=True)
     gx.save(fn, DATA / "mlp-format-1.0.gx")
     np.save(DATA / "mlp-format-1.0.expected.npy", fn(x).numpy())
+
+
+def _paths(v, path=()):
+    yield path
+    if isinstance(v, dict):
+        for k, x in v.items():
+            yield from _paths(x, (*path, k))
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            yield from _paths(x, (*path, i))
+
+
+@pytest.mark.parametrize("level", [0, 2])
+def test_structured_mutations_of_the_description_load_or_are_format_errors(tmp_path, level):
+    """Each part of the JSON replaced by a value of another kind: loading gives a Program or
+    a FormatError, never another exception (the loader checks every value it reads), and a
+    Program that loads runs or fails with one of graphexec's errors."""
+    model = _cnn()
+    with gx.graph() as g:
+        y = model(gx.placeholder((None, 8, 8, 2), "float32", name="x"))
+        z = gx.cond(gx.sum(y) > 0, lambda: y * 2.0, lambda: y)
+        _, w = gx.while_loop(lambda i, s: i < 3, lambda i, s: (i + 1, s * 1.5),
+                             (gx.constant(0), z))
+        cs, _ = gx.scan(lambda c, r: (c + r, c * r), gx.zeros((3,)), w)
+    gx.save(g.compile(cs, optimize=level), tmp_path / "m.gx")
+    tensors, meta = weights.load_file(tmp_path / "m.gx")
+    paths = list(_paths(json.loads(meta["program"])))[1:]
+    rng = np.random.default_rng(level)
+    odd = [None, -1, 0, 2**70, 1.5, "x", "", True, [], {}, [1, 2], {"tuple": [1]},
+           {"array": "v0", "scalar": False}, {"array": "c0", "scalar": True}, {"op": "exp"},
+           {"variable": 9}, [None, "<f4"], [[None, 3], "<f4"], {"dtype": "<f8"}, {"list": []},
+           {"fused": [[], [], []]}, {"tuple": [None, 2]}]
+    outcomes = {"refused": 0, "ran": 0, "run error": 0}
+    x = np.ones((2, 8, 8, 2), "float32")
+    for _ in range(300):
+        mutated = json.loads(meta["program"])
+        path = paths[int(rng.integers(len(paths)))]
+        parent = mutated
+        for k in path[:-1]:
+            parent = parent[k]
+        parent[path[-1]] = odd[int(rng.integers(len(odd)))]
+        weights.save_file(tensors, tmp_path / "bad.gx", dict(meta, program=json.dumps(mutated)))
+        try:
+            p = gx.load(tmp_path / "bad.gx")
+        except gx.FormatError:
+            outcomes["refused"] += 1
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                p(x)
+            outcomes["ran"] += 1
+        except gx.GraphexecError:
+            outcomes["run error"] += 1
+    assert outcomes["refused"] > 200 and sum(outcomes.values()) == 300
