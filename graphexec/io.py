@@ -30,7 +30,7 @@ from .optimizers import Optimizer
 from .registry import REGISTRY, OpDef, Spec
 from .tensor import Tensor
 
-__all__ = ["Program", "save", "load", "save_checkpoint", "restore_checkpoint",
+__all__ = ["Program", "save", "load", "save_checkpoint", "restore_checkpoint", "as_program",
            "FORMAT_VERSION"]
 
 #: the version of the files gx.save and gx.save_checkpoint write: a file of another major
@@ -335,7 +335,7 @@ def save(obj: Any, path: str | os.PathLike[str], *args: Any, fetches: Any = None
            [2., 2.],
            [2., 2.]], dtype=float32)
     """
-    program = _program_of(obj, args, fetches)
+    program = as_program(obj, args, fetches)
     tensors: dict[str, np.ndarray] = {}
     enc = _Encoder(tensors)
     body = {"kind": program.kind, "level": program.level,
@@ -379,8 +379,16 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Program:
                           f"{str(e)[:200]}") from None
 
 
-def _program_of(obj: Any, args: tuple[Any, ...], fetches: Any) -> Program:
-    """What ``save`` writes for ``obj``."""
+def as_program(obj: Any, args: Sequence[Any] = (), fetches: Any = None) -> Program:
+    """``obj`` as a Program: what ``save`` writes and ``gx.onnx.export`` exports (see
+    ``save`` for what ``obj``, ``args`` and ``fetches`` may be).
+
+    >>> import graphexec as gx
+    >>> from graphexec.io import as_program
+    >>> f = gx.function(lambda x: x * 2.0, input_signature=[gx.TensorSpec((None,))])
+    >>> as_program(f)
+    <Program <lambda>_0: inputs (x: f32[?]) -> 1 result(s), 3 nodes>
+    """
     if isinstance(obj, Program):
         return obj
     if isinstance(obj, CompiledGraph):
@@ -388,13 +396,13 @@ def _program_of(obj: Any, args: tuple[Any, ...], fetches: Any) -> Program:
         ins = [n for n in obj.plan.placeholders if n in g.nx]  # NOTE: not the pruned ones
         return Program(g, ins, obj.fetches, obj._treedef, kind="compiled", level=0)
     if isinstance(obj, Function):
-        trace = obj._trace_for(args)
+        trace = obj._trace_for(tuple(args))
         results = [v if kind == "fetch" else _Value(v) for kind, v in trace.recipe[1]]
         return Program(trace.graph, [p._node for p in trace.placeholders],
                        [(t._node, t._index) for t in trace.fetches], trace.recipe[0],
                        kind="function", level=trace.level, results=results)
     if isinstance(obj, Graph):
-        if fetches is None:
+        if fetches is None:  # NOTE: what nobody reads is what the graph computes for the user
             read = {src for _, d in obj.nx.nodes(data=True) for src, _ in d["inputs"]}
             fetches = [(n, i) for n, d in obj.nx.nodes(data=True)
                        if n not in read and d["op"].kind != "source"
