@@ -3,6 +3,7 @@
     graphexec demo [--out DIR] [--tiny]
     graphexec bench [--workload NAME ...] [--modes MODE ...] [--peers] [--json FILE] [--plot FILE]
     graphexec viz [--model mlp|cnn] [--level N] [--out DIR] [--filmstrip] [--format svg|png]
+    graphexec show FILE [--level N] [--render PICTURE]
     graphexec --version
 """
 
@@ -199,6 +200,43 @@ def _viz(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show(args: argparse.Namespace) -> int:
+    """What a saved file holds: a graph file's or ONNX model's inputs, results, Variables and
+    graph (optimized at ``--level``, drawn with ``--render``); a weights file's or checkpoint's
+    tensors."""
+    from . import io, viz, weights
+    from .registry import short_dtype
+
+    path = args.file
+    if path.endswith(".onnx"):
+        from .onnx import load as load_onnx
+
+        program = load_onnx(path)
+    else:
+        tensors, meta = weights.load_file(path)
+        if meta.get("format") != "graphexec.program":
+            kind = meta.get("format", "safetensors")
+            print(f"{path}: {kind} {meta.get('format_version', '')}".rstrip())
+            width = max((len(k) for k in tensors), default=0)
+            for k, a in tensors.items():
+                dims = ",".join(map(str, a.shape))
+                print(f"  {k.ljust(width)}  {short_dtype(a.dtype)}[{dims}]")
+            total = sum(int(a.size) for a in tensors.values())
+            print(f"{len(tensors)} tensors, {total:,} numbers")
+            return 0
+        program = io.load(path)
+    print(f"{path}: {program!r}")
+    shown = [":".join(map(str, program.outputs[r])) if isinstance(r, int) else repr(r.value)
+             for r in program.results]
+    print(f"  a {program.kind}: {len(program.variables)} variables; results "
+          f"{program.treedef.format(shown)}")
+    graph = program.graph if args.level is None else program.compile(optimize=args.level).graph
+    print(graph)
+    if args.render:
+        print(viz.render(graph, args.render))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import FULL, TINY, run_demo
 
@@ -211,7 +249,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="graphexec", description="graphexec: eager and graph "
                                 "execution of tensor programs, and what each costs")
     p.add_argument("--version", action="version", version=f"graphexec {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{demo,bench,viz}")
+    sub = p.add_subparsers(dest="command", metavar="{demo,bench,viz,show}")
     d = sub.add_parser("demo", help="train the digits MLP and CNN both ways; write pictures, "
                        "the profile and the comparison chart")
     d.add_argument("--out", default="demo-output", help="folder to write into (demo-output)")
@@ -242,6 +280,12 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--format", choices=["svg", "png", "pdf", "html"], default="svg")
     v.add_argument("--filmstrip", action="store_true", help="one picture per optimizer step")
     v.set_defaults(run=_viz)
+    s = sub.add_parser("show", help="what a saved file holds: a graph file (gx.save), an ONNX "
+                       "model, a weights file or a checkpoint")
+    s.add_argument("file", help="a .gx, .onnx or .safetensors file")
+    s.add_argument("--level", type=int, choices=[0, 1, 2, 3], help="optimize the graph first")
+    s.add_argument("--render", metavar="PICTURE", help="draw the graph (.svg, .png or .pdf)")
+    s.set_defaults(run=_show)
     return p
 
 

@@ -34,7 +34,7 @@ def test_console_script_is_the_same_command():
     assert r.returncode == 0 and r.stdout.strip() == f"graphexec {gx.__version__}"
 
 
-@pytest.mark.parametrize("sub", [[], ["demo"], ["bench"], ["viz"]])
+@pytest.mark.parametrize("sub", [[], ["demo"], ["bench"], ["viz"], ["show"]])
 def test_help_everywhere(sub):
     r = run(*sub, "--help")
     assert r.returncode == 0 and r.stdout.startswith("usage: graphexec")
@@ -44,7 +44,7 @@ def test_help_everywhere(sub):
 
 def test_no_command_prints_help():
     r = run()
-    assert r.returncode == 2 and "{demo,bench,viz}" in r.stdout
+    assert r.returncode == 2 and "{demo,bench,viz,show}" in r.stdout
 
 
 def test_bench_writes_json_and_chart(tmp_path):
@@ -154,3 +154,22 @@ def test_bench_without_eager_prints_times(tmp_path):
 def test_bench_json_into_a_folder_fails_before_measuring(tmp_path):
     r = run("bench", "--workload", "cnn_train", "--json", str(tmp_path), timeout=30)
     assert r.returncode == 2 and "not a file that can be written" in r.stderr
+
+
+def test_show_tells_what_a_file_holds(tmp_path):
+    data = pathlib.Path(__file__).resolve().parent / "data" / "mlp-format-1.0.gx"
+    r = run("show", str(data), "--level", "2")
+    assert r.returncode == 0, r.stderr
+    assert "inputs (x: f32[?,4]) -> 1 result(s)" in r.stdout and "fused_dense" in r.stdout
+    model = gx.layers.Sequential([gx.layers.Dense(3)])
+    model(gx.constant([[1.0, 2.0]]))
+    model.save_weights(tmp_path / "w.safetensors")
+    r = run("show", str(tmp_path / "w.safetensors"))
+    assert r.returncode == 0 and "layers.0.kernel  f32[2,3]" in r.stdout
+    assert "2 tensors, 9 numbers" in r.stdout
+    (tmp_path / "bad.gx").write_bytes(b"\x00" * 20)
+    r = run("show", str(tmp_path / "bad.gx"))
+    assert r.returncode == 2 and "graphexec show:" in r.stderr and "FormatError" not in r.stderr
+    if shutil.which("dot"):
+        r = run("show", str(data), "--render", str(tmp_path / "g.svg"))
+        assert r.returncode == 0 and (tmp_path / "g.svg").read_text().startswith("<?xml")

@@ -553,11 +553,15 @@ def test_a_file_of_format_1_0_committed_in_the_repository_loads():
 def make_compat_file():  # pragma: no cover - run by hand to write tests/data/
     model = gx.layers.Sequential([gx.layers.Dense(8, activation="relu", seed=0),
                                   gx.layers.Dense(2, activation="softmax", seed=1)])
-    fn = gx.function(lambda x: model(x), input_signature=[gx.TensorSpec((None, 4))])
+
+    @gx.function(input_signature=[gx.TensorSpec((None, 4))])
+    def predict(x):
+        return model(x)
+
     x = np.linspace(-1, 1, 12, dtype="float32").reshape(3, 4)
     DATA.mkdir(exist_ok=True)
-    gx.save(fn, DATA / "mlp-format-1.0.gx")
-    np.save(DATA / "mlp-format-1.0.expected.npy", fn(x).numpy())
+    gx.save(predict, DATA / "mlp-format-1.0.gx")
+    np.save(DATA / "mlp-format-1.0.expected.npy", predict(x).numpy())
 
 
 def _paths(v, path=()):
