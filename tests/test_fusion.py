@@ -194,6 +194,8 @@ INT_OPS = [
     ("maximum", gx.maximum), ("minimum", gx.minimum), ("relu", lambda x, y: gx.nn.relu(x)),
     ("sign", lambda x, y: gx.sign(x)), ("add_n", lambda x, y: gx.add_n([x, y, y])),
     ("where", lambda x, y: gx.where(x > y, y, x)),
+    ("bitwise_and", gx.bitwise_and), ("bitwise_or", gx.bitwise_or),
+    ("bitwise_xor", gx.bitwise_xor), ("bitwise_not", lambda x, y: gx.bitwise_not(x)),
     ("literal", lambda x, y: x * 3 - 100),
     ("cast narrow", lambda x, y: gx.cast(gx.cast(x, "int8") + gx.cast(y, "uint8"), x.dtype)),
     ("cast wide", lambda x, y: gx.cast(gx.cast(x, "int64") * gx.cast(y, "int64"), x.dtype)),
@@ -224,6 +226,8 @@ BOOL_OPS = [
     ("relu", lambda x, y: gx.nn.relu(x)), ("equal", gx.equal), ("less", gx.less),
     ("logical_and", gx.logical_and), ("logical_or", gx.logical_or),
     ("logical_not", lambda x, y: gx.logical_not(x)), ("add_n", lambda x, y: gx.add_n([x, y])),
+    ("bitwise_and", gx.bitwise_and), ("bitwise_xor", gx.bitwise_xor),
+    ("bitwise_or", gx.bitwise_or), ("bitwise_not", lambda x, y: gx.bitwise_not(x)),
     ("via float", lambda x, y: gx.cast(gx.cast(x, "float32") - gx.cast(y, "float32"), "bool")),
     ("via int", lambda x, y: gx.cast(gx.cast(x, "int8") * 3 + gx.cast(y, "int8"), "bool")),
 ]
@@ -240,7 +244,8 @@ TRANSCENDENTAL = [
     ("sin", lambda x, y: gx.sin(x)), ("cos", lambda x, y: gx.cos(x)),
     ("tan", lambda x, y: gx.tan(x)), ("tanh", lambda x, y: gx.tanh(x)),
     ("pow", lambda x, y: gx.pow(gx.abs(x), y)), ("sigmoid", lambda x, y: gx.nn.sigmoid(x)),
-    ("erf", lambda x, y: gx.nn.erf(x)),
+    ("erf", lambda x, y: gx.nn.erf(x)), ("arcsin", lambda x, y: gx.arcsin(x)),
+    ("arccos", lambda x, y: gx.arccos(x)), ("arctan", lambda x, y: gx.arctan(x)),
 ]
 
 

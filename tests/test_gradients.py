@@ -20,7 +20,8 @@ NO_GRADIENT = {
     "range", "random_normal", "random_uniform", "stop_gradient", "floor_divide", "mod",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_not",
     "logical_and", "logical_or", "sign", "round", "argmax", "argmin", "any", "all",
-    "shape", "size", "dropout_mask", "floor", "ceil", "argsort",
+    "shape", "size", "dropout_mask", "floor", "ceil", "argsort", "bitwise_and", "bitwise_or",
+    "bitwise_xor", "bitwise_not",
 }
 
 

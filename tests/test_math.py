@@ -40,8 +40,10 @@ POSITIVE = {"sqrt": np.sqrt, "rsqrt": lambda x: 1 / np.sqrt(x), "log": np.log,
             "log1p": np.log1p, "reciprocal": np.reciprocal}
 ANYWHERE = {"sign": np.sign, "exp": np.exp, "expm1": np.expm1, "square": np.square,
             "round": np.round, "cos": np.cos, "sin": np.sin, "tan": np.tan, "tanh": np.tanh,
-            "negative": np.negative, "abs": np.abs}
-UNARY = {**POSITIVE, **ANYWHERE}
+            "negative": np.negative, "abs": np.abs, "arctan": np.arctan}
+#: NaN outside [-1, 1]: the inputs reach beyond it
+UNIT = {"arcsin": np.arcsin, "arccos": np.arccos}
+UNARY = {**POSITIVE, **ANYWHERE, **UNIT}
 
 
 def _unary_input(name, *shape, dtype="float64", seed=0):
@@ -64,7 +66,7 @@ def test_unary_dynamic(name):
 
 @pytest.mark.parametrize("dtype", ["int8", "int32", "int64"])
 @pytest.mark.parametrize("name", ["sign", "square", "round", "abs", "sqrt", "exp", "log",
-                                  "reciprocal", "rsqrt", "tanh"])
+                                  "reciprocal", "rsqrt", "tanh", "arcsin", "arctan"])
 def test_unary_integers(name, dtype):
     # integers follow numpy: sign/square/round keep the dtype, sqrt/exp go to a float
     x = rand(2, 5, dtype=dtype, low=1, high=4)
@@ -527,3 +529,36 @@ def test_clip_one_sided_as_numpy():
     check_op(lambda t: gx.clip(t, -0.5, None), lambda a: np.clip(a, -0.5, None), x)
     # no bound at all: x, as np.clip (issue 9, item 14)
     check_op(lambda t: gx.clip(t, None, None), lambda a: np.clip(a, None, None), x)
+
+
+# -- bitwise ops -----------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64", "uint64", "bool"])
+@pytest.mark.parametrize("name", ["bitwise_and", "bitwise_or", "bitwise_xor"])
+def test_bitwise_binary(name, dtype):
+    x = rand(3, 4, dtype=dtype, low=-50 if dtype[0] == "i" else 0, high=120)
+    y = rand(4, dtype=dtype, low=0, high=90, seed=1)
+    check_op(getattr(gx, name), getattr(np, name), x, y)
+    check_op(getattr(gx, name), getattr(np, name), x, y, dynamic=True)
+    if dtype != "bool":  # a Python int joins as a weak scalar: the dtype stays
+        check_op(lambda t: getattr(gx, name)(t, 6), lambda a: getattr(np, name)(a, 6), x)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "int64", "uint32", "bool"])
+def test_bitwise_not(dtype):
+    x = rand(2, 5, dtype=dtype, low=-9 if dtype[0] == "i" else 0, high=200)
+    check_op(gx.bitwise_not, np.invert, x)
+    check_op(lambda t: ~t, np.invert, x)
+
+
+def test_bitwise_ops_refuse_floats():
+    for fn in (lambda x: gx.bitwise_and(x, x), gx.bitwise_not):
+        with pytest.raises(gx.DTypeError):
+            fn(gx.constant([1.5]))
+
+
+def test_inverse_trigonometry_edges():
+    x = np.array([-1.0, 1.0, 1.5, -np.inf, np.nan, -0.0, 0.0], np.float32)
+    with np.errstate(invalid="ignore"):
+        for fn, ref in ((gx.arcsin, np.arcsin), (gx.arccos, np.arccos), (gx.arctan, np.arctan)):
+            check_op(fn, ref, x)
+    assert np.signbit(gx.arcsin(gx.constant(-0.0)).numpy())  # -0.0 keeps its sign

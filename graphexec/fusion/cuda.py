@@ -86,7 +86,9 @@ OPTIONS = ("--fmad=false",)
 
 #: libm functions the members call, by their numba names; CUDA has overloads of each name
 _MATH = frozenset({"exp", "expm1", "log", "log1p", "sqrt", "sin", "cos", "tan", "tanh",
-                   "copysign", "erf", "fabs"})
+                   "copysign", "erf", "fabs", "arcsin", "arccos", "arctan"})
+#: numpy's names that C spells otherwise
+_C_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan"}
 _BIN = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.BitOr: "|",
         ast.BitAnd: "&", ast.BitXor: "^"}
 _CMP = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -260,6 +262,10 @@ class _Writer:
                 return f"(!{a})", _BOOL
             if isinstance(e.op, ast.UAdd):
                 return a, dt
+            if isinstance(e.op, ast.Invert) and dt.kind in "iu":
+                # NOTE: numba inverts narrow integers in 64 bits, as C promotes them to int:
+                # the bits that are kept agree
+                return f"(~{a})", dt if dt.itemsize == 8 else _INT64
         if isinstance(e, ast.Compare):
             parts, (left, ldt) = [], self.expr(e.left)
             for op, right in zip(e.ops, e.comparators, strict=True):
@@ -322,7 +328,7 @@ class _Writer:
             if mod in ("np", "math") and name in _MATH:
                 dt = np.result_type(*[d for _, d in args])
                 dt = dt if dt.kind == "f" else _F64
-                return f"{name}({', '.join(a for a, _ in args)})", dt
+                return f"{_C_NAMES.get(name, name)}({', '.join(a for a, _ in args)})", dt
         raise Unsupported(f"call {ast.unparse(e)!r}")
 
 

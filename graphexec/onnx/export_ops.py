@@ -54,8 +54,15 @@ from ..ops.math import (
     add_p,
     all_p,
     any_p,
+    arccos_p,
+    arcsin_p,
+    arctan_p,
     argmax_p,
     argmin_p,
+    bitwise_and_p,
+    bitwise_not_p,
+    bitwise_or_p,
+    bitwise_xor_p,
     ceil_p,
     cos_p,
     divide_p,
@@ -167,7 +174,8 @@ CANNOT_EXPORT: dict[OpDef, str] = {
 #: ops whose ONNX operator ONNX Runtime computes in float32 (and float16) only: other dtypes
 #: would lose precision
 FLOAT32_ONLY: dict[OpDef, str] = {
-    det_p: "Det", erf_p: "Erf", conv2d_backprop_input_p: "ConvTranspose"}
+    det_p: "Det", erf_p: "Erf", conv2d_backprop_input_p: "ConvTranspose", arcsin_p: "Asin",
+    arccos_p: "Acos", arctan_p: "Atan"}
 
 
 class Node(NamedTuple):
@@ -401,6 +409,24 @@ for _op, _onnx, _neg in ((equal_p, "Equal", False), (not_equal_p, "Equal", True)
     CONVERTERS[_op] = _compare(_onnx, _neg)
 for _op, _onnx in ((logical_and_p, "And"), (logical_or_p, "Or"), (logical_not_p, "Not")):
     CONVERTERS[_op] = _logical(_onnx)
+for _op, _onnx in ((arcsin_p, "Asin"), (arccos_p, "Acos"), (arctan_p, "Atan")):
+    CONVERTERS[_op] = _float_unary(_onnx)
+
+
+def _bitwise(onnx_op: str, bool_op: str) -> Converter:
+    """A bitwise op: on bools ONNX's logical op, on integers its bitwise one, operands cast to
+    the result dtype first."""
+    def conv(e: Emitter, n: Node) -> str:
+        out = n.out.dtype
+        return e.op(bool_op if out == _BOOL else onnx_op, _cast_all(e, n, out))
+    return conv
+
+
+for _op, _onnx, _bool in ((bitwise_and_p, "BitwiseAnd", "And"),
+                          (bitwise_or_p, "BitwiseOr", "Or"),
+                          (bitwise_xor_p, "BitwiseXor", "Xor"),
+                          (bitwise_not_p, "BitwiseNot", "Not")):
+    CONVERTERS[_op] = _bitwise(_onnx, _bool)
 
 
 def _isnan(e: Emitter, x: str, dtype: np.dtype) -> str | None:

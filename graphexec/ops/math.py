@@ -30,10 +30,11 @@ from .grad import broadcast_like, unbroadcast
 __all__ = [
     "add", "subtract", "multiply", "divide", "floor_divide", "mod", "pow", "maximum", "minimum",
     "negative", "abs", "sign", "sqrt", "rsqrt", "log", "exp", "square", "round", "floor",
-    "ceil", "cos", "sin",
+    "ceil", "cos", "sin", "arcsin", "arccos", "arctan",
     "tanh", "tan", "reciprocal", "log1p", "expm1", "clip", "add_n",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_not", "logical_and", "logical_or",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
     "sum", "mean", "max", "min", "prod", "any", "all", "argmax", "argmin", "logsumexp",
 ]
 
@@ -615,6 +616,54 @@ def tan(x: Any) -> Tensor:
 defvjp(tan_p, lambda g, out, x: (g * (1 + square(out)),))
 
 
+arcsin_p = _ufunc_op("arcsin", "arcsin", 1, "f", call("arcsin"), transcendental=True)
+
+
+def arcsin(x: Any) -> Tensor:
+    """Inverse sine elementwise, in radians in [-pi/2, pi/2] (NaN outside [-1, 1]).
+
+    >>> import graphexec as gx
+    >>> gx.arcsin(gx.constant([0.0, 1.0])).numpy()
+    array([0.       , 1.5707964], dtype=float32)
+    """
+    return _unary(arcsin_p, x)
+
+
+defvjp(arcsin_p, lambda g, out, x: (g * rsqrt(1 - square(x)),))
+
+
+arccos_p = _ufunc_op("arccos", "arccos", 1, "f", call("arccos"), transcendental=True)
+
+
+def arccos(x: Any) -> Tensor:
+    """Inverse cosine elementwise, in radians in [0, pi] (NaN outside [-1, 1]).
+
+    >>> import graphexec as gx
+    >>> gx.arccos(gx.constant([1.0, 0.0])).numpy()
+    array([0.       , 1.5707964], dtype=float32)
+    """
+    return _unary(arccos_p, x)
+
+
+defvjp(arccos_p, lambda g, out, x: (-g * rsqrt(1 - square(x)),))
+
+
+arctan_p = _ufunc_op("arctan", "arctan", 1, "f", call("arctan"), transcendental=True)
+
+
+def arctan(x: Any) -> Tensor:
+    """Inverse tangent elementwise, in radians in (-pi/2, pi/2).
+
+    >>> import graphexec as gx
+    >>> gx.arctan(gx.constant([0.0, 1.0])).numpy()
+    array([0.       , 0.7853982], dtype=float32)
+    """
+    return _unary(arctan_p, x)
+
+
+defvjp(arctan_p, lambda g, out, x: (g / (1 + square(x)),))
+
+
 tanh_p = _ufunc_op("tanh", "tanh", 1, "f", _emit_tanh, transcendental=True)
 
 
@@ -834,6 +883,65 @@ def logical_or(x: Any, y: Any) -> Tensor:
     array([ True, False])
     """
     return _binary(logical_or_p, x, y)
+
+
+# -- bitwise ops: integers and bools (for bools the logical ops), no gradient ----------------
+
+def _emit_invert(j: int, dt: np.dtype, a: list[str], attrs: dict[str, Any]
+                 ) -> tuple[list[str], str]:
+    return [], f"(not {a[0]})" if dt.kind == "b" else f"(~{a[0]})"
+
+
+bitwise_and_p = _ufunc_op("bitwise_and", "bitwise_and", 2, "biu", infix("&"))
+
+
+def bitwise_and(x: Any, y: Any) -> Tensor:
+    """``x & y`` bit by bit, for integer and bool tensors, broadcasting as numpy.
+
+    >>> import graphexec as gx
+    >>> gx.bitwise_and(gx.constant([12, 10], "int32"), 6).numpy()
+    array([4, 2], dtype=int32)
+    """
+    return _binary(bitwise_and_p, x, y)
+
+
+bitwise_or_p = _ufunc_op("bitwise_or", "bitwise_or", 2, "biu", infix("|"))
+
+
+def bitwise_or(x: Any, y: Any) -> Tensor:
+    """``x | y`` bit by bit, for integer and bool tensors, broadcasting as numpy.
+
+    >>> import graphexec as gx
+    >>> gx.bitwise_or(gx.constant([12, 10], "int32"), 6).numpy()
+    array([14, 14], dtype=int32)
+    """
+    return _binary(bitwise_or_p, x, y)
+
+
+bitwise_xor_p = _ufunc_op("bitwise_xor", "bitwise_xor", 2, "biu", infix("^"))
+
+
+def bitwise_xor(x: Any, y: Any) -> Tensor:
+    """``x ^ y`` bit by bit, for integer and bool tensors, broadcasting as numpy.
+
+    >>> import graphexec as gx
+    >>> gx.bitwise_xor(gx.constant([12, 10], "int32"), 6).numpy()
+    array([10, 12], dtype=int32)
+    """
+    return _binary(bitwise_xor_p, x, y)
+
+
+bitwise_not_p = _ufunc_op("bitwise_not", "invert", 1, "biu", _emit_invert)
+
+
+def bitwise_not(x: Any) -> Tensor:
+    """``~x`` bit by bit, for integer and bool tensors (``-x - 1`` for signed integers).
+
+    >>> import graphexec as gx
+    >>> gx.bitwise_not(gx.constant([0, 5], "uint8")).numpy()
+    array([255, 250], dtype=uint8)
+    """
+    return _unary(bitwise_not_p, x)
 
 
 # -- clip and add_n ---------------------------------------------------------------------------

@@ -119,26 +119,27 @@ class TensorMethods:
         return m.greater_equal(self, other)
 
     def __and__(self, other: Any) -> Tensor:
-        return m.logical_and(self, _bool_operand("&", self, other))
+        return _bitwise("&", self, other)
 
     def __rand__(self, other: Any) -> Tensor:
-        return m.logical_and(_bool_operand("&", self, other), self)
+        return _bitwise("&", other, self)
 
     def __or__(self, other: Any) -> Tensor:
-        return m.logical_or(self, _bool_operand("|", self, other))
+        return _bitwise("|", self, other)
 
     def __ror__(self, other: Any) -> Tensor:
-        return m.logical_or(_bool_operand("|", self, other), self)
+        return _bitwise("|", other, self)
 
     def __xor__(self, other: Any) -> Tensor:
-        return m.not_equal(self, _bool_operand("^", self, other))
+        return _bitwise("^", self, other)
 
     def __rxor__(self, other: Any) -> Tensor:
-        return m.not_equal(_bool_operand("^", self, other), self)
+        return _bitwise("^", other, self)
 
     def __invert__(self) -> Tensor:
-        _bool_operand("~", self, True)
-        return m.logical_not(self)
+        x = as_tensor(self)
+        _bit_dtypes("~", x)
+        return m.logical_not(x) if x.dtype == np.bool_ else m.bitwise_not(x)
 
     def __getitem__(self, key: Any) -> Tensor:
         return array.getitem(self, key)
@@ -234,16 +235,25 @@ class TensorMethods:
         return m.clip(self, clip_value_min, clip_value_max)
 
 
-def _bool_operand(symbol: str, x: Any, other: Any) -> Any:
-    """``other`` as the second operand of the bool operator ``symbol``; both must be bool
-    (``&``, ``|``, ``^``, ``~`` are logical, as TF's; on other dtypes they are an error rather
-    than numpy's bitwise ops)."""
-    other = other if isinstance(other, Tensor) else as_tensor(other)
-    for t in (x, other):
-        if t.dtype != np.bool_:
-            raise op_error(DTypeError, f"operator {symbol}", f"needs bool tensors, got "
-                           f"{t.dtype}; use gx.logical_and/or/not, or compare first (x > 0)")
-    return other
+_LOGICAL = {"&": m.logical_and, "|": m.logical_or, "^": m.not_equal}
+_BITWISE = {"&": m.bitwise_and, "|": m.bitwise_or, "^": m.bitwise_xor}
+
+
+def _bitwise(symbol: str, x: Any, y: Any) -> Tensor:
+    """``x symbol y`` as numpy computes it: logical for two bool operands, bit by bit for
+    integers (a Python int joins as a weak scalar); floats are a DTypeError."""
+    tx, ty = (t if isinstance(t, Tensor) else as_tensor(t) for t in (x, y))
+    _bit_dtypes(symbol, tx, ty)
+    if tx.dtype == np.bool_ and ty.dtype == np.bool_:
+        return _LOGICAL[symbol](tx, ty)
+    return _BITWISE[symbol](x, y)
+
+
+def _bit_dtypes(symbol: str, *ts: Tensor) -> None:
+    for t in ts:
+        if np.dtype(t.dtype).kind not in "biu":
+            raise op_error(DTypeError, f"operator {symbol}", f"needs integer or bool tensors, "
+                           f"got {t.dtype}; for a truth value compare first (x > 0)")
 
 
 def _install() -> None:

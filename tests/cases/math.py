@@ -111,3 +111,30 @@ CASES["prod_others"] = [
 ]
 CASES["floor"].append(([np.array([-0.5, -1.0, 1.99, -0.0, np.inf], f32)], {}))
 CASES["ceil"].append(([np.array([-0.5, -1.0, 1.01, 0.0, -np.inf], f32)], {}))
+
+# -- the inverse trigonometric ops (inside [-1, 1] for arcsin and arccos, where they are
+# defined and differentiable) and the bitwise ops
+for _name in ("arcsin", "arccos"):
+    CASES[_name] = [([rand(2, 3, dtype=f32, low=-0.95, high=0.95)], {}),
+                    ([rand(dtype=f64, low=-0.9, high=0.9)], {}),
+                    ([rand(4, 0, dtype=f64)], {}),
+                    ([rand(3, dtype=i32, low=-1, high=1)], {}),
+                    ([rand(2, 1, 3, low=-0.9, high=0.9, seed=3)], {})]
+CASES["arctan"] = [([rand(2, 3, dtype=f32, low=-5, high=5)], {}), ([rand(dtype=f64)], {}),
+                   ([rand(4, 0, dtype=f64)], {}),
+                   ([rand(5, dtype=i32)], {}), ([rand(2, 1, 3, low=-3, high=3, seed=3)], {})]
+for _name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+    CASES[_name] = [
+        ([rand(2, 3, dtype=i32, low=-100, high=100), rand(3, dtype=i32, low=-100, high=100,
+                                                          seed=1)], {}),
+        ([rand(4, 1, dtype="uint8", low=0, high=255), rand(1, 5, dtype="uint8", low=0,
+                                                           high=255, seed=1)], {}),
+        ([np.array([-2**63, 2**63 - 1, -1, 0]), rand(4, dtype=i64, low=-9, high=9)], {}),
+        ([rand(2, 3, dtype=bool), rand(3, dtype=bool, seed=1)], {}),
+        ([rand(dtype=i32), rand(0, 2, dtype=i32)], {}),
+        ([rand(3, dtype="int8", low=-128, high=127), rand(3, dtype="int16", seed=1)], {}),
+    ]
+CASES["bitwise_not"] = [([rand(2, 3, dtype=i32, low=-100, high=100)], {}),
+                        ([np.array([0, 1, 254, 255], "uint8")], {}),
+                        ([np.array([-2**63, 2**63 - 1, 0])], {}),
+                        ([rand(2, 3, dtype=bool)], {}), ([rand(0, 2, dtype="uint64")], {})]
