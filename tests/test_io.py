@@ -318,20 +318,25 @@ def test_compiled_graphs_keep_their_fused_nodes_and_results(tmp_path, level):
     assert same(p(x[:2])["probs"], c({ph: x[:2]})["probs"])  # any batch size
 
 
-def test_a_function_round_trips_in_a_fresh_process(tmp_path):
+def test_a_function_and_a_compiled_graph_round_trip_in_a_fresh_process(tmp_path):
     model = _cnn()
     fn = gx.function(lambda x: model(x))
     x = np.random.default_rng(0).normal(size=(3, 8, 8, 2)).astype("float32")
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "want.npy", fn(x).numpy())
     gx.save(fn, tmp_path / "f.gx")
+    compiled = gx.function(lambda x: model(x), optimize=3).get_compiled(x)  # fused, planned
+    np.save(tmp_path / "want3.npy", compiled({"x": x})[0])
+    gx.save(compiled, tmp_path / "c.gx")
     script = textwrap.dedent(f"""
         import numpy as np, graphexec as gx
-        p = gx.load({str(tmp_path / 'f.gx')!r})
-        np.save({str(tmp_path / 'got.npy')!r}, p(np.load({str(tmp_path / 'x.npy')!r})).numpy())
+        x = np.load({str(tmp_path / 'x.npy')!r})
+        np.save({str(tmp_path / 'got.npy')!r}, gx.load({str(tmp_path / 'f.gx')!r})(x).numpy())
+        np.save({str(tmp_path / 'got3.npy')!r}, gx.load({str(tmp_path / 'c.gx')!r})(x)[0])
     """)
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
     assert same(np.load(tmp_path / "got.npy"), np.load(tmp_path / "want.npy"))
+    assert same(np.load(tmp_path / "got3.npy"), np.load(tmp_path / "want3.npy"))
 
 
 def test_a_saved_training_step_trains_its_own_variables(tmp_path):
