@@ -207,6 +207,9 @@ def _show(args: argparse.Namespace) -> int:
     from . import io, viz, weights
     from .registry import short_dtype
 
+    def show(text: str) -> None:  # NOTE: names come from the file: no escape sequences
+        print("".join(c if c.isprintable() or c == "\n" else ascii(c)[1:-1] for c in text))
+
     path = args.file
     if path.endswith(".onnx"):
         from .onnx import load as load_onnx
@@ -216,22 +219,22 @@ def _show(args: argparse.Namespace) -> int:
         tensors, meta = weights.load_file(path)
         if meta.get("format") != "graphexec.program":
             kind = meta.get("format", "safetensors")
-            print(f"{path}: {kind} {meta.get('format_version', '')}".rstrip())
+            show(f"{path}: {kind} {meta.get('format_version', '')}".rstrip())
             width = max((len(k) for k in tensors), default=0)
             for k, a in tensors.items():
                 dims = ",".join(map(str, a.shape))
-                print(f"  {k.ljust(width)}  {short_dtype(a.dtype)}[{dims}]")
+                show(f"  {k.ljust(width)}  {short_dtype(a.dtype)}[{dims}]")
             total = sum(int(a.size) for a in tensors.values())
             print(f"{len(tensors)} tensors, {total:,} numbers")
             return 0
         program = io.load(path)
-    print(f"{path}: {program!r}")
+    show(f"{path}: {program!r}")
     shown = [":".join(map(str, program.outputs[r])) if isinstance(r, int) else repr(r.value)
              for r in program.results]
-    print(f"  a {program.kind}: {len(program.variables)} variables; results "
+    show(f"  a {program.kind}: {len(program.variables)} variables; results "
           f"{program.treedef.format(shown)}")
     graph = program.graph if args.level is None else program.compile(optimize=args.level).graph
-    print(graph)
+    show(str(graph))
     if args.render:
         print(viz.render(graph, args.render))
     return 0

@@ -587,11 +587,12 @@ class Function:
         trace = self._concrete(args, kwargs)[0]
         return trace.graph.compile(trace.fetches, optimize=trace.level)
 
-    def _trace_for(self, args: tuple[Any, ...]) -> _Trace:
-        """The trace ``args`` call (traced now if need be); without ``args``, the only trace
-        there is, or the input signature's."""
-        if args:
-            return self._concrete(args, {})[0]
+    def _trace_for(self, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None
+                   ) -> _Trace:
+        """The trace ``args`` and ``kwargs`` call (traced now if need be); without them, the
+        only trace there is, or the input signature's."""
+        if args or kwargs:
+            return self._concrete(args, dict(kwargs or {}))[0]
         if len(self._traces) == 1:
             return next(iter(self._traces.values()))
         if self._input_signature is not None:

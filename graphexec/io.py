@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +26,7 @@ from .function import Function
 from .fusion import FusedProgram, Member
 from .graph import Graph, SubGraph
 from .ir import Ref, is_ref, needed_nodes
-from .layers import Layer, assign_variables
+from .layers import Layer, assign_variables, check_variables
 from .ops.state import Variable, constant_p, placeholder_p, read_variable_p
 from .optimizers import Optimizer
 from .registry import REGISTRY, OpDef, Spec
@@ -51,8 +53,10 @@ class Program:
     """A graph that stands alone: named inputs (placeholders), fixed outputs, and the
     Variables it reads, with no Python code of the model that built it.  ``gx.load`` and
     ``gx.onnx.load`` return one.  Call it with the inputs' values positionally (in ``inputs``
-    order), as keyword arguments or as one dict; ``run`` takes an optimization level and a
-    device too.  ``graph`` is an ordinary ``gx.Graph``: optimize it, draw it, run it.
+    order), as keyword arguments or as one dict; a saved function takes its arguments
+    positionally, as it did (lists and dicts of tensors are read in order, leaf by leaf).
+    ``run`` takes an optimization level and a device too.  ``graph`` is an ordinary
+    ``gx.Graph``: optimize it, draw it, run it.
 
     >>> import numpy as np, graphexec as gx
     >>> from graphexec.io import Program
@@ -69,7 +73,7 @@ class Program:
     def __init__(self, graph: Graph, inputs: Sequence[str] | Mapping[str, str],
                  outputs: Sequence[Ref], treedef: tree.TreeDef | None = None, *,
                  kind: str = "graph", level: int | None = None,
-                 results: Sequence[int | _Value] | None = None) -> None:
+                 results: Sequence[int | _Value] | None = None, device: Any = None) -> None:
         #: the graph (a ``gx.Graph``)
         self.graph = graph
         #: input name -> its placeholder node, in call order
@@ -89,6 +93,9 @@ class Program:
         self.kind = kind
         #: the optimization level calls run at (None: ``gx.config.default_level()``)
         self.level = level
+        #: where calls run unless ``run`` says otherwise (``gx.load``'s device: where its
+        #: Variables are; None: the host)
+        self.device = device
 
     @property
     def input_specs(self) -> dict[str, Any]:
@@ -107,7 +114,10 @@ class Program:
 
     def _feeds(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         names = list(self.inputs)
-        if len(args) == 1 and isinstance(args[0], Mapping) and not kwargs:
+        if self.kind == "function":  # NOTE: its arguments, lists and dicts of them flattened
+            args = tuple(tree.leaves(list(args)))
+        if (len(args) == 1 and isinstance(args[0], Mapping) and not kwargs
+                and self.kind != "function"):
             given = dict(args[0])
         else:
             if len(args) > len(names):
@@ -141,6 +151,7 @@ class Program:
         (default: the level it was saved with, else ``gx.config.default_level()``), on
         ``device``."""
         level = self.level if optimize is None else optimize
+        device = self.device if device is None else device
         values = (self.graph.run(list(self.outputs), feeds, optimize=level, device=device)
                   if self.outputs else [])
         if self.kind == "function":
@@ -151,6 +162,7 @@ class Program:
     def compile(self, *, optimize: int | None = None, device: Any = None) -> CompiledGraph:
         """The graph compiled for the outputs (see ``Graph.compile``)."""
         level = self.level if optimize is None else optimize
+        device = self.device if device is None else device
         return self.graph.compile(list(self.outputs), optimize=level, device=device)
 
     def __repr__(self) -> str:
@@ -215,21 +227,33 @@ def restore_checkpoint(path: str | os.PathLike[str], *, strict: bool = True,
     tensors, meta = weights.load_file(path, checksum=True)
     where = f"restore_checkpoint({str(path)!r})"
     _check_format(meta, _CHECKPOINT, where)
-    for key, opt in objects.items():  # NOTE: slots the checkpoint has are made first
-        if isinstance(opt, Optimizer):
-            owners = _checkpoint_names({k: v for k, v in objects.items()
-                                        if not isinstance(v, Optimizer)}, where)
-            prefix = f"{key}.slots."
-            want = {name[len(prefix):].rsplit(".", 1)[0] for name in tensors
-                    if name.startswith(prefix)}
-            opt.build([owners[n] for n in sorted(want) if n in owners])
-    named = _checkpoint_names(objects, where)
-    assign_variables(named, tensors, where, strict)
     try:
         user = json.loads(meta.get("metadata", "{}"))
     except (ValueError, RecursionError):
-        raise FormatError(f"{where}: its metadata is not JSON") from None
-    return user if isinstance(user, dict) else {}
+        user = None
+    if not isinstance(user, dict):
+        raise FormatError(f"{where}: its metadata is not a JSON object")
+    # NOTE: the slots the file holds for variables an optimizer has none for yet are checked
+    # as the variables they would copy, and made only once everything has been checked
+    owners = _checkpoint_names({k: v for k, v in objects.items()
+                                if not isinstance(v, Optimizer)}, where)
+    expect: dict[str, Any] = dict(_checkpoint_names(objects, where))
+    pending: list[tuple[Optimizer, Variable]] = []
+    for key, opt in objects.items():
+        if not isinstance(opt, Optimizer):
+            continue
+        prefix, have = f"{key}.slots.", {id(v) for v in opt.slotted_variables}
+        for vname in dict.fromkeys(n[len(prefix):].rsplit(".", 1)[0] for n in tensors
+                                   if n.startswith(prefix)):
+            var = owners.get(vname)
+            if var is not None and id(var) not in have:
+                pending.append((opt, var))
+                expect.update({f"{prefix}{vname}.{s}": var for s in opt.slot_names})
+    check_variables(expect, tensors, where, strict)
+    for opt, var in pending:
+        opt.build([var])
+    assign_variables(_checkpoint_names(objects, where), tensors, where, strict)
+    return user
 
 
 def _checkpoint_names(objects: Mapping[str, Any], where: str) -> dict[str, Variable]:
@@ -283,10 +307,9 @@ def _check_format(meta: Mapping[str, str], want: str, where: str) -> None:
     if got != want:
         raise FormatError(f"{where}: not a {want} file (its format is {str(got)[:60]!r})")
     text = meta.get("format_version", "")
-    parts = text.split(".")
-    if len(parts) != 2 or not all(p.isdigit() and len(p) < 6 for p in parts):
+    if not re.fullmatch(r"[0-9]{1,5}\.[0-9]{1,5}", text):
         raise FormatError(f"{where}: format_version {text[:40]!r} is not major.minor")
-    major, minor = map(int, parts)
+    major, minor = map(int, text.split("."))
     if major != FORMAT_VERSION[0]:
         raise FormatError(f"{where}: format version {major}.{minor}; this graphexec reads "
                           f"version {FORMAT_VERSION[0]} files: "
@@ -308,7 +331,8 @@ MAX_NODES = 2_000_000
 MAX_ATTR_ITEMS = 1_000_000
 
 
-def save(obj: Any, path: str | os.PathLike[str], *args: Any, fetches: Any = None) -> None:
+def save(obj: Any, path: str | os.PathLike[str], *args: Any, fetches: Any = None,
+         **kwargs: Any) -> None:
     """Save a graph that runs without the Python code that built it: one safetensors file
     holding the JSON description (nodes, ops, attributes, specs, names, locations,
     subgraphs, control dependencies; ``format_version`` major.minor) and the constants' and
@@ -316,8 +340,9 @@ def save(obj: Any, path: str | os.PathLike[str], *args: Any, fetches: Any = None
 
     ``obj`` is a ``gx.Graph`` (with ``fetches``; default: every output no node reads), a
     compiled graph (``Graph.compile``: its optimized graph, fused nodes and all), a
-    ``gx.function`` (the trace for ``args``, or its only trace; called positionally after
-    loading, its assignments run on every call) or a ``Program``.  ``gx.load`` reads it.
+    ``gx.function`` (the trace for ``args`` and ``kwargs``, or its only trace, or its input
+    signature's; called positionally after loading, its assignments run on every call) or a
+    ``Program``.  ``gx.load`` reads it.
 
     >>> import numpy as np, pathlib, tempfile, graphexec as gx
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "affine.gx"
@@ -335,10 +360,11 @@ def save(obj: Any, path: str | os.PathLike[str], *args: Any, fetches: Any = None
            [2., 2.],
            [2., 2.]], dtype=float32)
     """
-    program = as_program(obj, args, fetches)
+    program = as_program(obj, args, fetches, kwargs)
     tensors: dict[str, np.ndarray] = {}
     enc = _Encoder(tensors)
-    body = {"kind": program.kind, "level": program.level,
+    body = {"format_version": list(FORMAT_VERSION), "kind": program.kind,
+            "level": program.level,
             "graph": enc.graph(program.graph),
             "inputs": [[k, v] for k, v in program.inputs.items()],
             "outputs": [list(r) for r in program.outputs],
@@ -371,15 +397,18 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Program:
     try:
         body = json.loads(meta.get("program", ""))
         with _device_block(device):
-            return _Decoder(tensors, where).program(body)
+            program = _Decoder(tensors, where).program(body, meta["format_version"])
     except FormatError:
         raise
-    except (ValueError, RecursionError) as e:
+    except Exception as e:  # NOTE: whatever the checks missed is still the file's fault
         raise FormatError(f"{where}: the program is not well-formed: {type(e).__name__}: "
                           f"{str(e)[:200]}") from None
+    program.device = device
+    return program
 
 
-def as_program(obj: Any, args: Sequence[Any] = (), fetches: Any = None) -> Program:
+def as_program(obj: Any, args: Sequence[Any] = (), fetches: Any = None,
+               kwargs: Mapping[str, Any] | None = None) -> Program:
     """``obj`` as a Program: what ``save`` writes and ``gx.onnx.export`` exports (see
     ``save`` for what ``obj``, ``args`` and ``fetches`` may be).
 
@@ -396,7 +425,7 @@ def as_program(obj: Any, args: Sequence[Any] = (), fetches: Any = None) -> Progr
         ins = [n for n in obj.plan.placeholders if n in g.nx]  # NOTE: not the pruned ones
         return Program(g, ins, obj.fetches, obj._treedef, kind="compiled", level=0)
     if isinstance(obj, Function):
-        trace = obj._trace_for(tuple(args))
+        trace = obj._trace_for(tuple(args), dict(kwargs or {}))
         results = [v if kind == "fetch" else _Value(v) for kind, v in trace.recipe[1]]
         return Program(trace.graph, [p._node for p in trace.placeholders],
                        [(t._node, t._index) for t in trace.fetches], trace.recipe[0],
@@ -408,11 +437,23 @@ def as_program(obj: Any, args: Sequence[Any] = (), fetches: Any = None) -> Progr
                        if n not in read and d["op"].kind != "source"
                        for i in range(len(d["specs"]))]
         flat, treedef = tree.flatten(fetches, is_leaf=is_ref)
-        refs = [obj._fetch_ref(t) for t in flat]
+        # NOTE: fetching a Variable adds a read node: to a copy, so the user's graph stays
+        into = _copy(obj) if any(isinstance(t, Variable) for t in flat) else obj
+        refs = [(into if isinstance(t, Variable) else obj)._fetch_ref(t) for t in flat]
+        obj = into
         needed = needed_nodes(obj, [n for n, _ in refs])
         return Program(obj, [n for n in obj.placeholders if n in needed], refs, treedef)
     raise InvalidArgumentError(f"save: cannot save a {type(obj).__name__}; save a gx.Graph, a "
                                "compiled graph, a gx.function or a Program")
+
+
+def _copy(g: Graph) -> Graph:
+    out = Graph(name=g.name)
+    out.nx = g.nx.copy()
+    out._names = Counter(g._names)
+    out.gradient_nodes = set(g.gradient_nodes)
+    out.plan_memory = g.plan_memory
+    return out
 
 
 def _device_block(device: Any) -> contextlib.AbstractContextManager[Any]:
@@ -533,18 +574,25 @@ class _Decoder:
     def fail(self, what: str) -> FormatError:
         return FormatError(f"{self.where}: {what}")
 
-    def program(self, body: Any) -> Program:
-        body = self.obj(body, {"kind", "level", "graph", "inputs", "outputs", "results",
-                               "treedef", "variables"}, "the program")
+    def program(self, body: Any, version: str) -> Program:
+        body = self.obj(body, {"format_version", "kind", "level", "graph", "inputs", "outputs",
+                               "results", "treedef", "variables"}, "the program")
+        if body["format_version"] != [int(v) for v in version.split(".")]:
+            raise self.fail(f"the description's format_version {str(body['format_version'])[:40]}"
+                            f" is not the file's {version}")
         kind = body["kind"]
         if kind not in ("graph", "compiled", "function"):
             raise self.fail(f"unknown program kind {str(kind)[:40]!r}")
         level = body["level"]
         if level is not None and (not _is_int(level) or not 0 <= level <= 3):
             raise self.fail(f"level {str(level)[:20]} is not 0-3")
+        taken: set[str] = set()
         for v in self.seq(body["variables"], "variables"):
             v = self.obj(v, {"name", "tensor", "trainable"}, "a variable")
             arr = self.tensor(v["tensor"])
+            if v["tensor"] in taken:  # NOTE: each Variable copies its tensor: once each
+                raise self.fail(f"tensor {v['tensor']!r} is the value of two variables")
+            taken.add(v["tensor"])
             var = Variable(np.array(arr), name=self.text(v["name"], "a variable's name"),
                            trainable=bool(v["trainable"]))
             var.var_name = v["name"]  # NOTE: as saved, not under the caller's name scopes
@@ -684,14 +732,18 @@ class _Decoder:
         """The node's specs must be what its op makes of its inputs' specs and its attrs."""
         if op.arity is not None and len(inputs) != op.arity:
             raise self.fail(f"{where}: {len(inputs)} inputs; the op takes {op.arity}")
+        if "var" in attrs and not isinstance(attrs["var"], Variable):
+            raise self.fail(f"{where}: its var is a {type(attrs['var']).__name__}")
         if op is constant_p:
             value = attrs.get("value")
-            want: Any = (None if not isinstance(value, np.ndarray) else
-                                             (Spec(value.shape, value.dtype),))
+            want: Any = (None if not isinstance(value, np.ndarray) or set(attrs) != {"value"}
+                         else (Spec(value.shape, value.dtype),))
         elif op is placeholder_p:
             shape = attrs.get("shape")
             ok = (set(attrs) == {"shape", "dtype"} and len(specs) == 1
-                  and isinstance(shape, tuple | list) and tuple(shape) == specs[0].shape
+                  and isinstance(shape, tuple | list)
+                  and all(d is None or _is_int(d) for d in shape)
+                  and tuple(shape) == specs[0].shape and isinstance(attrs["dtype"], np.dtype)
                   and attrs["dtype"] == specs[0].dtype)
             want = specs if ok else None
         elif op is read_variable_p:
@@ -728,9 +780,7 @@ class _Decoder:
                 if arr.ndim != 0:
                     raise self.fail("a scalar is not 0-d")
                 return arr[()]
-            out = np.array(arr)
-            out.flags.writeable = False
-            return out
+            return arr  # NOTE: a read-only view of the file's bytes: never a copy
         if len(v) != 1:
             raise self.fail(f"value {str(v)[:80]} has more than one tag")
         (tag, body), = v.items()
@@ -759,6 +809,10 @@ class _Decoder:
             out_d = {}
             for k, x in pairs:
                 key = self.attr(k)
+                try:
+                    hash(key)
+                except TypeError:
+                    raise self.fail(f"a dict key {str(k)[:40]} cannot be a key") from None
                 if not isinstance(key, str | int | float | bool | tuple) or key is None:
                     raise self.fail(f"a dict key {str(k)[:40]} is not a number or a string")
                 out_d[key] = self.attr(x)
@@ -780,6 +834,8 @@ class _Decoder:
             if not all(isinstance(m, Member) for m in members):
                 raise self.fail("a fused program's members must be members")
             lits = [self.tensor(k) for k in self.seq(parts[2], "fused literals")]
+            if not all(a.size == 1 for a in lits):
+                raise self.fail("a fused program's literals must be single numbers")
             try:
                 return FusedProgram(specs, members, lits)
             except Exception as e:  # NOTE: the program checks its members: the file's fault

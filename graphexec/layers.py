@@ -20,7 +20,7 @@ import inspect
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from typing import cast as type_cast  # ``cast`` is the tensor op, imported below
 
@@ -62,8 +62,11 @@ __all__ = [
     "Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Pad2D", "ZeroPadding2D",
     "Dropout", "BatchNormalization", "LayerNormalization", "Embedding",
     "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Sequential", "get_activation",
-    "get_initializer", "assign_variables",
+    "get_initializer", "assign_variables", "check_variables",
 ]
+
+#: the version of the weights files ``save_weights`` writes (safetensors with these names)
+WEIGHTS_VERSION = "1.0"
 
 # ---------------------------------------------------------------------------------------------
 # activations and initializers
@@ -315,7 +318,7 @@ class Layer:
         """
         named = self._built_variables("save_weights")
         weights.save_file({k: v.numpy() for k, v in named.items()}, path,
-                          {"format": "graphexec.weights", "format_version": "1.0",
+                          {"format": "graphexec.weights", "format_version": WEIGHTS_VERSION,
                            "model": type(self).__name__})
 
     def load_weights(self, path: Any, strict: bool = True) -> None:
@@ -368,18 +371,22 @@ class Layer:
 
 
 def _sublayers(layer: Layer) -> list[tuple[str, Layer]]:
-    """The layers ``layer`` holds in its attributes (directly, or in lists and tuples), with
-    their attribute paths, in attribute order."""
+    """The layers ``layer`` holds in its attributes (directly, or in lists, tuples and dicts,
+    nested or not), with their paths (``heads.a``, ``blocks.0.1``), in attribute order."""
     out: list[tuple[str, Layer]] = []
-    for attr, value in vars(layer).items():
+    stack: list[tuple[str, Any]] = list(vars(layer).items())[::-1]
+    while stack:
+        path, value = stack.pop()
         if isinstance(value, Layer):
-            out.append((attr, value))
+            out.append((path, value))
         elif isinstance(value, list | tuple):
-            out += [(f"{attr}.{i}", v) for i, v in enumerate(value) if isinstance(v, Layer)]
+            stack += [(f"{path}.{i}", v) for i, v in enumerate(value)][::-1]
+        elif isinstance(value, dict):
+            stack += [(f"{path}.{k}", v) for k, v in value.items()][::-1]
     return out
 
 
-def assign_variables(named: dict[str, Variable], tensors: dict[str, Any], source: str,
+def assign_variables(named: Mapping[str, Variable], tensors: Mapping[str, Any], source: str,
                      strict: bool = True) -> None:
     """Set each variable of ``named`` to the array of the same name in ``tensors``, after
     checking all of them: a variable missing from ``tensors``, a shape or dtype that differs,
@@ -393,6 +400,16 @@ def assign_variables(named: dict[str, Variable], tensors: dict[str, Any], source
         ...
     graphexec.errors.InvalidArgumentError: demo: v: the file has f32[3], the variable is f32[2]
     """
+    check_variables(named, tensors, source, strict)
+    with eager():
+        for name, var in named.items():
+            var.assign(tensors[name])
+
+
+def check_variables(named: Mapping[str, Any], tensors: Mapping[str, Any], source: str,
+                    strict: bool = True) -> None:
+    """What ``assign_variables`` checks, changing nothing: ``named`` maps each name to what
+    has the shape and dtype the tensor must have (a Variable, or what a Variable would be)."""
     problems = []
     for name, var in named.items():
         arr = tensors.get(name)
@@ -407,9 +424,6 @@ def assign_variables(named: dict[str, Variable], tensors: dict[str, Any], source
         shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more"
                                            if len(problems) > 8 else "")
         raise InvalidArgumentError(f"{source}: {shown}")
-    with eager():
-        for name, var in named.items():
-            var.assign(tensors[name])
 
 
 def _fmt(x: Any) -> str:

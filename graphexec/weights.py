@@ -35,6 +35,8 @@ __all__ = ["dumps", "loads", "save_file", "load_file", "MAX_HEADER_BYTES"]
 
 #: the largest header read (safetensors' own limit): a bigger length is a corrupt file
 MAX_HEADER_BYTES = 100_000_000
+#: the most dims a tensor may have (numpy's limit)
+MAX_DIMS = 64
 _CODES = {"BOOL": "bool", "U8": "uint8", "I8": "int8", "U16": "uint16", "I16": "int16",
           "F16": "float16", "U32": "uint32", "I32": "int32", "F32": "float32", "U64": "uint64",
           "I64": "int64", "F64": "float64"}
@@ -58,6 +60,8 @@ def dumps(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None)
         if not isinstance(k, str) or not isinstance(v, str):
             raise InvalidArgumentError(f"safetensors: metadata must map strings to strings, "
                                        f"got {k!r}: {type(v).__name__}")
+        if k in (_COMPLEX_KEY, _CRC_KEY):
+            raise InvalidArgumentError(f"safetensors: metadata key {k!r} is graphexec's own")
     header: dict[str, Any] = {}
     chunks: list[bytes] = []
     complex_names: dict[str, str] = {}
@@ -68,6 +72,7 @@ def dumps(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None)
         arr = np.asarray(tensors[name])
         if arr.dtype.kind == "c":
             complex_names[name] = arr.dtype.name
+            arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)  # NOTE: native first
             floats = np.dtype(f"f{arr.dtype.itemsize // 2}")
             arr = np.ascontiguousarray(arr).reshape(-1).view(floats).reshape(*arr.shape, 2)
         code = _DTYPES.get(arr.dtype.newbyteorder("="))
@@ -125,7 +130,13 @@ def loads(data: bytes | bytearray | memoryview, checksum: bool = False
     for name, entry in header.items():
         dtype, shape, begin, end = _entry(name, entry, len(body))
         spans.append((begin, end, name))
-        arr = np.frombuffer(body[begin:end], dtype.newbyteorder("<")).reshape(shape)
+        try:  # NOTE: an empty tensor may still name a shape numpy cannot make
+            arr = np.frombuffer(body[begin:end], dtype.newbyteorder("<")).reshape(shape)
+        except ValueError as e:
+            raise FormatError(f"safetensors: tensor {name!r} of shape {shape}: {e}") from None
+        if dtype.kind == "b" and arr.size and arr.view(np.uint8).max() > 1:
+            raise FormatError(f"safetensors: bool tensor {name!r} holds bytes other than 0 "
+                              "and 1")
         out[name] = arr.astype(dtype, copy=False) if not arr.dtype.isnative else arr
     spans.sort()
     at = 0
@@ -173,9 +184,10 @@ def _entry(name: str, entry: Any, size: int) -> tuple[np.dtype, tuple[int, ...],
     if code not in _CODES:
         raise FormatError(f"safetensors: tensor {name!r} has dtype {str(code)[:40]!r}, which "
                           f"graphexec does not read (it reads {', '.join(_CODES)})")
-    if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+    if (not isinstance(shape, list) or len(shape) > MAX_DIMS
+            or not all(_is_int(d) and 0 <= d < 2**62 for d in shape)):
         raise FormatError(f"safetensors: tensor {name!r} has shape {str(shape)[:200]}, not a "
-                          "list of sizes")
+                          f"list of at most {MAX_DIMS} sizes")
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(_is_int(o) and o >= 0 for o in offsets) or offsets[0] > offsets[1]):
         raise FormatError(f"safetensors: tensor {name!r} has data_offsets "
@@ -208,6 +220,9 @@ def _complex(out: dict[str, np.ndarray], meta: dict[str, str]) -> dict[str, np.n
         raise FormatError(f"safetensors: {_COMPLEX_KEY} in the metadata is not a JSON "
                           "object") from None
     for name, dtype in names.items():
+        if not isinstance(dtype, str):
+            raise FormatError(f"safetensors: {_COMPLEX_KEY} lists {str(name)[:40]!r} as "
+                              f"{str(dtype)[:40]}, not a dtype name")
         arr = out.get(name)
         want = {"complex64": np.float32, "complex128": np.float64}.get(dtype)
         if arr is None or want is None or arr.dtype != want or arr.shape[-1:] != (2,):

@@ -78,7 +78,7 @@ def _hand_made(header, body=b""):
     (_hand_made({"a": {"dtype": "F32", "shape": [10**12, 10**12], "data_offsets": [0, 4]}},
                 b"\0" * 4), "its range holds 4 bytes"),
     (_hand_made({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\0" * 4),
-     "not a list of sizes"),
+     "not a list of at most 64 sizes"),
     (_hand_made({"a": {"dtype": "O", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8),
      "does not read"),
     (_hand_made({"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
@@ -490,6 +490,12 @@ def _nodes(body):
 @pytest.mark.parametrize(("change", "message"), [
     (lambda b, m, t: m.update(format_version="2.0"), "this graphexec reads version 1 files"),
     (lambda b, m, t: m.update(format_version="one"), "is not major.minor"),
+    (lambda b, m, t: m.update(format_version="1.\u00b2"), "is not major.minor"),
+    (lambda b, m, t: b.update(format_version=[1, 1]), "is not the file's 1.0"),
+    (lambda b, m, t: _nodes(b)["constant"]["attrs"].update(junk=1), "the file says"),
+    (lambda b, m, t: _nodes(b)["x"]["attrs"].update(dtype="float32"), "the file says"),
+    (lambda b, m, t: b["variables"].append(dict(b["variables"][0], name="w2")),
+     "value of two variables"),
     (lambda b, m, t: m.update(format="other"), "not a graphexec.program file"),
     (lambda b, m, t: _nodes(b)["softmax"].update(op="os.system"), "does not have"),
     (lambda b, m, t: _nodes(b)["matmul"].update(inputs=[["x", 0], ["softmax", 0]]),
@@ -512,7 +518,10 @@ def test_hostile_graph_files_are_format_errors(saved, tmp_path, change, message)
 
 
 def test_a_newer_minor_version_is_read_with_a_warning(saved, tmp_path):
-    path = _edit(saved, tmp_path, lambda b, m, t: m.update(format_version="1.7"))
+    def newer(b, m, t):
+        m.update(format_version="1.7")
+        b.update(format_version=[1, 7])
+    path = _edit(saved, tmp_path, newer)
     with pytest.warns(UserWarning, match="1.7 is newer"):
         p = gx.load(path)
     assert p(np.ones((1, 2), "float32")).shape == (1, 2)
@@ -621,3 +630,144 @@ def test_structured_mutations_of_the_description_load_or_are_format_errors(tmp_p
         except gx.GraphexecError:
             outcomes["run error"] += 1
     assert outcomes["refused"] > 200 and sum(outcomes.values()) == 300
+
+
+# -- found in review ---------------------------------------------------------------------------
+def test_constants_are_views_of_the_file_not_copies(tmp_path):
+    big = np.arange(200_000, dtype="float64")
+    with gx.graph() as g:
+        x = gx.placeholder((), "float64", name="x")
+        total = gx.add_n([gx.sum(gx.constant(big)) * x for _ in range(3)])
+    gx.save(g, tmp_path / "g.gx", fetches=total)
+    tensors, meta = weights.load_file(tmp_path / "g.gx")
+    body = json.loads(meta["program"])
+    key = next(iter(_nodes(body)["constant"]["attrs"]["value"].values()))
+    for n in body["graph"]["nodes"]:  # every constant names the one tensor
+        if n["op"] == "constant" and n["specs"][0][0] == [200_000]:
+            n["attrs"]["value"]["array"] = key
+    meta["program"] = json.dumps(body)
+    weights.save_file(tensors, tmp_path / "shared.gx", meta)
+    p = gx.load(tmp_path / "shared.gx")
+    values = [d["attrs"]["value"] for _, d in p.graph.nx.nodes(data=True)
+              if d["op"].name == "constant" and d["attrs"]["value"].size == 200_000]
+    assert len(values) == 3 and all(np.shares_memory(v, values[0]) for v in values)
+    assert not values[0].flags.writeable
+    assert float(p(x=np.float64(1.0))) == 3 * big.sum()
+
+
+@pytest.mark.parametrize(("shape", "message"), [([0, 10**30], "not a list of at most 64"),
+                                                ([0, 2**61, 2**61], "array is too big"),
+                                                ([1] * 100, "at most 64 sizes")])
+def test_empty_tensors_of_impossible_shapes(shape, message):
+    data = _hand_made({"a": {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}})
+    with pytest.raises(gx.FormatError, match=message):
+        weights.loads(data)
+
+
+def test_odd_metadata_is_refused_or_kept_apart():
+    with pytest.raises(gx.FormatError, match="not a dtype name"):
+        weights.loads(_hand_made({"__metadata__": {"graphexec.complex": '{"a": [1]}'}}))
+    with pytest.raises(gx.FormatError, match="other than 0 and 1"):
+        weights.loads(_hand_made({"b": {"dtype": "BOOL", "shape": [1],
+                                        "data_offsets": [0, 1]}}, b"\x07"))
+    for key in ("graphexec.crc32", "graphexec.complex"):
+        with pytest.raises(gx.InvalidArgumentError, match="graphexec's own"):
+            weights.dumps({"a": np.zeros(1)}, {key: "x"})
+    big_endian = np.array([1 + 2j, 3 - 4j], ">c8")
+    assert weights.loads(weights.dumps({"a": big_endian}))[0]["a"].tolist() == [1 + 2j, 3 - 4j]
+
+
+def test_unhashable_keys_in_a_description(saved, tmp_path):
+    def change(b, m, t):
+        _nodes(b)["softmax"]["attrs"]["axis"] = {"dict": [[{"tuple": [{"list": []}]}, 1]]}
+    with pytest.raises(gx.FormatError, match="cannot be a key"):
+        gx.load(_edit(saved, tmp_path, change))
+
+
+def test_a_failed_restore_changes_nothing(tmp_path):
+    model, opt = _mlp(0), gx.optimizers.Adam()
+    _train(model, opt, 1)
+    gx.save_checkpoint(tmp_path / "c.safetensors", model=model, optimizer=opt)
+    wide = gx.layers.Sequential([gx.layers.Dense(9), gx.layers.BatchNormalization(),
+                                 gx.layers.Dense(3)])
+    wide(np.ones((2, 5), "float32"))
+    fresh = gx.optimizers.Adam()
+    before = [v.numpy() for v in wide.variables]
+    with pytest.raises(gx.InvalidArgumentError, match="layers.0.kernel"):
+        gx.restore_checkpoint(tmp_path / "c.safetensors", model=wide, optimizer=fresh)
+    assert fresh.slotted_variables == [] and int(fresh.iterations.numpy()) == 0
+    assert all(same(b, v.numpy()) for b, v in zip(before, wide.variables, strict=True))
+    tensors, meta = weights.load_file(tmp_path / "c.safetensors")
+    for bad in ("{not json", "[1, 2]"):
+        weights.save_file(tensors, tmp_path / "bad.safetensors", dict(meta, metadata=bad))
+        target = _mlp(5)
+        kernel = target.variables[0].numpy()
+        with pytest.raises(gx.FormatError, match="not a JSON object"):
+            gx.restore_checkpoint(tmp_path / "bad.safetensors", model=target,
+                                  optimizer=gx.optimizers.Adam())
+        assert same(kernel, target.variables[0].numpy())
+
+
+def test_slots_come_back_in_the_order_they_were_made(tmp_path):
+    model, opt = _mlp(0), gx.optimizers.Adam()
+    opt.build(model.trainable_variables[::-1])
+    _train(model, opt, 1)
+    gx.save_checkpoint(tmp_path / "c.safetensors", model=model, optimizer=opt)
+    fresh_model, fresh = _mlp(1), gx.optimizers.Adam()
+    gx.restore_checkpoint(tmp_path / "c.safetensors", model=fresh_model, optimizer=fresh)
+    names = {id(v): k for k, v in fresh_model.named_variables().items()}
+    want = {id(v): k for k, v in model.named_variables().items()}
+    assert [names[id(v)] for v in fresh.slotted_variables] == [
+        want[id(v)] for v in opt.slotted_variables]
+
+
+def test_layers_in_dicts_and_nested_lists_are_found(tmp_path):
+    class Heads(gx.layers.Layer):
+        def __init__(self, seed):
+            super().__init__()
+            self.heads = {"a": gx.layers.Dense(2, seed=seed)}
+            self.blocks = [[gx.layers.Dense(2, seed=seed + 1)], ("not a layer", 3)]
+
+        def call(self, x):
+            return self.heads["a"](x) + self.blocks[0][0](x)
+
+    a, b = Heads(0), Heads(10)
+    x = np.ones((1, 3), "float32")
+    a(x), b(x)
+    assert list(a.named_variables()) == ["heads.a.kernel", "heads.a.bias", "blocks.0.0.kernel",
+                                         "blocks.0.0.bias"]
+    a.save_weights(tmp_path / "h.safetensors")
+    b.load_weights(tmp_path / "h.safetensors")
+    assert same(a(x), b(x))
+
+
+def test_a_program_runs_where_its_variables_were_loaded(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy.make(devices=1))
+    w = gx.Variable(np.full((2, 2), 0.5, "float32"), name="w")
+    fn = gx.function(lambda x: x @ w)
+    gx.save(fn, tmp_path / "f.gx", np.ones((1, 2), "float32"))
+    p = gx.load(tmp_path / "f.gx", device="gpu")
+    for out in (p(np.ones((1, 2), "float32")), p.run({"x": np.ones((1, 2), "float32")})):
+        assert str(out.device) == "cuda:0"
+    with pytest.raises(gx.DeviceError, match="variable w is on cuda:0"):
+        p.run({"x": np.ones((1, 2), "float32")}, device="cpu")
+
+
+def test_functions_of_lists_and_dicts_are_called_as_they_were(tmp_path):
+    x = np.arange(3.0)
+    pairs = gx.function(lambda xs: xs[0] + 2.0 * xs[1])
+    gx.save(pairs, tmp_path / "p.gx", [x, x])
+    assert same(gx.load(tmp_path / "p.gx")([x, x + 1]).numpy(), x + 2.0 * (x + 1))
+    scaled = gx.function(lambda d, scale=1.0: d["a"] * scale)
+    gx.save(scaled, tmp_path / "d.gx", {"a": x}, scale=3.0)  # keyword arguments pick a trace
+    assert same(gx.load(tmp_path / "d.gx")({"a": x}).numpy(), x * 3.0)
+
+
+def test_saving_with_a_variable_fetch_leaves_the_graph_alone(tmp_path):
+    v = gx.Variable(np.float32(2.0), name="v")
+    with gx.graph() as g:
+        y = gx.placeholder((), "float32", name="y") * 3.0
+    n = len(g)
+    gx.save(g, tmp_path / "g.gx", fetches=[y, v])
+    assert len(g) == n
+    assert [float(a) for a in gx.load(tmp_path / "g.gx")(y=np.float32(1.0))] == [3.0, 2.0]
