@@ -38,6 +38,9 @@ __all__ = ["Program", "save", "load", "save_checkpoint", "restore_checkpoint", "
 #: the version of the files gx.save and gx.save_checkpoint write: a file of another major
 #: version is refused, one of a newer minor version read with a warning
 FORMAT_VERSION = (1, 0)
+#: what a Program may hold: a graph with fetches, a compiled graph, a function's trace, an
+#: ONNX model
+KINDS = ("graph", "compiled", "function", "onnx")
 
 
 class _Value:
@@ -581,7 +584,7 @@ class _Decoder:
             raise self.fail(f"the description's format_version {str(body['format_version'])[:40]}"
                             f" is not the file's {version}")
         kind = body["kind"]
-        if kind not in ("graph", "compiled", "function"):
+        if kind not in KINDS:
             raise self.fail(f"unknown program kind {str(kind)[:40]!r}")
         level = body["level"]
         if level is not None and (not _is_int(level) or not 0 <= level <= 3):
