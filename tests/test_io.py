@@ -771,3 +771,26 @@ def test_saving_with_a_variable_fetch_leaves_the_graph_alone(tmp_path):
     gx.save(g, tmp_path / "g.gx", fetches=[y, v])
     assert len(g) == n
     assert [float(a) for a in gx.load(tmp_path / "g.gx")(y=np.float32(1.0))] == [3.0, 2.0]
+
+
+@pytest.mark.gpu
+def test_graph_files_and_checkpoints_on_a_gpu(tmp_path):
+    model = _cnn()
+    fn = gx.function(lambda x: model(x), optimize=3)
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 2)).astype("float32")
+    want = fn(x).numpy()
+    gx.save(fn, tmp_path / "f.gx")
+    p = gx.load(tmp_path / "f.gx", device="gpu")
+    out = p(x)
+    assert str(out.device) == "cuda:0"
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-5)
+    with gx.device("gpu"):
+        gpu_model, opt = _mlp(0), gx.optimizers.Adam()
+    _train(gpu_model, opt, 2)
+    gx.save_checkpoint(tmp_path / "c.safetensors", model=gpu_model, optimizer=opt)
+    with gx.device("gpu"):
+        fresh, fresh_opt = _mlp(7), gx.optimizers.Adam()
+    gx.restore_checkpoint(tmp_path / "c.safetensors", model=fresh, optimizer=fresh_opt)
+    assert all(str(v.device) == "cuda:0" for v in fresh.variables + fresh_opt.variables[1:])
+    assert all(same(a.numpy(), b.numpy()) for a, b in zip(gpu_model.variables, fresh.variables,
+                                                          strict=True))
