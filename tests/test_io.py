@@ -784,9 +784,9 @@ def test_graph_files_and_checkpoints_on_a_gpu(tmp_path):
     out = p(x)
     assert str(out.device) == "cuda:0"
     np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-5)
-    with gx.device("gpu"):
+    with gx.device("gpu"):  # host batches become device constants in the block
         gpu_model, opt = _mlp(0), gx.optimizers.Adam()
-    _train(gpu_model, opt, 2)
+        _train(gpu_model, opt, 2)
     gx.save_checkpoint(tmp_path / "c.safetensors", model=gpu_model, optimizer=opt)
     with gx.device("gpu"):
         fresh, fresh_opt = _mlp(7), gx.optimizers.Adam()
