@@ -146,13 +146,17 @@ class Program:
         return feeds
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.run(self._feeds(args, kwargs))
+        return self._run(self._feeds(args, kwargs), None, None)
 
     def run(self, feeds: Mapping[str, Any] | None = None, *, optimize: int | None = None,
             device: Any = None) -> Any:
-        """The outputs for ``feeds`` (placeholder node names -> values), at ``optimize``
-        (default: the level it was saved with, else ``gx.config.default_level()``), on
-        ``device``."""
+        """The results for ``feeds`` (input names, or placeholder nodes, -> values), at
+        ``optimize`` (default: the level it was saved with, else
+        ``gx.config.default_level()``), on ``device`` (default: where it was loaded)."""
+        return self._run({self.inputs.get(k, k): v for k, v in (feeds or {}).items()},
+                         optimize, device)
+
+    def _run(self, feeds: Mapping[str, Any], optimize: int | None, device: Any) -> Any:
         level = self.level if optimize is None else optimize
         device = self.device if device is None else device
         values = (self.graph.run(list(self.outputs), feeds, optimize=level, device=device)
@@ -172,8 +176,6 @@ class Program:
         ins = ", ".join(f"{n}: {s!r}" for n, s in self.input_specs.items())
         return (f"<Program {self.graph.name}: inputs ({ins}) -> {len(self.results)} "
                 f"result(s), {len(self.graph)} nodes>")
-
-
 
 
 # ---------------------------------------------------------------------------------------------
