@@ -69,7 +69,7 @@ class Branch:
                     for w, g in zip(want.shape, got.shape, strict=True)):
                 raise DTypeError(f"input {i} is {got!r}; branch {self.name}'s parameter {p} "
                                  f"takes {want!r}")
-            env[(p, 0)] = got
+            env[(p, 0)] = Spec(tuple(got.shape), got.dtype)  # NOTE: eager inputs are arrays
         for n in self.graph.topological_order():
             d = nxg.nodes[n]
             op = d["op"]
@@ -352,6 +352,7 @@ def _scan_infer(*values: Spec, body: Branch, n_carry: int, n_xs: int, length: in
     """The final carry, the stacked outputs (and with ``history`` the stacked carries).
 
     The body keeps each carry's dtype and shape; xs share their leading dim."""
+    values = tuple(Spec(tuple(v.shape), v.dtype) for v in values)  # NOTE: eager ones: arrays
     carry, xs = list(values[:n_carry]), list(values[n_carry:n_carry + n_xs])
     lead = {s.shape[0] for s in xs if s.shape}
     if any(not s.shape for s in xs):

@@ -531,3 +531,21 @@ def test_dce_removes_outputs_nobody_reads():
     assert [len(b.outputs) for b in nodes["cond"]["attrs"]["branches"]] == [1, 1]
     (plan,) = nodes["cond"]["attrs"]["branches"][0].graph._compiled.values()  # ran: no exp
     assert "exp" not in {d["op"].name for _, d in plan.graph.nx.nodes(data=True)}
+
+
+def test_eager_operands_of_control_flow_in_a_graph_give_specs():
+    # found through ONNX import: eager tensors given to gx.scan or gx.cond while a graph is
+    # built reached the node's specs as arrays (infer rules see eager operands' values), and
+    # the optimizer then failed on them
+    start = gx.constant(np.zeros(3, "float32"))  # eager, made outside the graph
+    rows = gx.constant(np.ones((4, 3), "float32"))
+    with gx.graph() as g:
+        x = gx.placeholder((3,), "float32", name="x")
+        carry, ys = gx.scan(lambda c, r: (c + r * x, c * r), start, rows)
+        picked = gx.cond(gx.sum(x) > 0, lambda: start, lambda: x)
+    assert all(isinstance(s, gx.Spec) for _, d in g.nx.nodes(data=True) for s in d["specs"])
+    for level in range(4):
+        got = g.run([carry, ys, picked], {x: np.full(3, 2.0, "float32")}, optimize=level)
+        np.testing.assert_array_equal(got[0], np.full(3, 8.0, "float32"))
+        np.testing.assert_array_equal(got[1][-1], np.full(3, 6.0, "float32"))
+        np.testing.assert_array_equal(got[2], np.zeros(3, "float32"))
