@@ -18,6 +18,7 @@ from graphexec.onnx.importer import supported_ops
 from tests.test_onnx_node import (
     GRAPH_REFUSES,
     MODES,
+    TOLERANCES,
     exclusion,
     model_of,
     node_cases,
@@ -73,6 +74,8 @@ def main() -> int:
     refused_graph = sum(refused(c) and exclusion(c) is None for c in node_cases())
     print(f"Graph mode refuses {refused_graph} included cases by design (counted as passed: "
           "it raises the GraphError the test expects).")
+    for name, ((rtol, atol), why) in TOLERANCES.items():
+        print(f"{name} is checked at rtol {rtol:g}, atol {atol:g}: {why}.")
     unmapped = collections.Counter(op for op in single if op not in mapped)
     print()
     print("Ops not mapped (single-node cases): " + ", ".join(

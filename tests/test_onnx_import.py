@@ -317,3 +317,113 @@ def test_the_backend_runs_on_a_device_name() -> None:
     out = GraphexecBackend.run_node(helper.make_node("Relu", ["x"], ["y"]),
                                     [np.array([-1.0, 2.0], np.float32)])
     np.testing.assert_array_equal(out[0], [0.0, 2.0])
+
+
+# -- recurrent layers and control flow against onnxruntime ----------------------------------
+
+def test_lstm_bidirectional_with_sequence_lens_peepholes_and_initial_state() -> None:
+    steps, batch, size, hidden = 4, 3, 5, 6
+    inits = {"w": rand(2, 4 * hidden, size), "r": rand(2, 4 * hidden, hidden),
+             "b": rand(2, 8 * hidden), "lens": np.array([4, 2, 3], np.int32),
+             "h0": rand(2, batch, hidden), "c0": rand(2, batch, hidden),
+             "p": rand(2, 3 * hidden)}
+    x = rand(steps, batch, size)
+    node = helper.make_node("LSTM", ["x", "w", "r", "b", "lens", "h0", "c0", "p"],
+                            ["y", "y_h", "y_c"], hidden_size=hidden, direction="bidirectional")
+    check(model([node], {"x": x}, ["y", "y_h", "y_c"], inits), {"x": x}, rtol=1e-4,
+          atol=1e-5)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"linear_before_reset": 1, "direction": "reverse"},
+    {"clip": 0.5, "activations": ["HardSigmoid", "Tanh"], "activation_alpha": [0.3],
+     "activation_beta": [0.4]},
+])
+def test_gru_variants(attrs: dict[str, Any]) -> None:
+    hidden = 4
+    x = rand(2, 3, 5)
+    inits = {"w": rand(1, 3 * hidden, 5), "r": rand(1, 3 * hidden, hidden),
+             "b": rand(1, 6 * hidden)}
+    node = helper.make_node("GRU", ["x", "w", "r", "b"], ["y", "y_h"], hidden_size=hidden,
+                            **attrs)
+    check(model([node], {"x": x}, ["y", "y_h"], inits), {"x": x}, rtol=1e-4, atol=1e-5)
+
+
+def _doubling_body() -> Any:
+    return helper.make_graph(
+        [helper.make_node("Identity", ["c_in"], ["c_out"]),
+         helper.make_node("Add", ["y_in", "y_in"], ["y_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("y_in", F, [2])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("y_out", F, [2])])
+
+
+def test_loop_with_a_run_time_trip_count_stays_one_graph_node() -> None:
+    node = helper.make_node("Loop", ["m", "", "y"], ["out"], body=_doubling_body())
+    m = model([node], {"m": np.array(3, np.int64), "y": rand(2)}, ["out"])
+    prog = gx.onnx.load(m)
+    assert "while" in {d["op"].name for _, d in prog.graph.nx.nodes(data=True)}
+    for count in (0, 3):
+        check(m, {"m": np.array(count, np.int64), "y": rand(2)})
+
+
+def test_scan_over_axis_1_in_reverse_with_output_axis_1() -> None:
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_row"], ["s_out"]),
+         helper.make_node("Mul", ["s_out", "x_row"], ["y_row"])], "body",
+        [helper.make_tensor_value_info("s_in", F, [3]),
+         helper.make_tensor_value_info("x_row", F, [3])],
+        [helper.make_tensor_value_info("s_out", F, [3]),
+         helper.make_tensor_value_info("y_row", F, [3])])
+    node = helper.make_node("Scan", ["s", "x"], ["final", "ys"], body=body, num_scan_inputs=1,
+                            scan_input_axes=[1], scan_input_directions=[1],
+                            scan_output_axes=[1])
+    s, x = rand(3), rand(3, 4)
+    check(model([node], {"s": s, "x": x}, ["final", "ys"]), {"s": s, "x": x})
+
+
+def test_a_loop_body_reads_a_top_level_value() -> None:
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c_in"], ["c_out"]),
+         helper.make_node("Add", ["y_in", "step"], ["y_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("y_in", F, [2])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("y_out", F, [2])])
+    nodes = [helper.make_node("Neg", ["x"], ["step"]),
+             helper.make_node("Loop", ["m", "", "x"], ["out"], body=body)]
+    m = model(nodes, {"m": np.array(2, np.int64), "x": rand(2)}, ["out"])
+    check(m, {"m": np.array(2, np.int64), "x": rand(2)})
+
+
+def test_attention_gqa_with_a_causal_bool_mask_and_past() -> None:
+    q, k, v = rand(1, 4, 3, 8), rand(1, 2, 3, 8), rand(1, 2, 3, 8)
+    past_k, past_v = rand(1, 2, 2, 8), rand(1, 2, 2, 8)
+    mask = RNG.random((3, 5)) > 0.3
+    feeds = {"q": q, "k": k, "v": v, "mask": mask, "pk": past_k, "pv": past_v}
+    node = helper.make_node("Attention", list(feeds), ["y", "present_k", "present_v"],
+                            is_causal=1, softcap=3.0)
+    check(model([node], feeds, ["y", "present_k", "present_v"], opset=23), feeds, rtol=1e-4,
+          atol=1e-5)
+
+
+@pytest.mark.parametrize(("op", "attrs", "inits"), [
+    ("Conv", {"strides": [2, 1], "pads": [1, 0, 1, 0]}, {"w": RNG.normal(size=(3, 2, 3, 3))}),
+    ("ConvTranspose", {"strides": [2, 2]}, {"w": RNG.normal(size=(2, 3, 3, 3))}),
+    ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2]}, {}),
+    ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, {}),
+    ("Resize", {"mode": "linear"}, {"roi": np.zeros(0), "scales": np.array([1, 1, 2, 2.0])}),
+], ids=["Conv", "ConvTranspose", "MaxPool", "AveragePool", "Resize"])
+def test_image_ops_with_an_unknown_batch(op: str, attrs: dict[str, Any],
+                                         inits: dict[str, np.ndarray]) -> None:
+    """One graph serves every batch size: only the dims a converter computes with must be
+    known at import (not the batch)."""
+    inits = {k: v.astype("float32") for k, v in inits.items()}
+    node = helper.make_node(op, ["x", *inits], ["y"], **attrs)
+    for batch in (3, 1):
+        x = RNG.normal(size=(batch, 2, 6, 5)).astype("float32")
+        check(model([node], {"x": x}, ["y"], inits, dynamic=("x",)), {"x": x}, levels=(0, 3),
+              rtol=1e-4, atol=1e-5)

@@ -36,6 +36,12 @@ EXCLUDED = {
        for k in ("scales_linear", "sizes_linear", "scales_cubic", "sizes_cubic")},
 }
 
+#: cases checked with a looser (rtol, atol) than they ship, with the reason
+TOLERANCES = dict.fromkeys(
+    ("test_dft_inverse", "test_dft_inverse_opset19"),
+    ((1e-3, 1e-6), "the expected outputs carry float32 FFT round-off (2e-7 where the exact "
+     "value is 0), above the case's atol of 1e-7"))
+
 #: ops whose output's shape depends on input values: eager only, graph mode refuses them
 GRAPH_REFUSES = {"Compress": "output shape set by the condition's values",
                  "NonZero": "output shape set by the input's values"}
@@ -157,6 +163,7 @@ def run_case(case: Any, mode: str) -> None:
         with pytest.raises(GraphError, match="only known at run time"):
             rep.run(data_sets(case)[0][0])
         return
+    rtol, atol = TOLERANCES[case.name][0] if case.name in TOLERANCES else (case.rtol, case.atol)
     with _numpy_fusion(mode), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for inputs, expected in data_sets(case):
@@ -164,7 +171,7 @@ def run_case(case: Any, mode: str) -> None:
             assert len(got) == len(expected), f"{len(got)} outputs, expected {len(expected)}"
             for i, (want, out) in enumerate(zip(expected, got, strict=True)):
                 assert out.dtype == want.dtype, f"output {i}: {out.dtype}, expected {want.dtype}"
-                np.testing.assert_allclose(out, want, rtol=case.rtol, atol=case.atol,
+                np.testing.assert_allclose(out, want, rtol=rtol, atol=atol,
                                            err_msg=f"output {i}")
 
 

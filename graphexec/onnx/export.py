@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..compiler import CompiledGraph
-from ..errors import GraphError, InvalidArgumentError
+from ..errors import DTypeError, GraphError, InvalidArgumentError, MissingExtraError
 from ..function import Function
 from ..io import Program, as_program
 from ..ir import GraphIR, Ref
@@ -35,8 +35,8 @@ Source = tuple[GraphIR, list[tuple[str, str]], list[Ref]]
 
 
 def export(obj: Any, path: str | os.PathLike[str] | None = None, *, opset: int = DEFAULT_OPSET,
-           fetches: Any = None, args: Sequence[Any] = (), name: str | None = None
-           ) -> onnx.ModelProto:
+           fetches: Any = None, args: Sequence[Any] = (), name: str | None = None,
+           check_runtime: bool = True) -> onnx.ModelProto:
     """``obj`` as an ONNX model (an ``onnx.ModelProto``), checked with
     ``onnx.checker.check_model(full_check=True)`` and, given ``path``, saved there.
 
@@ -47,7 +47,10 @@ def export(obj: Any, path: str | os.PathLike[str] | None = None, *, opset: int =
     model's inputs (a ``None`` dim a symbolic one), constants and Variables (their current
     values) its initializers.  ``opset`` is the ONNX opset (19 or newer).  Ops ONNX cannot
     express, and state changes (ONNX models are stateless), raise an error naming the op, the
-    node and its line (``graphexec.onnx.export_ops.CANNOT_EXPORT`` lists them).
+    node and its line (``graphexec.onnx.export_ops.CANNOT_EXPORT`` lists them).  With
+    ``check_runtime`` and onnxruntime installed, the model is loaded by ONNX Runtime too, so
+    an operator it has no kernel for in some dtype is an error here, naming the node (the ONNX
+    nodes are named after the graphexec nodes they come from), not later.
 
     >>> import numpy as np, graphexec as gx
     >>> with gx.graph() as g:
@@ -70,7 +73,12 @@ def export(obj: Any, path: str | os.PathLike[str] | None = None, *, opset: int =
         raise InvalidArgumentError(f"onnx.export: graph {graph.name} has no outputs to export")
     names = list(fetches) if isinstance(fetches, Mapping) and len(fetches) == len(outputs) else []
     model = _model(onnx_mod, opset, graph, inputs, outputs, name or graph.name, names)
-    onnx_mod.checker.check_model(model, full_check=True)
+    try:
+        onnx_mod.checker.check_model(model, full_check=True)
+    except Exception as e:  # NOTE: onnx's checker raises its own, unrelated exception types
+        raise GraphError(f"onnx.export: the model fails onnx's checker: {_first_line(e)}") from e
+    if check_runtime:
+        _check_runtime(model)
     if path is not None:
         onnx_mod.save(model, os.fspath(path))
     return model
@@ -132,3 +140,24 @@ def _model(onnx_mod: Any, opset: int, graph: GraphIR, inputs: list[tuple[str, st
         opset_imports=[onnx_mod.helper.make_opsetid("", opset)])
     model.ir_version = _IR_VERSION[opset]
     return model
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0][:400] if str(e).strip() else type(e).__name__
+
+
+def _check_runtime(model: Any) -> None:
+    """ONNX Runtime loads ``model`` (when it is installed): a missing kernel is a DTypeError
+    naming the node, a graphexec node's name and the ONNX operator."""
+    try:
+        ort = require("onnxruntime")
+    except MissingExtraError:
+        return
+    try:
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as e:
+        text = _first_line(e)
+        cls = DTypeError if "Could not find an implementation" in text else GraphError
+        raise cls(f"onnx.export: ONNX Runtime cannot run the model: {text} (the node is named "
+                  "after the graphexec node it comes from; a dtype ONNX Runtime has no kernel "
+                  "for can be cast to one it has before exporting)") from None

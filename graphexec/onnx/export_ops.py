@@ -220,11 +220,13 @@ class Emitter:
         self.names, self.initializers = names, initializers
         self.nodes: list[Any] = []
         self._consts: dict[tuple[str, tuple[int, ...], bytes], str] = {}
+        #: the graphexec node being converted: the ONNX nodes are named after it
+        self.where = ""
 
     def child(self) -> Emitter:
         """An emitter for a subgraph (an If branch, a loop body) of this graph."""
         sub = Emitter(self.onnx, self.opset, self.names, self.initializers)
-        sub._consts = self._consts
+        sub._consts, sub.where = self._consts, self.where
         return sub
 
     def fresh(self, base: str) -> str:
@@ -242,13 +244,20 @@ class Emitter:
         """Add one node; its output name (a list of them for ``n_out != 1``)."""
         outs = [self.fresh(op_type.lower()) for _ in range(n_out)]
         node = self.onnx.helper.make_node(op_type, list(inputs), outs,
-                                          name=self.fresh(f"n_{op_type}"),
+                                          name=self.node_name(op_type),
                                           **{k: v for k, v in attrs.items() if v != []})
         for k in [k for k, v in attrs.items() if v == []]:  # NOTE: an empty list has no type
             node.attribute.append(self.onnx.helper.make_attribute(
                 k, [], attr_type=self.onnx.AttributeProto.INTS))
         self.nodes.append(node)
         return outs[0] if n_out == 1 else outs
+
+    def node_name(self, op_type: str) -> str:
+        """A new node name: the graphexec node's, then the ONNX op (as Netron shows it)."""
+        base = f"{self.where}/{op_type}" if self.where else op_type
+        n = self.names.get("\0" + base, 0)
+        self.names["\0" + base] = n + 1
+        return base if n == 0 else f"{base}_{n}"
 
     def const(self, value: Any, dtype: Any = None, name: str = "const") -> str:
         """An initializer holding ``value`` (shared by equal small values)."""
@@ -316,7 +325,11 @@ def emit_graph(e: Emitter, graph: GraphIR, env: dict[Ref, str], refs: Sequence[R
         node = Node(name, op, d["attrs"], [env[r] for r in d["inputs"]],
                     [nodes[s]["specs"][i] for s, i in d["inputs"]], d["specs"], d["loc"])
         start = len(e.nodes)
-        outs = convert(e, node)
+        outer, e.where = e.where, name
+        try:
+            outs = convert(e, node)
+        finally:
+            e.where = outer
         for i, out in enumerate(outs):
             want = e.fresh(name if len(outs) == 1 else f"{name}_{i}")
             env[(name, i)] = want if e.rename(out, want, start) else out
@@ -453,20 +466,52 @@ def _extremum(e: Emitter, n: Node) -> str:
     return e.op("Where", [nan, e.op("Add", [x, y]), out])
 
 
+def _safe_divisor(e: Emitter, y: str, dt: np.dtype) -> tuple[str, str]:
+    """A divisor ONNX Runtime divides integers by without a fault (0, and -1 which overflows
+    INT_MIN, become 1), and where ``y`` was one of those."""
+    bad = e.op("Equal", [y, e.const(0, dt)])
+    if dt.kind == "i":
+        bad = e.op("Or", [bad, e.op("Equal", [y, e.const(-1, dt)])])
+    return e.op("Where", [bad, e.const(1, dt), y]), bad
+
+
 @converts(floor_divide_p)
 def _floor_divide(e: Emitter, n: Node) -> str:
-    x, y = _cast_all(e, n, n.out.dtype)
-    if n.out.dtype.kind == "f":
-        return e.op("Floor", [e.op("Div", [x, y])])
-    # NOTE: ONNX's integer Div truncates; x - mod(x, y) is an exact multiple of y
-    return e.op("Div", [e.op("Sub", [x, e.op("Mod", [x, y], fmod=0)]), y])
+    dt = n.out.dtype
+    x, y = _cast_all(e, n, dt)
+    zero = e.const(0, dt)
+    if dt.kind == "f":  # NOTE: numpy's divmod: (x - fmod(x, y)) / y, rounded to the integer
+        m = e.op("Mod", [x, y], fmod=1)
+        div = e.op("Div", [e.op("Sub", [x, m]), y])
+        off = e.op("And", [e.op("Not", [e.op("Equal", [m, zero])]),
+                           e.op("Xor", [e.op("Less", [y, zero]), e.op("Less", [m, zero])])])
+        div = e.op("Where", [off, e.op("Sub", [div, e.const(1, dt)]), div])
+        fl = e.op("Floor", [div])
+        up = e.op("Greater", [e.op("Sub", [div, fl]), e.const(0.5, dt)])
+        fl = e.op("Where", [up, e.op("Add", [fl, e.const(1, dt)]), fl])
+        quotient = e.op("Div", [x, y])
+        fl = e.op("Where", [e.op("Equal", [div, zero]), e.op("Mul", [quotient, zero]), fl])
+        return e.op("Where", [e.op("Equal", [y, zero]), quotient, fl])
+    # NOTE: ONNX's integer Div truncates: one less where the remainder's sign is not the
+    # divisor's; numpy gives 0 for a zero divisor and -x (wrapping) for -1
+    sy, bad = _safe_divisor(e, y, dt)
+    q = e.op("Div", [x, sy])
+    if dt.kind == "i":
+        r = e.op("Mod", [x, sy], fmod=1)
+        off = e.op("And", [e.op("Not", [e.op("Equal", [r, zero])]),
+                           e.op("Xor", [e.op("Less", [r, zero]), e.op("Less", [sy, zero])])])
+        q = e.op("Sub", [q, e.op("Cast", [off], to=tensor_type(e.onnx, dt))])
+        q = e.op("Where", [e.op("Equal", [y, e.const(-1, dt)]), e.op("Neg", [x]), q])
+    return e.op("Where", [e.op("Equal", [y, zero]), zero, q]) if dt.kind == "i" else (
+        e.op("Where", [bad, zero, q]))
 
 
 @converts(mod_p)
 def _mod(e: Emitter, n: Node) -> str:
     x, y = _cast_all(e, n, n.out.dtype)
-    if n.out.dtype.kind != "f":
-        return e.op("Mod", [x, y], fmod=0)
+    if n.out.dtype.kind != "f":  # NOTE: numpy gives 0 for a zero divisor (and -1 divides all)
+        sy, bad = _safe_divisor(e, y, n.out.dtype)
+        return e.op("Where", [bad, e.const(0, n.out.dtype), e.op("Mod", [x, sy], fmod=0)])
     # NOTE: numpy's float remainder takes the divisor's sign, C's fmod the dividend's
     r = e.op("Mod", [x, y], fmod=1)
     zero = e.const(0, n.out.dtype)
@@ -500,7 +545,13 @@ def _reciprocal(e: Emitter, n: Node) -> str:
     x = e.cast(n.ins[0], n.in_specs[0].dtype, n.out.dtype)
     if n.out.dtype.kind == "f":
         return e.op("Reciprocal", [x])
-    return e.op("Div", [e.const(1, n.out.dtype), x])  # numpy's integer 1 / x truncates
+    # NOTE: numpy's integer 1 / x truncates; of 0 it gives what this machine's numpy gives
+    dt = n.out.dtype
+    zero = e.op("Equal", [x, e.const(0, dt)])
+    with np.errstate(all="ignore"):
+        at_zero = np.reciprocal(np.zeros((), dt))
+    q = e.op("Div", [e.const(1, dt), e.op("Where", [zero, e.const(1, dt), x])])
+    return e.op("Where", [zero, e.const(at_zero, dt), q])
 
 
 @converts(rsqrt_p)
@@ -526,7 +577,9 @@ def _log1p(e: Emitter, n: Node) -> str:
     u = e.op("Add", [x, one])
     um1 = e.op("Sub", [u, one])
     ratio = e.op("Div", [e.op("Mul", [e.op("Log", [u]), x]), um1])
-    return e.op("Where", [e.op("Equal", [um1, e.const(0, n.out.dtype)]), x, ratio])
+    plain = e.op("Or", [e.op("Equal", [um1, e.const(0, n.out.dtype)]),
+                        e.op("IsInf", [u], detect_negative=0)])
+    return e.op("Where", [plain, x, ratio])
 
 
 @converts(expm1_p)
@@ -667,7 +720,12 @@ def _reduction(e: Emitter, n: Node) -> str:
     if n.op in (any_p, all_p):
         x, frm = e.cast(x, frm, _BOOL), _BOOL
     work = _I32 if out == np.bool_ else out  # NOTE: ONNX Runtime reduces no bools
-    y = _reduce(e, _REDUCE[n.op], e.cast(x, frm, work), n.attrs["axis"], n.attrs["keepdims"])
+    axis, keep = n.attrs["axis"], n.attrs["keepdims"]
+    y = _reduce(e, _REDUCE[n.op], e.cast(x, frm, work), axis, keep)
+    if n.op in (max_p, min_p) and out.kind == "f" and axis:
+        # NOTE: numpy's max and min propagate NaN; ONNX Runtime's skip it
+        nan = _reduce(e, "ReduceMax", e.cast(e.op("IsNaN", [x]), _BOOL, _I32), axis, keep)
+        y = e.op("Where", [e.cast(nan, _I32, _BOOL), e.const(np.nan, out), y])
     return e.op("Identity", [y]) if y == n.ins[0] else e.cast(y, work, out)
 
 
@@ -694,10 +752,18 @@ def _arg(e: Emitter, n: Node) -> str:
     if spec.dtype == np.bool_:
         x = e.cast(x, spec.dtype, _I32)
     axis, keep = n.attrs["axis"], n.attrs["keepdims"]
-    if axis is not None:
-        return e.op(onnx_op, [x], axis=axis, keepdims=int(keep))
-    y = e.op(onnx_op, [e.op("Reshape", [x, e.ints([-1])])], axis=0, keepdims=0)
-    return e.op("Reshape", [y, e.ints([1] * len(spec.shape))]) if keep else y
+    if axis is None:
+        x = e.op("Reshape", [x, e.ints([-1])])
+    y = e.op(onnx_op, [x], axis=axis or 0, keepdims=int(keep and axis is not None))
+    if spec.dtype.kind == "f":  # NOTE: numpy's first NaN wins; ONNX Runtime skips NaN
+        nan = e.cast(e.op("IsNaN", [x]), _BOOL, _I32)
+        first = e.op("ArgMax", [nan], axis=axis or 0, keepdims=int(keep and axis is not None))
+        has = e.op("ReduceMax", [nan, e.ints([axis or 0])],
+                   keepdims=int(keep and axis is not None))
+        y = e.op("Where", [e.cast(has, _I32, _BOOL), first, y])
+    if axis is None and keep:
+        return e.op("Reshape", [y, e.ints([1] * len(spec.shape))])
+    return y
 
 
 # -- shapes and indexing -----------------------------------------------------------------------

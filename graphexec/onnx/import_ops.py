@@ -3,7 +3,8 @@
 converter builds graph nodes on placeholders and computes values on eager tensors.  ``node``
 (a ``node.Node``) holds the attributes, the opset and the static values of inputs that
 stand for shapes, axes or pads.  ONNX's layouts are NCHW; graphexec's convolution is NHWC:
-converters transpose around it.
+converters transpose around it.  The larger converters (attention, recurrent layers, grid
+sampling, signal ops, quantization) are in ``import_nn`` and join the table.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GraphError, InvalidArgumentError
+from ..control import cond, scan, while_loop
+from ..errors import GraphError, InvalidArgumentError, ShapeError
 from ..ops import math as m
 from ..ops.array import (
     broadcast_to,
@@ -42,6 +44,7 @@ from ..ops.ordering import argsort, cumprod, cumsum, einsum, take_along_axis
 from ..ops.pad import pad
 from ..ops.state import static_value
 from ..tensor import Tensor
+from .import_nn import NN_CONVERTERS
 from .node import Node, constant_eager, onnx_dtype
 
 __all__ = ["CONVERTERS"]
@@ -69,6 +72,16 @@ def _float_like(v: Any, x: Tensor) -> Any:
 
 def _static(n: Node, x: Tensor) -> tuple[int, ...]:
     return n.static_shape(x)
+
+
+def _known(n: Node, x: Tensor, axes: Sequence[int]) -> list[int]:
+    """The sizes of ``axes`` of ``x``, which must be known at import (others need not be:
+    a batch dim may stay unknown)."""
+    dims = [x.shape[a] for a in axes]
+    if None in dims:
+        raise n.error(GraphError, f"the input's dims {list(axes)} must be known at import; "
+                      f"its shape is {tuple(x.shape)}")
+    return [int(d) for d in dims]  # type: ignore[arg-type]
 
 
 def _slice_axis(x: Tensor, axis: int, start: int | None, stop: int | None,
@@ -418,7 +431,7 @@ def _split(n: Node, x: Tensor, _: Tensor | None = None) -> list[Tensor]:
     sizes = n.ints(1, "split")
     if sizes is None:
         parts = n.attr("num_outputs", n.n_outputs)
-        length = _static(n, x)[axis]
+        (length,) = _known(n, x, [axis])
         chunk = -(-length // parts)
         sizes = tuple(min(chunk, length - i * chunk) for i in range(parts))
     return split(x, list(sizes), axis)
@@ -438,6 +451,31 @@ def _slice(n: Node, x: Tensor, *_: Tensor | None) -> Tensor:
     return getitem(x, tuple(key))
 
 
+def _center_crop_pad(n: Node, x: Tensor, _: Tensor) -> Tensor:
+    shp = _static(n, x)
+    axes = [_axis(a, x.ndim) for a in n.attr("axes", range(x.ndim))]
+    before, after = [0] * x.ndim, [0] * x.ndim
+    for a, want in zip(axes, n.ints(1), strict=True):
+        gap = want - shp[a]  # > 0 pads, < 0 crops; the odd one goes after
+        small = -(-gap // 2) if gap < 0 else gap // 2
+        before[a], after[a] = small, gap - small
+    return _pad_crop(x, before, after)
+
+
+def _reverse_sequence(n: Node, x: Tensor, lens: Tensor) -> Tensor:
+    b_ax, t_ax = n.attr("batch_axis", 1), n.attr("time_axis", 0)
+    shp = _static(n, x)
+    steps = shp[t_ax]
+    # index (batch, time): lens[b] - 1 - t within each sequence, t past its end
+    t = constant(np.arange(steps).reshape(1, steps))
+    lens = expand_dims(cast(lens, "int64"), 1)
+    index = where(m.less(t, lens), m.subtract(m.subtract(lens, 1), t), t)
+    if b_ax > t_ax:
+        index = transpose(index, (1, 0))
+    index = reshape(index, tuple(shp[i] if i in (b_ax, t_ax) else 1 for i in range(x.ndim)))
+    return take_along_axis(x, broadcast_to(index, shp), t_ax)
+
+
 def _gather(n: Node, x: Tensor, idx: Tensor) -> Tensor:
     return gather(x, idx, _axis(n.attr("axis", 0), x.ndim))
 
@@ -448,7 +486,7 @@ def _wrapped(idx: Tensor, size: int) -> Tensor:
 
 def _gather_elements(n: Node, x: Tensor, idx: Tensor) -> Tensor:
     axis = _axis(n.attr("axis", 0), x.ndim)
-    return take_along_axis(x, _wrapped(idx, _static(n, x)[axis]), axis)
+    return take_along_axis(x, _wrapped(idx, _known(n, x, [axis])[0]), axis)
 
 
 def _gather_nd(n: Node, x: Tensor, idx: Tensor) -> Tensor:
@@ -554,7 +592,11 @@ def _constant_of_shape(n: Node, _: Tensor) -> Tensor:
 
 
 def _range(n: Node, start: Tensor, limit: Tensor, delta: Tensor) -> Tensor:
-    s, lim, d = n.value(0), n.value(1), n.value(2)
+    values = [n.value(i) for i in range(3)]
+    if any(v.size != 1 for v in values):
+        raise n.error(ShapeError, f"start, limit and delta must be scalars, got shapes "
+                      f"{[v.shape for v in values]}")
+    s, lim, d = (v.reshape(()) for v in values)  # NOTE: one-element tensors are read as scalars
     count = max(int(np.ceil((lim - s) / d)), 0)
     return constant((s + np.arange(count) * d).astype(start.dtype))
 
@@ -664,7 +706,7 @@ def _compress(n: Node, x: Tensor, c: Tensor) -> Tensor:
     if axis is None:
         return gather(reshape(x, (-1,)), keep[keep < math.prod(_static(n, x))], 0)
     axis = _axis(axis, x.ndim)
-    return gather(x, keep[keep < _static(n, x)[axis]], axis)
+    return gather(x, keep[keep < _known(n, x, [axis])[0]], axis)
 
 
 def _value_only(n: Node, i: int) -> np.ndarray:
@@ -878,7 +920,7 @@ def _spatial(n: Node, x: Tensor, kernel: Sequence[int], dilations: Sequence[int]
     """Strides, dilations, pads before and after (the ceil mode's extra included) of a
     convolution or pooling node over the spatial dims of ``x``."""
     k = len(kernel)
-    sizes = _static(n, x)[2:]
+    sizes = _known(n, x, range(2, x.ndim))
     strides = list(n.attr("strides", [1] * k))
     dil = list(dilations or n.attr("dilations", [1] * k))
     auto = n.attr("auto_pad", "NOTSET")
@@ -949,7 +991,7 @@ def _average_pool(n: Node, x: Tensor) -> Tensor:
     total = m.add_n(_windows(_pad_crop(x, before, after, 2), kernel, strides, dil))
     # the window sizes: count the input's elements (and with count_include_pad the pads,
     # not the ceil mode's extra) under each window, at import
-    sizes = _static(n, x)[2:]
+    sizes = _known(n, x, range(2, x.ndim))
     inside = np.ones((1, 1, *sizes))
     if n.attr("count_include_pad", 0):
         _, _, eb, ea = _spatial(n, x, kernel)
@@ -995,6 +1037,50 @@ def _global_lp(n: Node, x: Tensor) -> Tensor:
     return m.pow(total, 1.0 / p)
 
 
+def _col2im(n: Node, x: Tensor, image: Tensor, block: Tensor) -> Tensor:
+    # NOTE: a product with a 0/1 matrix (built at import) adding each column entry into the
+    # padded image; the pads are cropped after
+    dims, kernel = n.ints(1), n.ints(2)
+    k = len(dims)
+    strides = list(n.attr("strides", [1] * k))
+    dil = list(n.attr("dilations", [1] * k))
+    pads = list(n.attr("pads", [0] * 2 * k))
+    padded = [d + pads[i] + pads[i + k] for i, d in enumerate(dims)]
+    outs = [(p - (kk - 1) * dl - 1) // st + 1
+            for p, kk, dl, st in zip(padded, kernel, dil, strides, strict=True)]
+    rows = []
+    for offset in itertools.product(*(range(kk) for kk in kernel)):
+        for window in itertools.product(*(range(o) for o in outs)):
+            pos = [w * st + o * dl for w, o, st, dl in zip(window, offset, strides, dil,
+                                                             strict=True)]
+            rows.append(np.ravel_multi_index(pos, padded))
+    place = np.zeros((len(rows), math.prod(padded)), x.dtype)
+    place[np.arange(len(rows)), rows] = 1
+    nb, ckl, _ = _static(n, x)
+    c = ckl // math.prod(kernel)
+    y = matmul(reshape(x, (nb, c, len(rows))), constant(place))
+    y = reshape(y, (nb, c, *padded))
+    return _pad_crop(y, [-p for p in pads[:k]], [-p for p in pads[k:]], 2)
+
+
+def _max_unpool(n: Node, x: Tensor, idx: Tensor, _: Tensor | None = None) -> Tensor:
+    shp = _static(n, x)
+    kernel = list(n.attr("kernel_shape"))
+    k = len(kernel)
+    strides = list(n.attr("strides", [1] * k))
+    pads = list(n.attr("pads", [0] * 2 * k))
+    out = (*shp[:2], *((s - 1) * st - pads[i] - pads[i + k] + kk
+                       for i, (s, st, kk) in enumerate(zip(shp[2:], strides, kernel,
+                                                           strict=True))))
+    # NOTE: the indices are positions in the whole flattened output of the inferred shape
+    # (as MaxPool gives them); a larger output_shape pads that at the end
+    total = math.prod(out)
+    hot = m.equal(reshape(idx, (-1, 1)), constant(np.arange(total).reshape(1, total)))
+    y = reshape(matmul(reshape(x, (1, -1)), cast(hot, x.dtype)), out)
+    want = n.ints(2) if n.has(2) else out
+    return _pad_crop(y, [0] * len(out), [w - o for w, o in zip(want, out, strict=True)])
+
+
 def _conv_nd(x: Tensor, w: Tensor, strides: Sequence[int], dil: Sequence[int],
              before: Sequence[int], after: Sequence[int], group: int) -> Tensor:
     """An N-d grouped convolution of NC... ``x`` with OI... filters ``w``."""
@@ -1038,7 +1124,7 @@ def _conv_transpose(n: Node, x: Tensor, w: Tensor, b: Tensor | None = None) -> T
     group = n.attr("group", 1)
     kernel = list(_static(n, w)[2:])
     k = len(kernel)
-    sizes = _static(n, x)[2:]
+    sizes = _known(n, x, range(2, x.ndim))
     strides = list(n.attr("strides", [1] * k))
     dil = list(n.attr("dilations", [1] * k))
     extra = list(n.attr("output_padding", [0] * k))
@@ -1062,8 +1148,8 @@ def _conv_transpose(n: Node, x: Tensor, w: Tensor, b: Tensor | None = None) -> T
             ax = 2 + i
             zeros = zeros_like(spread)
             spread = stack([spread] + [zeros] * (s - 1), axis=ax + 1)
-            shp = list(spread.shape)
-            merged = [*shp[:ax], shp[ax] * s, *shp[ax + 2:]]
+            shp = [-1 if d is None else d for d in spread.shape]  # NOTE: the batch may be
+            merged = [*shp[:ax], shp[ax] * s, *shp[ax + 2:]]  # unknown, the rest is known
             spread = _slice_axis(reshape(spread, tuple(merged)), ax, 0, (sizes[i] - 1) * s + 1)
     flip = getitem(w, (slice(None), slice(None), *[slice(None, None, -1)] * k))
     c_in = int(w.shape[0])  # type: ignore[arg-type]
@@ -1140,11 +1226,19 @@ def _resize(n: Node, x: Tensor, *_: Tensor | None) -> Tensor:
     if n.attr("antialias", 0) or n.opset < 11:
         raise n.error(InvalidArgumentError, "antialiasing and opset 10's Resize are not "
                       "supported")
-    shp = _static(n, x)
     axes = [_axis(a, x.ndim) for a in n.attr("axes", range(x.ndim))]
-    scale, out = [1.0] * x.ndim, list(shp)
+    coord = n.attr("coordinate_transformation_mode", "half_pixel")
     sizes = n.value(3) if n.has(3) else None
-    if sizes is not None and sizes.size:
+    scales = None if sizes is not None and sizes.size else [float(v) for v in n.value(2)]
+    # NOTE: an axis scaled by 1 is left as it is (its size may be unknown: a batch)
+    changed = [a for j, a in enumerate(axes) if scales is None or scales[j] != 1.0
+               or coord == "tf_crop_and_resize"]
+    shp = [-1 if d is None else int(d) for d in x.shape]  # NOTE: -1: unknown, left alone
+    for a, d in zip(changed, _known(n, x, changed), strict=True):
+        shp[a] = d
+    scale, out = [1.0] * x.ndim, list(shp)
+    if scales is None:
+        assert sizes is not None
         ratios = [int(s) / shp[a] for a, s in zip(axes, sizes, strict=True)]
         policy = n.attr("keep_aspect_ratio_policy", "stretch")
         if policy != "stretch":
@@ -1153,22 +1247,21 @@ def _resize(n: Node, x: Tensor, *_: Tensor | None) -> Tensor:
             scale[a] = r
             out[a] = int(s) if policy == "stretch" else int(r * shp[a] + 0.5)
     else:
-        for a, s in zip(axes, n.value(2), strict=True):
-            scale[a], out[a] = float(s), int(np.floor(shp[a] * float(s)))
+        for a, sc in zip(axes, scales, strict=True):
+            if a in changed:
+                scale[a], out[a] = sc, int(np.floor(shp[a] * sc))
     roi = n.value(1) if n.has(1) else None
-    coord = n.attr("coordinate_transformation_mode", "half_pixel")
     y = x
     for j, a in enumerate(axes):
+        if a not in changed:
+            continue
         lo_hi = (float(roi[j]), float(roi[j + len(axes)])) if roi is not None and roi.size \
             else (0.0, 1.0)
         src = _source_coords(coord, shp[a], out[a], scale[a], lo_hi)
         if n.attr("mode", "nearest") == "nearest":
             y = gather(y, _nearest(n, src, shp[a]), a)
         else:
-            w = constant(_resize_weights(n, src, shp[a]).T.astype(x.dtype))
-            perm = [*range(a), *range(a + 1, x.ndim), a]
-            back = np.argsort(perm)
-            y = transpose(matmul(transpose(y, perm), w), tuple(int(p) for p in back))
+            y = _interpolate(y, a, _resize_weights(n, src, shp[a]))
         if coord == "tf_crop_and_resize":
             outside = (src < 0) | (src > shp[a] - 1)
             grid = [1] * x.ndim
@@ -1176,6 +1269,136 @@ def _resize(n: Node, x: Tensor, *_: Tensor | None) -> Tensor:
             fill = np.asarray(n.attr("extrapolation_value", 0.0), x.dtype)
             y = where(constant(outside.reshape(grid)), constant(fill), y)
     return y
+
+
+def _upsample(n: Node, x: Tensor, _: Tensor | None = None) -> Tensor:
+    shp = _static(n, x)
+    scales = n.value(1) if n.has(1) else n.attr("scales")
+    y = x
+    for a, s in enumerate(scales):
+        out = int(np.floor(shp[a] * float(s)))
+        if out == shp[a]:
+            continue
+        src = np.arange(out, dtype=np.float64) / float(s)
+        if n.attr("mode", "nearest") == "nearest":
+            y = gather(y, np.clip(np.floor(src), 0, shp[a] - 1).astype(np.int64), a)
+        else:
+            y = _interpolate(y, a, _resize_weights(n, src, shp[a]))
+    return y
+
+
+def _interpolate(y: Tensor, a: int, w: np.ndarray) -> Tensor:
+    """``y`` with axis ``a`` mapped through the (out, in) weight matrix ``w``."""
+    perm = [*range(a), *range(a + 1, y.ndim), a]
+    back = np.argsort(perm)
+    out = matmul(transpose(y, perm), constant(w.T.astype(y.dtype)))
+    return transpose(out, tuple(int(p) for p in back))
+
+
+# ---------------------------------------------------------------------------------------------
+# control flow: the bodies are ONNX graphs run by the importer's walker, seeing the values of
+# the graphs around them; gx.cond, gx.while_loop and gx.scan trace them in a graph and run
+# them as Python's if and for eagerly
+
+def _body_names(n: Node, name: str) -> list[str]:
+    return [v.name for v in n.attrs[name].input]
+
+
+def _scalar(n: Node, x: Tensor, what: str) -> Tensor:
+    """``x``, a one-element tensor (as ONNX allows for a condition or a count), as a scalar."""
+    if x.ndim and any(d != 1 for d in x.shape):
+        raise n.error(ShapeError, f"{what} must hold one element, got shape {tuple(x.shape)}")
+    return reshape(x, ()) if x.ndim else x
+
+
+def _if(n: Node, c: Tensor) -> list[Tensor]:
+    c = _scalar(n, c, "the condition")
+    known = static_value(c)
+    if known is not None:  # NOTE: known at import: only that branch (its shapes may differ)
+        return n.run_subgraph("then_branch" if bool(known) else "else_branch", {})
+    return cond(c, lambda: n.run_subgraph("then_branch", {}),
+                lambda: n.run_subgraph("else_branch", {}))
+
+
+def _loop(n: Node, trip: Tensor | None, go: Tensor | None, *state: Tensor) -> list[Tensor]:
+    names = _body_names(n, "body")
+    n_state = len(state)
+
+    def body(i: Tensor, c: Tensor, *xs: Tensor) -> list[Tensor]:
+        return n.run_subgraph("body", dict(zip(names, [i, c, *xs], strict=True)))
+
+    trip = None if trip is None else _scalar(n, trip, "the trip count")
+    go = None if go is None else _scalar(n, go, "the condition")
+    if n.n_outputs == n_state:  # no scan outputs: a while loop, its trip count run-time
+        start = [constant(np.array(0, np.int64)), go if go is not None else constant(True)]
+
+        def keep_going(i: Tensor, c: Tensor, *xs: Tensor) -> Tensor:
+            return c if trip is None else m.logical_and(c, m.less(i, trip))
+
+        def step(i: Tensor, c: Tensor, *xs: Tensor) -> list[Tensor]:
+            out = body(i, c, *xs)
+            return [m.add(i, 1), cast(out[0], "bool"), *out[1:]]
+
+        return list(while_loop(keep_going, step, [*start, *state]))[2:]
+    # NOTE: scan outputs have one row per iteration: the count must be known at import, so
+    # the loop unrolls (with its trip count and conditions bound to their values)
+    count = int(n.value(0)) if trip is not None else None
+    going = bool(n.value(1)) if go is not None else True
+    rows: list[list[Tensor]] = []
+    i = 0
+    while going and (count is None or i < count):
+        out = body(constant(np.array(i, np.int64)), constant(going), *state)
+        state = tuple(out[1:1 + n_state])
+        rows.append(out[1 + n_state:])
+        flag = static_value(out[0])
+        if flag is None:
+            raise n.error(GraphError, "a loop with scan outputs needs its condition known at "
+                          "import (their length is the number of iterations); here it is "
+                          "computed at run time")
+        going, i = bool(np.asarray(flag)), i + 1
+    if not rows:
+        raise n.error(GraphError, "a loop with scan outputs that runs no iteration: their "
+                      "shape is unknown")
+    return [*state, *[stack([r[k] for r in rows]) for k in range(len(rows[0]))]]
+
+
+def _scan(n: Node, *xs: Tensor | None) -> list[Tensor]:
+    if n.opset < 9:  # opset 8: a batch axis first, each batch scanned over axis 1
+        if xs[0] is not None:
+            raise n.error(InvalidArgumentError, "opset 8's sequence_lens is not supported")
+        args = [x for x in xs[1:] if x is not None]
+        batch = _static(n, args[0])[0]
+        runs = [_scan_run(n, [getitem(x, (b,)) for x in args]) for b in range(batch)]
+        return [stack([r[k] for r in runs]) for k in range(len(runs[0]))]
+    return _scan_run(n, [x for x in xs if x is not None])
+
+
+def _scan_run(n: Node, xs: Sequence[Tensor]) -> list[Tensor]:
+    k = n.attr("num_scan_inputs")
+    state, seqs = list(xs[:len(xs) - k]), list(xs[len(xs) - k:])
+    in_axes = n.attr("scan_input_axes") or [0] * k
+    in_dirs = n.attr("scan_input_directions") or [0] * k
+    rows = []
+    for x, a, d in zip(seqs, in_axes, in_dirs, strict=True):
+        a = _axis(a, x.ndim)
+        x = transpose(x, (a, *(i for i in range(x.ndim) if i != a))) if a else x
+        rows.append(_slice_axis(x, 0, None, None, -1) if d else x)
+    names = _body_names(n, "body")
+
+    def step(carry: list[Tensor], row: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        out = n.run_subgraph("body", dict(zip(names, [*carry, *row], strict=True)))
+        return out[:len(carry)], out[len(carry):]
+
+    final, ys = scan(step, state, rows)
+    n_y = len(ys)
+    out_axes = n.attr("scan_output_axes") or [0] * n_y
+    out_dirs = n.attr("scan_output_directions") or [0] * n_y
+    outs = []
+    for y, a, d in zip(ys, out_axes, out_dirs, strict=True):
+        y = _slice_axis(y, 0, None, None, -1) if d else y
+        a = _axis(a, y.ndim)
+        outs.append(transpose(y, (*range(1, a + 1), 0, *range(a + 1, y.ndim))) if a else y)
+    return [*final, *outs]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1187,7 +1410,8 @@ def _unary_table() -> dict[str, Converter]:
         "Reciprocal": m.reciprocal, "Floor": m.floor, "Ceil": m.ceil, "Sin": m.sin,
         "Cos": m.cos, "Tan": m.tan, "Tanh": m.tanh, "Sigmoid": sigmoid, "Relu": relu,
         "Erf": erf, "Round": m.round, "Not": m.logical_not, "Sinh": _sinh, "Cosh": _cosh,
-        "Asinh": _asinh, "Acosh": _acosh, "Atanh": _atanh,
+        "Asinh": _asinh, "Acosh": _acosh, "Atanh": _atanh, "Asin": m.arcsin,
+        "Acos": m.arccos, "Atan": m.arctan, "BitwiseNot": m.bitwise_not,
         "IsNaN": lambda x: m.not_equal(x, x), "Softplus": _softplus,
     }
     return {k: _unary(f) for k, f in fns.items()}
@@ -1198,7 +1422,8 @@ def _binary_table() -> dict[str, Converter]:
         "Add": m.add, "Sub": m.subtract, "Mul": m.multiply, "Equal": m.equal,
         "Less": m.less, "LessOrEqual": m.less_equal, "Greater": m.greater,
         "GreaterOrEqual": m.greater_equal, "And": m.logical_and, "Or": m.logical_or,
-        "Xor": m.not_equal, "MatMul": matmul,
+        "Xor": m.not_equal, "MatMul": matmul, "BitwiseAnd": m.bitwise_and,
+        "BitwiseOr": m.bitwise_or, "BitwiseXor": m.bitwise_xor,
     }
     return {k: _binary(f) for k, f in fns.items()}
 
@@ -1249,6 +1474,9 @@ CONVERTERS: dict[str, Converter] = {
     "MaxPool": _max_pool, "AveragePool": _average_pool, "LpPool": _lp_pool,
     "GlobalMaxPool": _global(m.max), "GlobalAveragePool": _global(m.mean),
     "GlobalLpPool": _global_lp, "Conv": _conv, "ConvTranspose": _conv_transpose,
-    "Resize": _resize,
+    "CenterCropPad": _center_crop_pad, "ReverseSequence": _reverse_sequence,
+    "Col2Im": _col2im, "MaxUnpool": _max_unpool,
+    "Resize": _resize, "Upsample": _upsample, "If": _if, "Loop": _loop, "Scan": _scan,
+    **NN_CONVERTERS,
 }
 

@@ -56,14 +56,25 @@ class _Walker:
         raise GraphError(f"ONNX value {name!r} is used before any node computes it")
 
     def run(self, nodes: Sequence[onnx.NodeProto], env: dict[str, Tensor]) -> None:
+        """Convert ``nodes`` in order into ``env``; the bodies of their subgraphs see ``env``
+        (and the scopes around it)."""
+        self.scopes.append(env)
+        try:
+            self._run(nodes, env)
+        finally:
+            self.scopes.pop()
 
+    def _run(self, nodes: Sequence[onnx.NodeProto], env: dict[str, Tensor]) -> None:
         for p in nodes:
             fn = CONVERTERS.get(p.op_type) if p.domain in _ONNX_DOMAINS else None
             if fn is None:
                 raise unsupported([p], self.opset)
             xs = [self.lookup(i, env) if i else None for i in p.input]
             n = Node(p, self.opset, xs, self)
-            static = all(x is None or x._graph is None for x in xs)
+            # NOTE: a node is known at import when its inputs are, and so are the values its
+            # subgraphs read from around them
+            outer = [self.lookup(name, env) for name in _read_by_subgraphs(p)]
+            static = all(x is None or x._graph is None for x in (*xs, *outer))
             if not static:
                 xs = [self._named_constant(x) for x in xs]
                 n.inputs = xs
@@ -100,12 +111,25 @@ class _Walker:
         for t in body.initializer:
             env[t.name] = constant(_array(t, f"initializer {t.name!r}: "))
         env.update(values)
-        self.scopes.append(env)
-        try:
-            self.run(body.node, env)
-            return [self.lookup(o.name, env) for o in body.output]
-        finally:
-            self.scopes.pop()
+        self.run(body.node, env)
+        return [self.lookup(o.name, env) for o in body.output]
+
+
+def _read_by_subgraphs(p: onnx.NodeProto) -> set[str]:
+    """The values the subgraphs of node ``p`` read from the graphs around them."""
+    return {name for a in p.attribute
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs)
+            for name in _free_names(sub)}
+
+
+def _free_names(g: onnx.GraphProto) -> set[str]:
+    """The values a graph's nodes (and their subgraphs) read that it does not define."""
+    defined = {v.name for v in g.input} | {t.name for t in g.initializer} | {""}
+    used: set[str] = set()
+    for p in g.node:
+        used |= set(p.input) | _read_by_subgraphs(p)
+        defined |= set(p.output)
+    return used - defined
 
 
 @contextlib.contextmanager

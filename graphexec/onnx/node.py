@@ -12,6 +12,7 @@ import numpy as np
 
 from ..context import eager
 from ..errors import DTypeError, GraphError
+from ..graph import SubGraph
 from ..ir import needed_nodes
 from ..ops.creation import constant
 from ..ops.state import static_value
@@ -108,7 +109,7 @@ class Node:
         v = static_value(x)
         if v is None:
             assert x is not None and x._graph is not None
-            ancestors = needed_nodes(x._graph, [x._node])
+            ancestors = _roots(x)
             raise DynamicValueError(
                 f"{self}: input {i} ({self.proto.input[i]!r}) must be known when the model "
                 "is imported (it is a shape, axes, pads or a count here), but it is computed "
@@ -160,3 +161,16 @@ def constant_eager(arr: np.ndarray) -> Tensor:
     """An eager tensor of ``arr`` even while a graph is built."""
     with eager():
         return constant(arr)
+
+
+def _roots(x: Tensor) -> set[str]:
+    """The nodes ``x`` depends on, through the captures of the subgraphs it is in: those of
+    the outermost graph among them (where the model's inputs are)."""
+    g = x._graph
+    assert g is not None
+    nodes = needed_nodes(g, [x._node])
+    if not isinstance(g, SubGraph):
+        return nodes
+    # NOTE: a subgraph's captures are its placeholders, made in the order they were captured
+    outer = dict(zip([ref[0] for ref in g._capture_refs.values()], g.captured, strict=True))
+    return set().union(*(_roots(outer[n]) for n in nodes if n in outer))
