@@ -341,3 +341,58 @@ def test_log1p_and_expm1_at_infinity_and_integer_reciprocal_of_zero():
     got = _run(gx.onnx.export(g, fetches=outs), {"x": v, "k": i})
     for o, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(o, w)
+
+
+def test_uint64_and_int64_compare_exactly():
+    u = np.array([2**53 + 1, 2**63 + 5, 0, 7], "uint64")
+    i = np.array([2**53, -1, 0, 7], "int64")
+    with gx.graph() as g:
+        a = gx.placeholder(u.shape, "uint64", name="a")
+        b = gx.placeholder(i.shape, "int64", name="b")
+        outs = [gx.equal(a, b), gx.not_equal(b, a), gx.less(b, a), gx.greater_equal(a, b),
+                gx.less_equal(a, b), gx.greater(b, a)]
+    want = g.run(outs, {a: u, b: i})
+    got = _run(gx.onnx.export(g, fetches=outs), {"a": u, "b": i})
+    for o, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(o, w)
+
+
+def test_64_bit_integer_powers_are_refused():
+    with gx.graph() as g:
+        x = gx.placeholder((3,), "int64", name="x")
+        y = x ** 39
+    with pytest.raises(DTypeError, match="float64, which holds integers exactly only up to"):
+        gx.onnx.export(g, fetches=y)
+
+
+def test_float_range_is_the_kernels_values():
+    with gx.graph() as g:
+        r = gx.range(0.5, 100.3, 0.7, dtype="float32")
+    (got,) = _run(gx.onnx.export(g, fetches=r), {})
+    np.testing.assert_array_equal(got, g.run(r))
+
+
+def test_names_of_inputs_and_of_nested_fetches_are_kept():
+    with gx.graph() as g:
+        a = gx.placeholder((2,), "float32", name="x:0")
+        b = gx.placeholder((2,), "float32", name="x_0")
+        y, z, w = a - b, a * 100.0, -a
+    model = gx.onnx.export(g, fetches={"logits": [y, z], "probs": w, "extra": []})
+    assert [i.name for i in model.graph.input] == ["x:0", "x_0"]
+    assert [o.name for o in model.graph.output] == ["logits.0", "logits.1", "probs"]
+    feeds = {"x:0": np.array([1, 2], "float32"), "x_0": np.array([10, 10], "float32")}
+    got = _run(model, feeds)
+    want = g.run([y, z, w], {a: feeds["x:0"], b: feeds["x_0"]})
+    for o, v in zip(got, want, strict=True):
+        np.testing.assert_array_equal(o, v)
+
+
+def test_a_variable_read_twice_is_one_initializer_and_constant_results_are_outputs():
+    v = gx.Variable(np.ones((50, 50), "float32"), name="W")
+    f = gx.function(lambda x: {"y": x @ v + gx.sum(v), "scale": 2.0, "none": None})
+    model = gx.onnx.export(f, args=(np.ones((1, 50), "float32"),))
+    assert [t.name for t in model.graph.initializer].count("W") == 1
+    assert sum(t.name.startswith("W") for t in model.graph.initializer) == 1
+    assert [o.name for o in model.graph.output] == ["y", "scale"]
+    y, scale = _run(model, {"x": np.ones((1, 50), "float32")})
+    assert float(scale) == 2.0 and np.allclose(y, 50.0 + 2500.0)

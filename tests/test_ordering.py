@@ -89,3 +89,15 @@ def test_floor_and_ceil_keep_integers_on_every_device(monkeypatch):
         for fn in (gx.floor, gx.ceil):
             got = fn(x.to(where))
             assert got.dtype == np.int32 and got.numpy().tolist() == [3, -2]
+
+
+def test_take_along_axis_checks_dims_unknown_when_built():
+    # found in review: a None dim let numpy broadcast the indices at run time, past the spec
+    with gx.graph() as g:
+        x = gx.placeholder((None, 2), "float64", name="x")
+        i = gx.placeholder((None, 2), "int64", name="i")
+        y = gx.take_along_axis(x, i, 1)
+    for level in (0, 1):
+        with pytest.raises(gx.ExecutionError, match=r"take_along_axis.*differ in dim 0"):
+            g.run(y, {x: np.ones((1, 2)), i: np.zeros((2, 2), np.int64)}, optimize=level)
+    assert g.run(y, {x: np.ones((2, 2)), i: np.zeros((2, 2), np.int64)}).shape == (2, 2)

@@ -6,8 +6,11 @@ initializers; each op is written by its converter in ``graphexec.onnx.export_ops
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..compiler import CompiledGraph
 from ..errors import DTypeError, GraphError, InvalidArgumentError, MissingExtraError
@@ -15,6 +18,7 @@ from ..function import Function
 from ..io import Program, as_program
 from ..ir import GraphIR, Ref
 from ..ops.state import assign_p, placeholder_p
+from ..registry import Spec
 from ._extra import require
 from .export_ops import Emitter, emit_graph
 
@@ -31,7 +35,9 @@ DEFAULT_OPSET = 21
 # NOTE: the IR version of the opset: ONNX Runtime refuses newer IR versions than it knows
 _IR_VERSION = {19: 9, 20: 9, 21: 10, 22: 10, 23: 11, 24: 11, 25: 11}
 
-Source = tuple[GraphIR, list[tuple[str, str]], list[Ref]]
+#: what is exported: the graph, its inputs (ONNX name, placeholder node), the outputs (a
+#: node's output, or a value a function returned as it is) and their names (None: the node's)
+Source = tuple[GraphIR, list[tuple[str, str]], list[Any], list[str | None]]
 
 
 def export(obj: Any, path: str | os.PathLike[str] | None = None, *, opset: int = DEFAULT_OPSET,
@@ -68,10 +74,9 @@ def export(obj: Any, path: str | os.PathLike[str] | None = None, *, opset: int =
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= max(_IR_VERSION):
         raise InvalidArgumentError(f"onnx.export: opset {opset!r} is not supported: give "
                                    f"{MIN_OPSET} to {max(_IR_VERSION)} (default {DEFAULT_OPSET})")
-    graph, inputs, outputs = _source(obj, fetches, args)
+    graph, inputs, outputs, names = _source(obj, fetches, args)
     if not outputs:
         raise InvalidArgumentError(f"onnx.export: graph {graph.name} has no outputs to export")
-    names = list(fetches) if isinstance(fetches, Mapping) and len(fetches) == len(outputs) else []
     model = _model(onnx_mod, opset, graph, inputs, outputs, name or graph.name, names)
     try:
         onnx_mod.checker.check_model(model, full_check=True)
@@ -99,13 +104,25 @@ def _source(obj: Any, fetches: Any, args: Sequence[Any]) -> Source:
                                  f"Variable {d['attrs']['var'].var_name} (node {n!r}, at "
                                  f"{d['loc']}): ONNX models are stateless; export a function "
                                  "that only computes")
-    outputs = [p.outputs[r] for r in p.results if isinstance(r, int)]
-    return p.graph, list(p.inputs.items()), outputs
+    named = p.treedef.kind == "dict" or "'" in "".join(p.treedef.paths())
+    outputs, names = [], []
+    for r, path in zip(p.results, p.treedef.paths(), strict=True):
+        if not isinstance(r, int) and r.value is None:
+            continue  # NOTE: a function's None result has no tensor to be
+        outputs.append(p.outputs[r] if isinstance(r, int) else np.asarray(r.value))
+        names.append(_path_name(path) if named else None)
+    return p.graph, list(p.inputs.items()), outputs, names
+
+
+def _path_name(path: str) -> str:
+    """A result's path in the fetched structure (``['logits'][0]``) as a name (``logits.0``)."""
+    return re.sub(r"\[(?:'([^']*)'|(\d+))\]", lambda m: "." + (m.group(1) or m.group(2)),
+                  path).lstrip(".") or "output"
 
 
 # -- the model ---------------------------------------------------------------------------------
 def _model(onnx_mod: Any, opset: int, graph: GraphIR, inputs: list[tuple[str, str]],
-           outputs: list[Ref], name: str, names: Sequence[str]) -> Any:
+           outputs: list[Any], name: str, names: Sequence[str | None]) -> Any:
     e = Emitter(onnx_mod, opset, {}, [])
     env: dict[Ref, str] = {}
     formal = []
@@ -116,23 +133,33 @@ def _model(onnx_mod: Any, opset: int, graph: GraphIR, inputs: list[tuple[str, st
             raise GraphError(f"onnx.export: input {key!r} is a {d['op'].name} node, not a "
                              "placeholder")
         spec = d["specs"][0]
-        env[(node, 0)] = x = e.fresh(key)
+        env[(node, 0)] = x = e.reserve(key)  # NOTE: as given: ONNX names may be any string
         dims = [f"N{next(symbols)}" if s is None else s for s in spec.shape]
         formal.append(e.value_info(x, spec, dims))
-    values = emit_graph(e, graph, env, outputs)
+    for want in names:  # NOTE: asked for by name: kept as given, before any name is made
+        if want is not None and want not in e.names:
+            e.reserve(want)
+    refs = [o for o in outputs if not isinstance(o, np.ndarray)]
+    made = iter(emit_graph(e, graph, env, refs))
+    values = [e.const(o, o.dtype, "result") if isinstance(o, np.ndarray) else next(made)
+              for o in outputs]
     # NOTE: a model output must be made by a node, once: an input, an initializer or a value
     # fetched twice is given an Identity of its own
     taken = {x.name for x in formal} | {c.name for c in e.initializers}
     results = []
-    for k, (ref, value) in enumerate(zip(outputs, values, strict=True)):
+    for out_ref, value, want in zip(outputs, values, names, strict=True):
         out = value
-        want = str(names[k]) if names else None
+        spec = (Spec(out_ref.shape, out_ref.dtype) if isinstance(out_ref, np.ndarray)
+                else graph.spec(out_ref))
         if value in taken or (want is not None and value != want):
             out = e.op("Identity", [value])
-            e.rename(out, e.fresh(want or f"{ref[0]}_out"), len(e.nodes) - 1)
+            final = want if want is not None and e.names.get(want) == 1 and want not in taken \
+                else e.fresh(want or (f"{out_ref[0]}_out" if isinstance(out_ref, tuple)
+                                      else "result"))
+            e.rename(out, final, len(e.nodes) - 1)
             out = e.nodes[-1].output[0]
         taken.add(out)
-        results.append(e.value_info(out, graph.spec(ref)))
+        results.append(e.value_info(out, spec))
     onnx_graph = e.graph(name, formal, results)
     onnx_graph.initializer.extend(e.initializers)
     model = onnx_mod.helper.make_model(

@@ -222,11 +222,13 @@ class Emitter:
         self._consts: dict[tuple[str, tuple[int, ...], bytes], str] = {}
         #: the graphexec node being converted: the ONNX nodes are named after it
         self.where = ""
+        #: the initializer of each Variable read, by its id
+        self.variables: dict[int, str] = {}
 
     def child(self) -> Emitter:
         """An emitter for a subgraph (an If branch, a loop body) of this graph."""
         sub = Emitter(self.onnx, self.opset, self.names, self.initializers)
-        sub._consts, sub.where = self._consts, self.where
+        sub._consts, sub.where, sub.variables = self._consts, self.where, self.variables
         return sub
 
     def fresh(self, base: str) -> str:
@@ -258,6 +260,13 @@ class Emitter:
         n = self.names.get("\0" + base, 0)
         self.names["\0" + base] = n + 1
         return base if n == 0 else f"{base}_{n}"
+
+    def reserve(self, name: str) -> str:
+        """``name`` itself, for a value (a model input or output named by the user)."""
+        if name in self.names:
+            raise InvalidArgumentError(f"onnx.export: the name {name!r} is given twice")
+        self.names[name] = 1
+        return name
 
     def const(self, value: Any, dtype: Any = None, name: str = "const") -> str:
         """An initializer holding ``value`` (shared by equal small values)."""
@@ -370,7 +379,11 @@ def _constant(e: Emitter, n: Node) -> str:
 
 @converts(read_variable_p)
 def _read_variable(e: Emitter, n: Node) -> str:
-    return e.const(np.asarray(n.attrs["var"].numpy()), n.out.dtype, n.attrs["var"].var_name)
+    var = n.attrs["var"]
+    hit = e.variables.get(id(var))
+    if hit is None:  # NOTE: a Variable read by several nodes is one initializer
+        hit = e.variables[id(var)] = e.const(np.asarray(var.numpy()), n.out.dtype, var.var_name)
+    return hit
 
 
 # -- elementwise -------------------------------------------------------------------------------
@@ -395,11 +408,37 @@ def _float_unary(onnx_op: str) -> Converter:
     return conv
 
 
+_U64, _I64_DT = np.dtype("uint64"), np.dtype("int64")
+#: each comparison's answer for a negative int64 on its left (of any uint64 on its right)
+_NEGATIVE_LEFT = {"Equal": False, "Less": True, "LessOrEqual": True, "Greater": False,
+                  "GreaterOrEqual": False}
+_MIRROR = {"Equal": "Equal", "Less": "Greater", "LessOrEqual": "GreaterOrEqual",
+           "Greater": "Less", "GreaterOrEqual": "LessOrEqual"}
+
+
 def _compare(onnx_op: str, negate: bool = False) -> Converter:
     def conv(e: Emitter, n: Node) -> str:
-        y = e.op(onnx_op, _cast_all(e, n, np.result_type(*[s.dtype for s in n.in_specs])))
+        dts = [s.dtype for s in n.in_specs]
+        if {*dts} == {_U64, _I64_DT}:
+            y = _compare_u64_i64(e, onnx_op, n.ins, dts)
+        else:
+            y = e.op(onnx_op, _cast_all(e, n, np.result_type(*dts)))
         return e.op("Not", [y]) if negate else y
     return conv
+
+
+def _compare_u64_i64(e: Emitter, onnx_op: str, ins: Sequence[str], dts: Sequence[np.dtype]
+                     ) -> str:
+    """A uint64 compared with an int64 exactly, as numpy does (not in float64): a negative
+    int64 is below every uint64, the others compare as uint64."""
+    i = 0 if dts[0] == _I64_DT else 1
+    op = onnx_op if i == 0 else _MIRROR[onnx_op]  # NOTE: as if the int64 were on the left
+    signed, unsigned = ins[i], ins[1 - i]
+    same = e.op(op, [e.cast(signed, _I64_DT, _U64), unsigned])
+    negative = e.op("Less", [signed, e.const(0, _I64_DT)])
+    if _NEGATIVE_LEFT[op]:
+        return e.op("Or", [negative, same])
+    return e.op("And", [e.op("Not", [negative]), same])
 
 
 def _logical(onnx_op: str) -> Converter:
@@ -409,8 +448,16 @@ def _logical(onnx_op: str) -> Converter:
 
 
 for _op, _onnx in ((add_p, "Add"), (subtract_p, "Sub"), (multiply_p, "Mul"), (divide_p, "Div"),
-                   (pow_p, "Pow"), (negative_p, "Neg")):
+                   (negative_p, "Neg")):
     CONVERTERS[_op] = _arith(_onnx)
+
+
+@converts(pow_p)
+def _pow(e: Emitter, n: Node) -> str:
+    if n.out.dtype in (_I64_DT, _U64):
+        raise n.fail(DTypeError, "ONNX Runtime computes integer powers in float64, which "
+                     "holds integers exactly only up to 2**53: cast to float64 first")
+    return e.op("Pow", _cast_all(e, n, n.out.dtype))
 for _op, _onnx in ((sqrt_p, "Sqrt"), (log_p, "Log"), (exp_p, "Exp"), (cos_p, "Cos"),
                    (sin_p, "Sin"), (tanh_p, "Tanh"), (sigmoid_p, "Sigmoid"),
                    (erf_p, "Erf")):
@@ -1032,8 +1079,9 @@ def _eye(e: Emitter, n: Node) -> str:
 
 @converts(range_p)
 def _range(e: Emitter, n: Node) -> str:
-    dt = n.out.dtype
-    return e.op("Range", [e.const(n.attrs[k], dt) for k in ("start", "limit", "delta")])
+    # NOTE: its arguments are static: the kernel's own values (ONNX's Range accumulates the
+    # delta, which drifts in floats)
+    return e.const(n.op.kernel(np, **n.attrs), n.out.dtype, n.name)
 
 
 @converts(random_normal_p, random_uniform_p)

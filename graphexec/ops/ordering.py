@@ -197,6 +197,12 @@ def _take_infer(x: Spec, indices: Spec, axis: int) -> Spec:
 @register("take_along_axis", infer=_take_infer, arity=2)
 def take_along_axis_p(xp, x, indices, axis):
     check_indices(indices, x.shape[axis], axis)
+    # NOTE: dims unknown when the graph was built are checked now: numpy would broadcast them
+    # (a ValueError: the executor names the node)
+    try:
+        _take_infer(Spec(x.shape, x.dtype), Spec(indices.shape, indices.dtype), axis)
+    except ShapeError as e:
+        raise ValueError(str(e)) from None
     return xp.take_along_axis(x, indices, axis=axis)
 
 
