@@ -106,6 +106,10 @@ def test_every_fusable_activation_matches_its_kernel_in_place():
         xv = np.array(values + list(data((37,), "float64")), dtype).reshape(-1, 1)
         eye = np.ones((1, 1), dtype)  # x @ [[1]] is x exactly, inf and NaN included
         for op in acts:
+            try:
+                op.infer(gx.Spec(xv.shape, xv.dtype))
+            except gx.GraphexecError:
+                continue  # not for floats (bitwise_not): no float product reaches it
             with np.errstate(all="ignore"):
                 want = op.kernel(np, np.matmul(xv, eye))
                 if want.dtype != xv.dtype:
