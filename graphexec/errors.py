@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -160,13 +162,39 @@ class MissingExtraError(GraphexecError, ImportError):
     """
 
 
+#: where the ops being built come from when it is not the user's code (an imported model's
+#: node): ``located`` sets it, and ``user_location`` gives it
+_LOCATION: ContextVar[str | None] = ContextVar("graphexec_location", default=None)
+
+
+@contextlib.contextmanager
+def located(where: str) -> Iterator[None]:
+    """Ops built in the block say they come from ``where`` (not from a line of Python): a
+    model importer names the node of the file each op comes from.
+
+    >>> from graphexec.errors import located, user_location
+    >>> with located("model.onnx: node 'conv1'"):
+    ...     user_location()
+    "model.onnx: node 'conv1'"
+    """
+    token = _LOCATION.set(where)
+    try:
+        yield
+    finally:
+        _LOCATION.reset(token)
+
+
 def user_location(skip: int = 1) -> str:
-    """``file:line`` of the innermost stack frame outside the graphexec package.
+    """``file:line`` of the innermost stack frame outside the graphexec package (or what a
+    ``located`` block says).
 
     >>> from graphexec.errors import user_location
     >>> user_location()
     '<doctest ...>:1'
     """
+    where = _LOCATION.get()
+    if where is not None:
+        return where
     f: FrameType | None = sys._getframe(skip)
     while f is not None and f.f_code.co_filename.startswith(_NOT_USER):
         f = f.f_back

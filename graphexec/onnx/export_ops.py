@@ -233,7 +233,7 @@ class Emitter:
 
     def fresh(self, base: str) -> str:
         """A new valid name made from ``base``."""
-        base = re.sub(r"\W", "_", base) or "v"
+        base = re.sub(r"[^\w./-]", "_", base) or "v"
         while True:
             n = self.names.get(base, 0)
             self.names[base] = n + 1

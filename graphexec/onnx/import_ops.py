@@ -39,7 +39,7 @@ from ..ops.array import (
 )
 from ..ops.creation import constant, ones_like, zeros_like
 from ..ops.linalg import det, matmul
-from ..ops.nn import conv2d, erf, log_softmax, one_hot, relu, sigmoid, softmax
+from ..ops.nn import conv2d, erf, log_softmax, max_pool2d, one_hot, relu, sigmoid, softmax
 from ..ops.ordering import argsort, cumprod, cumsum, einsum, take_along_axis
 from ..ops.pad import pad
 from ..ops.state import static_value
@@ -966,6 +966,12 @@ def _pool_kernel(n: Node) -> list[int]:
 def _max_pool(n: Node, x: Tensor) -> Any:
     kernel = _pool_kernel(n)
     strides, dil, before, after = _spatial(n, x, kernel, ceil=bool(n.attr("ceil_mode", 0)))
+    if (len(kernel) == 2 and n.n_outputs < 2 and dil == [1, 1]
+            and min(*before, *after) >= 0 and x.dtype.kind == "f"):
+        # NOTE: graphexec's own (NHWC) pool: one kernel instead of a stack of strided views
+        y = max_pool2d(transpose(x, (0, 2, 3, 1)), tuple(kernel), tuple(strides),
+                       [[before[0], after[0]], [before[1], after[1]]])
+        return transpose(y, (0, 3, 1, 2))
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     padded = _pad_crop(x, before, after, 2, "constant", low)
     stacked = stack(_windows(padded, kernel, strides, dil), axis=-1)

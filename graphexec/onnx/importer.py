@@ -19,7 +19,7 @@ import numpy as np
 
 from ..context import eager, name_scope
 from ..device import device as on_device
-from ..errors import FormatError, GraphError, InvalidArgumentError
+from ..errors import FormatError, GraphError, InvalidArgumentError, located
 from ..graph import Graph, graph
 from ..io import Program
 from ..ir import needed_nodes
@@ -102,7 +102,8 @@ class _Walker:
             return x
         name, made = self.named[id(x)]
         if made is None:
-            made = self.graph.constant(x.numpy(), name=sanitize(name))
+            with located(f"ONNX initializer {name!r}"):
+                made = self.graph.constant(x.numpy(), name=sanitize(name))
             self.named[id(x)] = (name, made)
         return made
 
@@ -134,11 +135,13 @@ def _free_names(g: onnx.GraphProto) -> set[str]:
 
 @contextlib.contextmanager
 def _scope(p: onnx.NodeProto) -> Iterator[None]:
-    if p.name:
-        with name_scope(sanitize(p.name)):
+    """The node's ops are named in its scope, and located at it (not at a line of Python)."""
+    with located(f"ONNX {p.op_type} node {p.name!r}" if p.name else f"ONNX {p.op_type} node"):
+        if p.name:
+            with name_scope(sanitize(p.name)):
+                yield
+        else:
             yield
-    else:
-        yield
 
 
 def supported_ops() -> list[str]:
@@ -257,7 +260,8 @@ def load(model_or_path: Any, *, name: str | None = None) -> Program:
         inputs = walker.inputs
         for v in _graph_inputs(model):
             shape, dtype = _input_spec(v)
-            ph = g.placeholder(shape, dtype, name=sanitize(v.name))
+            with located(f"ONNX input {v.name!r}"):
+                ph = g.placeholder(shape, dtype, name=sanitize(v.name))
             env[v.name] = ph
             inputs[v.name] = ph.name
         walker.run(model.graph.node, env)
@@ -265,7 +269,8 @@ def load(model_or_path: Any, *, name: str | None = None) -> Program:
         for o in model.graph.output:
             t: Tensor | None = walker._named_constant(walker.lookup(o.name, env))
             if t is None or t._graph is None:
-                t = g.constant(walker.lookup(o.name, env).numpy(), name=sanitize(o.name))
+                with located(f"ONNX output {o.name!r}"):
+                    t = g.constant(walker.lookup(o.name, env).numpy(), name=sanitize(o.name))
             outputs.append((t._node, t._index))
     return Program(g, inputs, outputs, kind="onnx")
 

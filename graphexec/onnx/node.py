@@ -49,13 +49,14 @@ def onnx_dtype(elem_type: int, where: str = "") -> np.dtype:
 
 
 def sanitize(name: str) -> str:
-    """``name`` as a graph node name: letters, digits and ``_ . -`` kept, the rest ``_``.
+    """``name`` as a graph node name: letters, digits and ``_ . - /`` kept (a ``/`` nests
+    name scopes, as graphexec's own names do), the rest ``_``.
 
     >>> from graphexec.onnx.node import sanitize
     >>> sanitize("input:0"), sanitize("")
     ('input_0', 'value')
     """
-    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "value"
+    return re.sub(r"[^A-Za-z0-9_.\-/]", "_", name).strip("/") or "value"
 
 
 class DynamicValueError(GraphError):
