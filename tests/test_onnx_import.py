@@ -22,7 +22,8 @@ F = TensorProto.FLOAT
 RNG = np.random.default_rng(0)
 _NP = {np.dtype("float32"): F, np.dtype("float64"): TensorProto.DOUBLE,
        np.dtype("int64"): TensorProto.INT64, np.dtype("int32"): TensorProto.INT32,
-       np.dtype("bool"): TensorProto.BOOL, np.dtype("uint8"): TensorProto.UINT8}
+       np.dtype("bool"): TensorProto.BOOL, np.dtype("uint8"): TensorProto.UINT8,
+       np.dtype("int8"): TensorProto.INT8, np.dtype("float16"): TensorProto.FLOAT16}
 
 
 def model(nodes: list[Any], inputs: dict[str, np.ndarray], outputs: list[str],
@@ -427,3 +428,84 @@ def test_image_ops_with_an_unknown_batch(op: str, attrs: dict[str, Any],
         x = RNG.normal(size=(batch, 2, 6, 5)).astype("float32")
         check(model([node], {"x": x}, ["y"], inits, dynamic=("x",)), {"x": x}, levels=(0, 3),
               rtol=1e-4, atol=1e-5)
+
+
+# -- found in review -------------------------------------------------------------------------
+def test_resize_of_integers_and_tf_half_pixel_for_nn() -> None:
+    x = (np.arange(16, dtype=np.uint8) * 10).reshape(1, 1, 4, 4)
+    check(one("Resize", {"x": x}, {"roi": np.zeros(0, "float32"),
+                                   "s": np.array([1, 1, 2, 2], "float32")}, mode="linear"),
+          {"x": x})
+    x = np.arange(5, dtype="float32").reshape(1, 1, 1, 5)
+    check(one("Resize", {"x": x}, {"roi": np.zeros(0, "float32"),
+                                   "s": np.array([1, 1, 1, 1.5], "float32")}, mode="nearest",
+              coordinate_transformation_mode="tf_half_pixel_for_nn"), {"x": x})
+
+
+@pytest.mark.parametrize("op", ["ReduceMean", "ReduceSum", "ReduceProd", "ReduceL1",
+                                "ReduceSumSquare"])
+def test_reductions_keep_the_input_dtype(op: str) -> None:
+    x = np.array([[1, 2, 4], [3, -5, 7]], "int32")
+    check(one(op, {"x": x}, {"axes": np.array([1])}, keepdims=1), {"x": x})
+
+
+def test_fmod_of_floats_at_its_edges() -> None:
+    x = np.array([-1e-8, -5, 5, 7.5, -7.5, 0.0], "float32")
+    y = np.array([1, np.inf, -np.inf, 2, 2, 3], "float32")
+    check(one("Mod", {"x": x, "y": y}, fmod=1), {"x": x, "y": y}, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("op", ["Asinh", "Acosh", "Atanh", "Sinh", "Cosh"])
+def test_hyperbolic_functions_neither_overflow_nor_cancel(op: str) -> None:
+    v = {"Asinh": [-1e20, -3e4, -1e-8, 0.0, 0.5, 1e4, 1e20],
+         "Acosh": [1.0, 1.0 + 1e-6, 2.0, 1e4, 1e20], "Atanh": [-0.999, -1e-8, 0.0, 0.3, 0.9],
+         "Sinh": [-88.0, -1e-8, 0.0, 0.3, 5.0, 88.5], "Cosh": [-89.0, -1.0, 0.0, 1e-8, 88.5]}
+    x = np.array(v[op], "float32")
+    check(one(op, {"x": x}), {"x": x}, rtol=2e-6, atol=0)
+
+
+def test_shrink_of_integers_stays_integer_and_gemm_scales_integers() -> None:
+    x = np.array([-3, 0, 1, 4], "int8")
+    check(one("Shrink", {"x": x}, lambd=1.5, bias=1.0), {"x": x})
+    a, b = np.arange(6, dtype="int64").reshape(2, 3), np.arange(6, dtype="int64").reshape(3, 2)
+    prog = gx.onnx.load(one("Gemm", {"a": a, "b": b}, alpha=2.0))
+    (got,) = prog(a=a, b=b)
+    assert got.dtype == np.int64 and (got == 2 * a @ b).all()
+
+
+def test_pad_wrap_with_a_negative_pad_crops_first() -> None:
+    x = np.arange(12, dtype="float32").reshape(3, 4)
+    check(one("Pad", {"x": x}, {"pads": np.array([0, 1, 0, -1])}, mode="wrap"), {"x": x})
+
+
+def test_integer_powers_with_negative_exponents_and_float16_means() -> None:
+    b, e = np.array([2, 1, -1, 3], "int32"), np.array([-1, -2, -3, 2], "int32")
+    check(one("Pow", {"b": b, "e": e}), {"b": b, "e": e})
+    h = np.array([60000, 1, 2], "float16")
+    got = gx.onnx.load(one("Mean", {"a": h, "c": h}))(a=h, c=h)[0]
+    assert got.dtype == np.float16 and got[0] == 60000
+
+
+def test_evaluate_checks_its_inputs_and_takes_a_default_override() -> None:
+    x = np.array([1.0, 2.0], "float32")
+    g = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])], "m",
+        [helper.make_tensor_value_info("x", F, [2]), helper.make_tensor_value_info("w", F, [2])],
+        [helper.make_tensor_value_info("y", F, [2])],
+        [numpy_helper.from_array(np.zeros(2, "float32"), "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+    assert evaluate(m, {"x": x, "w": np.array([10.0, 20.0], "float32")})[0].tolist() == [11, 22]
+    assert evaluate(m, {"x": x})[0].tolist() == [1, 2]
+    with pytest.raises(gx.FeedError, match="no input 'z'"):
+        evaluate(m, {"x": x, "z": x})
+    with pytest.raises(gx.FeedError):
+        evaluate(m, {"x": np.array([1.5, 2.5])})  # float64 -> float32 would round
+    with pytest.raises(gx.FeedError, match="shape"):
+        evaluate(m, {"x": np.ones(3, "float32")})
+
+
+def test_squeeze_without_axes_of_unknown_dims_is_an_error() -> None:
+    x = np.ones((1, 1, 5), "float32")
+    with pytest.raises(gx.GraphError, match="Squeeze without axes"):
+        gx.onnx.load(model([helper.make_node("Squeeze", ["x"], ["y"])], {"x": x}, ["y"],
+                           dynamic=("x",), opset=11))

@@ -70,6 +70,16 @@ def _float_like(v: Any, x: Tensor) -> Any:
     return float(v) if x.dtype.kind == "f" else v
 
 
+def _scalar_like(n: Node, v: float, x: Tensor) -> Any:
+    """An attribute's number as a weak scalar of ``x``'s dtype (an integral one for ints)."""
+    if x.dtype.kind == "f":
+        return float(v)
+    if float(v) != int(v):
+        raise n.error(InvalidArgumentError, f"{v} is not an integer, and the operands are "
+                      f"{x.dtype}")
+    return int(v)
+
+
 def _static(n: Node, x: Tensor) -> tuple[int, ...]:
     return n.static_shape(x)
 
@@ -92,17 +102,18 @@ def _slice_axis(x: Tensor, axis: int, start: int | None, stop: int | None,
 
 def _pad_crop(x: Tensor, before: Sequence[int], after: Sequence[int], first: int = 0,
               mode: str = "constant", value: Any = 0) -> Tensor:
-    """``x`` padded from axis ``first`` on (negative pads crop)."""
+    """``x`` padded from axis ``first`` on; negative pads crop, first (as ONNX Runtime: the
+    modes that copy values then copy what is left)."""
     k = len(before)
+    if any(b < 0 or a < 0 for b, a in zip(before, after, strict=True)):
+        key = [slice(None)] * first + [slice(-min(b, 0), None if a >= 0 else a)
+                                       for b, a in zip(before, after, strict=True)]
+        x = getitem(x, tuple(key))
     lead = [(0, 0)] * first
     pairs = lead + [(max(b, 0), max(a, 0)) for b, a in zip(before, after, strict=True)]
     pairs += [(0, 0)] * (x.ndim - first - k)
     if any(p != (0, 0) for p in pairs):
         x = pad(x, pairs, mode, value) if mode == "constant" else pad(x, pairs, mode)
-    if any(b < 0 or a < 0 for b, a in zip(before, after, strict=True)):
-        key = [slice(None)] * first + [slice(-min(b, 0), None if a >= 0 else a)
-                                       for b, a in zip(before, after, strict=True)]
-        x = getitem(x, tuple(key))
     return x
 
 
@@ -132,6 +143,8 @@ def _variadic(fn: Callable[[Tensor, Tensor], Tensor]) -> Converter:
 
 
 def _mean(n: Node, *xs: Tensor) -> Tensor:
+    if xs[0].dtype == np.float16:  # NOTE: the sum in float32, as ONNX Runtime does
+        return cast(_mean(n, *[cast(x, "float32") for x in xs]), "float16")
     return m.divide(_variadic(m.add)(n, *xs), _float_like(len(xs), xs[0]))
 
 
@@ -154,14 +167,23 @@ def _mod(n: Node, x: Tensor, y: Tensor) -> Tensor:
         return m.mod(x, y)
     if x.dtype.kind in "iu":  # C's fmod: the sign of the dividend
         return m.subtract(x, m.multiply(y, _trunc_div(x, y)))
+    # NOTE: from numpy's remainder (the divisor's sign): one divisor back where the signs
+    # differ; a remainder that rounded to the divisor means a dividend too small to move it,
+    # and an infinite divisor leaves a finite dividend as it is (C's fmod)
     r = m.mod(x, y)
-    return where(m.logical_and(m.not_equal(r, 0), m.not_equal(m.less(r, 0), m.less(x, 0))),
-                 m.subtract(r, y), r)
+    out = where(m.logical_and(m.not_equal(r, 0), m.not_equal(m.less(r, 0), m.less(x, 0))),
+                m.subtract(r, y), r)
+    keep = m.logical_or(m.equal(r, y), m.logical_and(_isinf_(y), m.equal(x, x)))
+    return where(m.logical_and(keep, m.not_equal(m.abs(x), np.inf)), x, out)
+
+
+def _isinf_(x: Tensor) -> Tensor:
+    return m.equal(m.abs(x), np.inf)
 
 
 def _pow(n: Node, x: Tensor, y: Tensor) -> Tensor:
     # NOTE: ONNX's Pow keeps the base's dtype, whatever the exponent's
-    if x.dtype.kind in "iu" and y.dtype.kind == "f":
+    if x.dtype.kind in "iu":  # NOTE: as ONNX Runtime: in float64 (2 ** -1 is 0), truncated
         return cast(m.pow(cast(x, "float64"), cast(y, "float64")), x.dtype)
     return m.pow(x, cast(y, x.dtype))
 
@@ -206,24 +228,55 @@ def _sign(n: Node, x: Tensor) -> Tensor:
     return m.sign(x)
 
 
+# NOTE: the inverse and hyperbolic functions, written so that they neither overflow (x**2 of a
+# large x, exp(89) in float32) nor cancel (log(1 + tiny)); computed in float64 for float16
+_LN2 = math.log(2.0)
+
+
+def _in_float64(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """``fn`` computed in float64 for narrower floats (then rounded once, to their dtype)."""
+    def wide(x: Tensor) -> Tensor:
+        if x.dtype in (np.float16, np.float32):
+            return cast(fn(cast(x, "float64")), x.dtype)
+        return fn(x)
+    wide.__name__ = fn.__name__
+    return wide
+
+
+def _big(x: Tensor) -> float:
+    """Beyond this ``x * x`` loses ``1`` next to it (``1 / sqrt(eps)``)."""
+    return float(1 / np.sqrt(np.finfo(x.dtype).eps))
+
+
 def _asinh(x: Tensor) -> Tensor:
-    return m.log(m.add(x, m.sqrt(m.add(m.square(x), 1.0))))
+    a = m.abs(x)
+    small = m.log1p(m.add(a, m.divide(m.square(a), m.add(1.0, m.sqrt(m.add(m.square(a),
+                                                                            1.0))))))
+    r = where(m.greater(a, _big(x)), m.add(m.log(a), _LN2), small)
+    return where(m.less(x, 0), m.negative(r), r)
 
 
 def _acosh(x: Tensor) -> Tensor:
-    return m.log(m.add(x, m.sqrt(m.subtract(m.square(x), 1.0))))
+    t = m.subtract(x, 1.0)
+    small = m.log1p(m.add(t, m.sqrt(m.add(m.multiply(2.0, t), m.square(t)))))
+    return where(m.greater(x, _big(x)), m.add(m.log(x), _LN2), small)
 
 
 def _atanh(x: Tensor) -> Tensor:
-    return m.multiply(0.5, m.log(m.divide(m.add(1.0, x), m.subtract(1.0, x))))
+    return m.multiply(0.5, m.subtract(m.log1p(x), m.log1p(m.negative(x))))
 
 
 def _sinh(x: Tensor) -> Tensor:
-    return m.multiply(0.5, m.subtract(m.exp(x), m.exp(m.negative(x))))
+    a = m.abs(x)
+    near = m.multiply(0.5, m.subtract(m.expm1(a), m.expm1(m.negative(a))))
+    far = m.subtract(m.exp(m.subtract(a, _LN2)), m.exp(m.subtract(m.negative(a), _LN2)))
+    r = where(m.less(a, 1.0), near, far)
+    return where(m.less(x, 0), m.negative(r), r)
 
 
 def _cosh(x: Tensor) -> Tensor:
-    return m.multiply(0.5, m.add(m.exp(x), m.exp(m.negative(x))))
+    a = m.abs(x)
+    return m.add(m.exp(m.subtract(a, _LN2)), m.exp(m.subtract(m.negative(a), _LN2)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,6 +326,8 @@ def _softsign(n: Node, x: Tensor) -> Tensor:
 
 
 def _gelu(n: Node, x: Tensor) -> Tensor:
+    if x.dtype == np.float16:
+        return cast(_gelu(n, cast(x, "float32")), "float16")
     if n.attr("approximate", "none") == "tanh":
         inner = m.multiply(m.add(x, m.multiply(0.044715, m.multiply(m.square(x), x))),
                            math.sqrt(2 / math.pi))
@@ -290,8 +345,9 @@ def _swish(n: Node, x: Tensor) -> Tensor:
 
 def _shrink(n: Node, x: Tensor) -> Tensor:
     lambd, bias = n.attr("lambd", 0.5), n.attr("bias", 0.0)
-    lo = m.add(x, _float_like(bias, x))
-    hi = m.subtract(x, _float_like(bias, x))
+    b = constant(np.asarray(bias).astype(x.dtype))  # NOTE: in x's dtype, as ONNX says
+    lo = m.add(x, b)
+    hi = m.subtract(x, b)
     return where(m.less(x, -lambd), lo, where(m.greater(x, lambd), hi, zeros_like(x)))
 
 
@@ -343,7 +399,10 @@ def _reduce(fn: Callable[..., Tensor], empty: float | None = None,
                 dims = [d for a, d in enumerate(dims) if a not in axes]
             return constant(np.full(dims, _extreme(empty, y.dtype), y.dtype))
         out = fn(y, axis=axes, keepdims=keepdims)
-        return out if post is None else post(out)
+        out = out if post is None else post(out)
+        # NOTE: ONNX's reductions keep the input's dtype (numpy's mean of ints is a float,
+        # its sum of int32 an int64)
+        return out if out.dtype == x.dtype else cast(out, x.dtype)
     return convert
 
 
@@ -363,7 +422,8 @@ def _arg(fn: Callable[..., Tensor]) -> Converter:
         keepdims = bool(n.attr("keepdims", 1))
         if not n.attr("select_last_index", 0):
             return fn(x, axis=axis, keepdims=keepdims)
-        last = int(x.shape[axis]) - 1  # type: ignore[arg-type]
+        (size,) = _known(n, x, [axis])
+        last = size - 1
         return m.subtract(last, fn(_slice_axis(x, axis, None, None, -1), axis=axis,
                                    keepdims=keepdims))
     return convert
@@ -413,6 +473,9 @@ def _transpose(n: Node, x: Tensor) -> Tensor:
 def _squeeze(n: Node, x: Tensor, _: Tensor | None = None) -> Tensor:
     axes = _axes(n, x, 1)
     if axes is None:
+        if None in x.shape:  # NOTE: whether an unknown dim is 1 is only known when it runs
+            raise n.error(GraphError, f"Squeeze without axes of a shape with unknown dims "
+                          f"{tuple(x.shape)}: give the axes")
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
     return squeeze(x, axes) if axes else x
 
@@ -751,9 +814,9 @@ def _gemm(n: Node, a: Tensor, b: Tensor, c: Tensor | None = None) -> Tensor:
     y = matmul(a, b)
     alpha, beta = n.attr("alpha", 1.0), n.attr("beta", 1.0)
     if alpha != 1.0:
-        y = m.multiply(_float_like(alpha, y), y)
+        y = m.multiply(_scalar_like(n, alpha, y), y)
     if c is not None and beta != 0.0:
-        y = m.add(y, c if beta == 1.0 else m.multiply(_float_like(beta, c), c))
+        y = m.add(y, c if beta == 1.0 else m.multiply(_scalar_like(n, beta, c), c))
     return y
 
 
@@ -1147,6 +1210,8 @@ def _conv_transpose(n: Node, x: Tensor, w: Tensor, b: Tensor | None = None) -> T
         for i in range(k):
             total = full[i] - want[i]
             small, big = (total // 2, total - total // 2) if total >= 0 else (0, total)
+            # NOTE: as the ONNX reference (and its node tests): the larger half first only for
+            # SAME_LOWER
             before[i], after[i] = (big, small) if auto == "SAME_LOWER" else (small, big)
     spread = x
     for i, s in enumerate(strides):
@@ -1178,8 +1243,11 @@ def _source_coords(mode: str, size: int, out: int, scale: float,
                    roi: tuple[float, float]) -> np.ndarray:
     y = np.arange(out, dtype=np.float64)
     width = scale * size
-    if mode == "align_corners":
+    if mode == "align_corners":  # NOTE: by scale * size, as the ONNX reference (and its node
+        # tests) compute it; ONNX Runtime divides by the output's length
         return np.zeros(out) if width == 1 else y * (size - 1) / (width - 1)
+    if mode == "tf_half_pixel_for_nn":
+        return (y + 0.5) / scale
     if mode == "asymmetric":
         return y / scale
     if mode == "tf_crop_and_resize":
@@ -1188,7 +1256,7 @@ def _source_coords(mode: str, size: int, out: int, scale: float,
             return np.full(out, (hi - lo) * (size - 1) / 2 + lo * (size - 1))
         return y * (hi - lo) * (size - 1) / (out - 1) + lo * (size - 1)
     if mode == "pytorch_half_pixel":
-        return np.full(out, -0.5) if out == 1 else (y + 0.5) / scale - 0.5
+        return np.zeros(out) if out == 1 else (y + 0.5) / scale - 0.5
     if mode == "half_pixel_symmetric":
         offset = size / 2 * (1 - out / width)
         return offset + (y + 0.5) / scale - 0.5
@@ -1297,6 +1365,10 @@ def _interpolate(y: Tensor, a: int, w: np.ndarray) -> Tensor:
     """``y`` with axis ``a`` mapped through the (out, in) weight matrix ``w``."""
     perm = [*range(a), *range(a + 1, y.ndim), a]
     back = np.argsort(perm)
+    if y.dtype.kind != "f":  # NOTE: integers are interpolated in float32, then truncated
+        lo, hi = np.iinfo(y.dtype).min, np.iinfo(y.dtype).max
+        out = _interpolate(cast(y, "float32"), a, w)
+        return cast(m.minimum(m.maximum(out, float(lo)), float(hi)), y.dtype)
     out = matmul(transpose(y, perm), constant(w.T.astype(y.dtype)))
     return transpose(out, tuple(int(p) for p in back))
 
@@ -1415,8 +1487,10 @@ def _unary_table() -> dict[str, Converter]:
         "Abs": m.abs, "Neg": m.negative, "Exp": m.exp, "Log": m.log, "Sqrt": m.sqrt,
         "Reciprocal": m.reciprocal, "Floor": m.floor, "Ceil": m.ceil, "Sin": m.sin,
         "Cos": m.cos, "Tan": m.tan, "Tanh": m.tanh, "Sigmoid": sigmoid, "Relu": relu,
-        "Erf": erf, "Round": m.round, "Not": m.logical_not, "Sinh": _sinh, "Cosh": _cosh,
-        "Asinh": _asinh, "Acosh": _acosh, "Atanh": _atanh, "Asin": m.arcsin,
+        "Erf": erf, "Round": m.round, "Not": m.logical_not, "Sinh": _in_float64(_sinh),
+        "Cosh": _in_float64(_cosh),
+        "Asinh": _in_float64(_asinh), "Acosh": _in_float64(_acosh),
+        "Atanh": _in_float64(_atanh), "Asin": m.arcsin,
         "Acos": m.arccos, "Atan": m.arctan, "BitwiseNot": m.bitwise_not,
         "IsNaN": lambda x: m.not_equal(x, x), "Softplus": _softplus,
     }

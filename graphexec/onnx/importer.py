@@ -19,11 +19,12 @@ import numpy as np
 
 from ..context import eager, name_scope
 from ..device import device as on_device
-from ..errors import FormatError, GraphError, InvalidArgumentError, located
-from ..graph import Graph, graph
+from ..errors import FeedError, FormatError, GraphError, InvalidArgumentError, located
+from ..graph import Graph, _check_feed, graph
 from ..io import Program
 from ..ir import needed_nodes
 from ..ops.creation import constant
+from ..registry import Spec
 from ..tensor import Tensor
 from ._extra import require
 from .import_ops import CONVERTERS
@@ -296,14 +297,23 @@ def evaluate(model_or_path: Any, inputs: Mapping[str, Any] | Sequence[Any], *,
     declared = _graph_inputs(model)
     if not isinstance(inputs, Mapping):
         inputs = {v.name: x for v, x in zip(declared, inputs, strict=False)}
+    # NOTE: an input with an initializer has a default: a value given for it replaces it
+    defaults = {v.name: v for v in model.graph.input if v not in declared}
+    unknown = [k for k in inputs if k not in defaults and all(k != v.name for v in declared)]
+    if unknown:
+        raise FeedError(f"evaluate: the model has no input {unknown[0]!r}; its inputs are "
+                        f"{', '.join(v.name for v in declared) or 'none'}")
     ctx = on_device(device) if device is not None else contextlib.nullcontext()
     with eager(), ctx:
         env = {k: constant(a) for k, a in _initializers(model).items()}
-        for v in declared:
+        for v in [*declared, *(defaults[k] for k in inputs if k in defaults)]:
             if v.name not in inputs:
-                raise InvalidArgumentError(f"evaluate: no value for input {v.name!r}")
-            _, dtype = _input_spec(v)
-            env[v.name] = constant(np.asarray(inputs[v.name]), dtype)
+                raise FeedError(f"evaluate: no value for input {v.name!r}")
+            shape, dtype = _input_spec(v)
+            # NOTE: checked as a graph checks its feeds: no lossy conversion, the rank and
+            # the known dims of the declared shape
+            env[v.name] = constant(_check_feed(v.name, Spec(shape, dtype), inputs[v.name],
+                                               "its ONNX input"))
         walker = _Walker(opset, None)
         walker.run(model.graph.node, env)
         return [walker.lookup(o.name, env).numpy() for o in model.graph.output]
