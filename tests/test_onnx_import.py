@@ -509,3 +509,29 @@ def test_squeeze_without_axes_of_unknown_dims_is_an_error() -> None:
     with pytest.raises(gx.GraphError, match="Squeeze without axes"):
         gx.onnx.load(model([helper.make_node("Squeeze", ["x"], ["y"])], {"x": x}, ["y"],
                            dynamic=("x",), opset=11))
+
+
+def test_a_reshape_to_the_inputs_own_batch_built_from_its_shape() -> None:
+    """What PyTorch writes for ``x.view(x.size(0), -1)`` with a dynamic batch: Shape, Gather,
+    Unsqueeze, Concat, Reshape; the batch is known only when it runs, and it is x's own."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "ax"], ["n1"]),
+             helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"]),
+             helper.make_node("Shape", ["x"], ["s2"], start=1),  # the other sizes: known
+             helper.make_node("Shape", ["y"], ["sy"], end=1),  # y's own batch
+             helper.make_node("Concat", ["sy", "s2"], ["again"], axis=0),
+             helper.make_node("Reshape", ["y", "again"], ["z"])]
+    inits = {"zero": np.array(0), "ax": np.array([0]), "minus1": np.array([-1])}
+    for batch in (3, 1):
+        x = RNG.normal(size=(batch, 2, 3, 4)).astype("float32")
+        m = model(nodes, {"x": x}, ["y", "z"], inits, dynamic=("x",))
+        check(m, {"x": x}, levels=(0, 3))
+    prog = gx.onnx.load(m)
+    assert prog.input_specs["x"].shape == (None, 2, 3, 4)
+    # a batch taken from another tensor is not known to be this one's: an error naming it
+    bad = [*nodes[:6], helper.make_node("Concat", ["n1", "s2"], ["again"], axis=0),
+           helper.make_node("Reshape", ["y", "again"], ["z"])]
+    with pytest.raises(gx.GraphError, match="Reshape node"):
+        gx.onnx.load(model(bad, {"x": x}, ["z"], inits, dynamic=("x",)))

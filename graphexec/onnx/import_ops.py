@@ -45,7 +45,7 @@ from ..ops.pad import pad
 from ..ops.state import static_value
 from ..tensor import Tensor
 from .import_nn import NN_CONVERTERS
-from .node import Node, constant_eager, onnx_dtype
+from .node import Dim, Node, constant_eager, onnx_dtype
 
 __all__ = ["CONVERTERS"]
 
@@ -437,7 +437,7 @@ def _cast(n: Node, x: Tensor) -> Tensor:
 
 
 def _reshape(n: Node, x: Tensor, _: Tensor | None = None) -> Tensor:
-    target = list(n.ints(1, "shape"))
+    target = _target(n, x)
     if not n.attr("allowzero", 0):
         target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]
     if None in target:
@@ -452,6 +452,19 @@ def _reshape(n: Node, x: Tensor, _: Tensor | None = None) -> Tensor:
             target[target.index(-1)] = math.prod(known) // max(math.prod(rest), 1)
         target[copied[0]] = -1
     return reshape(x, tuple(target))
+
+
+def _target(n: Node, x: Tensor) -> list[Any]:
+    """Reshape's target shape: known at import, or in part (a size of ``x`` itself known only
+    when it runs, in the same place, is a copied dim: None, as a 0 is)."""
+    if n.has(1) and n.inputs[1] is not None and n.inputs[1]._graph is not None:
+        known = n.partial(1)
+        here = (x._node, x._index) if x._graph is not None else None
+        if known is not None and all(
+                not isinstance(d, Dim) or (d.ref == here and d.axis == i)
+                for i, d in enumerate(known.tolist())):
+            return [None if isinstance(d, Dim) else int(d) for d in known.tolist()]
+    return list(n.ints(1, "shape"))
 
 
 def _flatten(n: Node, x: Tensor) -> Tensor:

@@ -24,11 +24,12 @@ from ..graph import Graph, _check_feed, graph
 from ..io import Program
 from ..ir import needed_nodes
 from ..ops.creation import constant
+from ..ops.state import static_value
 from ..registry import Spec
 from ..tensor import Tensor
 from ._extra import require
 from .import_ops import CONVERTERS
-from .node import Node, _array, constant_eager, onnx_dtype, sanitize
+from .node import PARTIAL, Node, _array, constant_eager, onnx_dtype, sanitize
 
 if TYPE_CHECKING:
     import onnx
@@ -47,6 +48,10 @@ class _Walker:
         self.named: dict[int, tuple[str, Tensor | None]] = {}  # initializers by tensor id
         self.scopes: list[dict[str, Tensor]] = []
         self.inputs: dict[str, str] = {}  # ONNX input name -> its placeholder node
+        #: shape values known in part at import (ONNX value name -> an object array of ints
+        #: and ``Dim``s): what Shape of a tensor with an unknown batch gives, and the Gather,
+        #: Concat, Slice... of it that build a Reshape's target
+        self.partial: dict[str, np.ndarray] = {}
 
     def lookup(self, name: str, env: dict[str, Tensor]) -> Tensor:
         if name in env:
@@ -85,6 +90,19 @@ class _Walker:
             for name, t in zip(p.output, outs, strict=False):
                 if name:
                     env[name] = t if static else self._folded(t)
+            if not static and p.op_type in PARTIAL and len(p.output) == 1:
+                known = PARTIAL[p.op_type](n, [self.partial_value(n, i) for i in range(len(xs))])
+                if known is not None:
+                    self.partial[p.output[0]] = known
+
+    def partial_value(self, n: Node, i: int) -> np.ndarray | None:
+        """Input ``i`` of ``n`` as an object array of ints and ``Dim``s, if it is known so."""
+        x = n.inputs[i] if i < len(n.inputs) else None
+        if x is None:
+            return None
+        if x._graph is None or static_value(x) is not None:
+            return np.asarray(static_value(x)).astype(object)
+        return self.partial.get(n.proto.input[i])
 
     def _folded(self, t: Tensor) -> Tensor:
         """``t`` as an eager tensor of its value when no graph input reaches it (a converter

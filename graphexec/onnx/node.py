@@ -22,7 +22,8 @@ from ._extra import require
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["Node", "DynamicValueError", "onnx_dtype", "sanitize", "constant_eager", "DTYPES"]
+__all__ = ["Node", "DynamicValueError", "onnx_dtype", "sanitize", "constant_eager", "DTYPES",
+           "Dim", "PARTIAL"]
 
 #: ONNX tensor element types graphexec holds, and their numpy dtypes
 DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
@@ -118,6 +119,10 @@ class Node:
                 [k for k, node in self.walker.inputs.items() if node in ancestors])
         return np.asarray(v)
 
+    def partial(self, i: int) -> np.ndarray | None:
+        """Input ``i`` known in part at import (ints and ``Dim``s), if it is."""
+        return self.walker.partial_value(self, i) if self.walker is not None else None
+
     def ints(self, i: int, attr: str | None = None, default: Any = None) -> Any:
         """Input ``i`` (or, where the node has none, attribute ``attr``) as a tuple of ints."""
         v = self.value(i) if self.has(i) else self.attrs.get(attr) if attr else None
@@ -162,6 +167,67 @@ def constant_eager(arr: np.ndarray) -> Tensor:
     """An eager tensor of ``arr`` even while a graph is built."""
     with eager():
         return constant(arr)
+
+
+class Dim:
+    """A size known only when the graph runs: axis ``axis`` of the tensor at ``ref``."""
+
+    __slots__ = ("axis", "ref")
+
+    def __init__(self, ref: tuple[str, int], axis: int) -> None:
+        self.ref, self.axis = ref, axis
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Dim) and (self.ref, self.axis) == (other.ref, other.axis)
+
+    def __hash__(self) -> int:
+        return hash((self.ref, self.axis))
+
+    def __repr__(self) -> str:
+        return f"{self.ref[0]}.shape[{self.axis}]"
+
+
+def _shape_partial(n: Node, ins: list[np.ndarray | None]) -> np.ndarray | None:
+    x = n.inputs[0]
+    assert x is not None and x._graph is not None
+    start, end = n.attr("start", 0), n.attr("end")
+    dims = [Dim((x._node, x._index), a) if d is None else int(d)
+            for a, d in enumerate(x.shape)]
+    return np.array(dims[slice(start, end)], dtype=object)
+
+
+def _gather_partial(n: Node, ins: list[np.ndarray | None]) -> np.ndarray | None:
+    data, idx = ins[0], ins[1] if len(ins) > 1 else None
+    if data is None or idx is None or any(isinstance(i, Dim) for i in idx.ravel()):
+        return None
+    out = np.empty(idx.shape, dtype=object)  # NOTE: np.take of one index gives the element
+    out[...] = np.take(data, idx.astype(np.int64), axis=n.attr("axis", 0))
+    return out
+
+
+def _concat_partial(n: Node, ins: list[np.ndarray | None]) -> np.ndarray | None:
+    if any(v is None for v in ins):
+        return None
+    return np.concatenate([v.reshape(-1) for v in ins if v is not None])
+
+
+def _unsqueeze_partial(n: Node, ins: list[np.ndarray | None]) -> np.ndarray | None:
+    data = ins[0]
+    axes = n.attrs.get("axes") if len(ins) < 2 or ins[1] is None else list(ins[1])
+    if data is None or axes is None or data.ndim + len(axes) != 1:
+        return None
+    return data.reshape(1)
+
+
+def _same_partial(n: Node, ins: list[np.ndarray | None]) -> np.ndarray | None:
+    return ins[0]
+
+
+#: how the ops that build shapes carry values known in part (ints and ``Dim``s) at import:
+#: Shape of a tensor with an unknown batch, picked, joined and reshaped into a Reshape's target
+PARTIAL: dict[str, Any] = {"Shape": _shape_partial, "Gather": _gather_partial,
+                           "Concat": _concat_partial, "Unsqueeze": _unsqueeze_partial,
+                           "Cast": _same_partial, "Identity": _same_partial}
 
 
 def _roots(x: Tensor) -> set[str]:
