@@ -216,10 +216,11 @@ def _fold_constant_conds(graph: GraphIR, actions: list[str] | None) -> int:
     identity of its output, for a fetch by name (DCE removes it otherwise)."""
     g = graph.nx
     folded = 0
-    for n in graph.topological_order():
+    conds = {n for n, d in g.nodes(data=True) if "branches" in d["op"].subgraphs}
+    if not conds:  # NOTE: the common case, without sorting the graph
+        return 0
+    for n in graph.topological_order(conds):
         d = g.nodes[n]
-        if "branches" not in d["op"].subgraphs:
-            continue
         src = d["inputs"][0][0]
         if g.nodes[src]["op"] is not constant_p or g.nodes[src]["control"]:
             continue

@@ -63,7 +63,7 @@ def replace_uses(graph: GraphIR, old: Ref, new: Ref) -> int:
     """
     g = graph.nx
     src, idx = old
-    uses = [(dst, slot) for _, dst, slot, d in g.out_edges(src, keys=True, data=True)
+    uses = [(dst, int(slot)) for dst, keyed in g.succ[src].items() for slot, d in keyed.items()
             if d["out_index"] == idx and isinstance(slot, int)]
     for dst, slot in uses:
         graph.touch(dst)
