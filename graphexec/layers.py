@@ -290,17 +290,18 @@ class Layer:
         ['layers.0.kernel', 'layers.0.bias', 'layers.1.kernel', 'layers.1.bias']
         """
         out: dict[str, Variable] = {}
-        seen: set[int] = set()
+        seen: set[int] = set()  # the layers and the variables named already
         stack: list[tuple[str, Layer]] = [("", self)]
         while stack:
-            prefix, layer = stack.pop(0)
+            prefix, layer = stack.pop()
             if id(layer) in seen:
                 continue
             seen.add(id(layer))
             for key, v in layer._weights.items():
-                if all(v is not w for w in out.values()):
+                if id(v) not in seen:
+                    seen.add(id(v))
                     out[prefix + key] = v
-            stack[:0] = [(f"{prefix}{path}.", sub) for path, sub in _sublayers(layer)]
+            stack += [(f"{prefix}{path}.", sub) for path, sub in _sublayers(layer)][::-1]
         return out
 
     def save_weights(self, path: Any) -> None:
