@@ -354,6 +354,34 @@ def test_output_memory_order_follows_numpy(backend):
                 s for s, d in zip(want.strides, want.shape) if d > 1], (xv.strides, bv.strides)
 
 
+def test_strided_4d_inputs_coalesce_and_keep_their_bits(backend):
+    """Slices of padded images (the axes numpy's iterator would merge) and a bias of lower
+    rank: the numba loop runs over merged axes, with numpy's bits."""
+    from graphexec.fusion.program import coalesced
+    with gx.graph() as g:
+        a = gx.placeholder((None, None, None, None), "float32", name="a")
+        c = gx.placeholder((None, None, None, None), "float32", name="c")
+        b = gx.placeholder((None, None), "float32", name="b")
+        out = (a + c) * 0.2 - b
+    assert fuse(g, keep=[out])[0]
+    rng = np.random.default_rng(7)
+    p = rng.standard_normal((3, 12, 12, 3)).astype("float32")
+    f = np.float32
+    for av, cv, bv in [(p[:, :-4, 2:-2], p[:, 4:, 2:-2], p[0, 0, :8]),
+                       (p[:, 2:-2, :-4], p[:, 2:-2, 4:].transpose(0, 2, 1, 3), p[0, 0, :8]),
+                       (p[:, :8, :8], p[:, 4:, 4:], p[0, :1, :1, 0])]:
+        assert same_bits(g.run(out, {a: av, c: cv, b: bv}), (av + cv) * f(0.2) - bv)
+    o = np.empty((3, 8, 8, 3), "float32")
+    shapes = coalesced([o, p[:, :-4, 2:-2], np.ones((8, 3), "float32")], 4)
+    assert shapes == [(1, 3, 8, 24), (1, 3, 8, 24), (1, 24)]
+    assert coalesced([o, p[:, :-4, 2:-2].transpose(0, 2, 1, 3)], 4) is None
+    # a parallel kernel keeps rows to share out: no merge down to fewer than three axes
+    assert coalesced([o, p[:, :-4, 2:-2]], 4, parallel=True) == [(1, 3, 8, 24)] * 2
+    flat = np.empty((2, 4, 6), "float32")
+    assert coalesced([flat, flat], 3, parallel=True) is None
+    assert coalesced([flat, flat], 3) == [(1, 1, 48)] * 2
+
+
 def chain_ref(x, z):
     f = np.float32
     y = (x * f(1.5) + f(0.25)) * z - x

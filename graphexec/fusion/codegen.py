@@ -148,16 +148,22 @@ def kernel_source(program: FusedProgram, flat: bool, parallel: bool,
             at = ", ".join(f"{idx[off + d]} * b{k}_{d}" for d in range(len(s.shape)))
             loads.append(f"v{k} = x{k}[{at}]")
         inner = loads + member_lines() + [f"out[{', '.join(idx)}] = m{len(members) - 1}"]
-        if nd == 1:
+        if nd <= 2:
             body.append(f"    for i0 in {rng}(n0):")
-            body += ["        " + line for line in inner]
+            if nd == 2:
+                body.append("        for i1 in range(n1):")
+            body += [" " * 4 * (nd + 1) + line for line in inner]
         else:
-            body.append(f"    for r in {rng}({' * '.join(dims[:-1])}):")
+            # NOTE: one (parallel) loop over the leading axes, unravelled once per plane of
+            # the last two: a division per element row costs more than the row when the
+            # last axis is short (channels)
+            body.append(f"    for r in {rng}({' * '.join(dims[:-2])}):")
             unravel = ["t = r"]
-            for d in range(nd - 2, 0, -1):
+            for d in range(nd - 3, 0, -1):
                 unravel += [f"i{d} = t % n{d}", f"t = t // n{d}"]
             unravel.append("i0 = t")
             body += ["        " + line for line in unravel]
-            body.append(f"        for i{nd - 1} in range(n{nd - 1}):")
-            body += ["            " + line for line in inner]
+            body.append(f"        for i{nd - 2} in range(n{nd - 2}):")
+            body.append(f"            for i{nd - 1} in range(n{nd - 1}):")
+            body += ["                " + line for line in inner]
     return "\n".join(head + body) + "\n"

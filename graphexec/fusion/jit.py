@@ -134,13 +134,6 @@ def compile_kernel(source: str) -> Callable[..., Any]:
         return fn
 
 
-def count_first_call(seconds: float) -> None:
-    """Add the first call of a kernel just obtained (where numba compiles it for its argument
-    types, or loads it from the disk cache) to ``compile_seconds``."""
-    with _JIT.lock:
-        _JIT.stats["compile_seconds"] += seconds
-
-
 def _write_module(name: str, source: str) -> str | None:
     folder = cache_dir()
     path = os.path.join(folder, name + ".py")

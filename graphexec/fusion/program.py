@@ -54,7 +54,7 @@ array([[1.75, 0.  ],
 
 from __future__ import annotations
 
-import time
+import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple, cast
@@ -141,6 +141,44 @@ def fusible(op: Any, dtypes: Sequence[Any], out: Any, attrs: dict[str, Any] | No
     return _loop_dtypes(op, key, np.dtype(out), items) is not None
 
 
+def coalesced(arrays: Sequence[Any], ndim: int,
+              parallel: bool = False) -> list[tuple[int, ...]] | None:
+    """The shapes that view ``arrays`` (the output first, then inputs that broadcast against
+    it) with neighbouring axes merged where every array steps over the pair as over one axis
+    (as numpy's iterator coalesces them), left-padded with unit axes back to ``ndim``; None
+    when no axis merges (or, for a ``parallel`` kernel, when fewer than two leading rows would
+    be left to share out).  ``reshape`` to them makes views, never copies.
+
+    >>> import numpy as np
+    >>> p = np.zeros((8, 68, 68, 3), np.float32)
+    >>> out = np.empty((8, 64, 64, 3), np.float32)
+    >>> coalesced([out, p[:, 4:, 2:-2]], 4)
+    [(1, 8, 64, 192), (1, 8, 64, 192)]
+    >>> coalesced([out, p[:, 4:, 2:-2].transpose(0, 2, 1, 3)], 4) is None
+    True
+    """
+    shape = arrays[0].shape
+    axes = [d for d in range(ndim) if shape[d] != 1]
+    dims = [[(1, 0)] * (ndim - a.ndim) + list(zip(a.shape, a.strides, strict=True))
+            for a in arrays]
+    groups: list[list[int]] = []
+    for d in axes:
+        if groups and all(
+                (dd[d][0] == 1 and dd[groups[-1][-1]][0] == 1)
+                or (dd[d][0] != 1 and dd[groups[-1][-1]][0] != 1
+                    and dd[groups[-1][-1]][1] == dd[d][1] * dd[d][0]) for dd in dims):
+            groups[-1].append(d)
+        else:
+            groups.append([d])
+    if len(groups) == ndim or (parallel and len(groups) < 3):
+        return None  # NOTE: a parallel kernel shares out the rows before the last two axes
+    pad = (1,) * (ndim - len(groups))
+    # NOTE: each array keeps its own rank (the kernel's signature has it): the axes an input
+    # lacks are broadcast, so they merge into leading unit axes
+    shapes = [pad + tuple(math.prod(dd[d][0] for d in g) for g in groups) for dd in dims]
+    return [s[ndim - a.ndim:] for s, a in zip(shapes, arrays, strict=True)]
+
+
 def _literal_key(v: np.ndarray) -> tuple[Any, ...]:
     return (v.dtype.str, v.shape, v.tobytes())
 
@@ -200,6 +238,9 @@ class FusedProgram:
             raise InvalidArgumentError("an input has more dims than the output")
         self._kernels: dict[tuple[bool, bool, tuple[bool, ...]], Callable[..., Any]] = {}
         self._generation = -1
+        #: layouts seen: the inputs' (shapes, strides) -> the output's axis order, and the
+        #: arrays' (shapes, strides) -> their coalesced shapes (``coalesced``)
+        self._layouts: dict[Any, Any] = {}
         self._key_cache: tuple[Any, ...] | None = None
         self._frees: list[list[int]] | None = None  # the numpy path's plan, made on first use
         self._xp_literals: dict[str, tuple[Any, ...]] = {"numpy": self.literals}
@@ -347,24 +388,43 @@ class FusedProgram:
         flat = same and contiguous and target.flags.c_contiguous
         if not flat:
             scalars = ()
+            arrays = [target, *inputs]
+            key = tuple((a.shape, a.strides) for a in arrays)
+            if key in self._layouts:
+                shapes = self._layouts[key]
+            else:
+                shapes = coalesced(arrays, self._ndim, size >= PARALLEL_MIN_SIZE)
+                self._remember(key, shapes)
+            if shapes is not None:
+                target_view, *inputs = [a.reshape(s) for a, s in zip(arrays, shapes, strict=True)]
+                fn = self._kernel((False, size >= PARALLEL_MIN_SIZE, ()))
+                fn(target_view, *inputs)
+                if target is not out:
+                    np.copyto(out, target)
+                return out
         elif scalars:
             inputs = [a.reshape(1) if s else a for a, s in zip(inputs, scalars, strict=True)]
-        key = (flat, size >= PARALLEL_MIN_SIZE, scalars)
+        self._kernel((flat, size >= PARALLEL_MIN_SIZE, scalars))(target, *inputs)
+        if target is not out:
+            np.copyto(out, target)
+        return out
+
+    def _remember(self, key: Any, value: Any) -> None:
+        if len(self._layouts) >= 64:  # NOTE: a bound, for programs fed ever new strides
+            self._layouts.clear()
+        self._layouts[key] = value
+
+    def _kernel(self, key: tuple[bool, bool, tuple[bool, ...]]) -> Callable[..., Any]:
+        """The numba kernel of ``key`` (flat, parallel, scalars), compiled or loaded once."""
         if self._generation != jit.generation():
             self._kernels.clear()
             self._generation = jit.generation()
         fn = self._kernels.get(key)
         if fn is None:
+            # NOTE: the kernel's explicit signature makes numba compile (or load from its disk
+            # cache) here, not at its first call
             fn = self._kernels[key] = jit.compile_kernel(kernel_source(self, *key))
-            # NOTE: numba compiles (or loads from its disk cache) at the first call: JIT time
-            t0 = time.perf_counter()
-            fn(target, *inputs)
-            jit.count_first_call(time.perf_counter() - t0)
-        else:
-            fn(target, *inputs)
-        if target is not out:
-            np.copyto(out, target)
-        return out
+        return fn
 
     def _empty_as_numpy(self, inputs: Sequence[Any], shape: tuple[int, ...],
                         xp: Any = np) -> Any:
@@ -372,10 +432,14 @@ class FusedProgram:
         CuPy's) ufuncs follow their operands' memory order, and what reads the result next (a
         matmul, a sum) may round differently in another order.  The order is found by running
         the unfused ops on slices of at most 2 along each axis of the inputs."""
-        probes = [a[(slice(0, 2),) * a.ndim] for a in inputs]
-        with np.errstate(all="ignore"):
-            strides = self._run_unfused(xp, probes, None).strides
-        perm = sorted(range(len(shape)), key=lambda d: -strides[d])  # ties: C order
+        key = ("order", xp.__name__, *((a.shape, a.strides) for a in inputs))
+        perm = self._layouts.get(key)
+        if perm is None:
+            probes = [a[(slice(0, 2),) * a.ndim] for a in inputs]
+            with np.errstate(all="ignore"):
+                strides = self._run_unfused(xp, probes, None).strides
+            perm = sorted(range(len(shape)), key=lambda d: -strides[d])  # ties: C order
+            self._remember(key, perm)
         buf = xp.empty([shape[d] for d in perm], self._dtype)
         return buf.transpose([int(i) for i in np.argsort(perm)])
 
