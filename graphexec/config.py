@@ -6,6 +6,8 @@ code, then switch tracing back on.
 
 ``set_fusion_backend`` chooses how fused elementwise groups run on the CPU: one numba loop
 kernel (the ``jit`` extra) or the ops' own numpy ufuncs, one after another.
+``set_background_compile`` chooses whether a compiled graph waits for numba (off) or runs its
+fused groups with the ufuncs until their kernels are ready (on, the default: tiered).
 
 ``set_default_level`` sets the optimization level graphs and functions use when not given one;
 ``check_level`` is the one check of a level argument.
@@ -26,6 +28,7 @@ import numpy as np
 from .errors import InvalidArgumentError, MissingExtraError
 
 __all__ = ["run_functions_eagerly", "functions_run_eagerly", "set_fusion_backend",
+           "set_background_compile", "background_compile", "numba_installed",
            "fusion_backend", "FUSION_BACKENDS", "LEVELS", "set_default_level", "default_level",
            "check_level", "set_floatx", "floatx"]
 
@@ -122,6 +125,9 @@ _RUN_EAGERLY = False
 FUSION_BACKENDS = ("auto", "numba", "numpy")
 _FUSION_BACKEND = "auto"
 _NUMBA_MISSING = False  # an import of numba failed once: do not search for it again
+_NUMBA_SPEC: bool | None = None  # whether numba is installed (found, not imported)
+_BACKGROUND = os.environ.get("GRAPHEXEC_BACKGROUND_COMPILE", "1").strip().lower() not in (
+    "0", "false", "no", "off")
 
 
 def run_functions_eagerly(flag: bool) -> None:
@@ -205,7 +211,62 @@ def fusion_backend() -> str:
     if _FUSION_BACKEND == "numba":
         _require_numba()
         return "numba"
+    if _BACKGROUND:  # NOTE: numba is imported by the background compiler, not here
+        return "numba" if numba_installed() else "numpy"
     return "numba" if numba_available() else "numpy"
+
+
+def set_background_compile(flag: bool) -> None:
+    """Tiered compilation of fused groups, on by default (``GRAPHEXEC_BACKGROUND_COMPILE=0``
+    turns it off in a new process).  On: a fused group whose numba kernel is not compiled
+    (or loaded from the disk cache) yet runs as the ops' numpy ufuncs, with the unfused
+    graph's bits, while a background thread imports numba and compiles it; later calls use
+    the kernel once it is ready.  The first call of a compiled graph does not wait for numba.
+    Off: the first call compiles every kernel it needs before it runs (deterministic timing,
+    the same kernel from the first call on).
+
+    >>> from graphexec import config
+    >>> config.set_background_compile(False); config.background_compile()
+    False
+    >>> config.set_background_compile(True)
+    """
+    global _BACKGROUND
+    if not isinstance(flag, bool):
+        raise TypeError(f"set_background_compile: flag must be True or False, got {flag!r}")
+    _BACKGROUND = flag
+
+
+def background_compile() -> bool:
+    """Whether fused groups compile in the background (``set_background_compile``).
+
+    >>> from graphexec import config
+    >>> config.background_compile() in (True, False)
+    True
+    """
+    return _BACKGROUND
+
+
+def numba_installed() -> bool:
+    """Whether numba is installed, found without importing it (an import takes about a
+    second); an import that failed counts as not installed.
+
+    >>> from graphexec import config
+    >>> config.numba_installed() in (True, False)
+    True
+    """
+    global _NUMBA_SPEC
+    mod = sys.modules.get("numba", sys)
+    if mod is None or _NUMBA_MISSING:
+        return False
+    if mod is not sys:
+        return True
+    if _NUMBA_SPEC is None:
+        import importlib.util
+        try:
+            _NUMBA_SPEC = importlib.util.find_spec("numba") is not None
+        except (ImportError, ValueError):
+            _NUMBA_SPEC = False
+    return _NUMBA_SPEC
 
 
 def numba_available() -> bool:

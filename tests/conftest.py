@@ -17,9 +17,15 @@ if settings is not None:
 # compiled fused kernels of the tests stay in the checkout, not in the user's cache
 os.environ.setdefault("GRAPHEXEC_CACHE_DIR",
                       str(pathlib.Path(__file__).resolve().parents[1] / ".cache"))
+# tests see the same kernel from the first call on (and their subprocesses too); the tiered
+# path has tests of its own (test_fusion.py)
+os.environ["GRAPHEXEC_BACKGROUND_COMPILE"] = "0"
 
 
 def pytest_configure(config):
+    import graphexec
+
+    graphexec.config.set_background_compile(False)
     config.addinivalue_line("markers", "gpu: needs cupy and a CUDA GPU")
     config.addinivalue_line("markers", "nightly: long randomized runs (HYPOTHESIS_PROFILE=nightly)")
 

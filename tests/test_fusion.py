@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 import time
 import types
 
@@ -807,6 +808,86 @@ def test_same_structure_compiles_once():
     assert after["compile_seconds"] > before["compile_seconds"]
     files = os.listdir(fused.cache_dir())
     assert any(f.startswith("graphexec_fused_") and f.endswith(".py") for f in files)
+
+
+@pytest.fixture
+def tiered():
+    pytest.importorskip("numba")
+    config.set_fusion_backend("auto")
+    config.set_background_compile(True)
+    try:
+        with fused.jit.fresh_kernels():
+            yield
+            assert fused.jit.wait_for_background_compiles(120)
+    finally:
+        config.set_background_compile(False)
+
+
+def test_tiered_first_call_runs_ufuncs_then_the_kernel(tiered):
+    """With background compiles on, a call that finds no kernel runs the ufuncs (the unfused
+    bits) and queues the kernel; once it is ready, the same program runs it."""
+    g, x, out = build_cache_probe()
+    xv = np.arange(5.0)
+    want = np.sqrt(np.abs(xv * 0.375 - 1.25))
+    (node,) = fused_nodes(g.compile(out, optimize=2).graph)
+    before = fused.jit_stats()
+    c = g.compile(out, optimize=2)
+    program = program_of(c.graph, node)
+    gate = threading.Event()
+    real = fused.jit.compile_kernel
+    try:  # NOTE: the compile waits for the test, so the first call surely finds no kernel
+        fused.jit.compile_kernel = lambda src: gate.wait(60) and real(src)
+        assert same_bits(c({x: xv}), want)
+        assert not program._kernels and fused.jit._JIT.pending
+        assert same_bits(c({x: xv + 1}), np.sqrt(np.abs((xv + 1) * 0.375 - 1.25)))
+    finally:
+        gate.set()
+        assert fused.jit.wait_for_background_compiles(120)
+        fused.jit.compile_kernel = real
+    assert same_bits(c({x: xv}), want)
+    assert len(program._kernels) == 1
+    after = fused.jit_stats()
+    assert after["background"] - before["background"] == 1
+    assert after["compiles"] + after["disk_hits"] - before["compiles"] - before["disk_hits"] == 1
+
+
+def test_tiered_compile_failure_warns_and_keeps_the_ufuncs(tiered, monkeypatch):
+    def broken(source):
+        raise RuntimeError("no LLVM today")
+
+    monkeypatch.setattr(fused.jit, "compile_kernel", broken)
+    g, x, out = build_cache_probe()
+    c = g.compile(out, optimize=2)
+    xv = np.arange(4.0)
+    with pytest.warns(RuntimeWarning, match="no LLVM today"):
+        assert same_bits(c({x: xv}), np.sqrt(np.abs(xv * 0.375 - 1.25)))
+        assert fused.jit.wait_for_background_compiles(60)
+    assert same_bits(c({x: xv}), np.sqrt(np.abs(xv * 0.375 - 1.25)))
+    (node,) = fused_nodes(c.graph)
+    assert not program_of(c.graph, node)._kernels
+
+
+def test_tiered_process_exits_cleanly_and_fills_the_disk_cache(tmp_path):
+    """A process that ends while its kernel compiles in the background finishes that kernel
+    (so the next process loads it) and exits with 0; its first call did not wait."""
+    pytest.importorskip("numba")
+    code = CACHE_PROBE + (
+        "import sys, graphexec.fusion as fused\n"
+        "r = g.run(out, {x: np.arange(3.0)}, optimize=2)\n"
+        "assert np.array_equal(r, np.sqrt(np.abs(np.arange(3.0) * 0.375 - 1.25)))\n"
+        "print(fused.jit_stats()['compiles'] + fused.jit_stats()['disk_hits'])\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "GRAPHEXEC_BACKGROUND_COMPILE": "1",
+           "GRAPHEXEC_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           cwd=root, env=env, timeout=120) for _ in range(2)]
+    for res in runs:
+        assert res.returncode == 0, res.stderr
+    assert runs[0].stdout.split() == ["0"]  # the first call ran before any kernel was ready
+    names = os.listdir(tmp_path / "fused")
+    assert any(n.startswith("graphexec_fused_") and n.endswith(".py") for n in names)
+    assert any(n == "__pycache__" for n in names)  # numba's cache of the compiled kernel
 
 
 def test_disk_cache_serves_a_new_process():

@@ -7,7 +7,10 @@ across the modes so a noisy machine slows them all alike: median and IQR), the s
 eager with a rank test, the **break-even** (after how many calls compiling has paid for
 itself), peak memory (measured, and the memory plan's), node and kernel counts, retraces and a
 parity check against eager.  Variables the function updates (a training step) are put back as
-they were before each mode's first call and at the end.
+they were before each mode's first call and at the end.  Fused kernels compile when first
+needed while it measures (``config.set_background_compile(False)``), so the first call shows
+what they cost; in a program with tiered compilation on (the default) that first call runs the
+groups as numpy ufuncs instead and does not wait (``benchmarks/first_call.py`` times both).
 
 >>> import numpy as np, graphexec as gx
 >>> def f(x):
@@ -500,6 +503,10 @@ def compare(fn: Callable[..., Any], *args: Any,
     setup = _jit_setup() if dev == CPU and any(lv is not None and lv >= 2 for lv in levels) \
         else {}
 
+    # NOTE: kernels compile when first needed, not in the background: the first call's JIT
+    # phase is what they cost, and the steady state runs them from its first block
+    background = config.background_compile()
+    config.set_background_compile(False)
     try:
         with functions_eagerly(False):
             state.restore()
@@ -535,6 +542,7 @@ def compare(fn: Callable[..., Any], *args: Any,
                 if m.mode in functions:
                     m.retraces = functions[m.mode].trace_count - 1
     finally:
+        config.set_background_compile(background)
         state.restore()
     eager = next((m for m in results if m.level is None), None)
     if eager is not None:

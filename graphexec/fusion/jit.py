@@ -1,9 +1,13 @@
 """The numba JIT cache of fused kernels: compiled once per process, and kept on disk under
 ``GRAPHEXEC_CACHE_DIR`` (default ``~/.cache/graphexec``) so a new process loads them instead of
-compiling; ``jit_stats()`` counts compiles and hits."""
+compiling; ``jit_stats()`` counts compiles and hits.  With ``config.background_compile()``
+(tiered compilation), ``kernel_when_ready`` hands the compile to one background thread and
+answers None until the kernel is ready, so the caller runs its numpy path meanwhile."""
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextlib
 import hashlib
 import importlib.util
@@ -12,6 +16,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +24,7 @@ from .. import config
 from ..errors import MissingExtraError
 
 __all__ = ["jit_stats", "clear_jit_cache", "fresh_kernels", "cache_dir", "compile_kernel",
-           "CACHE_LINE"]
+           "kernel_when_ready", "wait_for_background_compiles", "CACHE_LINE"]
 
 #: the line of generated sources that turns numba's disk cache on (off when compiled in memory)
 CACHE_LINE = "CACHE = True  # numba's disk cache"
@@ -30,10 +35,31 @@ class _JitState:
         self.kernels: dict[str, Callable[..., Any]] = {}
         self.generation = 0
         self.lock = threading.Lock()
-        self.stats = {"compiles": 0, "memory_hits": 0, "disk_hits": 0, "compile_seconds": 0.0}
+        self.compiling = threading.RLock()
+        self.stats = {"compiles": 0, "memory_hits": 0, "disk_hits": 0, "compile_seconds": 0.0,
+                      "background": 0}
+        # the background compiler: sources waiting, keys queued or compiling, keys that failed
+        self.queue: collections.deque[tuple[str, str]] = collections.deque()
+        self.pending: set[str] = set()
+        self.failed: set[str] = set()
+        self.wake = threading.Condition(self.lock)
+        self.worker: threading.Thread | None = None
+        self.stopping = False
 
 
 _JIT = _JitState()
+
+
+def _after_fork() -> None:
+    # NOTE: a forked child has no background thread, and a lock held by it at the fork would
+    # stay held: the child starts the compiler afresh (its kernels stay)
+    kernels, stats, generation = _JIT.kernels, _JIT.stats, _JIT.generation
+    _JIT.__init__()  # type: ignore[misc]
+    _JIT.kernels, _JIT.stats, _JIT.generation = kernels, stats, generation
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def jit_stats() -> dict[str, float]:
@@ -41,9 +67,11 @@ def jit_stats() -> dict[str, float]:
     ``memory_hits`` (a program found its kernel compiled in this process), ``disk_hits``
     (loaded from the disk cache) and ``compile_seconds`` (spent compiling or loading).
 
+    ``background`` counts the kernels compiled or loaded by the background compiler.
+
     >>> from graphexec.fusion import jit_stats
     >>> sorted(jit_stats())
-    ['compile_seconds', 'compiles', 'disk_hits', 'memory_hits']
+    ['background', 'compile_seconds', 'compiles', 'disk_hits', 'memory_hits']
     """
     return dict(_JIT.stats)
 
@@ -57,6 +85,7 @@ def clear_jit_cache() -> None:
     """
     with _JIT.lock:
         _JIT.kernels.clear()
+        _JIT.failed.clear()
         _JIT.generation += 1
 
 
@@ -73,11 +102,13 @@ def fresh_kernels() -> Iterator[None]:
     """
     with _JIT.lock:
         saved, _JIT.kernels = _JIT.kernels, {}
+        failed, _JIT.failed = _JIT.failed, set()
     try:
         yield
     finally:
         with _JIT.lock:
             _JIT.kernels = {**_JIT.kernels, **saved}
+            _JIT.failed = failed
 
 
 def cache_dir() -> str:
@@ -93,14 +124,107 @@ def cache_dir() -> str:
     return os.path.join(base, "fused")
 
 
+def _key(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()[:20]
+
+
+def kernel_when_ready(source: str) -> Callable[..., Any] | None:
+    """The ``kernel`` of ``source`` if this process has it; else, with background compiles on
+    (``config.background_compile()``), None while a background thread compiles it (or
+    loads it from the disk cache): the caller runs without it meanwhile; with them off,
+    ``compile_kernel(source)``.  A kernel that failed to compile in the background stays
+    None (the failure is warned about once)."""
+    key = _key(source)
+    if key in _JIT.kernels or not config.background_compile():
+        return compile_kernel(source)
+    with _JIT.lock:
+        fn = _JIT.kernels.get(key)
+        if fn is not None or key in _JIT.failed or key in _JIT.pending:
+            return fn
+        _JIT.pending.add(key)
+        _JIT.queue.append((key, source))
+        if _JIT.worker is None or not _JIT.worker.is_alive():
+            _JIT.stopping = False
+            _JIT.worker = threading.Thread(target=_compile_in_background,
+                                           name="graphexec-jit", daemon=True)
+            _JIT.worker.start()
+        _JIT.wake.notify()
+    return None
+
+
+def _compile_in_background() -> None:
+    while True:
+        with _JIT.lock:
+            while not _JIT.queue and not _JIT.stopping:
+                _JIT.wake.wait()
+            if _JIT.stopping:
+                return
+            key, source = _JIT.queue.popleft()
+        try:
+            if config.numba_available():  # NOTE: numba's import (about a second) is here
+                compile_kernel(source)
+                with _JIT.lock:
+                    _JIT.stats["background"] += 1
+            else:
+                with _JIT.lock:
+                    _JIT.failed.add(key)
+        except Exception as e:  # NOTE: the numpy path stays; a bug here must not stop a run
+            with _JIT.lock:
+                _JIT.failed.add(key)
+            warnings.warn(f"graphexec: a fused kernel failed to compile in the background "
+                          f"({type(e).__name__}: {e}); its group runs as numpy ufuncs",
+                          RuntimeWarning, stacklevel=1)
+        finally:
+            with _JIT.lock:
+                _JIT.pending.discard(key)
+                _JIT.wake.notify_all()
+
+
+def wait_for_background_compiles(timeout: float | None = None) -> bool:
+    """Wait until the background compiler has nothing queued or compiling (True), or
+    ``timeout`` seconds have passed (False).  Benchmarks call it to time the compiled kernels.
+
+    >>> from graphexec.fusion.jit import wait_for_background_compiles
+    >>> wait_for_background_compiles(1.0)
+    True
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with _JIT.lock:
+        while _JIT.pending:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            _JIT.wake.wait(left)
+    return True
+
+
+@atexit.register
+def _stop_background_compiler() -> None:
+    # NOTE: the kernel being compiled is finished (so numba's disk cache gets it for the next
+    # process); those still queued are left
+    with _JIT.lock:
+        _JIT.stopping = True
+        _JIT.queue.clear()
+        _JIT.wake.notify_all()
+        worker = _JIT.worker
+    if worker is not None and worker.is_alive():
+        worker.join(timeout=10)
+
+
 def compile_kernel(source: str) -> Callable[..., Any]:
     """The ``kernel`` of ``source``, compiled once per process; via a module file in
     ``cache_dir()`` when it is writable, so numba's disk cache serves later processes."""
-    key = hashlib.sha1(source.encode()).hexdigest()[:20]
+    key = _key(source)
     with _JIT.lock:
         fn = _JIT.kernels.get(key)
         if fn is not None:
             _JIT.stats["memory_hits"] += 1
+            return fn
+    # NOTE: a lock of its own for compiling: the background compiler holds it for seconds,
+    # while the state's lock stays free for the calls that only ask whether a kernel is ready
+    with _JIT.compiling:
+        fn = _JIT.kernels.get(key)
+        if fn is not None:
             return fn
         if not config.numba_available():
             raise MissingExtraError("fusion backend 'numba' needs numba: "
@@ -128,9 +252,10 @@ def compile_kernel(source: str) -> Callable[..., Any]:
                 raise
             fn = mod.kernel
             hit = bool(fn.stats.cache_hits)
-        _JIT.stats["disk_hits" if hit else "compiles"] += 1
-        _JIT.stats["compile_seconds"] += time.perf_counter() - t0
-        _JIT.kernels[key] = fn
+        with _JIT.lock:
+            _JIT.stats["disk_hits" if hit else "compiles"] += 1
+            _JIT.stats["compile_seconds"] += time.perf_counter() - t0
+            _JIT.kernels[key] = fn
         return fn
 
 

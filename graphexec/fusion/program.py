@@ -201,8 +201,8 @@ class FusedProgram:
     ...                  literals=[np.float32(0.5)])
     >>> p, p.output, [m.op.name for m in p.members]
     (<fused 2: multiply, exp>, 1, ['multiply', 'exp'])
-    >>> p(np, np.array([0.0, 2.0], "float32"))
-    array([1.       , 2.7182817], dtype=float32)
+    >>> p(np, np.array([0.0, 2.0], "float32")).round(5)  # numba's exp or numpy's: 1 ulp apart
+    array([1.     , 2.71828], dtype=float32)
     """
 
     #: equality and hash are by structure: CSE may key nodes by the program itself
@@ -237,6 +237,7 @@ class FusedProgram:
         if any(len(s.shape) > self._ndim for s in self.inputs):
             raise InvalidArgumentError("an input has more dims than the output")
         self._kernels: dict[tuple[bool, bool, tuple[bool, ...]], Callable[..., Any]] = {}
+        self._sources: dict[tuple[bool, bool, tuple[bool, ...]], str] = {}
         self._generation = -1
         #: layouts seen: the inputs' (shapes, strides) -> the output's axis order, and the
         #: arrays' (shapes, strides) -> their coalesced shapes (``coalesced``)
@@ -350,6 +351,7 @@ class FusedProgram:
         return tuple(shape)
 
     def _run_numba(self, inputs: Sequence[Any], out: Any) -> Any:
+        given = (inputs, out)
         shape = inputs[0].shape
         same = len(shape) == self._ndim
         contiguous = True
@@ -396,15 +398,20 @@ class FusedProgram:
                 shapes = coalesced(arrays, self._ndim, size >= PARALLEL_MIN_SIZE)
                 self._remember(key, shapes)
             if shapes is not None:
-                target_view, *inputs = [a.reshape(s) for a, s in zip(arrays, shapes, strict=True)]
                 fn = self._kernel((False, size >= PARALLEL_MIN_SIZE, ()))
+                if fn is None:  # compiling in the background: the ufuncs meanwhile
+                    return self._run_numpy(np, *given)
+                target_view, *inputs = [a.reshape(s) for a, s in zip(arrays, shapes, strict=True)]
                 fn(target_view, *inputs)
                 if target is not out:
                     np.copyto(out, target)
                 return out
         elif scalars:
             inputs = [a.reshape(1) if s else a for a, s in zip(inputs, scalars, strict=True)]
-        self._kernel((flat, size >= PARALLEL_MIN_SIZE, scalars))(target, *inputs)
+        fn = self._kernel((flat, size >= PARALLEL_MIN_SIZE, scalars))
+        if fn is None:
+            return self._run_numpy(np, *given)
+        fn(target, *inputs)
         if target is not out:
             np.copyto(out, target)
         return out
@@ -414,16 +421,23 @@ class FusedProgram:
             self._layouts.clear()
         self._layouts[key] = value
 
-    def _kernel(self, key: tuple[bool, bool, tuple[bool, ...]]) -> Callable[..., Any]:
-        """The numba kernel of ``key`` (flat, parallel, scalars), compiled or loaded once."""
+    def _kernel(self, key: tuple[bool, bool, tuple[bool, ...]]) -> Callable[..., Any] | None:
+        """The numba kernel of ``key`` (flat, parallel, scalars), compiled or loaded once;
+        None while the background compiler makes it (``config.set_background_compile``)."""
         if self._generation != jit.generation():
             self._kernels.clear()
+            self._sources.clear()
             self._generation = jit.generation()
         fn = self._kernels.get(key)
         if fn is None:
+            source = self._sources.get(key)
+            if source is None:
+                source = self._sources[key] = kernel_source(self, *key)
             # NOTE: the kernel's explicit signature makes numba compile (or load from its disk
-            # cache) here, not at its first call
-            fn = self._kernels[key] = jit.compile_kernel(kernel_source(self, *key))
+            # cache) when it is made, not at its first call
+            fn = jit.kernel_when_ready(source)
+            if fn is not None:
+                self._kernels[key] = fn
         return fn
 
     def _empty_as_numpy(self, inputs: Sequence[Any], shape: tuple[int, ...],
