@@ -1,18 +1,22 @@
 """One training step of an MLP 784-256-256-10 (batch 64, softmax cross-entropy, SGD, float32):
 graphexec eager (GradientTape), graphexec graph (forward + gradients + updates in one graph),
-and the same step written by hand in numpy (forward, backward, update).  Ratios to the numpy
-step, medians of several repeats in one run.  Usage: ``python benchmarks/train_step.py``.
+the same step written by hand in numpy (forward, backward, update) and ``jax.jit`` where JAX is
+installed.  Ratios to the numpy step, medians of several repeats in one run; the BLAS library
+and kernel that ran are printed (threadpoolctl, where installed).
+Usage: ``python benchmarks/train_step.py [--repeats 11]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+from typing import Any
 
 import numpy as np
 from timing import median_time
 
 import graphexec as gx
+from graphexec.fusion.jit import wait_for_background_compiles
 
 SIZES = (784, 256, 256, 10)
 
@@ -55,6 +59,38 @@ def model_fn(variables: list[gx.Variable], x: gx.Tensor) -> gx.Tensor:
     return h @ w3 + b3
 
 
+def make_jax_step(x: np.ndarray, y: np.ndarray, lr: float) -> Any:
+    """The step under ``jax.jit`` (compiled here, outside the timing), or None without JAX."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    params = [jnp.asarray(a) for a in init()]
+    jx, jy = jnp.asarray(x), jnp.asarray(y)
+
+    def loss_fn(p: Any, x: Any, y: Any) -> Any:
+        w1, b1, w2, b2, w3, b3 = p
+        h = jax.nn.relu(x @ w1 + b1)
+        h = jax.nn.relu(h @ w2 + b2)
+        logp = jax.nn.log_softmax(h @ w3 + b3)
+        return -jnp.mean(logp[jnp.arange(len(y)), y])
+
+    @jax.jit
+    def step(p: Any, x: Any, y: Any) -> Any:
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        return loss, [a - lr * b for a, b in zip(p, g, strict=True)]
+
+    state = [params]
+
+    def run() -> None:
+        loss, state[0] = step(state[0], jx, jy)
+        loss.block_until_ready()
+
+    run()
+    return run
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=7)
@@ -92,17 +128,28 @@ def main() -> None:
 
     for level in (1, 2, 3):  # compile (and jit) outside the timing
         g.run(fetches, feeds, optimize=level)
+    wait_for_background_compiles()
     runs = {"numpy by hand": lambda: numpy_step(np_params, x, y, lr),
             "graph level 0": lambda: g.run(fetches, feeds, optimize=0),
             "graph level 1": lambda: g.run(fetches, feeds, optimize=1),
             "graph level 3": lambda: g.run(fetches, feeds, optimize=3),
             "eager": eager_step}
+    jax_step = make_jax_step(x, y, lr)
+    if jax_step is not None:
+        runs["jax.jit"] = jax_step
     t = {k: median_time(f, args.repeats, args.number) for k, f in runs.items()}
     base = t["numpy by hand"]
     print(f"MLP 784-256-256-10, batch 64, float32, SGD; median of {args.repeats} x "
           f"{args.number} steps")
     for k, v in t.items():
         print(f"  {k:14s} {v * 1e3:7.3f} ms/step   {v / base:5.2f}x numpy by hand")
+    try:
+        from threadpoolctl import threadpool_info
+        print("  BLAS: " + "; ".join(f"{i['internal_api']} {i.get('version')} "
+                                     f"({i.get('architecture')}, {i['num_threads']} threads)"
+                                     for i in threadpool_info() if i["user_api"] == "blas"))
+    except ImportError:
+        pass
     print("  graph nodes: " + ", ".join(
         f"level {lv}: {len(g.compile(fetches, optimize=lv).graph)}" for lv in (0, 1, 3)))
 
