@@ -17,7 +17,7 @@ import tokenize
 
 #: the most lines of code the core (graphexec/ but the tools) may hold; raise it on purpose, in
 #: its own commit
-CEILING = 10600
+CEILING = 10800
 #: the tools: files and folders of graphexec/ outside the core, and their own ceiling
 TOOLS = ("bench", "profiler.py", "cli.py", "demo.py", "__main__.py")
 TOOLS_CEILING = 2600
