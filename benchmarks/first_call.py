@@ -4,7 +4,9 @@ numpy ufuncs until their numba kernels are ready) and without it, with numba's d
 (a fresh ``GRAPHEXEC_CACHE_DIR``) and warm (the same directory again), and ``jax.jit``'s first
 call where JAX is installed.  Each figure is the median over ``--repeats`` processes of the
 seconds from the built graph (or the defined function) to the first result; imports are
-timed apart.  Usage: ``python benchmarks/first_call.py [--repeats 5]``.
+timed apart, and so are the training steps run while the kernels compile (slower than
+either path alone: numba's import and compile hold the GIL much of the time).
+Usage: ``python benchmarks/first_call.py [--repeats 5]``.
 """
 
 from __future__ import annotations
@@ -39,11 +41,19 @@ with gx.graph() as g:
 t2 = time.perf_counter()
 first = float(g.run([loss, step], {xs: x, ys: y}, optimize=3)[0])
 t3 = time.perf_counter()
-jit.wait_for_background_compiles()
+steps = []  # the steps a training loop runs while the kernels compile
+while not jit.wait_for_background_compiles(0):
+    s0 = time.perf_counter()
+    g.run([loss, step], {xs: x, ys: y}, optimize=3)
+    steps.append(time.perf_counter() - s0)
 t4 = time.perf_counter()
+s0 = time.perf_counter()
+g.run([loss, step], {xs: x, ys: y}, optimize=3)
+after = time.perf_counter() - s0
 s = jit.jit_stats()
 print(json.dumps({"import": t1 - t0, "first": t3 - t2, "ready": t4 - t2, "loss": first,
-                  "compiles": s["compiles"], "disk_hits": s["disk_hits"]}))
+                  "steps": len(steps), "step": sorted(steps)[len(steps) // 2] if steps else 0,
+                  "after": after, "compiles": s["compiles"], "disk_hits": s["disk_hits"]}))
 """
 
 JAX = r"""
@@ -74,7 +84,8 @@ t2 = time.perf_counter()
 loss, params = step(params, x, y)
 loss = float(loss)
 t3 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "first": t3 - t2, "ready": t3 - t2, "loss": loss}))
+print(json.dumps({"import": t1 - t0, "first": t3 - t2, "ready": t3 - t2, "loss": loss,
+                  "steps": 0, "step": 0, "after": 0}))
 """
 
 
@@ -106,10 +117,13 @@ def main() -> None:
         pass
     print(f"first call of an MLP training step, each in a new process; medians of "
           f"{args.repeats} processes (seconds)")
-    print(f"  {'':42s}{'first call':>11s}{'kernels ready':>15s}{'imports':>9s}")
+    print(f"  {'':42s}{'first call':>11s}{'kernels ready':>15s}{'imports':>9s}"
+          f"{'steps meanwhile':>17s}{'their median':>14s}")
     for name, rs in cases.items():
-        med = {k: statistics.median(r[k] for r in rs) for k in ("first", "ready", "import")}
-        print(f"  {name:42s}{med['first']:11.3f}{med['ready']:15.3f}{med['import']:9.3f}")
+        med = {k: statistics.median(r[k] for r in rs)
+               for k in ("first", "ready", "import", "steps", "step")}
+        print(f"  {name:42s}{med['first']:11.3f}{med['ready']:15.3f}{med['import']:9.3f}"
+              f"{med['steps']:17.0f}{med['step'] * 1e3:11.2f} ms")
     losses = {name: rs[0]["loss"] for name, rs in cases.items()}
     print("  first losses: " + ", ".join(f"{v:.6f}" for v in losses.values()))
 

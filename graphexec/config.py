@@ -226,9 +226,10 @@ def set_background_compile(flag: bool) -> None:
     the same kernel from the first call on).
 
     >>> from graphexec import config
+    >>> before = config.background_compile()
     >>> config.set_background_compile(False); config.background_compile()
     False
-    >>> config.set_background_compile(True)
+    >>> config.set_background_compile(before)
     """
     global _BACKGROUND
     if not isinstance(flag, bool):
@@ -292,7 +293,7 @@ def numba_available() -> bool:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import numba  # noqa: F401
-    except ImportError:
+    except Exception:  # NOTE: a broken install can raise more than ImportError
         _NUMBA_MISSING = True
         return False
     return True

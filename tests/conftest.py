@@ -22,6 +22,14 @@ os.environ.setdefault("GRAPHEXEC_CACHE_DIR",
 os.environ["GRAPHEXEC_BACKGROUND_COMPILE"] = "0"
 
 
+@pytest.fixture(autouse=True)
+def _compile_when_first_needed():
+    """Every test starts with background compiles off (a doctest may have turned them on)."""
+    import graphexec
+
+    graphexec.config.set_background_compile(False)
+
+
 def pytest_configure(config):
     import graphexec
 

@@ -368,10 +368,24 @@ def test_strided_4d_inputs_coalesce_and_keep_their_bits(backend):
     rng = np.random.default_rng(7)
     p = rng.standard_normal((3, 12, 12, 3)).astype("float32")
     f = np.float32
-    for av, cv, bv in [(p[:, :-4, 2:-2], p[:, 4:, 2:-2], p[0, 0, :8]),
-                       (p[:, 2:-2, :-4], p[:, 2:-2, 4:].transpose(0, 2, 1, 3), p[0, 0, :8]),
-                       (p[:, :8, :8], p[:, 4:, 4:], p[0, :1, :1, 0])]:
+    big = rng.standard_normal((8, 260, 260, 3)).astype("float32")  # a parallel loop's size
+    cases = [(p[:, :-4, 2:-2], p[:, 4:, 2:-2], p[0, 0, :8]),
+             (p[:, 2:-2, :-4], p[:, 2:-2, 4:].transpose(0, 2, 1, 3), p[0, 0, :8]),
+             (p[:, :8, :8], p[:, 4:, 4:], p[0, :1, :1, 0]),
+             (big[:, 4:, 2:-2], big[:, :-4, 2:-2], big[0, 0, :256])]
+    for av, cv, bv in cases:
         assert same_bits(g.run(out, {a: av, c: cv, b: bv}), (av + cv) * f(0.2) - bv)
+    if backend == "numba":  # the merged loops ran: the programs remember the merges
+        (node,) = fused_nodes(g)
+        merges = [v for k, v in program_of(g, node)._layouts.items() if k[0] != "order"]
+        assert (1, 3, 8, 24) in [m[0] for m in merges if m]
+        assert (1, 8, 256, 768) in [m[0] for m in merges if m]
+    # into a given output (strided, as the memory plan may pass one)
+    program = program_of(g, fused_nodes(g)[0])
+    av, cv, bv = cases[0]
+    target = np.zeros((3, 10, 8, 3), "float32")[:, 1:-1]
+    assert program(np, av, cv, bv, out=target) is target
+    assert same_bits(target, (av + cv) * f(0.2) - bv)
     o = np.empty((3, 8, 8, 3), "float32")
     shapes = coalesced([o, p[:, :-4, 2:-2], np.ones((8, 3), "float32")], 4)
     assert shapes == [(1, 3, 8, 24), (1, 3, 8, 24), (1, 24)]
@@ -887,7 +901,15 @@ def test_tiered_process_exits_cleanly_and_fills_the_disk_cache(tmp_path):
     assert runs[0].stdout.split() == ["0"]  # the first call ran before any kernel was ready
     names = os.listdir(tmp_path / "fused")
     assert any(n.startswith("graphexec_fused_") and n.endswith(".py") for n in names)
-    assert any(n == "__pycache__" for n in names)  # numba's cache of the compiled kernel
+    # numba's index of the compiled kernel, written before the first process ended
+    assert any(n.endswith(".nbi") for n in os.listdir(tmp_path / "fused" / "__pycache__"))
+    ready = subprocess.run([sys.executable, "-c", code + (
+        "assert fused.jit.wait_for_background_compiles(120)\n"
+        "s = fused.jit_stats()\n"
+        "print(s['compiles'], s['disk_hits'])\n")], capture_output=True, text=True, cwd=root,
+        env=env, timeout=120)
+    assert ready.returncode == 0, ready.stderr
+    assert ready.stdout.split() == ["0", "0", "1"]  # then loaded from the disk cache
 
 
 def test_disk_cache_serves_a_new_process():

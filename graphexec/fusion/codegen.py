@@ -154,16 +154,22 @@ def kernel_source(program: FusedProgram, flat: bool, parallel: bool,
                 body.append("        for i1 in range(n1):")
             body += [" " * 4 * (nd + 1) + line for line in inner]
         else:
-            # NOTE: one (parallel) loop over the leading axes, unravelled once per plane of
-            # the last two: a division per element row costs more than the row when the
-            # last axis is short (channels)
-            body.append(f"    for r in {rng}({' * '.join(dims[:-2])}):")
-            unravel = ["t = r"]
-            for d in range(nd - 3, 0, -1):
-                unravel += [f"i{d} = t % n{d}", f"t = t // n{d}"]
-            unravel.append("i0 = t")
+            # NOTE: one loop over the leading axes, unravelled (with a new name per step: numba
+            # refuses a parallel loop that reassigns a name) once per plane of the last two
+            # axes when serial, as a division per element row costs more than a short row
+            # (channels); once per row when parallel, so that a few large planes still share
+            # out among the threads (coalescing merges short rows where it can)
+            lead = nd - 2 if not parallel else nd - 1
+            body.append(f"    for r in {rng}({' * '.join(dims[:lead])}):")
+            unravel, q = [], "r"
+            for d in range(lead - 1, 0, -1):
+                unravel += [f"i{d} = {q} % n{d}", f"q{d} = {q} // n{d}"]
+                q = f"q{d}"
+            unravel.append(f"i0 = {q}")
             body += ["        " + line for line in unravel]
-            body.append(f"        for i{nd - 2} in range(n{nd - 2}):")
-            body.append(f"            for i{nd - 1} in range(n{nd - 1}):")
-            body += ["                " + line for line in inner]
+            pad = "        "
+            for d in range(lead, nd):
+                body.append(f"{pad}for i{d} in range(n{d}):")
+                pad += "    "
+            body += [pad + line for line in inner]
     return "\n".join(head + body) + "\n"

@@ -13,12 +13,13 @@ import hashlib
 import importlib.util
 import linecache
 import os
+import subprocess
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from .. import config
 from ..errors import MissingExtraError
@@ -59,7 +60,11 @@ def _after_fork() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+    # NOTE: no fork while the background thread compiles: numba's own compiler lock and a
+    # half-imported numba would be copied into the child as they are, held and broken
+    os.register_at_fork(before=lambda: _JIT.compiling.acquire(),
+                        after_in_parent=lambda: _JIT.compiling.release(),
+                        after_in_child=_after_fork)
 
 
 def jit_stats() -> dict[str, float]:
@@ -152,32 +157,88 @@ def kernel_when_ready(source: str) -> Callable[..., Any] | None:
     return None
 
 
+#: what a compiler process runs: it imports the kernel modules named in its arguments, so numba
+#: compiles them into its disk cache (it needs numba, not graphexec)
+_COMPILER_PROCESS = """
+import importlib.util, os, sys
+for path in sys.argv[1:]:
+    name = os.path.basename(path)[:-3]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+"""
+
+
 def _compile_in_background() -> None:
     while True:
         with _JIT.lock:
             while not _JIT.queue and not _JIT.stopping:
                 _JIT.wake.wait()
-            if _JIT.stopping:
+            if not _JIT.queue:  # NOTE: at exit, what was queued is compiled first
                 return
-            key, source = _JIT.queue.popleft()
-        try:
-            if config.numba_available():  # NOTE: numba's import (about a second) is here
-                compile_kernel(source)
-                with _JIT.lock:
-                    _JIT.stats["background"] += 1
-            else:
-                with _JIT.lock:
-                    _JIT.failed.add(key)
-        except Exception as e:  # NOTE: the numpy path stays; a bug here must not stop a run
+            batch = list(_JIT.queue)
+            _JIT.queue.clear()
+            known = {key for key, _ in batch if key in _JIT.kernels}
+        _compile_in_a_process([(k, src) for k, src in batch if k not in known])
+        for key, source in batch:
+            _load_in_background(key, source, key in known)
+
+
+def _compile_in_a_process(batch: list[tuple[str, str]]) -> None:
+    """Compile ``batch`` into numba's disk cache in a new process, which has an interpreter
+    lock of its own: numba's compiler is Python code and would hold this process's lock for
+    seconds, slowing every call meanwhile.  Loading the result here is then a disk hit.  When
+    it cannot be done (no writable cache, no interpreter to start, a failure), the kernels
+    are compiled here as before, which also reports any error."""
+    paths = [_write_module(f"graphexec_fused_{key}", source) for key, source in batch]
+    if None in paths or not config.numba_installed():
+        return
+    paths = [p for p in paths if p is not None and not _in_disk_cache(p)]
+    if not paths:
+        return
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run([sys.executable, "-c", _COMPILER_PROCESS, *cast(list[str], paths)],
+                       capture_output=True, timeout=600, check=False,
+                       env={**os.environ, "OMP_WAIT_POLICY": os.environ.get(
+                           "OMP_WAIT_POLICY", "PASSIVE")})
+
+
+def _in_disk_cache(path: str) -> bool:
+    """Whether numba's disk cache has an index for the kernel module at ``path`` (written
+    after the module, so for this source)."""
+    folder, name = os.path.split(path)
+    prefix = name[:-3] + ".kernel-"
+    try:
+        stamp = os.stat(path).st_mtime
+        return any(f.startswith(prefix) and f.endswith(".nbi")
+                   and os.stat(os.path.join(folder, "__pycache__", f)).st_mtime >= stamp
+                   for f in os.listdir(os.path.join(folder, "__pycache__")))
+    except OSError:
+        return False
+
+
+def _load_in_background(key: str, source: str, known: bool) -> None:
+    try:
+        compile_kernel(source)  # NOTE: numba's import (about a second) is in here
+        if not known:
             with _JIT.lock:
-                _JIT.failed.add(key)
+                _JIT.stats["background"] += 1
+    except MissingExtraError:  # numba is not importable after all: the ufuncs stay
+        with _JIT.lock:
+            _JIT.failed.add(key)
+    except BaseException as e:  # NOTE: the ufuncs stay; a bug here must not stop a run
+        with _JIT.lock:
+            _JIT.failed.add(key)
+        # NOTE: warnings turned into errors must not end the thread either
+        with contextlib.suppress(Exception):
             warnings.warn(f"graphexec: a fused kernel failed to compile in the background "
                           f"({type(e).__name__}: {e}); its group runs as numpy ufuncs",
                           RuntimeWarning, stacklevel=1)
-        finally:
-            with _JIT.lock:
-                _JIT.pending.discard(key)
-                _JIT.wake.notify_all()
+    finally:
+        with _JIT.lock:
+            _JIT.pending.discard(key)
+            _JIT.wake.notify_all()
 
 
 def wait_for_background_compiles(timeout: float | None = None) -> bool:
@@ -191,20 +252,23 @@ def wait_for_background_compiles(timeout: float | None = None) -> bool:
     deadline = None if timeout is None else time.monotonic() + timeout
     with _JIT.lock:
         while _JIT.pending:
+            if _JIT.worker is None or not _JIT.worker.is_alive():
+                _JIT.pending.clear()  # NOTE: nothing will compile them (the process exits)
+                _JIT.queue.clear()
+                return False
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
-            _JIT.wake.wait(left)
+            _JIT.wake.wait(0.5 if left is None else min(left, 0.5))
     return True
 
 
 @atexit.register
 def _stop_background_compiler() -> None:
-    # NOTE: the kernel being compiled is finished (so numba's disk cache gets it for the next
-    # process); those still queued are left
+    # NOTE: the kernels queued are compiled first, for at most 10 s, so numba's disk cache
+    # has them for the next process
     with _JIT.lock:
         _JIT.stopping = True
-        _JIT.queue.clear()
         _JIT.wake.notify_all()
         worker = _JIT.worker
     if worker is not None and worker.is_alive():

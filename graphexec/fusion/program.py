@@ -82,6 +82,7 @@ SIMD_MIN_SIZE = 1 << 14
 #: the threads costs more than the loop (measured on 2 cores)
 PARALLEL_MIN_SIZE = 1 << 20
 SIMD_RATIO = 8
+_UNSEEN = object()  # a layout not in a program's cache
 
 Operand = tuple[str, int]  # ("input", i) | ("member", j) | ("literal", k)
 
@@ -146,8 +147,8 @@ def coalesced(arrays: Sequence[Any], ndim: int,
     """The shapes that view ``arrays`` (the output first, then inputs that broadcast against
     it) with neighbouring axes merged where every array steps over the pair as over one axis
     (as numpy's iterator coalesces them), left-padded with unit axes back to ``ndim``; None
-    when no axis merges (or, for a ``parallel`` kernel, when fewer than two leading rows would
-    be left to share out).  ``reshape`` to them makes views, never copies.
+    when no axis merges (or, for a ``parallel`` kernel, when all would merge into one row,
+    which its threads could not share out).  ``reshape`` to them makes views, never copies.
 
     >>> import numpy as np
     >>> p = np.zeros((8, 68, 68, 3), np.float32)
@@ -170,8 +171,8 @@ def coalesced(arrays: Sequence[Any], ndim: int,
             groups[-1].append(d)
         else:
             groups.append([d])
-    if len(groups) == ndim or (parallel and len(groups) < 3):
-        return None  # NOTE: a parallel kernel shares out the rows before the last two axes
+    if len(groups) == ndim or (parallel and len(groups) < 2):
+        return None  # NOTE: a parallel kernel shares out the rows before the last axis
     pad = (1,) * (ndim - len(groups))
     # NOTE: each array keeps its own rank (the kernel's signature has it): the axes an input
     # lacks are broadcast, so they merge into leading unit axes
@@ -392,9 +393,8 @@ class FusedProgram:
             scalars = ()
             arrays = [target, *inputs]
             key = tuple((a.shape, a.strides) for a in arrays)
-            if key in self._layouts:
-                shapes = self._layouts[key]
-            else:
+            shapes = self._layouts.get(key, _UNSEEN)
+            if shapes is _UNSEEN:
                 shapes = coalesced(arrays, self._ndim, size >= PARALLEL_MIN_SIZE)
                 self._remember(key, shapes)
             if shapes is not None:
