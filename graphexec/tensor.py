@@ -417,6 +417,8 @@ def as_tensor(value: Any, dtype: Any = None) -> Tensor:
 
 _WEAK_DTYPES: dict[tuple[np.dtype, type, np.dtype], np.dtype] = {}
 _SCALARS: dict[tuple[np.dtype, type, Any], Tensor] = {}
+#: the same tensors by the other operand's dtype: (its dtype, type, value, floatx) -> tensor
+_NEXT_TO: dict[tuple[Any, ...], Tensor] = {}
 
 
 def weak(value: Any, other: Tensor) -> Tensor:
@@ -431,9 +433,13 @@ def weak(value: Any, other: Tensor) -> Tensor:
     >>> weak(0.1, gx.constant([1], "int64")).dtype  # float32 would round 0.1
     dtype('float64')
     """
+    kind = type(value)
+    if (kind is float or kind is int) and value:  # NOTE: the eager hot path, one lookup
+        t = _NEXT_TO.get((other.dtype, kind, value, config.floatx()))
+        if t is not None:
+            return t
     if isinstance(value, Tensor):
         return value
-    kind = type(value)
     if kind not in _PY_SCALARS:
         return as_tensor(value)
     key = (other.dtype, kind, config.floatx())
@@ -463,7 +469,9 @@ def weak(value: Any, other: Tensor) -> Tensor:
     if cache:
         if len(_SCALARS) > 1024:
             _SCALARS.clear()
+            _NEXT_TO.clear()
         _SCALARS[(dtype, kind, value)] = t
+        _NEXT_TO[(other.dtype, kind, value, key[2])] = t
     return t
 
 
@@ -643,6 +651,8 @@ def apply(op: OpDef, *inputs: Tensor, **attrs: Any) -> Any:
         raise _kernel_failed(op, vals, attrs, e, "") from e
     result = (Tensor(out if type(out) is _ndarray else np.asarray(out)) if op.n_outputs == 1
               else tuple(_eager_out(o) for o in out))
+    if prof is None and not TAPES_OPEN[0]:  # NOTE: no call when nothing records
+        return result
     return _recorded(op, inputs, attrs, result, prof, t0)
 
 

@@ -42,23 +42,25 @@ class TensorMethods:
             raise TypeError("iteration over a 0-d tensor")
         return iter(array.unstack(self, axis=0))
 
+    # NOTE: the arithmetic operators call the op's dispatch directly: one Python call less
+    # per eager op than through the frontends (``m.add``), which do nothing more
     def __add__(self, other: Any) -> Tensor:
-        return m.add(self, other)
+        return m._binary(m.add_p, self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return m.add(other, self)
+        return m._binary(m.add_p, other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return m.subtract(self, other)
+        return m._binary(m.subtract_p, self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return m.subtract(other, self)
+        return m._binary(m.subtract_p, other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return m.multiply(self, other)
+        return m._binary(m.multiply_p, self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return m.multiply(other, self)
+        return m._binary(m.multiply_p, other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
         return m.divide(self, other)

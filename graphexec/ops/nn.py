@@ -778,10 +778,12 @@ def _nll_infer(logp: Spec, labels: Spec, axis: int) -> Spec:
 @register("nll_loss", infer=_nll_infer, arity=2)
 def nll_loss_p(xp, logp, labels, axis):
     n = logp.shape[axis]
-    bad = (labels < 0) | (labels >= n)
-    if bad.any():
+    if labels.size and (labels.min() < 0 or labels.max() >= n):
+        bad = (labels < 0) | (labels >= n)
         raise IndexError(f"label {int(labels[bad].ravel()[0])} is outside the valid range "
                          f"[0, {n}) of the class axis")
+    if logp.ndim == 2 and axis == 1:  # NOTE: (batch, classes): one gather, no index grids
+        return -logp[xp.arange(logp.shape[0]), labels]
     return -xp.squeeze(xp.take_along_axis(logp, xp.expand_dims(labels, axis), axis=axis), axis)
 
 
@@ -805,6 +807,10 @@ def nll_loss_grad_p(xp, g, labels, like, axis):
     """The gradient of nll_loss: ``-g`` at each label's position along the class ``axis`` of
     a tensor shaped like the log-probabilities, zeros elsewhere."""
     n = like.shape[axis]
+    if like.ndim == 2 and axis == 1:  # NOTE: (batch, classes): one scatter into zeros
+        out = xp.zeros(like.shape, g.dtype)
+        out[xp.arange(like.shape[0]), labels] = -g
+        return out
     grid = [1] * like.ndim
     grid[axis] = n
     hot = xp.expand_dims(labels, axis) == xp.arange(n).reshape(grid)
