@@ -158,6 +158,8 @@ def _symbolic_error(fn: str, path: str, t: Tensor) -> GraphError:
 def _encode(fn: str, v: Any, path: str, leaves: list[tuple[str, Any]]) -> Any:
     """The cache-key component of argument value ``v``: its structure and one component per
     leaf; appends each tensor leaf as ``(path, array)`` to ``leaves``."""
+    if type(v) is np.ndarray or type(v) is Tensor:  # NOTE: the common call, one leaf, fast
+        return ("tree", tree.LEAF, (_encode_leaf(fn, v, path, leaves),))
     pairs, treedef = tree.flatten_with_paths(v, path)
     return ("tree", treedef, tuple(_encode_leaf(fn, x, p, leaves) for p, x in pairs))
 
@@ -380,7 +382,7 @@ class _Trace:
     """One traced graph: its placeholders (in leaf order), fetches and output recipe."""
 
     __slots__ = ("assigns", "fetches", "graph", "held", "key", "level", "n_out",
-                 "placeholders", "recipe")
+                 "placeholders", "recipe", "refs")
 
     def __init__(self, graph: Graph, key: Any, placeholders: list[Tensor],
                  outputs: list[Tensor], recipe: Any, assigns: list[Tensor],
@@ -393,6 +395,7 @@ class _Trace:
         self.n_out = len(outputs)
         self.assigns = assigns
         self.fetches = [*outputs, *assigns]
+        self.refs = tuple(graph._fetch_ref(t) for t in self.fetches)
         #: the device of the Variables the graph reads or writes, if not the host (a Variable
         #: keeps its device: found once, here)
         self.held = _held_device(graph)
@@ -403,7 +406,8 @@ class _Trace:
         feeds = dict(zip(self.placeholders, values, strict=True))
         dev = _call_device(self.graph.name, values, device, self.held)
         if dev is CPU:
-            got = self.graph.run(self.fetches, feeds, optimize=self.level)
+            got = self.graph._run_refs(
+                self.refs, feeds, config.default_level() if self.level is None else self.level)
         else:
             got = self.graph.run(self.fetches, feeds, optimize=self.level, device=dev)
         outs = [Tensor(v) for v in got[:self.n_out]]

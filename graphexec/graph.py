@@ -84,10 +84,7 @@ class Graph(GraphIR):
         level = config.default_level() if optimize is None else optimize
         dev = None if device is None and backend == "numpy" else _device(device, backend)
         if dev is None or dev.kind == "cpu":
-            plan = self._plans.get((refs, "numpy", level))
-            if plan is None or plan.version != self.version:
-                plan = self._lower(refs, "numpy", level)
-            values = plan.run(self._check_feeds(plan, feeds))
+            values = self._run_refs(refs, feeds, level)
         else:
             # NOTE: on GPU N: lowered (constants placed) and run with N current, cached apart
             backend = dev.backend
@@ -152,6 +149,15 @@ class Graph(GraphIR):
         if hit is None or hit.version != self.version:
             hit = self._compiled[key] = CompiledGraph(self, fetches, level, backend)
         return hit
+
+    def _run_refs(self, refs: tuple[Ref, ...], feeds: Mapping[Any, Any] | None,
+                  level: int) -> list[Any]:
+        """The values of ``refs`` on the host, at ``level``: ``run`` without the fetches'
+        structure (``gx.function`` calls it with the refs it found once)."""
+        plan = self._plans.get((refs, "numpy", level))
+        if plan is None or plan.version != self.version:
+            plan = self._lower(refs, "numpy", level)
+        return plan.run(self._check_feeds(plan, feeds))
 
     def _check_feeds(self, plan: Plan, feeds: Mapping[Any, Any] | None) -> dict[str, Any]:
         if feeds is not None and not isinstance(feeds, Mapping):

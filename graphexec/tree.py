@@ -152,6 +152,8 @@ def _flatten(x: Any, out: list[Any], is_leaf: Callable[[Any], bool] | None) -> T
 
 
 _LEAF_DEF = TreeDef(_LEAF)
+#: the structure of a leaf
+LEAF = _LEAF_DEF
 
 
 def flatten(x: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list[Any], TreeDef]:
