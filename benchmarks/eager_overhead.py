@@ -2,10 +2,14 @@
 
 Each op runs on 4x4 float32 operands, where the arithmetic is negligible and the time is almost
 all dispatch.  Reported: median µs per call over several repeats, all measured in this one run,
-and graphexec's ratio to numpy and to PyTorch.  Usage: ``python benchmarks/eager_overhead.py``.
+and graphexec's ratio to numpy and to PyTorch; then a chain of 100 ops (25 times
+``sin(x * 0.5 + 1.0) - 0.25``, as the ``tiny_ops`` workload) written in each.
+Usage: ``python benchmarks/eager_overhead.py``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from timing import median_time
@@ -52,6 +56,20 @@ def main() -> None:
               f"{t_gx / t_torch:>10.2f}")
     if torch is None:
         print("(PyTorch not installed: no torch column)")
+
+    def chain(sin: Any, v: Any) -> Any:
+        for _ in range(25):
+            v = sin(v * 0.5 + 1.0) - 0.25
+        return v
+
+    t_np = per_call(lambda: chain(np.sin, a), number=1000)
+    t_gx = per_call(lambda: chain(gx.sin, x), number=1000)
+    line = (f"100 chained ops on 4x4: numpy {t_np:.1f} µs, graphexec {t_gx:.1f} µs "
+            f"({t_gx / t_np:.2f}x numpy)")
+    if torch is not None:
+        t_torch = per_call(lambda: chain(torch.sin, tx), number=1000)
+        line += f", torch {t_torch:.1f} µs ({t_gx / t_torch:.2f}x torch)"
+    print(line)
 
 
 if __name__ == "__main__":
