@@ -13,6 +13,7 @@ from . import (
                bench,
                compiler,
                config,
+               dask,
                fusion,
                io,
                layers,
