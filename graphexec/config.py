@@ -44,6 +44,13 @@ _FLOATX = np.dtype(np.float32)
 _FLOATS = ("float16", "float32", "float64")
 
 
+def _flag(where: str, flag: Any) -> bool:
+    """``flag``, checked to be True or False (TypeError naming ``where``)."""
+    if not isinstance(flag, bool):
+        raise TypeError(f"{where}: flag must be True or False, got {flag!r}")
+    return flag
+
+
 def check_level(level: Any, where: str) -> int:
     """``level`` as an int in 0..3 (``None``: the default level), or InvalidArgumentError
     naming ``where``.
@@ -154,9 +161,7 @@ def run_functions_eagerly(flag: bool) -> None:
     0
     """
     global _RUN_EAGERLY
-    if not isinstance(flag, bool):
-        raise TypeError(f"run_functions_eagerly: flag must be True or False, got {flag!r}")
-    _RUN_EAGERLY = flag
+    _RUN_EAGERLY = _flag("run_functions_eagerly", flag)
 
 
 def functions_run_eagerly() -> bool:
@@ -232,9 +237,7 @@ def set_background_compile(flag: bool) -> None:
     >>> config.set_background_compile(before)
     """
     global _BACKGROUND
-    if not isinstance(flag, bool):
-        raise TypeError(f"set_background_compile: flag must be True or False, got {flag!r}")
-    _BACKGROUND = flag
+    _BACKGROUND = _flag("set_background_compile", flag)
 
 
 def background_compile() -> bool:

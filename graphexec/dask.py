@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import inspect
 import itertools
 import operator
@@ -34,7 +33,7 @@ import numpy as np
 from . import io, tree
 from .autodiff import GradientTape
 from .compiler import CompiledGraph
-from .errors import GraphexecError, InvalidArgumentError, MissingExtraError
+from .errors import GraphexecError, InvalidArgumentError, import_extra
 from .function import Function, TensorSpec
 from .graph import Graph
 from .io import Program
@@ -81,11 +80,7 @@ def require(module: str = "distributed") -> ModuleType:
     >>> require("dask.array").__name__
     'dask.array'
     """
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise MissingExtraError(f"gx.dask needs {module.split('.')[0]}: pip install "
-                                f"'graphexec[dask]' ({e})") from None
+    return import_extra(module, "dask", "gx.dask")
 
 
 # ---------------------------------------------------------------------------------------------

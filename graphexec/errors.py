@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -160,6 +162,25 @@ class MissingExtraError(GraphexecError, ImportError):
     >>> issubclass(gx.MissingExtraError, ImportError)
     True
     """
+
+
+def import_extra(module: str, extra: str, who: str) -> ModuleType:
+    """The module ``module``, imported, or a MissingExtraError saying that ``who`` needs it and
+    which extra installs it.
+
+    >>> from graphexec.errors import import_extra
+    >>> import_extra("json", "dev", "the docs").__name__
+    'json'
+    >>> import_extra("no_module", "dask", "gx.dask")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    graphexec.errors.MissingExtraError: gx.dask needs no_module: pip install 'graphexec[dask]' ...
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingExtraError(f"{who} needs {module.split('.')[0]}: pip install "
+                                f"'graphexec[{extra}]' ({e})") from None
 
 
 #: where the ops being built come from when it is not the user's code (an imported model's

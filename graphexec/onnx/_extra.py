@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
-from ..errors import MissingExtraError
+from ..errors import import_extra
 
 __all__ = ["require"]
 
@@ -18,8 +17,4 @@ def require(module: str = "onnx") -> ModuleType:
     >>> require("onnx").__name__
     'onnx'
     """
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise MissingExtraError(f"ONNX needs {module.split('.')[0]}: pip install "
-                                f"'graphexec[onnx]' ({e})") from None
+    return import_extra(module, "onnx", "ONNX")
