@@ -910,6 +910,16 @@ def test_tiered_process_exits_cleanly_and_fills_the_disk_cache(tmp_path):
         env=env, timeout=120)
     assert ready.returncode == 0, ready.stderr
     assert ready.stdout.split() == ["0", "0", "1"]  # then loaded from the disk cache
+    # a cold cache: the compiler process compiles, this process only loads what it wrote
+    cold = subprocess.run([sys.executable, "-c", code + (
+        "assert fused.jit.wait_for_background_compiles(120)\n"
+        "s = fused.jit_stats()\n"
+        "print(s['compiles'], s['disk_hits'], s['background'])\n")], capture_output=True,
+        text=True, cwd=root, env={**env, "GRAPHEXEC_CACHE_DIR": str(tmp_path / "cold")},
+        timeout=120)
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stdout.split() == ["0", "0", "1", "1"]  # first call; compiles, disk, background
+    assert any(n.endswith(".compiled") for n in os.listdir(tmp_path / "cold" / "fused"))
 
 
 def test_disk_cache_serves_a_new_process():

@@ -157,16 +157,22 @@ def kernel_when_ready(source: str) -> Callable[..., Any] | None:
     return None
 
 
-#: what a compiler process runs: it imports the kernel modules named in its arguments, so numba
-#: compiles them into its disk cache (it needs numba, not graphexec)
+#: what a compiler process runs: it imports the kernel modules named after its first argument
+#: (a tag), so numba compiles them into its disk cache, and marks each one compiled with the tag
+#: (it needs numba, not graphexec)
 _COMPILER_PROCESS = """
 import importlib.util, os, sys
-for path in sys.argv[1:]:
+for path in sys.argv[2:]:
     name = os.path.basename(path)[:-3]
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    except Exception:
+        continue
+    with open(path[:-3] + ".compiled", "w") as f:
+        f.write(sys.argv[1])
 """
 
 
@@ -180,8 +186,15 @@ def _compile_in_background() -> None:
             batch = list(_JIT.queue)
             _JIT.queue.clear()
             known = {key for key, _ in batch if key in _JIT.kernels}
-        _compile_in_a_process([(k, src) for k, src in batch if k not in known])
+        # NOTE: if this fails, they compile here, which reports the real error
+        with contextlib.suppress(Exception):
+            _compile_in_a_process([(k, src) for k, src in batch if k not in known])
         for key, source in batch:
+            if _JIT.stopping:  # NOTE: at exit, the disk cache is what the compiles are for
+                with _JIT.lock:
+                    _JIT.pending.discard(key)
+                    _JIT.wake.notify_all()
+                continue
             _load_in_background(key, source, key in known)
 
 
@@ -191,29 +204,46 @@ def _compile_in_a_process(batch: list[tuple[str, str]]) -> None:
     seconds, slowing every call meanwhile.  Loading the result here is then a disk hit.  When
     it cannot be done (no writable cache, no interpreter to start, a failure), the kernels
     are compiled here as before, which also reports any error."""
+    exe = sys.executable
+    # NOTE: a frozen app's or an embedding host's executable is not a Python to start
+    if (not exe or getattr(sys, "frozen", False)
+            or not os.path.basename(exe).lower().startswith(("python", "pypy"))):
+        return
     paths = [_write_module(f"graphexec_fused_{key}", source) for key, source in batch]
     if None in paths or not config.numba_installed():
         return
-    paths = [p for p in paths if p is not None and not _in_disk_cache(p)]
+    tag = _compiled_tag()
+    paths = [p for p in paths if p is not None and not _compiled(p, tag)]
     if not paths:
         return
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run([sys.executable, "-c", _COMPILER_PROCESS, *cast(list[str], paths)],
+        subprocess.run([exe, "-c", _COMPILER_PROCESS, tag, *cast(list[str], paths)],
                        capture_output=True, timeout=600, check=False,
                        env={**os.environ, "OMP_WAIT_POLICY": os.environ.get(
                            "OMP_WAIT_POLICY", "PASSIVE")})
 
 
-def _in_disk_cache(path: str) -> bool:
-    """Whether numba's disk cache has an index for the kernel module at ``path`` (written
-    after the module, so for this source)."""
-    folder, name = os.path.split(path)
-    prefix = name[:-3] + ".kernel-"
+def _compiled_tag() -> str:
+    """What a compiler process writes beside each module it compiled: this Python and numba
+    (numba's cache holds a kernel for one of each)."""
+    import importlib.metadata
+
     try:
-        stamp = os.stat(path).st_mtime
-        return any(f.startswith(prefix) and f.endswith(".nbi")
-                   and os.stat(os.path.join(folder, "__pycache__", f)).st_mtime >= stamp
-                   for f in os.listdir(os.path.join(folder, "__pycache__")))
+        numba = importlib.metadata.version("numba")
+    except importlib.metadata.PackageNotFoundError:
+        numba = "?"
+    return f"python {sys.version_info[0]}.{sys.version_info[1]}, numba {numba}"
+
+
+def _compiled(path: str, tag: str) -> bool:
+    """Whether a compiler process compiled the kernel module at ``path`` (as it is now) for
+    this Python and numba."""
+    marker = path[:-3] + ".compiled"
+    try:
+        if os.stat(marker).st_mtime < os.stat(path).st_mtime:
+            return False
+        with open(marker) as f:
+            return f.read() == tag
     except OSError:
         return False
 
@@ -332,7 +362,7 @@ def _write_module(name: str, source: str) -> str | None:
                 if f.read() == source:
                     return path  # unchanged, so numba's cache index stays valid
         os.makedirs(folder, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(tmp, "w") as f:
             f.write(source)
         os.replace(tmp, path)
