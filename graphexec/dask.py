@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import inspect
 import itertools
 import operator
@@ -33,7 +34,7 @@ import numpy as np
 from . import io, tree
 from .autodiff import GradientTape
 from .compiler import CompiledGraph
-from .errors import GraphexecError, InvalidArgumentError, import_extra
+from .errors import ExecutionError, GraphexecError, InvalidArgumentError, import_extra
 from .function import Function, TensorSpec
 from .graph import Graph
 from .io import Program
@@ -181,19 +182,31 @@ def _cluster(what: str, client: Any, call: Callable[..., Any], *args: Any, **kwa
                            f"{type(e).__name__}: {e}") from e
 
 
-def _workers(client: distributed.Client, what: str = "gx.dask") -> list[str]:
-    """The addresses of ``client``'s workers; each new one is checked, once, to import
-    graphexec (a WorkerError names any that cannot).  A worker that cannot be reached during
-    the check (it died) is asked again until the scheduler no longer lists it."""
+#: the seconds ``DataParallel`` waits for a first worker to join a cluster that has none (one
+#: still starting)
+_JOIN_WAIT = 10.0
+
+
+def _workers(client: distributed.Client, what: str = "gx.dask", wait: float = 0.0) -> list[str]:
+    """The addresses of ``client``'s workers (waiting up to ``wait`` seconds for a first one
+    where there is none yet); each new one is checked, once, to import graphexec (a
+    WorkerError names any that cannot).  A worker that cannot be reached during the check (it
+    died) is asked again until the scheduler no longer lists it."""
     checked = _CHECKED.setdefault(client, set())
     gone: dict[str, BaseException] = {}
     for attempt in range(5):
         if attempt:
             time.sleep(0.1 * 2 ** (attempt - 1))
         workers = sorted(_cluster(what, client, client.nthreads))
+        if not workers and wait > 0 and not attempt:
+            with contextlib.suppress(Exception):  # NOTE: a timeout; a lost cluster fails below
+                client.wait_for_workers(1, timeout=wait)
+            workers = sorted(_cluster(what, client, client.nthreads))
         checked.intersection_update(workers)
         if not workers:
-            raise ClusterError(f"{what}: the cluster of {client} has no workers")
+            waited = (f" (none joined within {wait:g} s)" if wait > 0 and not attempt else "")
+            raise ClusterError(f"{what}: the cluster of {client} has no workers{waited}: start "
+                               "some, or wait for them (client.wait_for_workers(n))")
         new = [w for w in workers if w not in checked]
         if not new:
             return workers
@@ -400,6 +413,9 @@ def map_batches(fn: Any, *arrays: Any, optimize: int | None = None,
     other batch sizes, and a result whose axis 0 does not follow them (``reshape(x, (-1,))``,
     ``x[1:]``, a concat along axis 0, a reduction over the batch) is an InvalidArgumentError
     that names it; each task checks its results' shapes too.  Chunks of 0 rows are fine.
+    Each chunk is a batch of its own: a result with one row per input row that depends on
+    other rows (``x - gx.mean(x, axis=0)``, a batch statistic) is computed per chunk, with
+    the chunk's statistic, not the whole array's.
     The graph is saved with its Variables' current values and travels to the workers as a
     graph file, once per worker: as one key of the task graph, or, given a ``client``,
     scattered to its workers now (the results are then computed by that client).  The
@@ -507,10 +523,39 @@ class StepStats:
                 f"{ms[3]:.1f} ms update")
 
 
+@dataclass(frozen=True)
+class _Raised:
+    """What a shard's task returns where the graph raised one of graphexec's own errors (not a
+    ClusterError): the shard's data or the step is at fault, so running it again would fail
+    again; the client raises it, as the same class (its module and name: strings pickle
+    whatever the class's constructor takes)."""
+
+    module: str
+    name: str
+    message: str
+    where: str
+
+    def error(self, step: int, shard: int) -> GraphexecError:
+        """The error to raise on the client, of the worker's class where it can be made."""
+        msg = (f"DataParallel: step {step} failed on {self.where}, shard {shard}: "
+               f"{self.message}; the weights are unchanged (no gradient was applied)")
+        try:
+            cls: Any = importlib.import_module(self.module)
+            for part in self.name.split("."):
+                cls = getattr(cls, part)
+            if isinstance(cls, type) and issubclass(cls, GraphexecError) and not issubclass(
+                    cls, ClusterError):
+                return cls(msg)
+        except Exception:  # NOTE: a class this process lacks, or one made otherwise
+            pass
+        return ExecutionError(f"{self.name}: {msg}")
+
+
 def _shard_task(blob: bytes, digest: str, params: dict[str, np.ndarray], level: int | None,
-                *shard: np.ndarray) -> tuple[list[Any], float]:
+                *shard: np.ndarray) -> tuple[list[Any], float] | _Raised:
     """One shard of a training step, on a worker: the gradient graph with the step's
-    parameters; its results and the seconds the graph ran."""
+    parameters; its results and the seconds the graph ran.  An error of graphexec's own
+    (a label out of range, say) is returned as a ``_Raised``, not raised: Dask would retry it."""
     program, lock = _program(blob, digest)
     with lock:
         for var in program.variables:
@@ -520,7 +565,12 @@ def _shard_task(blob: bytes, digest: str, params: dict[str, np.ndarray], level: 
                                   f"{var.var_name!r} of graph {program.graph.name}")
             var.assign(value)
         t0 = time.perf_counter()
-        outs = _run(program, shard, level)
+        try:
+            outs = _run(program, shard, level)
+        except ClusterError:
+            raise
+        except GraphexecError as e:
+            return _Raised(type(e).__module__, type(e).__qualname__, str(e), _where())
         return outs, time.perf_counter() - t0
 
 
@@ -539,13 +589,22 @@ def _combine(kinds: Sequence[str], values: Sequence[list[Any]],
             acc = np.asarray(per_shard[0]) * weights[0]
             for v, w in zip(per_shard[1:], weights[1:], strict=True):
                 acc = acc + np.asarray(v) * w
-            out.append(acc)
+            out.append(np.asarray(acc))  # NOTE: a 0-d array, not the numpy scalar of 0-d math
     return out
 
 
+def _tolerance(x: np.ndarray) -> float:
+    """The relative difference from the full batch's values that float rounding explains."""
+    return max(1e-3, 50 * float(np.finfo(x.dtype).eps)) if x.dtype.kind in "fc" else 1e-3
+
+
+def _wide(x: Any) -> np.ndarray:
+    """``x`` in float64 (complex128 if complex), to compare and measure."""
+    return np.asarray(x, np.complex128 if np.iscomplexobj(x) else np.float64)
+
+
 def _norm(x: Any) -> float:
-    return float(np.linalg.norm(np.asarray(x, np.complex128 if np.iscomplexobj(x)
-                                          else np.float64)))
+    return float(np.linalg.norm(_wide(x)))
 
 
 @dataclass
@@ -560,6 +619,7 @@ class _Packed:
     trainable: list[Variable]  # what the optimizer updates, in the gradients' order
     kinds: list[str]  # how each flat result combines (see _combine): the step's, then grads
     n_out: int  # how many of the flat results the step returns (the rest: the gradients)
+    paths: list[str]  # where each of those is in what the step returns ('' for a lone value)
     future: Any = None  # the graph file, scattered to the workers
 
 
@@ -593,13 +653,21 @@ class DataParallel:
     with ``reduction="sum"``, a sum the batch's sum), a tensor with one row per example is
     concatenated in order, and a value that does not depend on the batch (a Python value, a
     Variable's) comes back as it is; the trace refuses anything else.  The tensors come back as
-    arrays.
+    numpy arrays (a float of shape ``()`` as a 0-d array).  With ``check``, the first step also
+    compares each combined float and each concatenated tensor with the full batch's and raises
+    an InvalidArgumentError naming it where they differ by more than rounding (a maximum, the
+    ``sqrt`` of a mean, a sum with ``reduction="mean"``, rows centered on the batch's mean).
 
     A worker lost during a step is Dask's to handle: its shard runs again elsewhere (the
     gradient graph is deterministic, so the result is the same).  A step that still fails (a
     shard failed ``retries + 1`` times, ``timeout`` seconds passed, the cluster is gone)
     raises a ClusterError, and no weight has changed: the update happens only once every
-    shard's gradients are in.  Each step's ``StepStats`` is in ``history`` (``last_stats``).
+    shard's gradients are in.  An error of graphexec's own in a shard's graph (an
+    ExecutionError for a label out of range, say) is the batch's or the step's: it is not
+    retried, and the step raises it as its own class, naming the worker and the shard, with no
+    weight changed.  ``shards`` defaults to the workers there are when the trainer is made (a
+    cluster still starting is given 10 s for a first one to join).  Each step's
+    ``StepStats`` is in ``history`` (``last_stats``).
 
     >>> import numpy as np, graphexec as gx
     >>> from distributed import Client
@@ -640,7 +708,7 @@ class DataParallel:
         self._fn = step.python_function if isinstance(step, Function) else step
         self._level = (optimize if optimize is not None or not isinstance(step, Function)
                        else step.optimize_level)
-        workers = _workers(client, "DataParallel")
+        workers = _workers(client, "DataParallel", wait=_JOIN_WAIT)
         self.shards = len(workers) if shards is None else int(shards)
         if self.shards < 1:
             raise InvalidArgumentError(f"DataParallel: shards must be at least 1, got {shards}")
@@ -741,7 +809,8 @@ class DataParallel:
         n_out = returned[0].num_leaves
         kinds = self._kinds(program, returned[0])
         blob, digest = _pack(program)
-        return _Packed(program, blob, digest, specs, variables, seen[0][1], kinds, n_out)
+        return _Packed(program, blob, digest, specs, variables, seen[0][1], kinds, n_out,
+                       returned[0].paths())
 
     def _kinds(self, program: Program, out_tree: tree.TreeDef) -> list[str]:
         """How each flat result of the gradient graph combines (see ``_combine``); an
@@ -825,10 +894,14 @@ class DataParallel:
             with contextlib.suppress(Exception):  # NOTE: the cluster may be gone already
                 self.client.cancel(futures)
             raise self._failed(e, timeout) from e
+        for i, result in enumerate(got):
+            if isinstance(result, _Raised):
+                raise result.error(self.steps + 1, i)
         t1 = time.perf_counter()
         sizes = np.diff(bounds)
         weights = [int(s) / n if self.reduction == "mean" else 1.0 for s in sizes]
-        values = [outs for outs, _ in got]
+        done = cast(list[tuple[list[Any], float]], got)
+        values = [outs for outs, _ in done]
         flat = _combine(packed.kinds, values, weights)
         if self.check and not self.steps:
             self._check_exact(packed, arrays, values, flat, weights)
@@ -841,23 +914,23 @@ class DataParallel:
             sum(np.asarray(v).nbytes for outs in values
                 for v, kind in zip(outs, packed.kinds, strict=True)
                 if kind != "const" and v is not None),
-            t2 - t0, max(dt for _, dt in got), t2 - t1))
+            t2 - t0, max(dt for _, dt in done), t2 - t1))
         return out
 
     def _check_exact(self, packed: _Packed, arrays: Sequence[np.ndarray],
                      values: Sequence[list[Any]], flat: list[Any],
                      weights: Sequence[float]) -> None:
-        """InvalidArgumentError where the combined gradient of a variable is not the full
-        batch's (run here, on the client) up to float rounding."""
+        """InvalidArgumentError where the combined gradient of a variable, or a combined value
+        the step returns, is not the full batch's (run here, on the client) up to float
+        rounding."""
         full = _run(packed.program, arrays, self._level)
         for k in range(packed.n_out, len(flat)):
             if packed.kinds[k] != "weighted" or flat[k] is None:
                 continue
             got = np.asarray(flat[k])
-            eps = np.finfo(got.dtype).eps if got.dtype.kind in "fc" else 0.0
             scale = sum(w * _norm(v[k]) for v, w in zip(values, weights, strict=True))
             diff = _norm(got - np.asarray(full[k]))
-            if diff > max(1e-3, 50 * eps) * scale:
+            if diff > _tolerance(got) * scale:
                 rel = diff / scale if scale else float("inf")
                 var = packed.trainable[k - packed.n_out].var_name
                 raise InvalidArgumentError(
@@ -869,13 +942,58 @@ class DataParallel:
                        "depend on the batch)" if self.reduction == "mean" else
                        "a loss that is a sum over the examples, with no other term")
                     + "; the weights are unchanged (check=False skips this check)")
+        for k in range(packed.n_out):
+            if packed.kinds[k] not in ("weighted", "rows"):
+                continue
+            got, want = np.asarray(flat[k]), np.asarray(full[k])
+            if packed.kinds[k] == "weighted":
+                scale = sum(w * _norm(v[k]) for v, w in zip(values, weights, strict=True))
+            else:
+                scale = max(_norm(got), _norm(want))
+            same = got.shape == want.shape
+            if same and not _norm(_wide(got) - _wide(want)) > _tolerance(got) * scale:
+                continue  # NOTE: NaN on both sides passes, as for the gradients
+            what = (f"the result {packed.paths[k]} of the step" if packed.paths[k]
+                    else "the value the step returns")
+            if packed.kinds[k] == "weighted":
+                how = ("the shards' values averaged, weighted by their rows"
+                       if self.reduction == "mean" else "the shards' values added")
+                raise InvalidArgumentError(
+                    f"DataParallel: on the first step {what} combined over the shards is "
+                    f"{got.item():.7g}, and {want.item():.7g} for the full batch: a float of "
+                    f"shape () comes back as {how}, the full batch's value only for "
+                    + ("a mean over the examples, plus terms that do not depend on the batch"
+                       if self.reduction == "mean" else
+                       "a sum over the examples, with no other term")
+                    + " (not for a maximum, nor the sqrt of a mean): return the per-example "
+                    "values instead and reduce them after the step; the weights are unchanged "
+                    "(check=False skips this check)")
+            at = (np.unravel_index(int(np.nanargmax(np.abs(_wide(got) - _wide(want)))),
+                                   got.shape) if same else None)
+            where = (f": at {tuple(int(i) for i in at)} it is {got[at].item():.7g}, and "
+                     f"{want[at].item():.7g} for the full batch" if at is not None else
+                     f" (shape {got.shape}, and {want.shape} for the full batch)")
+            raise InvalidArgumentError(
+                f"DataParallel: on the first step {what}, one row per example concatenated "
+                f"over the shards, differs from the full batch's{where}: each row must depend "
+                "on its own example only (not on a statistic of the batch, such as "
+                "x - mean(x, axis=0)); the weights are unchanged (check=False skips this "
+                "check)")
 
     def _failed(self, e: Exception, timeout: float | None) -> GraphexecError:
+        """The error a step raises for ``e``: a ClusterError (WorkerError) that advises a
+        retry, or graphexec's own error of another class as that class (running again would
+        fail again)."""
         what = f"DataParallel: step {self.steps + 1} failed"
         if isinstance(e, TimeoutError):
             why = f"its shards were not done within {timeout} s"
         else:
             why = f"{type(e).__name__}: {str(e).removeprefix('DataParallel: ')}"
-        msg = (f"{what}: {why}; the weights are unchanged (no gradient was applied): call step "
-               "again to retry it")
+        msg = f"{what}: {why}; the weights are unchanged (no gradient was applied)"
+        if isinstance(e, GraphexecError) and not isinstance(e, ClusterError):
+            try:
+                return type(e)(msg)
+            except Exception:  # NOTE: a class made otherwise
+                return GraphexecError(msg)
+        msg += ": call step again to retry it"
         return WorkerError(msg) if isinstance(e, WorkerError) else ClusterError(msg)

@@ -368,6 +368,7 @@ def test_data_parallel_combines_what_the_step_returns(client):
     np.testing.assert_array_equal(out["bias"], bias)    # read before the update, not scaled
     np.testing.assert_allclose(out["pred"], want, rtol=1e-6, atol=1e-6)   # the rows, in order
     np.testing.assert_allclose(out["loss"], np.mean((y - want) ** 2), rtol=1e-5)
+    assert isinstance(out["loss"], np.ndarray) and out["loss"].shape == ()   # as the doc says
     assert trainer.steps == 1
 
     def returning(value):
@@ -439,6 +440,124 @@ def test_data_parallel_checks_that_the_loss_combines_exactly(client):
         np.testing.assert_allclose(float(trainer.step(x, y)), float(ref(x, y)), rtol=1e-5)
     for got, want in zip(weights(model), weights(ref_model), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def metric_step(model, opt, metric, reduction="mean"):
+    def step(x, y):
+        with gx.GradientTape() as tape:
+            p = model(x, training=True)
+            per = gx.sum((y - p) ** 2, axis=1)
+            loss = gx.mean(per) if reduction == "mean" else gx.sum(per)
+        opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        return {"loss": loss, "metric": metric(p, per, loss)}
+
+    return step
+
+
+def test_data_parallel_checks_what_the_step_returns(client):
+    # NOTE: the loss is a mean, so the gradients combine exactly; the metrics do not
+    x, y = data(30, seed=10)
+    model, opt = mlp(), gx.optimizers.SGD(0.1)
+    before = weights(model)
+    p = model(x).numpy()
+    per = ((y - p) ** 2).sum(axis=1)
+    for metric, want in [(lambda p, per, loss: gx.sqrt(loss), np.sqrt(per.mean())),
+                         (lambda p, per, loss: gx.max(per), per.max()),
+                         (lambda p, per, loss: gx.sum(per), per.sum())]:
+        trainer = gx.dask.DataParallel(client, metric_step(model, opt, metric), opt, shards=3)
+        with pytest.raises(gx.InvalidArgumentError, match=r"on the first step the result "
+                                                          r"\['metric'\] of the step combined "
+                                                          r"over the shards is [-\d.e+]+, and "
+                                                          r"[-\d.e+]+ for the full batch") as e:
+            trainer.step(x, y)
+        assert f"{want:.7g}" in str(e.value) and "weights are unchanged" in str(e.value)
+        assert trainer.steps == 0
+    trainer = gx.dask.DataParallel(
+        client, metric_step(model, opt, lambda p, per, loss: p - gx.mean(p, axis=0)), opt,
+        shards=3)
+    with pytest.raises(gx.InvalidArgumentError, match=r"the result \['metric'\] of the step, "
+                                                      r"one row per example concatenated over "
+                                                      r"the shards, differs from the full "
+                                                      r"batch's: at \(\d+, \d\) it is "):
+        trainer.step(x, y)
+    for got, want in zip(weights(model), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert int(opt.iterations.numpy()) == 0
+
+    unchecked = gx.dask.DataParallel(client, metric_step(model, opt, lambda p, per, loss:
+                                                         gx.max(per)), opt, check=False)
+    unchecked.step(x, y)                                # on the user's word
+    assert unchecked.steps == 1
+    # a sum over the examples combines exactly with reduction="sum"; rows that depend on their
+    # own example only pass
+    model, opt = mlp(), gx.optimizers.SGD(1e-3)
+    p = model(x).numpy()
+    trainer = gx.dask.DataParallel(client, metric_step(
+        model, opt, lambda p, per, loss: (gx.sum(per), 2.0 * p), "sum"), opt, shards=3,
+        reduction="sum")
+    out = trainer.step(x, y)
+    np.testing.assert_allclose(out["metric"][0], ((y - p) ** 2).sum(), rtol=1e-5)
+    np.testing.assert_allclose(out["metric"][1], 2.0 * p, rtol=1e-6, atol=1e-6)
+    assert trainer.steps == 1
+
+
+def nll_step(model, opt):
+    def step(x, labels):
+        with gx.GradientTape() as tape:
+            loss = gx.mean(gx.nn.nll_loss(gx.nn.log_softmax(model(x, training=True)), labels))
+        opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        return loss
+
+    return step
+
+
+def test_an_error_in_a_shard_s_data_is_raised_as_it_is(client):
+    x, _ = data(30, seed=11)
+    labels = np.random.default_rng(0).integers(0, 3, 30)
+    bad = labels.copy()
+    bad[-1] = 7                                         # in shard 2 (rows 20..29)
+    model, opt = mlp(), gx.optimizers.SGD(0.1)
+    before = weights(model)
+    trainer = gx.dask.DataParallel(client, nll_step(model, opt), opt, shards=3, retries=2,
+                                   check=False)
+    with pytest.raises(gx.ExecutionError, match=r"DataParallel: step 1 failed on worker \S+, "
+                                                r"shard 2: while running node 'nll_loss': "
+                                                r"IndexError: label 7 is outside .*; the "
+                                                r"weights are unchanged") as e:
+        trainer.step(x, bad)
+    assert not isinstance(e.value, gx.dask.ClusterError) and "retry" not in str(e.value)
+    for got, want in zip(weights(model), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert trainer.steps == 0 and int(opt.iterations.numpy()) == 0
+    trainer.step(x, labels)                             # the same trainer, on good labels
+    assert trainer.steps == 1
+
+
+class TwoArgError(gx.GraphexecError):
+    def __init__(self, what, where):
+        super().__init__(f"{what} at {where}")
+
+
+def test_errors_of_a_shard_keep_their_class_where_they_can():
+    raised = gx.dask._Raised("graphexec.errors", "FeedError", "bad feed", "worker tcp://w:1")
+    err = raised.error(3, 1)
+    assert type(err) is gx.FeedError
+    assert str(err) == ("DataParallel: step 3 failed on worker tcp://w:1, shard 1: bad feed; "
+                        "the weights are unchanged (no gradient was applied)")
+    for module, name in [(__name__, "TwoArgError"), ("no.such.module", "Error"),
+                         ("graphexec.dask", "ClusterError")]:
+        err = gx.dask._Raised(module, name, "m", "worker tcp://w:1").error(1, 0)
+        assert type(err) is gx.ExecutionError and str(err).startswith(f"{name}: DataParallel")
+    trainer = object.__new__(gx.dask.DataParallel)
+    trainer.steps = 4
+    failed = trainer._failed(gx.FormatError("DataParallel: corrupt"), None)
+    assert type(failed) is gx.FormatError and "retry" not in str(failed)
+    assert str(failed).startswith("DataParallel: step 5 failed: FormatError: corrupt; the "
+                                  "weights are unchanged")
+    failed = trainer._failed(TwoArgError("odd", "here"), None)
+    assert type(failed) is gx.GraphexecError and "retry" not in str(failed)
+    failed = trainer._failed(OSError("gone"), None)
+    assert type(failed) is gx.dask.ClusterError and "call step again to retry it" in str(failed)
 
 
 def test_data_parallel_refuses_random_ops(client):
@@ -661,11 +780,34 @@ def test_worker_that_dies_during_the_import_check_is_not_called_broken():
     assert back.probed == [["tcp://a:1"], ["tcp://a:1"]]
 
 
+def test_data_parallel_waits_for_a_first_worker(monkeypatch):
+    model, opt = mlp(), gx.optimizers.SGD(0.1)
+    with distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0",
+                                  worker_dashboard_address=None) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as c:
+        monkeypatch.setattr(gx.dask, "_JOIN_WAIT", 0.2, raising=False)
+        with pytest.raises(gx.dask.ClusterError, match=r"has no workers \(none joined within "
+                                                       r"0.2 s\): start some"):
+            gx.dask.DataParallel(c, user_step(model, opt), opt)
+        monkeypatch.setattr(gx.dask, "_JOIN_WAIT", 30.0)
+        starter = threading.Timer(0.3, cluster.scale, (1,))   # a cluster still starting
+        starter.start()
+        try:
+            trainer = gx.dask.DataParallel(c, user_step(model, opt), opt)
+        finally:
+            starter.join()
+        assert trainer.shards == 1
+        x, y = data(8)
+        trainer.step(x, y)
+        assert trainer.steps == 1
+
+
 def test_lost_cluster_or_closed_client_is_a_cluster_error():
     x, y = data(16)
     model, opt = mlp(), gx.optimizers.SGD(0.1)
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")
     c = distributed.Client(cluster, set_as_default=False)
     try:
         trainer = gx.dask.DataParallel(c, user_step(model, opt), opt)
