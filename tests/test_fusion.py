@@ -397,6 +397,39 @@ def test_strided_4d_inputs_coalesce_and_keep_their_bits(backend):
     assert coalesced([flat, flat], 3) == [(1, 1, 48)] * 2
 
 
+def test_a_layout_seen_before_runs_as_the_first_time():
+    """A call on inputs of a layout seen before skips the decisions (output shape and order,
+    kernel, views): same bits and same output layout as the first call, for every layout."""
+    pytest.importorskip("numba")
+    config.set_fusion_backend("numba")
+    try:
+        with gx.graph() as g:
+            x = gx.placeholder((None, None, None), "float32", name="x")
+            b = gx.placeholder((None, None, None), "float32", name="b")
+            out = gx.nn.relu(x * 1.5 + b) - x
+        assert fuse(g, keep=[out])[0]
+        (node,) = fused_nodes(g)
+        program = program_of(g, node)
+        rng = np.random.default_rng(8)
+        big = rng.standard_normal((6, 8, 10)).astype("float32")
+        base = np.ascontiguousarray(big[::2, ::2, ::2])
+        layouts = [(base, base), (base, base[:1]), (base, base[:, :, :1]),
+                   (base.transpose(2, 0, 1).copy().transpose(1, 2, 0), base),
+                   (big[::2, ::2, ::2], base), (np.asfortranarray(base), base[:1, :1, :1]),
+                   (big[:, :4, :5], big[:, 4:, 5:])]
+        for xv, bv in layouts:
+            runs = [g.run(out, {x: xv, b: bv}) for _ in range(3)]
+            want = np.maximum(xv * np.float32(1.5) + bv, np.float32(0)) - xv
+            for r in runs:
+                assert same_bits(r, want) and r.strides == runs[0].strides
+        assert len(program._seen) == len(layouts)
+        fused.clear_jit_cache()  # the kernels go: the remembered layouts compile them again
+        assert same_bits(g.run(out, {x: base, b: base}), np.maximum(
+            base * np.float32(1.5) + base, np.float32(0)) - base)
+    finally:
+        config.set_fusion_backend("auto")
+
+
 def chain_ref(x, z):
     f = np.float32
     y = (x * f(1.5) + f(0.25)) * z - x

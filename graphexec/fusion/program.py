@@ -243,6 +243,9 @@ class FusedProgram:
         #: layouts seen: the inputs' (shapes, strides) -> the output's axis order, and the
         #: arrays' (shapes, strides) -> their coalesced shapes (``coalesced``)
         self._layouts: dict[Any, Any] = {}
+        #: the inputs' (shapes, strides, dtypes) -> (output shape, axis order or None,
+        #: kernel key, the arrays' views): what ``_run_numba`` decided for them (``_see``)
+        self._seen: dict[Any, Any] = {}
         self._key_cache: tuple[Any, ...] | None = None
         self._frees: list[list[int]] | None = None  # the numpy path's plan, made on first use
         self._xp_literals: dict[str, tuple[Any, ...]] = {"numpy": self.literals}
@@ -355,6 +358,23 @@ class FusedProgram:
         return tuple(shape)
 
     def _run_numba(self, inputs: Sequence[Any], out: Any) -> Any:
+        if out is None:  # NOTE: a layout seen before: its decisions, remembered (``_seen``)
+            seen = self._seen.get(tuple((a.shape, a.strides, a.dtype) for a in inputs))
+            if seen is not None and self._generation == jit.generation():
+                shape, perm, key, views = seen
+                fn = self._kernels.get(key)
+                if fn is not None:
+                    target = (np.empty(shape, self._dtype) if perm is None else np.empty(
+                        [shape[d] for d in perm], self._dtype).transpose(np.argsort(perm)))
+                    if key[0]:  # flat: one-element inputs as 1-d arrays
+                        fn(target, *[a.reshape(1) if v else a for a, v in zip(
+                            inputs, views, strict=True)] if views else inputs)
+                    elif views:
+                        fn(*[a.reshape(v) for a, v in zip((target, *inputs), views,
+                                                          strict=True)])
+                    else:
+                        fn(target, *inputs)
+                    return target
         given = (inputs, out)
         shape = inputs[0].shape
         same = len(shape) == self._ndim
@@ -404,6 +424,9 @@ class FusedProgram:
                 fn = self._kernel((False, size >= PARALLEL_MIN_SIZE, ()))
                 if fn is None:  # compiling in the background: the ufuncs meanwhile
                     return self._run_numpy(np, *given)
+                if given[1] is None:
+                    self._see(given[0], shape, target, (False, size >= PARALLEL_MIN_SIZE, ()),
+                              tuple(shapes))
                 target_view, *inputs = [a.reshape(s) for a, s in zip(arrays, shapes, strict=True)]
                 fn(target_view, *inputs)
                 if target is not out:
@@ -414,10 +437,25 @@ class FusedProgram:
         fn = self._kernel((flat, size >= PARALLEL_MIN_SIZE, scalars))
         if fn is None:
             return self._run_numpy(np, *given)
+        if given[1] is None:
+            self._see(given[0], shape, target, (flat, size >= PARALLEL_MIN_SIZE, scalars),
+                      scalars)
         fn(target, *inputs)
         if target is not out:
             np.copyto(out, target)
         return out
+
+    def _see(self, inputs: Sequence[Any], shape: tuple[int, ...], target: Any,
+             key: tuple[bool, bool, tuple[bool, ...]], views: tuple[Any, ...]) -> None:
+        """Remember what a call on these inputs' layout decided (the output's shape and axis
+        order, the kernel, the inputs' views), so the next such call only allocates and runs."""
+        strides = target.strides
+        perm = None if target.flags.c_contiguous else sorted(
+            range(len(shape)), key=lambda d: -strides[d])
+        if len(self._seen) >= 64:
+            self._seen.clear()
+        self._seen[tuple((a.shape, a.strides, a.dtype) for a in inputs)] = (
+            tuple(shape), perm, key, views)
 
     def _remember(self, key: Any, value: Any) -> None:
         if len(self._layouts) >= 64:  # NOTE: a bound, for programs fed ever new strides
