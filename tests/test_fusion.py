@@ -416,13 +416,25 @@ def test_a_layout_seen_before_runs_as_the_first_time():
         layouts = [(base, base), (base, base[:1]), (base, base[:, :, :1]),
                    (base.transpose(2, 0, 1).copy().transpose(1, 2, 0), base),
                    (big[::2, ::2, ::2], base), (np.asfortranarray(base), base[:1, :1, :1]),
-                   (big[:, :4, :5], big[:, 4:, 5:])]
+                   (big[:, :4, :5], big[:, 4:, 5:]),
+                   (np.asfortranarray(big[:1, :3, :4]), big[:1, :1, :4])]  # a size-1 axis
         for xv, bv in layouts:
             runs = [g.run(out, {x: xv, b: bv}) for _ in range(3)]
             want = np.maximum(xv * np.float32(1.5) + bv, np.float32(0)) - xv
             for r in runs:
                 assert same_bits(r, want) and r.strides == runs[0].strides
         assert len(program._seen) == len(layouts)
+        # the output's axis order as first chosen, also where a size-1 axis ties in strides
+        with gx.graph() as g2:
+            x2 = gx.placeholder((None, None, None), "float32", name="x")
+            b2 = gx.placeholder((None, None), "float32", name="b")
+            c2 = gx.placeholder((), "float32", name="c")
+            out2 = (gx.nn.relu(x2 * 1.5 + b2) - x2) * c2
+        assert fuse(g2, keep=[out2])[0]
+        feeds = {x2: np.asfortranarray(np.arange(12, dtype="float32").reshape(1, 3, 4)),
+                 b2: np.arange(4, dtype="float32").reshape(1, 4), c2: np.array(2, "float32")}
+        strides = [g2.run(out2, feeds).strides for _ in range(3)]
+        assert strides == [strides[0]] * 3 and strides[0][1:] == (4, 12)
         fused.clear_jit_cache()  # the kernels go: the remembered layouts compile them again
         assert same_bits(g.run(out, {x: base, b: base}), np.maximum(
             base * np.float32(1.5) + base, np.float32(0)) - base)
