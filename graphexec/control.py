@@ -60,7 +60,6 @@ class Branch:
     def infer(self, values: Sequence[Spec]) -> list[Spec]:
         """The specs of the outputs for inputs of specs ``values`` (the node's): each op's
         infer rule again, so a dim the trace left unknown is known where the inputs know it."""
-        nxg = self.graph.nx
         env: dict[Ref, Spec] = {}
         for p, i in zip(self.params, self.feed, strict=True):
             want, got = self.graph.spec((p, 0)), values[i]
@@ -70,19 +69,7 @@ class Branch:
                 raise DTypeError(f"input {i} is {got!r}; branch {self.name}'s parameter {p} "
                                  f"takes {want!r}")
             env[(p, 0)] = Spec(tuple(got.shape), got.dtype)  # NOTE: eager inputs are arrays
-        for n in self.graph.topological_order():
-            d = nxg.nodes[n]
-            op = d["op"]
-            if op is placeholder_p:
-                continue
-            if op.kind == "source":
-                specs = d["specs"]
-            else:
-                out = op.infer(*[env[r] for r in d["inputs"]], **d["attrs"])
-                specs = out if op.n_outputs != 1 else (out,)
-            for i, sp in enumerate(specs):
-                env[(n, i)] = sp
-        return [env[r] for r in self.outputs]
+        return self.graph.infer_again(env, self.outputs)
 
     def run(self, xp: Any, values: Sequence[Any], level: int | None) -> list[Any]:
         """The outputs for the node's input ``values``, computed by the subgraph's plan on

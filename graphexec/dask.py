@@ -244,30 +244,13 @@ _PROBE_ROWS = (9973, 99991)
 
 
 def _specs_for(program: Program, rows: int, refs: Sequence[Ref]) -> list[Spec | str]:
-    """The specs of outputs ``refs`` of ``program`` when every input has ``rows`` rows: each
-    op's infer rule again, from the inputs (as a branch of ``gx.cond`` infers its outputs);
-    where a rule fails, what it said, for every output that depends on it."""
-    g, feeds = program.graph, set(program.inputs.values())
-    env: dict[Ref, Spec | str] = {}
-    for n in g.topological_order(needed_nodes(g, [r[0] for r in refs])):
-        d = g.nx.nodes[n]
-        op, specs = d["op"], d["specs"]
-        out: Any = specs
-        if n in feeds and specs[0].shape:
-            out = (Spec((rows, *specs[0].shape[1:]), specs[0].dtype),)
-        elif op.kind != "source":
-            ins = [env[r] for r in d["inputs"]]
-            failed = next((x for x in ins if isinstance(x, str)), None)
-            if failed is None:
-                try:
-                    got = op.infer(*ins, **d["attrs"])
-                    out = tuple(got) if op.n_outputs != 1 else (got,)
-                except Exception as e:
-                    failed = f"{op.name}: {type(e).__name__}: {str(e)[:200]}"
-            if failed is not None:
-                out = (failed,) * len(specs)
-        env.update(((n, k), sp) for k, sp in enumerate(out))
-    return [env[r] for r in refs]
+    """The specs of outputs ``refs`` of ``program`` when every input has ``rows`` rows (each
+    op's infer rule again); where a rule fails, what it said, for every output depending on
+    it."""
+    g = program.graph
+    given = {(n, 0): Spec((rows, *g.spec((n, 0)).shape[1:]), g.spec((n, 0)).dtype)
+             for n in program.inputs.values() if g.spec((n, 0)).shape}
+    return g.infer_again(given, refs, failures=True)
 
 
 def _follow_batch(program: Program, refs: Sequence[Ref]) -> list[tuple[bool | None, str]]:

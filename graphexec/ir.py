@@ -323,6 +323,45 @@ class GraphIR:
         sub = g if nodes is None else g.subgraph(nodes)
         return list(nx.lexicographical_topological_sort(sub, key=rank.__getitem__))
 
+    def infer_again(self, given: dict[Ref, Any], outputs: Sequence[Ref], *,
+                    failures: bool = False) -> list[Any]:
+        """The specs of ``outputs`` when the tensors in ``given`` have the specs given there:
+        each op's infer rule again, in dependency order, over the nodes the outputs need
+        (other sources keep their specs).  With ``failures``, a rule that fails gives its
+        message (``op: Error: text``) to every output depending on it instead of raising.
+
+        >>> import graphexec as gx
+        >>> from graphexec.registry import Spec
+        >>> with gx.graph() as g:
+        ...     x = gx.placeholder((None, 3), "float32", name="x")
+        ...     y = gx.sum(x * 2.0, axis=1)
+        >>> g.infer_again({("x", 0): Spec((5, 3), "float32")}, [(y.name, 0)])
+        [f32[5]]
+        """
+        env: dict[Ref, Any] = dict(given)
+        nodes = self.nx.nodes
+        for n in self.topological_order(needed_nodes(self, [r[0] for r in outputs])):
+            if (n, 0) in given:
+                continue
+            d = nodes[n]
+            op = d["op"]
+            out: Any = d["specs"]
+            if op.kind != "source":
+                ins = [env[r] for r in d["inputs"]]
+                failed = next((x for x in ins if isinstance(x, str)), None)
+                if failed is None:
+                    try:
+                        got = op.infer(*ins, **d["attrs"])
+                        out = tuple(got) if op.n_outputs != 1 else (got,)
+                    except Exception as e:
+                        if not failures:
+                            raise
+                        failed = f"{op.name}: {type(e).__name__}: {str(e)[:200]}"
+                if failed is not None:
+                    out = (failed,) * len(d["specs"])
+            env.update(((n, k), sp) for k, sp in enumerate(out))
+        return [env[r] for r in outputs]
+
     def validate(self) -> None:
         """Check the graph's invariants; raises GraphError naming the first broken node.
 

@@ -180,6 +180,11 @@ def coalesced(arrays: Sequence[Any], ndim: int,
     return [s[ndim - a.ndim:] for s, a in zip(shapes, arrays, strict=True)]
 
 
+def _order_key(inputs: Sequence[Any], xp: Any) -> tuple[Any, ...]:
+    """The key of the output's axis order for ``inputs``' layout in a program's ``_layouts``."""
+    return ("order", xp.__name__, *((a.shape, a.strides) for a in inputs))
+
+
 def _literal_key(v: np.ndarray) -> tuple[Any, ...]:
     return (v.dtype.str, v.shape, v.tobytes())
 
@@ -364,8 +369,8 @@ class FusedProgram:
                 shape, perm, key, views = seen
                 fn = self._kernels.get(key)
                 if fn is not None:
-                    target = (np.empty(shape, self._dtype) if perm is None else np.empty(
-                        [shape[d] for d in perm], self._dtype).transpose(np.argsort(perm)))
+                    target = (np.empty(shape, self._dtype) if perm is None
+                              else self._empty_in_order(shape, perm))
                     if key[0]:  # flat: one-element inputs as 1-d arrays
                         fn(target, *[a.reshape(1) if v else a for a, v in zip(
                             inputs, views, strict=True)] if views else inputs)
@@ -451,8 +456,7 @@ class FusedProgram:
         order, the kernel, the inputs' views), so the next such call only allocates and runs."""
         perm = None
         if not all(a.flags.c_contiguous for a in inputs):  # the order _empty_as_numpy chose
-            perm = self._layouts.get(("order", np.__name__, *((a.shape, a.strides)
-                                                             for a in inputs)))
+            perm = self._layouts.get(_order_key(inputs, np))
             if perm is None:  # NOTE: forgotten meanwhile (the bound): not remembered now
                 return
         if len(self._seen) >= 64:
@@ -490,7 +494,7 @@ class FusedProgram:
         CuPy's) ufuncs follow their operands' memory order, and what reads the result next (a
         matmul, a sum) may round differently in another order.  The order is found by running
         the unfused ops on slices of at most 2 along each axis of the inputs."""
-        key = ("order", xp.__name__, *((a.shape, a.strides) for a in inputs))
+        key = _order_key(inputs, xp)
         perm = self._layouts.get(key)
         if perm is None:
             probes = [a[(slice(0, 2),) * a.ndim] for a in inputs]
@@ -498,6 +502,11 @@ class FusedProgram:
                 strides = self._run_unfused(xp, probes, None).strides
             perm = sorted(range(len(shape)), key=lambda d: -strides[d])  # ties: C order
             self._remember(key, perm)
+        return self._empty_in_order(shape, perm, xp)
+
+    def _empty_in_order(self, shape: Sequence[int], perm: Sequence[int], xp: Any = np) -> Any:
+        """An output of ``shape`` whose axes lie in memory in the order ``perm`` (outermost
+        first)."""
         buf = xp.empty([shape[d] for d in perm], self._dtype)
         return buf.transpose([int(i) for i in np.argsort(perm)])
 
