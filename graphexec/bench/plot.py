@@ -105,7 +105,12 @@ def plot_comparison(result: Any, path: str | os.PathLike[str], calls: int | None
             left += v
         ax.text(left, yi, f" {fmt_seconds(m.first_call_s)}", va="center", fontsize=8)
     ax.set_yticks(y, names)
-    ax.set_xlabel("ms (the first call, by phase)")
+    jit = any(_phase_group(k).startswith("jit") for m in modes for k in m.phases)
+    # NOTE: the comparison compiles the fused loops before the first run, so that the bar
+    # shows what they cost; a program by default runs them as ufuncs until they are ready
+    ax.set_xlabel("ms (the first call, by phase)" + (
+        "\nfused loops compiled first; by default a program's first\ncall runs them as "
+        "numpy ufuncs while they compile" if jit else ""))
     ax.set_title("first call")
     ax.set_xlim(0, max(m.first_call_s for m in modes) * 1e3 * 1.35 or 1)
     ax.legend(loc="upper right", fontsize=7, frameon=False)
